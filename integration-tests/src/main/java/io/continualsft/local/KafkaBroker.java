@@ -1,0 +1,248 @@
+package io.continualsft.local;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.Uuid;
+
+/**
+ * A real, single-node Apache Kafka broker in KRaft mode (broker and controller in one process),
+ * run as a child JVM from the Kafka jars on this JVM's class path, bound to 127.0.0.1 on free
+ * ports.
+ *
+ * <p>A child JVM rather than an in-process {@code KafkaRaftServer}: it uses only Kafka's public
+ * command-line entry points ({@code kafka.tools.StorageTool}, {@code kafka.Kafka}), keeps the
+ * broker's threads and heap out of the caller's JVM, and can be stopped, killed and restarted on
+ * the same log directory, which the fault tests need. It costs a JVM start (a few seconds).
+ */
+public final class KafkaBroker implements AutoCloseable {
+  private static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
+
+  private final Path dir;
+  private final int port;
+  private final int controllerPort;
+  private final Path config;
+  private ChildProcess process;
+  private Duration lastStartup = Duration.ZERO;
+
+  private KafkaBroker(Path dir, int port, int controllerPort) {
+    this.dir = dir;
+    this.port = port;
+    this.controllerPort = controllerPort;
+    this.config = dir.resolve("server.properties");
+  }
+
+  /**
+   * Formats a fresh log directory under {@code dir}, starts the broker and waits until it serves
+   * metadata.
+   */
+  public static KafkaBroker start(Path dir) {
+    KafkaBroker broker = new KafkaBroker(dir, FreePorts.pick(), FreePorts.pick());
+    broker.format();
+    broker.launch();
+    return broker;
+  }
+
+  public String bootstrapServers() {
+    return "127.0.0.1:" + port;
+  }
+
+  public int port() {
+    return port;
+  }
+
+  public Path directory() {
+    return dir;
+  }
+
+  /** How long the last (re)start took until the broker answered metadata requests. */
+  public Duration lastStartup() {
+    return lastStartup;
+  }
+
+  public boolean isRunning() {
+    return process != null && process.isAlive();
+  }
+
+  public long pid() {
+    return process.pid();
+  }
+
+  /** Controlled shutdown (SIGTERM), waiting for the process to exit. */
+  public void stop() {
+    if (process != null) {
+      process.stop(Duration.ofSeconds(30));
+    }
+  }
+
+  /** SIGKILL, as a crash: no controlled shutdown, logs recovered on the next start. */
+  public void kill() {
+    if (process != null) {
+      process.kill();
+    }
+  }
+
+  /** Starts again on the same ports and log directory; every committed record is still there. */
+  public void restart() {
+    if (isRunning()) {
+      throw new IllegalStateException("the broker is still running; stop() or kill() it first");
+    }
+    launch();
+  }
+
+  @Override
+  public void close() {
+    stop();
+  }
+
+  public String logTail(int lines) {
+    return process == null ? "(not started)" : process.logTail(lines);
+  }
+
+  private void format() {
+    try {
+      Files.createDirectories(dir.resolve("data"));
+      writeConfig();
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not prepare the broker directory " + dir, e);
+    }
+    List<String> command = javaCommand("kafka.tools.StorageTool");
+    command.addAll(List.of("format", "--standalone", "--ignore-formatted",
+        "-t", Uuid.randomUuid().toString(), "-c", config.toString()));
+    ChildProcess.run("kafka-storage-format", command, dir, dir.resolve("format.log"),
+        Duration.ofSeconds(120));
+  }
+
+  private void launch() {
+    Instant begin = Instant.now();
+    List<String> command = javaCommand("kafka.Kafka");
+    command.add(config.toString());
+    process = ChildProcess.start("kafka-broker", command, dir, dir.resolve("broker.log"));
+    awaitReady();
+    lastStartup = Duration.between(begin, Instant.now());
+  }
+
+  private List<String> javaCommand(String mainClass) {
+    List<String> command = new ArrayList<>();
+    command.add(JavaRuntime.javaExecutable());
+    command.addAll(List.of(
+        "-Xms128m", "-Xmx512m",
+        // Small, short-lived JVM on few cores: skip C2 and use the serial collector.
+        "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto",
+        "-Djava.awt.headless=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+        // Overrides any simplelogger.properties on the class path (the tests quiet Kafka there).
+        "-Dorg.slf4j.simpleLogger.log.org.apache.kafka=info",
+        "-Dorg.slf4j.simpleLogger.showDateTime=true",
+        "-cp", JavaRuntime.expandedClassPath(),
+        mainClass));
+    return command;
+  }
+
+  private void writeConfig() throws IOException {
+    Properties p = new Properties();
+    String controller = "127.0.0.1:" + controllerPort;
+    p.putAll(Map.ofEntries(
+        Map.entry("process.roles", "broker,controller"),
+        Map.entry("node.id", "1"),
+        Map.entry("listeners", "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://" + controller),
+        Map.entry("advertised.listeners", "PLAINTEXT://127.0.0.1:" + port),
+        Map.entry("controller.listener.names", "CONTROLLER"),
+        Map.entry("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"),
+        Map.entry("inter.broker.listener.name", "PLAINTEXT"),
+        // With --standalone formatting the quorum is given by bootstrap servers, not voters.
+        Map.entry("controller.quorum.bootstrap.servers", controller),
+        Map.entry("log.dirs", dir.resolve("data").toString()),
+        // A single node: every internal topic must have replication factor 1, or group joins
+        // and initTransactions() hang without an error.
+        Map.entry("offsets.topic.replication.factor", "1"),
+        Map.entry("offsets.topic.num.partitions", "1"),
+        Map.entry("transaction.state.log.replication.factor", "1"),
+        Map.entry("transaction.state.log.min.isr", "1"),
+        Map.entry("transaction.state.log.num.partitions", "1"),
+        Map.entry("share.coordinator.state.topic.replication.factor", "1"),
+        Map.entry("share.coordinator.state.topic.min.isr", "1"),
+        Map.entry("group.initial.rebalance.delay.ms", "0"),
+        // After a SIGKILL the restarted broker cannot register until its old session expires
+        // (9 s by default); on one loopback node a short session costs nothing.
+        Map.entry("broker.session.timeout.ms", "2000"),
+        Map.entry("broker.heartbeat.interval.ms", "500"),
+        Map.entry("num.partitions", "1"),
+        Map.entry("default.replication.factor", "1"),
+        Map.entry("min.insync.replicas", "1"),
+        // Topics are created explicitly, and waited for, by whoever needs them.
+        Map.entry("auto.create.topics.enable", "false"),
+        Map.entry("num.network.threads", "2"),
+        Map.entry("num.io.threads", "2")));
+    try (Writer w = Files.newBufferedWriter(config, StandardCharsets.UTF_8)) {
+      p.store(w, "single-node KRaft broker written by " + KafkaBroker.class.getName());
+    }
+  }
+
+  private void awaitReady() {
+    Instant deadline = Instant.now().plus(READY_TIMEOUT);
+    Map<String, Object> adminConfig = Map.of(
+        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
+        AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 2000,
+        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 3000,
+        AdminClientConfig.RECONNECT_BACKOFF_MS_CONFIG, 100,
+        AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 500);
+    try (Admin admin = Admin.create(adminConfig)) {
+      while (true) {
+        if (!process.isAlive()) {
+          throw new IllegalStateException(
+              "the Kafka broker exited during start-up; last log lines (" + process.logFile()
+                  + "):\n" + process.logTail(60));
+        }
+        try {
+          // Ready means a broker is registered and the controller answers, not just a socket.
+          if (!admin.describeCluster().nodes().get(3, TimeUnit.SECONDS).isEmpty()
+              && admin.describeCluster().controller().get(3, TimeUnit.SECONDS) != null) {
+            return;
+          }
+        } catch (ExecutionException | TimeoutException e) {
+          // not yet
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted while waiting for the broker", e);
+        }
+        if (Instant.now().isAfter(deadline)) {
+          process.stop(Duration.ofSeconds(5));
+          throw new IllegalStateException(
+              "the Kafka broker at " + bootstrapServers() + " was not ready within "
+                  + READY_TIMEOUT.toSeconds() + " s; last log lines (" + process.logFile() + "):\n"
+                  + process.logTail(60));
+        }
+        sleep(200);
+      }
+    }
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "KafkaBroker[" + bootstrapServers() + ", dir=" + dir + "]";
+  }
+}

@@ -1,0 +1,48 @@
+package io.continualsft.schemas.serde;
+
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import java.util.Map;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.avro.specific.SpecificRecord;
+
+/** A Kafka {@link Serde} for one generated Avro class in the Confluent wire format. */
+public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
+  private final AvroSerializer<T> serializer;
+  private final AvroDeserializer<T> deserializer;
+
+  private AvroSerde(AvroSerializer<T> serializer, AvroDeserializer<T> deserializer) {
+    this.serializer = serializer;
+    this.deserializer = deserializer;
+  }
+
+  /** A value serde (subject {@code <topic>-value}) sharing {@code client}. */
+  public static <T extends SpecificRecord> AvroSerde<T> forValues(
+      Class<T> type, SchemaRegistryClient client) {
+    return new AvroSerde<>(
+        new AvroSerializer<>(client, false), AvroDeserializer.specific(type, client));
+  }
+
+  @Override
+  public void configure(Map<String, ?> configs, boolean isKey) {
+    serializer.configure(configs, isKey);
+    deserializer.configure(configs, isKey);
+  }
+
+  @Override
+  public Serializer<T> serializer() {
+    return serializer;
+  }
+
+  @Override
+  public Deserializer<T> deserializer() {
+    return deserializer;
+  }
+
+  @Override
+  public void close() {
+    serializer.close();
+    deserializer.close();
+  }
+}
