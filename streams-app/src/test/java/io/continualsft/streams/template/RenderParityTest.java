@@ -1,0 +1,114 @@
+package io.continualsft.streams.template;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every render of {@code render-fixtures.json} (made by Python jinja2 configured as transformers
+ * configures it; see src/test/fixtures-gen) is reproduced character for character, errors
+ * included: four templates (Qwen3's own, ChatML, Llama-3-style, and one exercising the Jinja
+ * features chat templates use) times 17 conversations, with and without the generation prompt.
+ */
+class RenderParityTest {
+  static final ObjectMapper JSON = new ObjectMapper();
+  /** The Python side fixes strftime_now to this instant. */
+  static final Clock FIXED =
+      Clock.fixed(LocalDateTime.of(2026, 11, 29, 10, 15, 30).toInstant(ZoneOffset.UTC), ZoneOffset.UTC);
+
+  static final Map<String, Map<String, Object>> VARIABLES = Map.of(
+      "qwen3", Map.of("eos_token", "<|im_end|>", "pad_token", "<|endoftext|>"),
+      "chatml", Map.of("eos_token", "<|im_end|>"),
+      "llama3", Map.of("bos_token", "<|begin_of_text|>", "eos_token", "<|eot_id|>"),
+      "features", Map.of());
+
+  static JsonNode resource(String path) {
+    try (InputStream in = RenderParityTest.class.getResourceAsStream(path)) {
+      return JSON.readTree(in);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static String text(String path) {
+    try (InputStream in = RenderParityTest.class.getResourceAsStream(path)) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static String templateSource(String name) {
+    if (name.equals("qwen3")) {
+      return resource("/tokenizers/qwen3/tokenizer_config.json").get("chat_template").asText();
+    }
+    return text("/templates/" + name + ".jinja");
+  }
+
+  static Map<String, JsonNode> conversations() {
+    Map<String, JsonNode> byId = new HashMap<>();
+    resource("/fixtures/conversations.json").forEach(c -> byId.put(c.get("id").asText(), c));
+    return byId;
+  }
+
+  static Stream<Arguments> renders() {
+    Map<String, JsonNode> conversations = conversations();
+    List<Arguments> out = new ArrayList<>();
+    for (JsonNode r : resource("/fixtures/render-fixtures.json").get("renders")) {
+      out.add(Arguments.of(r.get("template").asText(), r.get("conversation").asText(),
+          r.get("add_generation_prompt").asBoolean(), conversations.get(r.get("conversation").asText()),
+          r));
+    }
+    return out.stream();
+  }
+
+  static Map<String, Object> variables(String template, JsonNode conversation, boolean agp) {
+    List<Object> messages = new ArrayList<>();
+    for (JsonNode m : conversation.get("messages")) {
+      Map<String, Object> message = new LinkedHashMap<>();
+      message.put("role", m.get("role").asText());
+      message.put("content", m.get("content").asText());
+      messages.add(message);
+    }
+    Map<String, Object> vars = new HashMap<>(VARIABLES.get(template));
+    vars.put("messages", messages);
+    vars.put("tools", conversation.has("tools") ? JSON.convertValue(conversation.get("tools"), List.class) : null);
+    vars.put("documents", null);
+    vars.put("add_generation_prompt", agp);
+    return vars;
+  }
+
+  @ParameterizedTest(name = "{0} / {1} / generation prompt {2}")
+  @MethodSource("renders")
+  void rendersExactlyAsJinja2(String template, String conversationId, boolean agp,
+      JsonNode conversation, JsonNode expected) {
+    JinjaTemplate compiled = JinjaTemplate.compile(templateSource(template));
+    Map<String, Object> vars = variables(template, conversation, agp);
+    if (expected.has("error")) {
+      assertThatThrownBy(() -> compiled.render(vars, FIXED))
+          .isInstanceOf(TemplateRaisedException.class)
+          .extracting(e -> ((TemplateRaisedException) e).templateMessage())
+          .isEqualTo(expected.get("error").asText());
+    } else {
+      assertThat(compiled.render(vars, FIXED)).isEqualTo(expected.get("output").asText());
+    }
+  }
+}
