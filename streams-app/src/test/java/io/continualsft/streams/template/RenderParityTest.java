@@ -4,14 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.time.Clock;
-import java.time.LocalDateTime;
-import java.time.ZoneOffset;
+import io.continualsft.streams.TestModels;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -29,10 +22,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * features chat templates use) times 17 conversations, with and without the generation prompt.
  */
 class RenderParityTest {
-  static final ObjectMapper JSON = new ObjectMapper();
-  /** The Python side fixes strftime_now to this instant. */
-  static final Clock FIXED =
-      Clock.fixed(LocalDateTime.of(2026, 11, 29, 10, 15, 30).toInstant(ZoneOffset.UTC), ZoneOffset.UTC);
 
   static final Map<String, Map<String, Object>> VARIABLES = Map.of(
       "qwen3", Map.of("eos_token", "<|im_end|>", "pad_token", "<|endoftext|>"),
@@ -40,39 +29,17 @@ class RenderParityTest {
       "llama3", Map.of("bos_token", "<|begin_of_text|>", "eos_token", "<|eot_id|>"),
       "features", Map.of());
 
-  static JsonNode resource(String path) {
-    try (InputStream in = RenderParityTest.class.getResourceAsStream(path)) {
-      return JSON.readTree(in);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  static String text(String path) {
-    try (InputStream in = RenderParityTest.class.getResourceAsStream(path)) {
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
   static String templateSource(String name) {
     if (name.equals("qwen3")) {
-      return resource("/tokenizers/qwen3/tokenizer_config.json").get("chat_template").asText();
+      return TestModels.json("/tokenizers/qwen3/tokenizer_config.json").get("chat_template").asText();
     }
-    return text("/templates/" + name + ".jinja");
-  }
-
-  static Map<String, JsonNode> conversations() {
-    Map<String, JsonNode> byId = new HashMap<>();
-    resource("/fixtures/conversations.json").forEach(c -> byId.put(c.get("id").asText(), c));
-    return byId;
+    return TestModels.text("/templates/" + name + ".jinja");
   }
 
   static Stream<Arguments> renders() {
-    Map<String, JsonNode> conversations = conversations();
+    Map<String, JsonNode> conversations = TestModels.conversations();
     List<Arguments> out = new ArrayList<>();
-    for (JsonNode r : resource("/fixtures/render-fixtures.json").get("renders")) {
+    for (JsonNode r : TestModels.json("/fixtures/render-fixtures.json").get("renders")) {
       out.add(Arguments.of(r.get("template").asText(), r.get("conversation").asText(),
           r.get("add_generation_prompt").asBoolean(), conversations.get(r.get("conversation").asText()),
           r));
@@ -90,7 +57,7 @@ class RenderParityTest {
     }
     Map<String, Object> vars = new HashMap<>(VARIABLES.get(template));
     vars.put("messages", messages);
-    vars.put("tools", conversation.has("tools") ? JSON.convertValue(conversation.get("tools"), List.class) : null);
+    vars.put("tools", conversation.has("tools") ? TestModels.JSON.convertValue(conversation.get("tools"), List.class) : null);
     vars.put("documents", null);
     vars.put("add_generation_prompt", agp);
     return vars;
@@ -103,12 +70,12 @@ class RenderParityTest {
     JinjaTemplate compiled = JinjaTemplate.compile(templateSource(template));
     Map<String, Object> vars = variables(template, conversation, agp);
     if (expected.has("error")) {
-      assertThatThrownBy(() -> compiled.render(vars, FIXED))
+      assertThatThrownBy(() -> compiled.render(vars, TestModels.FIXED))
           .isInstanceOf(TemplateRaisedException.class)
           .extracting(e -> ((TemplateRaisedException) e).templateMessage())
           .isEqualTo(expected.get("error").asText());
     } else {
-      assertThat(compiled.render(vars, FIXED)).isEqualTo(expected.get("output").asText());
+      assertThat(compiled.render(vars, TestModels.FIXED)).isEqualTo(expected.get("output").asText());
     }
   }
 }

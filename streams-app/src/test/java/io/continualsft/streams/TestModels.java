@@ -1,0 +1,63 @@
+package io.continualsft.streams;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.continualsft.streams.model.ChatModel;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+
+/** The model directories and fixtures the tests use, from the test resources. */
+public final class TestModels {
+  public static final ObjectMapper JSON = new ObjectMapper();
+
+  public static final Clock FIXED =
+      Clock.fixed(LocalDateTime.of(2026, 11, 29, 10, 15, 30).toInstant(ZoneOffset.UTC), ZoneOffset.UTC);
+
+  private TestModels() {}
+
+  /** The Qwen3 tokenizer and chat template (Apache-2.0; see its README and LICENSE). */
+  public static Path qwen3Dir() {
+    try {
+      return Path.of(TestModels.class.getResource("/tokenizers/qwen3/tokenizer.json").toURI())
+          .getParent();
+    } catch (URISyntaxException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public static ChatModel qwen3() {
+    return ChatModel.load(qwen3Dir(), "default", FIXED);
+  }
+
+  public static JsonNode json(String resource) {
+    try (InputStream in = TestModels.class.getResourceAsStream(resource)) {
+      return JSON.readTree(in);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public static String text(String resource) {
+    try (InputStream in = TestModels.class.getResourceAsStream(resource)) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The reference conversations (src/test/fixtures-gen/conversations.json) by id. */
+  public static Map<String, JsonNode> conversations() {
+    Map<String, JsonNode> byId = new HashMap<>();
+    json("/fixtures/conversations.json").forEach(c -> byId.put(c.get("id").asText(), c));
+    return byId;
+  }
+}
