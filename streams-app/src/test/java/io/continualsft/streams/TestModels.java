@@ -60,4 +60,22 @@ public final class TestModels {
     json("/fixtures/conversations.json").forEach(c -> byId.put(c.get("id").asText(), c));
     return byId;
   }
+
+  /**
+   * A model directory in {@code dir} with the Qwen3 tokenizer and the chat template of
+   * src/test/resources/templates/{@code template}.jinja.
+   */
+  public static ChatModel withTemplate(Path dir, String template) {
+    try {
+      java.nio.file.Files.copy(qwen3Dir().resolve("tokenizer.json"), dir.resolve("tokenizer.json"),
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      com.fasterxml.jackson.databind.node.ObjectNode config = JSON.createObjectNode();
+      config.put("eos_token", "<|im_end|>");
+      config.put("chat_template", text("/templates/" + template + ".jinja"));
+      java.nio.file.Files.writeString(dir.resolve("tokenizer_config.json"), config.toString());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return ChatModel.load(dir, "default", FIXED);
+  }
 }

@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
  * moving on to the next URL when several are configured; when every attempt fails the call throws
  * {@link RegistryUnavailableException}. 4xx answers are not retried.
  */
-public final class SchemaRegistryClient implements AutoCloseable {
+public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(SchemaRegistryClient.class);
   private static final String CONTENT_TYPE = "application/vnd.schemaregistry.v1+json";
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -119,6 +119,14 @@ public final class SchemaRegistryClient implements AutoCloseable {
     return id;
   }
 
+  /** Registers (auto-registration on) or looks up (off) the id of {@code schema}. */
+  @Override
+  public int idFor(String subject, Schema schema) {
+    return config.autoRegister()
+        ? register(subject, schema)
+        : lookup(subject, schema).orElseThrow(() -> new SchemaNotRegisteredException(subject, url()));
+  }
+
   /** The id of {@code schema} under {@code subject}, or empty when the subject does not hold it. */
   public OptionalInt lookup(String subject, Schema schema) {
     Integer cached = idsBySubjectSchema.get(new SubjectSchema(subject, schema));
@@ -141,6 +149,7 @@ public final class SchemaRegistryClient implements AutoCloseable {
    * @throws UnknownSchemaIdException when the registry does not know the id (a bad record, not an
    *     outage)
    */
+  @Override
   public Schema schemaById(int id) {
     Schema cached = schemasById.get(id);
     if (cached != null) {

@@ -2,6 +2,7 @@ package io.continualsft.schemas.serde;
 
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.schemas.registry.SchemaResolver;
 import java.io.IOException;
 import java.util.Map;
 import java.util.Objects;
@@ -30,32 +31,32 @@ import org.apache.kafka.common.serialization.Deserializer;
  * is (retry; never dead-letter).
  */
 public final class AvroDeserializer<T> implements Deserializer<T> {
-  private SchemaRegistryClient client;
-  private boolean ownsClient;
+  private SchemaResolver registry;
+  private SchemaRegistryClient ownedClient;
   private final Schema readerSchema; // null: read with the writer's schema
   private final GenericData model;
   private final Map<Integer, DatumReader<T>> readersByWriterId = new ConcurrentHashMap<>();
 
-  private AvroDeserializer(SchemaRegistryClient client, Schema readerSchema, GenericData model) {
-    this.client = client;
+  private AvroDeserializer(SchemaResolver registry, Schema readerSchema, GenericData model) {
+    this.registry = registry;
     this.readerSchema = readerSchema;
     this.model = model;
   }
 
-  /** Reads into the generated class {@code type}; shares {@code client}, does not close it. */
+  /** Reads into the generated class {@code type}; shares {@code registry}, does not close it. */
   public static <T extends SpecificRecord> AvroDeserializer<T> specific(
-      Class<T> type, SchemaRegistryClient client) {
+      Class<T> type, SchemaResolver registry) {
     SpecificData model = SpecificData.getForClass(type);
-    return new AvroDeserializer<>(Objects.requireNonNull(client), model.getSchema(type), model);
+    return new AvroDeserializer<>(Objects.requireNonNull(registry), model.getSchema(type), model);
   }
 
   /**
    * Reads {@code GenericRecord}s with {@code readerSchema}, or with each record's writer schema
-   * when it is null; shares {@code client}, does not close it.
+   * when it is null; shares {@code registry}, does not close it.
    */
   public static AvroDeserializer<GenericRecord> generic(
-      Schema readerSchema, SchemaRegistryClient client) {
-    return new AvroDeserializer<>(Objects.requireNonNull(client), readerSchema, GenericData.get());
+      Schema readerSchema, SchemaResolver registry) {
+    return new AvroDeserializer<>(Objects.requireNonNull(registry), readerSchema, GenericData.get());
   }
 
   /** For configuration by Kafka: a specific reader whose registry client is built in configure. */
@@ -66,9 +67,9 @@ public final class AvroDeserializer<T> implements Deserializer<T> {
 
   @Override
   public void configure(Map<String, ?> configs, boolean isKey) {
-    if (client == null) {
-      client = new SchemaRegistryClient(SchemaRegistryConfig.fromMap(configs));
-      ownsClient = true;
+    if (registry == null) {
+      ownedClient = new SchemaRegistryClient(SchemaRegistryConfig.fromMap(configs));
+      registry = ownedClient;
     }
   }
 
@@ -82,13 +83,13 @@ public final class AvroDeserializer<T> implements Deserializer<T> {
     if (bytes == null) {
       return null; // a tombstone stays a tombstone
     }
-    if (client == null) {
+    if (registry == null) {
       throw new IllegalStateException("AvroDeserializer used before configure()");
     }
     int id = WireFormat.schemaId(bytes);
     DatumReader<T> reader = readersByWriterId.get(id);
     if (reader == null) {
-      reader = readerFor(id, client.schemaById(id));
+      reader = readerFor(id, registry.schemaById(id));
       readersByWriterId.putIfAbsent(id, reader);
     }
     BinaryDecoder decoder =
@@ -135,8 +136,8 @@ public final class AvroDeserializer<T> implements Deserializer<T> {
 
   @Override
   public void close() {
-    if (ownsClient) {
-      client.close();
+    if (ownedClient != null) {
+      ownedClient.close();
     }
   }
 }

@@ -1,6 +1,6 @@
 package io.continualsft.schemas.serde;
 
-import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.registry.SchemaResolver;
 import java.util.Map;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
@@ -17,11 +17,11 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
     this.deserializer = deserializer;
   }
 
-  /** A value serde (subject {@code <topic>-value}) sharing {@code client}. */
+  /** A value serde (subject {@code <topic>-value}) sharing {@code registry}. */
   public static <T extends SpecificRecord> AvroSerde<T> forValues(
-      Class<T> type, SchemaRegistryClient client) {
+      Class<T> type, SchemaResolver registry) {
     return new AvroSerde<>(
-        new AvroSerializer<>(client, false), AvroDeserializer.specific(type, client));
+        new AvroSerializer<>(registry, false), AvroDeserializer.specific(type, registry));
   }
 
   @Override

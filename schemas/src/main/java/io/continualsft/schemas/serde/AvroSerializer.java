@@ -1,8 +1,8 @@
 package io.continualsft.schemas.serde;
 
-import io.continualsft.schemas.registry.SchemaNotRegisteredException;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.schemas.registry.SchemaResolver;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -28,29 +28,26 @@ import org.apache.kafka.common.serialization.Serializer;
  * must already be there.
  */
 public final class AvroSerializer<T extends GenericContainer> implements Serializer<T> {
-  private SchemaRegistryClient client;
-  private boolean ownsClient;
-  private boolean autoRegister;
+  private SchemaResolver registry;
+  private SchemaRegistryClient ownedClient;
   private boolean isKey;
   private final Map<Schema, DatumWriter<Object>> writers = new ConcurrentHashMap<>();
 
   /** For Kafka's reflective construction: {@link #configure} builds the registry client. */
   public AvroSerializer() {}
 
-  /** Shares {@code client} (and its caches); does not close it. */
-  public AvroSerializer(SchemaRegistryClient client, boolean isKey) {
-    this.client = client;
-    this.autoRegister = client.config().autoRegister();
+  /** Shares {@code registry} (and its caches); does not close it. */
+  public AvroSerializer(SchemaResolver registry, boolean isKey) {
+    this.registry = registry;
     this.isKey = isKey;
   }
 
   @Override
   public void configure(Map<String, ?> configs, boolean isKey) {
     this.isKey = isKey;
-    if (client == null) {
-      client = new SchemaRegistryClient(SchemaRegistryConfig.fromMap(configs));
-      ownsClient = true;
-      autoRegister = client.config().autoRegister();
+    if (registry == null) {
+      ownedClient = new SchemaRegistryClient(SchemaRegistryConfig.fromMap(configs));
+      registry = ownedClient;
     }
   }
 
@@ -59,16 +56,12 @@ public final class AvroSerializer<T extends GenericContainer> implements Seriali
     if (record == null) {
       return null;
     }
-    if (client == null) {
+    if (registry == null) {
       throw new IllegalStateException("AvroSerializer used before configure()");
     }
     Schema schema = record.getSchema();
     String subject = Subjects.topicName(topic, isKey);
-    int id =
-        autoRegister
-            ? client.register(subject, schema)
-            : client.lookup(subject, schema)
-                .orElseThrow(() -> new SchemaNotRegisteredException(subject, client.url()));
+    int id = registry.idFor(subject, schema);
     DatumWriter<Object> writer = writers.computeIfAbsent(schema, s -> writerFor(record, s));
     ByteArrayOutputStream out = new ByteArrayOutputStream(256);
     ByteBuffer header = ByteBuffer.allocate(WireFormat.HEADER_SIZE);
@@ -97,8 +90,8 @@ public final class AvroSerializer<T extends GenericContainer> implements Seriali
 
   @Override
   public void close() {
-    if (ownsClient) {
-      client.close();
+    if (ownedClient != null) {
+      ownedClient.close();
     }
   }
 }

@@ -1,9 +1,9 @@
 package io.continualsft.streams.labels;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.continualsft.avro.RejectionReason;
-import java.io.IOException;
 import java.util.List;
 import java.util.Set;
 
@@ -108,12 +108,9 @@ public final class ConversationValidator {
     JsonNode tree;
     try {
       tree = JSON.readTree(toolsJson);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+    } catch (JsonProcessingException e) {
       throw new RejectedException(RejectionReason.INVALID_TOOLS,
           "tools is not valid JSON: " + e.getOriginalMessage());
-    } catch (IOException e) {
-      throw new RejectedException(RejectionReason.INVALID_TOOLS,
-          "tools is not valid JSON: " + e.getMessage());
     }
     if (tree == null || !tree.isArray()) {
       throw new RejectedException(RejectionReason.INVALID_TOOLS,

@@ -61,6 +61,11 @@ public final class ChatTokenizer implements AutoCloseable {
     return tokenizer.encode(text, false, false).getIds();
   }
 
+  /** The text of {@code ids}, special tokens included. */
+  public String decode(int[] ids) {
+    return tokenizer.decode(java.util.Arrays.stream(ids).asLongStream().toArray(), false);
+  }
+
   /** utf16[k] = UTF-16 index of code point k; one extra entry for the end of the text. */
   static int[] codePointToUtf16(String text) {
     int[] map = new int[text.codePointCount(0, text.length()) + 1];

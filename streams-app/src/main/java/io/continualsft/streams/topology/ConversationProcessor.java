@@ -1,0 +1,109 @@
+package io.continualsft.streams.topology;
+
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Rejection;
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.schemas.serde.BadRecordException;
+import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.streams.labels.RejectedException;
+import io.continualsft.streams.metrics.PipelineMetrics;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
+import org.apache.kafka.streams.processor.api.FixedKeyRecord;
+import org.apache.kafka.streams.processor.api.RecordMetadata;
+import org.apache.kafka.streams.state.WindowStore;
+import org.apache.kafka.streams.state.WindowStoreIterator;
+
+/** Deserialize, drop repeats, prepare: one input record in, at most one outcome out. */
+final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], Outcome> {
+  private final TopologySettings settings;
+  private final Deserializer<Conversation> deserializer;
+  private final ExamplePreparer preparer;
+  private final PipelineMetrics metrics;
+  private FixedKeyProcessorContext<byte[], Outcome> context;
+  private WindowStore<String, Long> seen;
+
+  ConversationProcessor(TopologySettings settings, Deserializer<Conversation> deserializer,
+      ExamplePreparer preparer, PipelineMetrics metrics) {
+    this.settings = settings;
+    this.deserializer = deserializer;
+    this.preparer = preparer;
+    this.metrics = metrics;
+  }
+
+  @Override
+  public void init(FixedKeyProcessorContext<byte[], Outcome> context) {
+    this.context = context;
+    this.seen = context.getStateStore(SftTopology.DEDUP_STORE);
+  }
+
+  @Override
+  public void process(FixedKeyRecord<byte[], byte[]> record) {
+    long started = System.nanoTime();
+    RecordMetadata source = context.recordMetadata().orElseThrow();
+    Conversation conversation;
+    try {
+      conversation = deserializer.deserialize(source.topic(), record.value());
+      if (conversation == null) {
+        reject(record, source, RejectionReason.CORRUPT_AVRO,
+            "the record has no value (a tombstone); a conversation was expected");
+        return;
+      }
+    } catch (BadRecordException e) {
+      reject(record, source, e.reason(), e.getMessage());
+      return;
+    }
+    // Registry outages (SchemaRegistryException) propagate: never dead-letter a good record.
+
+    if (isDuplicate(conversation.getId(), record.timestamp())) {
+      metrics.duplicate();
+      return;
+    }
+    try {
+      ExamplePreparer.Prepared prepared = preparer.prepare(conversation, source.topic(),
+          source.partition(), source.offset());
+      metrics.accepted(prepared.renderedChars(), prepared.example().getInputIds().size(),
+          prepared.example().getTrainedTokens(), prepared.truncated());
+      context.forward(record.withValue(new Outcome.Example(prepared.example())));
+    } catch (RejectedException e) {
+      reject(record, source, e.reason(), e.detail());
+    } finally {
+      metrics.processing().record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
+    }
+  }
+
+  /**
+   * Whether {@code id} was seen within the dedup window around {@code timestamp}; records it if
+   * not. Repeats are judged by the records' own timestamps, so a replay of old records is caught.
+   */
+  private boolean isDuplicate(String id, long timestamp) {
+    long window = settings.dedupWindow().toMillis();
+    try (WindowStoreIterator<Long> hits = seen.fetch(id, timestamp - window, timestamp + window)) {
+      if (hits.hasNext()) {
+        return true;
+      }
+    }
+    seen.put(id, timestamp, timestamp);
+    return false;
+  }
+
+  private void reject(FixedKeyRecord<byte[], byte[]> record, RecordMetadata source,
+      RejectionReason reason, String detail) {
+    metrics.rejected(reason);
+    Rejection rejection = Rejection.newBuilder()
+        .setReason(reason)
+        .setDetail(detail)
+        .setRejectedBy(settings.applicationId())
+        .setOriginalKey(record.key() == null ? null : ByteBuffer.wrap(record.key()))
+        .setOriginalValue(record.value() == null ? null : ByteBuffer.wrap(record.value()))
+        .setSourceTopic(source.topic())
+        .setSourcePartition(source.partition())
+        .setSourceOffset(source.offset())
+        .setCreatedAt(Instant.ofEpochMilli(context.currentSystemTimeMs()))
+        .build();
+    context.forward(record.withValue(new Outcome.Rejected(rejection)));
+  }
+}

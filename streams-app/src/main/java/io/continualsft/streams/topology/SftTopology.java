@@ -1,0 +1,78 @@
+package io.continualsft.streams.topology;
+
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Rejection;
+import io.continualsft.avro.SftExample;
+import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.streams.metrics.PipelineMetrics;
+import java.util.Map;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Branched;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Named;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.state.Stores;
+
+/**
+ * conversations ─► [deserialize ─► dedup ─► validate, render, tokenize, label] ─┬─► examples
+ *                                                                              └─► dead letters
+ *
+ * <p>Input values are read as raw bytes and deserialized inside the processor, so that a record
+ * that is not valid Avro becomes a {@link Rejection} carrying its original bytes, written in the
+ * same exactly-once transaction as everything else. Kafka Streams' own dead-letter queue
+ * (errors.dead.letter.queue.topic.name) writes the raw record with exception headers instead of
+ * our Avro Rejection, which is why it is not used. A schema-registry outage is not a bad record:
+ * it is thrown, fails the stream thread, and the record is retried after the thread is replaced.
+ */
+public final class SftTopology {
+  public static final String DEDUP_STORE = "conversation-ids";
+
+  /** The serdes, each bound to its topic here and only here. */
+  public record SftSerdes(Deserializer<Conversation> conversations, Serde<SftExample> examples,
+      Serde<Rejection> rejections) {}
+
+  private SftTopology() {}
+
+  public static Topology buildTopology(TopologySettings settings, SftSerdes serdes,
+      ExamplePreparer preparer, PipelineMetrics metrics) {
+    StreamsBuilder builder = new StreamsBuilder();
+    builder.addStateStore(Stores.windowStoreBuilder(
+        Stores.persistentWindowStore(DEDUP_STORE, settings.dedupWindow(), settings.dedupWindow(),
+            false),
+        Serdes.String(), Serdes.Long()));
+
+    KStream<byte[], byte[]> raw = builder.stream(settings.conversationsTopic(),
+        Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("read-conversations"));
+
+    KStream<byte[], Outcome> outcomes = raw.processValues(
+        () -> new ConversationProcessor(settings, serdes.conversations(), preparer, metrics),
+        Named.as("prepare-examples"), DEDUP_STORE);
+
+    Map<String, KStream<byte[], Outcome>> branches = outcomes
+        .split(Named.as("outcome-"))
+        .branch((key, outcome) -> outcome instanceof Outcome.Example, Branched.as("example"))
+        .branch((key, outcome) -> outcome instanceof Outcome.Rejected, Branched.as("rejected"))
+        .noDefaultBranch();
+
+    branches.get("outcome-example")
+        .map((key, outcome) -> {
+          SftExample example = ((Outcome.Example) outcome).example();
+          return KeyValue.pair(example.getConversationId(), example);
+        }, Named.as("key-by-conversation-id"))
+        .to(settings.examplesTopic(),
+            Produced.with(Serdes.String(), serdes.examples()).withName("write-examples"));
+
+    branches.get("outcome-rejected")
+        .mapValues(outcome -> ((Outcome.Rejected) outcome).rejection(), Named.as("rejection"))
+        .to(settings.deadLetterTopic(),
+            Produced.with(Serdes.ByteArray(), serdes.rejections()).withName("write-dead-letters"));
+
+    return builder.build();
+  }
+}
