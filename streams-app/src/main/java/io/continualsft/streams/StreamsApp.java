@@ -1,0 +1,138 @@
+package io.continualsft.streams;
+
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Rejection;
+import io.continualsft.avro.SftExample;
+import io.continualsft.schemas.registry.RegistryUnavailableException;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.schemas.serde.AvroSerde;
+import io.continualsft.streams.config.StreamsAppConfig;
+import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.streams.metrics.MetricsServer;
+import io.continualsft.streams.metrics.PipelineMetrics;
+import io.continualsft.streams.model.ChatModel;
+import io.continualsft.streams.topology.SftTopology;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Clock;
+import java.time.Duration;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Wires the running application: model, registry, serdes, topology, Kafka Streams, metrics. */
+public final class StreamsApp implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(StreamsApp.class);
+
+  private final ChatModel model;
+  private final SchemaRegistryClient registryClient;
+  private final KafkaStreams streams;
+  private final MetricsServer metricsServer;
+  private final KafkaStreamsMetrics streamsMetrics;
+  private final PrometheusMeterRegistry meterRegistry;
+
+  private StreamsApp(ChatModel model, SchemaRegistryClient registryClient, KafkaStreams streams,
+      MetricsServer metricsServer, KafkaStreamsMetrics streamsMetrics,
+      PrometheusMeterRegistry meterRegistry) {
+    this.model = model;
+    this.registryClient = registryClient;
+    this.streams = streams;
+    this.metricsServer = metricsServer;
+    this.streamsMetrics = streamsMetrics;
+    this.meterRegistry = meterRegistry;
+  }
+
+  public static StreamsApp start(StreamsAppConfig config) {
+    if (System.getProperty("ai.djl.offline") == null) {
+      System.setProperty("ai.djl.offline", "true"); // never download at run time
+    }
+    ChatModel model = ChatModel.load(config.modelDir(), config.get(StreamsAppConfig.CHAT_TEMPLATE_NAME),
+        Clock.systemUTC());
+    PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    new JvmMemoryMetrics().bindTo(meters);
+    new JvmGcMetrics().bindTo(meters);
+    new JvmThreadMetrics().bindTo(meters);
+    new ClassLoaderMetrics().bindTo(meters);
+    new ProcessorMetrics().bindTo(meters);
+    PipelineMetrics metrics = new PipelineMetrics(meters);
+
+    SchemaRegistryClient registry = new SchemaRegistryClient(config.registryConfig());
+    SftTopology.SftSerdes serdes = new SftTopology.SftSerdes(
+        AvroDeserializer.specific(Conversation.class, registry),
+        AvroSerde.forValues(SftExample.class, registry),
+        AvroSerde.forValues(Rejection.class, registry));
+    ExamplePreparer preparer = new ExamplePreparer(model, config.labelingSettings(), Clock.systemUTC());
+    log.info("model {}: template {}, end-of-turn token {}, tokenizer sha256 {}", model.directory(),
+        model.templateFingerprint().substring(0, 12), preparer.labeler().endOfTurnToken(),
+        model.tokenizerFingerprint().substring(0, 12));
+
+    KafkaStreams streams = new KafkaStreams(
+        SftTopology.buildTopology(config.topologySettings(), serdes, preparer, metrics),
+        config.streamsProperties());
+    streams.setUncaughtExceptionHandler(e -> {
+      if (causedBy(e, RegistryUnavailableException.class)) {
+        // The record was not dead-lettered; a fresh thread retries it from the last commit.
+        log.warn("schema registry unavailable, replacing the stream thread: {}", e.getMessage());
+        return StreamThreadExceptionResponse.REPLACE_THREAD;
+      }
+      log.error("unexpected error, shutting down", e);
+      return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+    });
+    KafkaStreamsMetrics streamsMetrics = new KafkaStreamsMetrics(streams);
+    streamsMetrics.bindTo(meters);
+    MetricsServer server = null;
+    if (config.metricsPort() > 0) {
+      server = MetricsServer.start(config.get(StreamsAppConfig.METRICS_HOST), config.metricsPort(),
+          meters, () -> {
+            KafkaStreams.State state = streams.state();
+            boolean healthy = state == KafkaStreams.State.RUNNING
+                || state == KafkaStreams.State.REBALANCING || state == KafkaStreams.State.CREATED;
+            return new MetricsServer.Health(healthy, state.name());
+          });
+      log.info("metrics at http://{}:{}/metrics, health at /health",
+          config.get(StreamsAppConfig.METRICS_HOST), server.port());
+    }
+    streams.start();
+    return new StreamsApp(model, registry, streams, server, streamsMetrics, meters);
+  }
+
+  private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (type.isInstance(t)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  public KafkaStreams streams() {
+    return streams;
+  }
+
+  public PrometheusMeterRegistry meterRegistry() {
+    return meterRegistry;
+  }
+
+  public int metricsPort() {
+    return metricsServer == null ? -1 : metricsServer.port();
+  }
+
+  @Override
+  public void close() {
+    streams.close(Duration.ofSeconds(30));
+    streamsMetrics.close();
+    if (metricsServer != null) {
+      metricsServer.close();
+    }
+    registryClient.close();
+    model.close();
+  }
+}

@@ -1,0 +1,116 @@
+package io.continualsft.streams.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.continualsft.streams.labels.AssistantLabeler;
+import io.continualsft.streams.labels.ChatMessage;
+import io.continualsft.streams.labels.LabelingSettings;
+import io.continualsft.streams.labels.RejectedException;
+import io.continualsft.streams.model.ChatModel;
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "mask", mixinStandardHelpOptions = true,
+    description = "Offline, no Kafka: renders, tokenizes and labels a JSONL file of conversations"
+        + " exactly as the streams app would, one output line per input line.")
+final class MaskCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--model", required = true, description = "Hugging Face model directory.")
+  Path model;
+
+  @Option(names = "--input", required = true, description = "JSONL: {\"id\", \"conversations\"|\"messages\": [...]} per line.")
+  Path input;
+
+  @Option(names = "--output", required = true, description = "JSONL: {\"id\", \"input_ids\", \"labels\"} or {\"id\", \"error\": {\"reason\", \"detail\"}} per line.")
+  Path output;
+
+  @Option(names = "--policy", defaultValue = "all", description = "all or last (default: ${DEFAULT-VALUE}).")
+  String policy;
+
+  @Option(names = "--max-length", defaultValue = "4096", description = "Default: ${DEFAULT-VALUE}.")
+  int maxLength;
+
+  @Option(names = "--truncation", defaultValue = "drop", description = "drop or keep-start (default: ${DEFAULT-VALUE}).")
+  String truncation;
+
+  @Option(names = "--chat-template-name", defaultValue = "default", description = "For a list of named templates.")
+  String templateName;
+
+  @Option(names = "--allow-special-tokens-in-content", description = "Do not reject content that contains a special token's text.")
+  boolean allowSpecialTokens;
+
+  @Override
+  public Integer call() throws Exception {
+    if (System.getProperty("ai.djl.offline") == null) {
+      System.setProperty("ai.djl.offline", "true");
+    }
+    LabelingSettings settings = new LabelingSettings(
+        LabelingSettings.TrainPolicy.parse(policy), maxLength,
+        LabelingSettings.Truncation.parse(truncation),
+        LabelingSettings.DEFAULTS.maxContentChars(), LabelingSettings.DEFAULTS.maxTurns(),
+        allowSpecialTokens, null);
+    int ok = 0;
+    int rejected = 0;
+    try (ChatModel chatModel = ChatModel.load(model, templateName, Clock.systemUTC());
+        BufferedReader in = Files.newBufferedReader(input, StandardCharsets.UTF_8);
+        BufferedWriter out = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
+      AssistantLabeler labeler = new AssistantLabeler(chatModel, settings);
+      String line;
+      int lineNo = 0;
+      while ((line = in.readLine()) != null) {
+        lineNo++;
+        ObjectNode result = JSON.createObjectNode();
+        JsonlConversation conversation;
+        try {
+          conversation = JsonlConversation.parse(line);
+        } catch (JsonlConversation.InvalidLineException e) {
+          result.putNull("id");
+          error(result, "INVALID_INPUT", "line " + lineNo + ": " + e.getMessage());
+          out.write(result.toString());
+          out.newLine();
+          rejected++;
+          continue;
+        }
+        result.put("id", conversation.id());
+        List<ChatMessage> messages = new ArrayList<>();
+        conversation.messages().forEach(m ->
+            messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain())));
+        try {
+          AssistantLabeler.Labeled labeled = labeler.label(messages, conversation.tools());
+          var ids = result.putArray("input_ids");
+          for (int id : labeled.inputIds()) {
+            ids.add(id);
+          }
+          var labels = result.putArray("labels");
+          for (int label : labeled.labels()) {
+            labels.add(label);
+          }
+          ok++;
+        } catch (RejectedException e) {
+          error(result, e.reason().name(), e.detail());
+          rejected++;
+        }
+        out.write(result.toString());
+        out.newLine();
+      }
+    }
+    System.err.printf("mask: %d labelled, %d rejected, written to %s%n", ok, rejected, output);
+    return 0;
+  }
+
+  private static void error(ObjectNode result, String reason, String detail) {
+    ObjectNode error = result.putObject("error");
+    error.put("reason", reason);
+    error.put("detail", detail);
+  }
+}

@@ -1,0 +1,232 @@
+package io.continualsft.streams.config;
+
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.streams.labels.LabelingSettings;
+import io.continualsft.streams.topology.TopologySettings;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.streams.StreamsConfig;
+
+/**
+ * The streams app's configuration: a properties file, then environment variables over it.
+ *
+ * <p>Every key the app itself reads is in {@link #KEYS} with its default and meaning. An
+ * environment variable {@code SFT_<KEY>} (upper case, {@code .} and {@code -} as {@code _})
+ * overrides a key; {@code SFT_KAFKA_<NAME>} sets the Kafka Streams property {@code name} with
+ * {@code _} as {@code .} (SFT_KAFKA_NUM_STREAM_THREADS=2). Any key of the file that is not ours
+ * goes to Kafka Streams and its clients as it is, and the schema-registry keys
+ * ({@code schema.registry.*}, {@code basic.auth.*}) go to the registry client.
+ */
+public final class StreamsAppConfig {
+  /** A documented key. */
+  public record Key(String name, String defaultValue, String doc) {}
+
+  public static final String BOOTSTRAP_SERVERS = "bootstrap.servers";
+  public static final String APPLICATION_ID = "application.id";
+  public static final String TOPIC_CONVERSATIONS = "topic.conversations";
+  public static final String TOPIC_EXAMPLES = "topic.examples";
+  public static final String TOPIC_DEAD_LETTERS = "topic.dead-letters";
+  public static final String MODEL_DIR = "model.dir";
+  public static final String CHAT_TEMPLATE_NAME = "model.chat-template-name";
+  public static final String POLICY = "labels.policy";
+  public static final String MAX_LENGTH = "labels.max-length";
+  public static final String TRUNCATION = "labels.truncation";
+  public static final String END_OF_TURN_TOKEN = "labels.end-of-turn-token";
+  public static final String MAX_CONTENT_CHARS = "validation.max-content-chars";
+  public static final String MAX_TURNS = "validation.max-turns";
+  public static final String SPECIAL_TOKENS_IN_CONTENT = "validation.special-tokens-in-content";
+  public static final String DEDUP_WINDOW = "dedup.window";
+  public static final String METRICS_PORT = "metrics.port";
+  public static final String METRICS_HOST = "metrics.host";
+
+  public static final Map<String, Key> KEYS = keys(
+      new Key(BOOTSTRAP_SERVERS, null, "Kafka bootstrap servers (required)."),
+      new Key(SchemaRegistryConfig.URL, null,
+          "Schema registry base URL(s), Confluent API (required)."),
+      new Key(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false",
+          "Register the output schemas if missing (on for local runs, off in production)."),
+      new Key(APPLICATION_ID, "sft-streams",
+          "Kafka Streams application id: consumer group, state and internal topic prefix."),
+      new Key(TOPIC_CONVERSATIONS, "sft.conversations", "Input topic (Avro Conversation)."),
+      new Key(TOPIC_EXAMPLES, "sft.examples", "Output topic (Avro SftExample)."),
+      new Key(TOPIC_DEAD_LETTERS, "sft.conversations.dlq", "Dead-letter topic (Avro Rejection)."),
+      new Key(MODEL_DIR, null,
+          "Hugging Face model directory with tokenizer.json and tokenizer_config.json or"
+              + " chat_template.jinja (required)."),
+      new Key(CHAT_TEMPLATE_NAME, "default",
+          "Which template to use when chat_template is a list of named templates."),
+      new Key(POLICY, "all", "Assistant turns trained by default: all, or last."),
+      new Key(MAX_LENGTH, "4096", "The most tokens an example may have."),
+      new Key(TRUNCATION, "drop",
+          "Longer examples: drop (dead letter TOO_MANY_TOKENS) or keep-start."),
+      new Key(END_OF_TURN_TOKEN, "",
+          "The token that ends an assistant turn; empty: detected from the template."),
+      new Key(MAX_CONTENT_CHARS, "100000", "The most characters one message may have."),
+      new Key(MAX_TURNS, "256", "The most messages a conversation may have."),
+      new Key(SPECIAL_TOKENS_IN_CONTENT, "reject",
+          "Content containing a special token's text (such as <|im_end|>): reject or allow."),
+      new Key(DEDUP_WINDOW, "PT24H",
+          "How long a conversation id is remembered to drop repeats (ISO-8601 duration)."),
+      new Key(METRICS_PORT, "9400", "Port of /metrics (Prometheus) and /health; 0 disables."),
+      new Key(METRICS_HOST, "0.0.0.0", "Address the metrics endpoint binds to."));
+
+  private final Map<String, String> values;
+
+  private StreamsAppConfig(Map<String, String> values) {
+    this.values = values;
+  }
+
+  private static Map<String, Key> keys(Key... keys) {
+    Map<String, Key> map = new LinkedHashMap<>();
+    for (Key k : keys) {
+      map.put(k.name(), k);
+    }
+    return map;
+  }
+
+  /** Reads {@code file} (may be null), then applies {@code env} overrides. */
+  public static StreamsAppConfig load(Path file, Map<String, String> env) {
+    Map<String, String> values = new LinkedHashMap<>();
+    if (file != null) {
+      Properties p = new Properties();
+      try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        p.load(r);
+      } catch (IOException e) {
+        throw new ConfigException("could not read the configuration file " + file + ": "
+            + e.getMessage());
+      }
+      p.stringPropertyNames().forEach(k -> values.put(k, p.getProperty(k).trim()));
+    }
+    Map<String, String> byEnvName = new LinkedHashMap<>();
+    KEYS.keySet().forEach(k -> byEnvName.put(envName(k), k));
+    env.forEach((name, value) -> {
+      if (name.startsWith("SFT_KAFKA_")) {
+        values.put(name.substring("SFT_KAFKA_".length()).toLowerCase(Locale.ROOT).replace('_', '.'),
+            value);
+      } else if (byEnvName.containsKey(name)) {
+        values.put(byEnvName.get(name), value);
+      }
+    });
+    StreamsAppConfig config = new StreamsAppConfig(values);
+    config.validate();
+    return config;
+  }
+
+  public static StreamsAppConfig of(Map<String, String> values) {
+    StreamsAppConfig config = new StreamsAppConfig(new LinkedHashMap<>(values));
+    config.validate();
+    return config;
+  }
+
+  /** {@code labels.max-length} → {@code SFT_LABELS_MAX_LENGTH}. */
+  public static String envName(String key) {
+    return "SFT_" + key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
+  }
+
+  private void validate() {
+    for (Key k : KEYS.values()) {
+      if (k.defaultValue() == null && get(k.name()).isBlank()) {
+        throw new ConfigException(k.name() + " is required (" + k.doc() + " Environment: "
+            + envName(k.name()) + ")");
+      }
+    }
+    labelingSettings();
+    topologySettings();
+    metricsPort();
+  }
+
+  public String get(String key) {
+    String v = values.get(key);
+    if (v != null) {
+      return v;
+    }
+    Key k = KEYS.get(key);
+    return k == null || k.defaultValue() == null ? "" : k.defaultValue();
+  }
+
+  private int intValue(String key, int min) {
+    String v = get(key);
+    try {
+      int parsed = Integer.parseInt(v.trim());
+      if (parsed < min) {
+        throw new ConfigException(key, v, "must be >= " + min);
+      }
+      return parsed;
+    } catch (NumberFormatException e) {
+      throw new ConfigException(key, v, "must be a whole number");
+    }
+  }
+
+  public LabelingSettings labelingSettings() {
+    String special = get(SPECIAL_TOKENS_IN_CONTENT).toLowerCase(Locale.ROOT);
+    if (!special.equals("reject") && !special.equals("allow")) {
+      throw new ConfigException(SPECIAL_TOKENS_IN_CONTENT, special, "must be reject or allow");
+    }
+    try {
+      String eot = get(END_OF_TURN_TOKEN);
+      return new LabelingSettings(
+          LabelingSettings.TrainPolicy.parse(get(POLICY)),
+          intValue(MAX_LENGTH, 1),
+          LabelingSettings.Truncation.parse(get(TRUNCATION)),
+          intValue(MAX_CONTENT_CHARS, 1),
+          intValue(MAX_TURNS, 1),
+          special.equals("allow"),
+          eot.isEmpty() ? null : eot);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(e.getMessage());
+    }
+  }
+
+  public TopologySettings topologySettings() {
+    Duration window;
+    try {
+      window = Duration.parse(get(DEDUP_WINDOW));
+    } catch (RuntimeException e) {
+      throw new ConfigException(DEDUP_WINDOW, get(DEDUP_WINDOW),
+          "must be an ISO-8601 duration such as PT24H");
+    }
+    if (window.isNegative() || window.isZero()) {
+      throw new ConfigException(DEDUP_WINDOW, get(DEDUP_WINDOW), "must be positive");
+    }
+    return new TopologySettings(get(TOPIC_CONVERSATIONS), get(TOPIC_EXAMPLES),
+        get(TOPIC_DEAD_LETTERS), window, get(APPLICATION_ID));
+  }
+
+  public Path modelDir() {
+    return Path.of(get(MODEL_DIR));
+  }
+
+  public int metricsPort() {
+    return intValue(METRICS_PORT, 0);
+  }
+
+  public SchemaRegistryConfig registryConfig() {
+    return SchemaRegistryConfig.fromMap(values);
+  }
+
+  /**
+   * Kafka Streams properties: every key that is not the app's own, plus the app id, bootstrap
+   * servers and exactly_once_v2 (overridable).
+   */
+  public Properties streamsProperties() {
+    Properties p = new Properties();
+    p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    values.forEach((k, v) -> {
+      if (!KEYS.containsKey(k) && !SchemaRegistryConfig.DEFAULTS.containsKey(k)) {
+        p.put(k, v);
+      }
+    });
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, get(APPLICATION_ID));
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, get(BOOTSTRAP_SERVERS));
+    return p;
+  }
+}
