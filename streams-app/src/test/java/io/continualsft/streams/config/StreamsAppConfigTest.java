@@ -1,0 +1,90 @@
+package io.continualsft.streams.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.continualsft.streams.labels.LabelingSettings;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.common.config.ConfigException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class StreamsAppConfigTest {
+  static final Map<String, String> REQUIRED = Map.of(
+      "bootstrap.servers", "k:9092", "schema.registry.url", "http://r:8081", "model.dir", "/m");
+
+  @Test
+  void defaultsApplyWhereNothingIsSet() {
+    StreamsAppConfig c = StreamsAppConfig.of(REQUIRED);
+    assertThat(c.labelingSettings()).isEqualTo(LabelingSettings.DEFAULTS);
+    assertThat(c.topologySettings().conversationsTopic()).isEqualTo("sft.conversations");
+    assertThat(c.topologySettings().examplesTopic()).isEqualTo("sft.examples");
+    assertThat(c.topologySettings().deadLetterTopic()).isEqualTo("sft.conversations.dlq");
+    assertThat(c.topologySettings().dedupWindow()).isEqualTo(Duration.ofHours(24));
+    assertThat(c.metricsPort()).isEqualTo(9400);
+    Properties streams = c.streamsProperties();
+    assertThat(streams.getProperty("processing.guarantee")).isEqualTo("exactly_once_v2");
+    assertThat(streams.getProperty("application.id")).isEqualTo("sft-streams");
+    assertThat(streams).doesNotContainKey("model.dir").doesNotContainKey("schema.registry.url");
+  }
+
+  @Test
+  void theFileIsReadAndTheEnvironmentOverridesIt(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("app.properties");
+    Files.writeString(file, """
+        bootstrap.servers=file:9092
+        schema.registry.url=http://r:8081
+        model.dir=/models/qwen3
+        labels.max-length=1024
+        num.stream.threads=3
+        """);
+    StreamsAppConfig c = StreamsAppConfig.load(file, Map.of(
+        "SFT_LABELS_MAX_LENGTH", "2048",
+        "SFT_LABELS_POLICY", "last",
+        "SFT_BOOTSTRAP_SERVERS", "env:9092",
+        "SFT_KAFKA_COMMIT_INTERVAL_MS", "500",
+        "UNRELATED", "x"));
+    assertThat(c.labelingSettings().maxLength()).isEqualTo(2048);
+    assertThat(c.labelingSettings().policy()).isEqualTo(LabelingSettings.TrainPolicy.LAST);
+    assertThat(c.modelDir()).isEqualTo(Path.of("/models/qwen3"));
+    Properties streams = c.streamsProperties();
+    assertThat(streams.getProperty("bootstrap.servers")).isEqualTo("env:9092");
+    assertThat(streams.getProperty("num.stream.threads")).isEqualTo("3");
+    assertThat(streams.getProperty("commit.interval.ms")).isEqualTo("500");
+  }
+
+  @Test
+  void aMissingRequiredKeyIsNamedWithItsEnvironmentVariable() {
+    assertThatThrownBy(() -> StreamsAppConfig.of(Map.of("bootstrap.servers", "k:9092",
+            "schema.registry.url", "http://r")))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("model.dir is required")
+        .hasMessageContaining("SFT_MODEL_DIR");
+  }
+
+  @Test
+  void badValuesNameTheirKey() {
+    assertThatThrownBy(() -> with("labels.max-length", "lots"))
+        .hasMessageContaining("labels.max-length").hasMessageContaining("whole number");
+    assertThatThrownBy(() -> with("labels.policy", "some"))
+        .hasMessageContaining("policy must be all or last");
+    assertThatThrownBy(() -> with("labels.truncation", "middle"))
+        .hasMessageContaining("truncation must be drop or keep-start");
+    assertThatThrownBy(() -> with("dedup.window", "1 day"))
+        .hasMessageContaining("dedup.window").hasMessageContaining("ISO-8601");
+    assertThatThrownBy(() -> with("validation.special-tokens-in-content", "maybe"))
+        .hasMessageContaining("validation.special-tokens-in-content");
+    assertThatThrownBy(() -> with("metrics.port", "-1"))
+        .hasMessageContaining("metrics.port");
+  }
+
+  private static StreamsAppConfig with(String key, String value) {
+    Map<String, String> m = new java.util.HashMap<>(REQUIRED);
+    m.put(key, value);
+    return StreamsAppConfig.of(m);
+  }
+}
