@@ -32,6 +32,19 @@ final class JavaRuntime {
    */
   static String expandedClassPath() {
     List<String> entries = new ArrayList<>();
+    // Inside a host that loads the project through its own class loader (Maven's exec:java, an
+    // IDE runner), java.class.path is the host's; the loader's URLs are the project's.
+    if (JavaRuntime.class.getClassLoader() instanceof java.net.URLClassLoader loader) {
+      for (java.net.URL url : loader.getURLs()) {
+        if (url.getProtocol().equals("file")) {
+          try {
+            entries.add(Path.of(url.toURI()).toString());
+          } catch (java.net.URISyntaxException e) {
+            throw new IllegalStateException("bad class path entry " + url, e);
+          }
+        }
+      }
+    }
     for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
       if (entry.isEmpty()) {
         continue;

@@ -63,7 +63,8 @@ class StreamsPipelineIT {
     config.put(StreamsAppConfig.TOPIC_EXAMPLES, out);
     config.put(StreamsAppConfig.TOPIC_DEAD_LETTERS, dlq);
     config.put(StreamsAppConfig.MODEL_DIR, System.getProperty("qwen3.dir"));
-    config.put(StreamsAppConfig.METRICS_PORT, "0");
+    config.put(StreamsAppConfig.METRICS_PORT, String.valueOf(io.continualsft.local.FreePorts.pick()));
+    config.put(StreamsAppConfig.METRICS_HOST, "127.0.0.1");
     config.put("state.dir", TestDirs.fresh("streams-state").toString());
     config.put("commit.interval.ms", "200");
 
@@ -150,8 +151,32 @@ class StreamsPipelineIT {
         assertThat(counted).isEqualTo(duplicates);
         assertThat(examples.size() + deadLetters.size() + (int) counted).isEqualTo(total);
       }
+      assertMetricsAndHealth(app.metricsPort());
     } finally {
       app.close();
+    }
+  }
+
+  /** The Prometheus endpoint shows the pipeline's counters and Kafka Streams' own metrics. */
+  private static void assertMetricsAndHealth(int port) throws Exception {
+    try (var http = java.net.http.HttpClient.newHttpClient()) {
+      var metrics = http.send(java.net.http.HttpRequest.newBuilder(
+          java.net.URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertThat(metrics.statusCode()).isEqualTo(200);
+      assertThat(metrics.body())
+          .contains("sft_conversations_accepted_total " + GOOD + ".0")
+          .contains("sft_conversations_duplicates_total 5.0")
+          .contains("sft_conversations_rejected_total{reason=\"NOT_WIRE_FORMAT\"} 2.0")
+          .contains("sft_example_tokens_count " + GOOD)
+          .contains("sft_conversation_processing_seconds")
+          .contains("kafka_stream_thread_process_total")
+          .contains("jvm_memory_used_bytes");
+      var health = http.send(java.net.http.HttpRequest.newBuilder(
+          java.net.URI.create("http://127.0.0.1:" + port + "/health")).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertThat(health.statusCode()).isEqualTo(200);
+      assertThat(health.body().strip()).isIn("RUNNING", "REBALANCING");
     }
   }
 

@@ -1,0 +1,116 @@
+package io.continualsft.it.bench;
+
+import io.continualsft.avro.Conversation;
+import io.continualsft.local.KafkaBroker;
+import io.continualsft.local.SchemaRegistryServer;
+import io.continualsft.local.Topics;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.streams.StreamsApp;
+import io.continualsft.streams.TestModels;
+import io.continualsft.streams.bench.ConversationMix;
+import io.continualsft.streams.bench.LabelingBenchmark;
+import io.continualsft.streams.config.StreamsAppConfig;
+import io.continualsft.streams.model.ChatModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * Not a test: conversations/s end to end through the topology on the real broker and registry
+ * (a backlog of N conversations processed with exactly_once_v2, until the last example is
+ * visible to a read_committed consumer), against the in-process labeler on the same mix in the
+ * same run.
+ *
+ * <pre>./mvnw -q -pl integration-tests -am install -DskipTests
+ * ./mvnw -q -pl integration-tests exec:java -Dexec.classpathScope=test \
+ *     -Dexec.mainClass=io.continualsft.it.bench.StreamsThroughputBenchmark [-Dexec.args="3000"]</pre>
+ */
+public final class StreamsThroughputBenchmark {
+  public static void main(String[] args) throws Exception {
+    int count = args.length > 0 ? Integer.parseInt(args[0]) : 3000;
+    System.setProperty("ai.djl.offline", "true");
+    Path work = Files.createTempDirectory("streams-bench");
+    List<Conversation> mix = ConversationMix.generate(count, 7);
+
+    double inProcess;
+    try (ChatModel model = TestModels.qwen3()) {
+      inProcess = LabelingBenchmark.run(model, mix, 3).labelPerSec();
+    }
+    try (KafkaBroker broker = KafkaBroker.start(work.resolve("kafka"));
+        SchemaRegistryServer registry = SchemaRegistryServer.start(work.resolve("registry"))) {
+      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
+          broker.bootstrapServers()))) {
+        Topics.createAndAwait(admin, List.of(Topics.topic("in", 1), Topics.topic("out", 1),
+            Topics.topic("dlq", 1)), Duration.ofSeconds(60));
+      }
+      try (SchemaRegistryClient client =
+              new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry.url(), true));
+          var producer = new KafkaProducer<>(Map.<String, Object>of(
+              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
+              ProducerConfig.LINGER_MS_CONFIG, 20),
+              new StringSerializer(), new AvroSerializer<Conversation>(client, false))) {
+        for (Conversation c : mix) {
+          producer.send(new ProducerRecord<>("in", c.getId(), c));
+        }
+        producer.flush();
+      }
+      Map<String, String> config = new HashMap<>();
+      config.put(StreamsAppConfig.BOOTSTRAP_SERVERS, broker.bootstrapServers());
+      config.put("schema.registry.url", registry.url());
+      config.put("auto.register.schemas", "true");
+      config.put(StreamsAppConfig.TOPIC_CONVERSATIONS, "in");
+      config.put(StreamsAppConfig.TOPIC_EXAMPLES, "out");
+      config.put(StreamsAppConfig.TOPIC_DEAD_LETTERS, "dlq");
+      config.put(StreamsAppConfig.MODEL_DIR, TestModels.qwen3Dir().toString());
+      config.put(StreamsAppConfig.MAX_LENGTH, "32768");
+      config.put(StreamsAppConfig.METRICS_PORT, "0");
+      config.put("state.dir", work.resolve("state").toString());
+
+      long started = System.nanoTime();
+      try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(config));
+          var consumer = new KafkaConsumer<>(Map.<String, Object>of(
+              ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
+              ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+              new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+        TopicPartition out = new TopicPartition("out", 0);
+        consumer.assign(List.of(out));
+        long seen = 0;
+        long firstAt = 0;
+        long firstBatch = 0;
+        while (seen < count) {
+          int n = consumer.poll(Duration.ofMillis(100)).count();
+          if (n > 0 && firstAt == 0) {
+            firstAt = System.nanoTime();
+            firstBatch = n;
+          }
+          seen += n;
+        }
+        long done = System.nanoTime();
+        double seconds = (done - started) / 1e9;
+        double endToEnd = count / seconds;
+        double steady = (count - firstBatch) / ((done - firstAt) / 1e9);
+        System.out.printf("conversations: %d (1 partition, 1 stream thread, exactly_once_v2)%n"
+            + "end to end through the topology: %,.0f conversations/s (%.1f s, app start included)%n"
+            + "steady state (first committed batch to last): %,.0f conversations/s%n"
+            + "in-process labeler, same mix, same run: %,.0f conversations/s%n"
+            + "ratio steady state / in-process: %.2f%n", count, endToEnd, seconds, steady,
+            inProcess, steady / inProcess);
+      }
+    }
+  }
+}
