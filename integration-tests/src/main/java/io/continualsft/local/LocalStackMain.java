@@ -2,17 +2,24 @@ package io.continualsft.local;
 
 import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.SftExample;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
-import io.continualsft.schemas.serde.AvroSerde;
+import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.streams.StreamsApp;
+import io.continualsft.streams.cli.StreamsAppCli;
+import io.continualsft.streams.config.StreamsAppConfig;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.apache.avro.Schema;
@@ -21,21 +28,17 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
  * The local default: the real broker and the real registry on loopback, the project's topics and
- * schemas, and (as the later modules land) the streams app and the trainer. Today it starts the
- * services, creates the topics, registers the schemas, proves a round trip, and says plainly what
- * is not built yet.
+ * schemas, the streams app on a bundled sample of conversations (or the user's JSONL), and a
+ * summary of what came out. The trainer is not built yet, and the run says so.
  */
 @Command(
     name = "local",
@@ -50,11 +53,20 @@ public final class LocalStackMain implements Callable<Integer> {
       "sft.examples.dlq", Rejection.getClassSchema(),
       "sft.adapter-checkpoints", CheckpointRecord.getClassSchema());
 
-  @Option(names = "--work-dir", description = "Where the broker and registry keep their files"
-      + " and logs (default: ${DEFAULT-VALUE}).", defaultValue = "target/local-run")
+  @Option(names = "--work-dir", description = "Where the services keep their files and logs"
+      + " (default: ${DEFAULT-VALUE}).", defaultValue = "target/local-run")
   Path workDir;
 
-  @Option(names = "--keep-running", description = "Keep the broker and registry up until Ctrl-C.")
+  @Option(names = "--model", description = "Hugging Face model directory whose chat template and"
+      + " tokenizer label the conversations (default: the bundled Qwen3 tokenizer).",
+      defaultValue = "../streams-app/src/test/resources/tokenizers/qwen3")
+  Path model;
+
+  @Option(names = "--input", description = "Conversations JSONL to send (default: the bundled"
+      + " sample, 56 lines with 5 bad ones and 3 repeats).")
+  Path input;
+
+  @Option(names = "--keep-running", description = "Keep everything up until Ctrl-C.")
   boolean keepRunning;
 
   public static void main(String[] args) {
@@ -63,7 +75,11 @@ public final class LocalStackMain implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (System.getProperty("ai.djl.offline") == null) {
+      System.setProperty("ai.djl.offline", "true");
+    }
     Path run = workDir.resolve(String.valueOf(Instant.now().toEpochMilli())).toAbsolutePath();
+    Path conversations = input != null ? input : bundledSample(run);
     say("Starting a real Apache Kafka broker (KRaft, child JVM) ...");
     try (KafkaBroker broker = KafkaBroker.start(run.resolve("kafka"))) {
       say("  ready at %s in %.1f s (logs: %s)", broker.bootstrapServers(),
@@ -72,9 +88,10 @@ public final class LocalStackMain implements Callable<Integer> {
       try (SchemaRegistryServer registry = SchemaRegistryServer.start(run.resolve("registry"))) {
         say("  ready at %s in %.1f s", registry.url(), registry.lastStartup().toMillis() / 1000.0);
         prepare(broker, registry);
+        runStreams(broker, registry, conversations, run);
         say("");
-        say("Not built yet, so not run: the streams app (render, tokenize, label) and the trainer"
-            + " (LoRA steps, checkpoints). Nothing is trained by this command yet.");
+        say("Not built yet, so not run: the trainer (LoRA steps, checkpoints, pull). The examples"
+            + " above are waiting in sft.examples; nothing is trained by this command yet.");
         if (keepRunning) {
           say("Broker %s and registry %s keep running; Ctrl-C stops both.",
               broker.bootstrapServers(), registry.url());
@@ -96,56 +113,130 @@ public final class LocalStackMain implements Callable<Integer> {
           Duration.ofSeconds(60));
     }
     say("Created topics: %s", String.join(", ", TOPICS.keySet().stream().sorted().toList()));
-
     try (SchemaRegistryClient client =
         new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry.url(), true))) {
       TOPICS.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
         int id = client.register(e.getKey() + "-value", e.getValue());
         say("  registered %s-value (%s) as schema id %d", e.getKey(), e.getValue().getName(), id);
       });
-      roundTrip(broker, client);
     }
   }
 
-  /** One Conversation through the real topic and registry and back. */
-  private static void roundTrip(KafkaBroker broker, SchemaRegistryClient client) {
-    String topic = "sft.conversations";
-    Conversation sent = Conversation.newBuilder()
-        .setId("hello-1")
-        .setMessages(List.of(
-            new Message("user", "Say hello.", null),
-            new Message("assistant", "Hello!", null)))
-        .setCreatedAt(Instant.ofEpochMilli(System.currentTimeMillis()))
-        .build();
-    try (AvroSerde<Conversation> serde = AvroSerde.forValues(Conversation.class, client)) {
-      try (var producer = new KafkaProducer<>(
-          Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers()),
-          new StringSerializer(), serde.serializer())) {
-        producer.send(new ProducerRecord<>(topic, sent.getId(), sent)).get();
-      } catch (Exception e) {
-        throw new IllegalStateException("could not produce to " + topic, e);
+  private void runStreams(KafkaBroker broker, SchemaRegistryServer registry, Path conversations,
+      Path run) throws IOException {
+    int metricsPort = FreePorts.pick();
+    Map<String, String> config = new HashMap<>();
+    config.put(StreamsAppConfig.BOOTSTRAP_SERVERS, broker.bootstrapServers());
+    config.put(SchemaRegistryConfig.URL, registry.url());
+    config.put(StreamsAppConfig.MODEL_DIR, model.toAbsolutePath().normalize().toString());
+    config.put(StreamsAppConfig.METRICS_PORT, String.valueOf(metricsPort));
+    config.put(StreamsAppConfig.METRICS_HOST, "127.0.0.1");
+    config.put("state.dir", run.resolve("streams-state").toString());
+    config.put("commit.interval.ms", "200");
+    say("Starting the streams app (model %s) ...", config.get(StreamsAppConfig.MODEL_DIR));
+    try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(config))) {
+      say("  metrics: http://127.0.0.1:%d/metrics  health: http://127.0.0.1:%d/health",
+          metricsPort, metricsPort);
+      long lines;
+      try (var stream = Files.lines(conversations)) {
+        lines = stream.filter(l -> !l.isBlank()).count();
       }
-      try (var consumer = new KafkaConsumer<>(
-          Map.<String, Object>of(
-              ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
-              ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
-          new StringDeserializer(), serde.deserializer())) {
-        TopicPartition partition = new TopicPartition(topic, 0);
-        consumer.assign(List.of(partition));
-        consumer.seekToBeginning(List.of(partition));
-        Instant deadline = Instant.now().plusSeconds(30);
-        while (Instant.now().isBefore(deadline)) {
-          for (ConsumerRecord<String, Conversation> r : consumer.poll(Duration.ofMillis(200))) {
-            if (!r.value().equals(sent)) {
-              throw new IllegalStateException("read back " + r.value() + ", sent " + sent);
-            }
-            say("Round trip: Conversation '%s' written to %s and read back through the registry.",
-                sent.getId(), topic);
-            return;
-          }
+      say("Producing %s ...", conversations);
+      int code = StreamsAppCli.commandLine().execute("produce", "--bootstrap",
+          broker.bootstrapServers(), "--registry", registry.url(), "--input",
+          conversations.toString());
+      if (code != 0 && code != 3) {
+        throw new IllegalStateException("producing the conversations failed (exit " + code + ")");
+      }
+      var meters = app.meterRegistry();
+      Instant deadline = Instant.now().plusSeconds(120);
+      double done = 0;
+      while (Instant.now().isBefore(deadline)) {
+        double accepted = meters.get("sft.conversations.accepted").counter().count();
+        double duplicates = meters.get("sft.conversations.duplicates").counter().count();
+        double rejected = meters.get("sft.conversations.rejected").counters().stream()
+            .mapToDouble(c -> c.count()).sum();
+        if (accepted + duplicates + rejected != done) {
+          done = accepted + duplicates + rejected;
+          say("  processed %.0f/%d: %.0f examples, %.0f dead letters, %.0f duplicates", done,
+              lines, accepted, rejected, duplicates);
         }
-        throw new IllegalStateException("the round-trip record did not come back within 30 s");
+        if (done >= lines) {
+          break;
+        }
+        sleep(250);
       }
+      summarize(broker, registry, lines, (long) meters.get("sft.conversations.accepted")
+          .counter().count(), (long) meters.get("sft.conversations.rejected").counters().stream()
+          .mapToDouble(c -> c.count()).sum(), (long) meters.get("sft.conversations.duplicates")
+          .counter().count());
+    }
+  }
+
+  /** What a read_committed consumer finds in the output topics. */
+  private static void summarize(KafkaBroker broker, SchemaRegistryServer registry, long sent,
+      long accepted, long rejected, long duplicates) {
+    try (SchemaRegistryClient client =
+        new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry.url(), false))) {
+      List<SftExample> examples = readAll(broker, "sft.examples",
+          AvroDeserializer.specific(SftExample.class, client), accepted);
+      List<Rejection> dead = readAll(broker, "sft.conversations.dlq",
+          AvroDeserializer.specific(Rejection.class, client), rejected);
+      Map<String, Integer> byReason = new TreeMap<>();
+      dead.forEach(r -> byReason.merge(r.getReason().name(), 1, Integer::sum));
+      long tokens = examples.stream().mapToLong(e -> e.getInputIds().size()).sum();
+      long trained = examples.stream().mapToLong(SftExample::getTrainedTokens).sum();
+      say("");
+      say("Summary (read back with read_committed):");
+      say("  conversations sent:  %d", sent);
+      say("  examples:            %d (%d tokens, %d of them trained)", examples.size(), tokens,
+          trained);
+      say("  dead letters:        %d %s", dead.size(), byReason);
+      say("  duplicates dropped:  %d", duplicates);
+      say("  examples + dead letters + duplicates = %d of %d sent", examples.size() + dead.size()
+          + duplicates, sent);
+    }
+  }
+
+  /**
+   * Reads {@code topic} from the start until {@code expected} records arrived (the app commits
+   * its transaction a moment after processing) or 30 s passed.
+   */
+  private static <T> List<T> readAll(KafkaBroker broker, String topic, Deserializer<T> values,
+      long expected) {
+    try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
+        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
+        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+        new ByteArrayDeserializer(), values)) {
+      TopicPartition partition = new TopicPartition(topic, 0);
+      consumer.assign(List.of(partition));
+      consumer.seekToBeginning(List.of(partition));
+      List<T> out = new java.util.ArrayList<>();
+      Instant deadline = Instant.now().plusSeconds(30);
+      while (out.size() < expected && Instant.now().isBefore(deadline)) {
+        for (ConsumerRecord<byte[], T> r : consumer.poll(Duration.ofMillis(200))) {
+          out.add(r.value());
+        }
+      }
+      return out;
+    }
+  }
+
+  private static Path bundledSample(Path run) throws IOException {
+    Files.createDirectories(run);
+    Path target = run.resolve("conversations.jsonl");
+    try (InputStream in = LocalStackMain.class.getResourceAsStream("/samples/conversations.jsonl")) {
+      Files.copy(in, target);
+    }
+    return target;
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
     }
   }
 

@@ -220,6 +220,8 @@ public final class StreamsAppConfig {
   public Properties streamsProperties() {
     Properties p = new Properties();
     p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    // Kafka 5.0's default, recommended (and warned about) since 4.x.
+    p.put("processing.exception.handler.global.enabled", "true");
     values.forEach((k, v) -> {
       if (!KEYS.containsKey(k) && !SchemaRegistryConfig.DEFAULTS.containsKey(k)) {
         p.put(k, v);

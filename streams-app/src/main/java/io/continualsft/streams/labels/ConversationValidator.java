@@ -63,12 +63,19 @@ public final class ConversationValidator {
         }
       }
       if (!settings.allowSpecialTokensInContent()) {
-        for (String token : specialTokens) {
-          if (m.content().contains(token)) {
-            throw new RejectedException(RejectionReason.SPECIAL_TOKEN_IN_CONTENT, "message " + i
-                + " contains the special token " + token + " as text; it would be tokenized as"
-                + " the real token and could forge a turn");
+        String found = null;
+        int foundAt = Integer.MAX_VALUE;
+        for (String token : specialTokens) { // report the first in the text, whatever the set order
+          int at = m.content().indexOf(token);
+          if (at >= 0 && (at < foundAt || (at == foundAt && token.length() > found.length()))) {
+            found = token;
+            foundAt = at;
           }
+        }
+        if (found != null) {
+          throw new RejectedException(RejectionReason.SPECIAL_TOKEN_IN_CONTENT, "message " + i
+              + " contains the special token " + found + " as text at offset " + foundAt
+              + "; it would be tokenized as the real token and could forge a turn");
         }
       }
     }

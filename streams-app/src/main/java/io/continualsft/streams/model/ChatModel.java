@@ -112,7 +112,8 @@ public final class ChatModel implements AutoCloseable {
       });
     }
     ChatTokenizer tokenizer = ChatTokenizer.load(tokenizerJson);
-    return new ChatModel(directory, source, template, Map.copyOf(variables), Set.copyOf(specials),
+    return new ChatModel(directory, source, template, java.util.Collections.unmodifiableMap(variables),
+        java.util.Collections.unmodifiableSet(specials),
         tokenizer, sha256(tokenizerBytes), clock);
   }
 
