@@ -276,6 +276,19 @@ class SftTopologyTest {
     assertNoMoreOutput();
   }
 
+  @Test
+  void aTemplateThatAlwaysAppendsTheAssistantHeaderTrainsOnlyTheTurns(@TempDir Path modelDir) {
+    start(TestModels.withTemplate(modelDir, "always-header"), LabelingSettings.DEFAULTS);
+    send(conversation("c", m("user", "q1"), m("assistant", "first"), m("user", "q2"),
+        m("assistant", "second")));
+    SftExample example = examples.readValue();
+    assertThat(decodeTrained(example)).isEqualTo("first<|im_end|>second<|im_end|>");
+    String all = model.tokenizer().decode(
+        example.getInputIds().stream().mapToInt(Integer::intValue).toArray());
+    assertThat(all).endsWith("second<|im_end|>\n<|im_start|>assistant\n"); // header not trained
+    assertNoMoreOutput();
+  }
+
   private String decodeTrained(SftExample example) {
     List<Integer> ids = new ArrayList<>();
     for (int i = 0; i < example.getLabels().size(); i++) {
