@@ -120,11 +120,7 @@ final class Interpreter {
         } finally {
           out = saved;
         }
-        List<Object> args = new ArrayList<>();
-        for (Expr a : f.args()) {
-          args.add(eval(a, scope));
-        }
-        write(Py.str(builtins.filter(f.filter(), body, args, Map.of(), f.line())));
+        write(Py.str(builtins.filter(f.filter(), body, evalAll(f.args(), scope), Map.of(), f.line())));
       }
       case Ast.Generation g -> exec(g.body(), scope);
     }
@@ -251,13 +247,7 @@ final class Interpreter {
     return switch (e) {
       case Literal l -> l.value();
       case Name n -> scope.lookup(n.name());
-      case ListExpr l -> {
-        List<Object> items = new ArrayList<>(l.items().size());
-        for (Expr item : l.items()) {
-          items.add(eval(item, scope));
-        }
-        yield items;
-      }
+      case ListExpr l -> evalAll(l.items(), scope);
       case DictExpr d -> {
         Map<Object, Object> map = new LinkedHashMap<>();
         for (int i = 0; i < d.keys().size(); i++) {
@@ -273,41 +263,16 @@ final class Interpreter {
           s.step() == null ? null : eval(s.step(), scope));
       case Call c -> {
         Object callee = eval(c.callee(), scope);
-        List<Object> args = new ArrayList<>();
-        for (Expr a : c.args()) {
-          args.add(eval(a, scope));
-        }
-        Map<String, Object> kwargs = new LinkedHashMap<>();
-        for (int i = 0; i < c.kwNames().size(); i++) {
-          kwargs.put(c.kwNames().get(i), eval(c.kwValues().get(i), scope));
-        }
         if (callee instanceof PyCallable f) {
-          yield f.call(args, kwargs);
+          yield f.call(evalAll(c.args(), scope), evalKeywords(c.kwNames(), c.kwValues(), scope));
         }
         throw new TemplateException("'" + describe(c.callee()) + "' is not callable ("
             + Py.typeName(callee) + ", template line " + c.line() + ")");
       }
-      case Filter f -> {
-        Object value = eval(f.value(), scope);
-        List<Object> args = new ArrayList<>();
-        for (Expr a : f.args()) {
-          args.add(eval(a, scope));
-        }
-        Map<String, Object> kwargs = new LinkedHashMap<>();
-        for (int i = 0; i < f.kwNames().size(); i++) {
-          kwargs.put(f.kwNames().get(i), eval(f.kwValues().get(i), scope));
-        }
-        yield builtins.filter(f.name(), value, args, kwargs, f.line());
-      }
-      case Test t -> {
-        Object value = eval(t.value(), scope);
-        List<Object> args = new ArrayList<>();
-        for (Expr a : t.args()) {
-          args.add(eval(a, scope));
-        }
-        boolean result = builtins.test(t.name(), value, args, t.line());
-        yield t.negated() != result;
-      }
+      case Filter f -> builtins.filter(f.name(), eval(f.value(), scope), evalAll(f.args(), scope),
+          evalKeywords(f.kwNames(), f.kwValues(), scope), f.line());
+      case Test t -> t.negated()
+          != builtins.test(t.name(), eval(t.value(), scope), evalAll(t.args(), scope), t.line());
       case Unary u -> {
         Object v = eval(u.operand(), scope);
         yield switch (u.op()) {
@@ -320,6 +285,22 @@ final class Interpreter {
       case Cond c -> Py.truthy(eval(c.test(), scope)) ? eval(c.then(), scope)
           : c.otherwise() == null ? Undefined.variable("else-branch") : eval(c.otherwise(), scope);
     };
+  }
+
+  private List<Object> evalAll(List<Expr> exprs, Scope scope) {
+    List<Object> values = new ArrayList<>(exprs.size());
+    for (Expr e : exprs) {
+      values.add(eval(e, scope));
+    }
+    return values;
+  }
+
+  private Map<String, Object> evalKeywords(List<String> names, List<Expr> values, Scope scope) {
+    Map<String, Object> kwargs = new LinkedHashMap<>();
+    for (int i = 0; i < names.size(); i++) {
+      kwargs.put(names.get(i), eval(values.get(i), scope));
+    }
+    return kwargs;
   }
 
   private Object evalBinary(Binary b, Scope scope) {
