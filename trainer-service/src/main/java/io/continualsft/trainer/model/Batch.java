@@ -1,0 +1,109 @@
+package io.continualsft.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import java.util.List;
+
+/**
+ * A micro-batch as the model sees it: [B, T] token ids, labels (unshifted, -100 where untrained),
+ * positions (restarting at 0 for every example) and segments (each token's example number within
+ * its row, from 1; 0 for padding).
+ */
+public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[][] segments) {
+  /** One example: ids and labels of equal length. */
+  public record Example(int[] ids, int[] labels) {
+    public Example {
+      if (ids.length != labels.length || ids.length == 0) {
+        throw new IllegalArgumentException("ids and labels must have the same, non-zero length");
+      }
+    }
+  }
+
+  public int rows() {
+    return idsRows.length;
+  }
+
+  public int time() {
+    return idsRows[0].length;
+  }
+
+  /** Each row holds the examples of one inner list, in order, right-padded with {@code padId}. */
+  public static Batch packed(List<List<Example>> rows, int padId) {
+    int time = 0;
+    for (List<Example> row : rows) {
+      time = Math.max(time, row.stream().mapToInt(e -> e.ids().length).sum());
+    }
+    int[][] ids = new int[rows.size()][time];
+    int[][] labels = new int[rows.size()][time];
+    int[][] positions = new int[rows.size()][time];
+    int[][] segments = new int[rows.size()][time];
+    for (int b = 0; b < rows.size(); b++) {
+      java.util.Arrays.fill(ids[b], padId);
+      java.util.Arrays.fill(labels[b], SftLoss.IGNORE_INDEX);
+      int t = 0;
+      int segment = 0;
+      for (Example e : rows.get(b)) {
+        segment++;
+        for (int i = 0; i < e.ids().length; i++, t++) {
+          ids[b][t] = e.ids()[i];
+          labels[b][t] = e.labels()[i];
+          positions[b][t] = i;
+          segments[b][t] = segment;
+        }
+      }
+    }
+    return new Batch(ids, labels, positions, segments);
+  }
+
+  /** One example per row. */
+  public static Batch separate(List<Example> examples, int padId) {
+    return packed(examples.stream().map(List::of).toList(), padId);
+  }
+
+  public int exampleCount() {
+    int n = 0;
+    for (int[] row : segments) {
+      int max = 0;
+      for (int s : row) {
+        max = Math.max(max, s);
+      }
+      n += max;
+    }
+    return n;
+  }
+
+  /** The running index of example {@code segment} of row {@code row}, over all rows. */
+  public int exampleIndex(int row, int segment) {
+    int before = 0;
+    for (int b = 0; b < row; b++) {
+      int max = 0;
+      for (int s : segments[b]) {
+        max = Math.max(max, s);
+      }
+      before += max;
+    }
+    return before + segment - 1;
+  }
+
+  public NDArray ids(NDManager m) {
+    return m.create(flatten(idsRows), new Shape(rows(), time())).toType(ai.djl.ndarray.types.DataType.INT64, false);
+  }
+
+  public NDArray positions(NDManager m) {
+    return m.create(flatten(positionRows), new Shape(rows(), time())).toType(ai.djl.ndarray.types.DataType.INT64, false);
+  }
+
+  public NDArray segments(NDManager m) {
+    return m.create(flatten(segments), new Shape(rows(), time()));
+  }
+
+  private static int[] flatten(int[][] rows) {
+    int time = rows[0].length;
+    int[] out = new int[rows.length * time];
+    for (int b = 0; b < rows.length; b++) {
+      System.arraycopy(rows[b], 0, out, b * time, time);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,357 @@
+package io.continualsft.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Embedding;
+import io.continualsft.trainer.lora.LoraSettings;
+import io.continualsft.trainer.lora.PeftKeys;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) with optional LoRA adapters, top to
+ * bottom: embed → L × [RMSNorm → attention (RoPE, grouped-query, Qwen3's per-head q/k norm) →
+ * residual → RMSNorm → SwiGLU MLP → residual] → RMSNorm → LM head.
+ *
+ * <p>Base weights are frozen: only LoRA A [r, in] and B [out, r] require gradients, so a backward
+ * pass leaves every base weight without a gradient. B starts at zero, so a fresh adapter changes
+ * nothing. Rows may be packed: {@code segments} gives each token its example number within the
+ * row (0 = padding); attention is causal within an example and never crosses examples.
+ *
+ * <p>Memory rule (DJL): results belong to the receiver's manager, so every op is written
+ * activation-first ({@code x.mul(weight)}), keeping a step's intermediates in the step's manager.
+ */
+public final class LlamaModel implements AutoCloseable {
+  private final ModelConfig config;
+  private final NDManager params;
+  private final NDArray embed; // [V, H]
+  private final List<Block> blocks;
+  private final NDArray finalNorm; // [H]
+  private final NDArray lmHead; // [V, H], the embedding itself when tied
+  private final float[] invFreq; // [D/2]
+  private LoraSettings lora;
+
+  /** One linear map y = x·Wᵀ + b, plus scaling·(x·Aᵀ)·Bᵀ when it carries an adapter. */
+  static final class Linear {
+    final NDArray weight; // [out, in]
+    final NDArray bias; // [out] or null
+    NDArray loraA; // [r, in]
+    NDArray loraB; // [out, r]
+    float scaling;
+
+    Linear(NDArray weight, NDArray bias) {
+      this.weight = weight;
+      this.bias = bias;
+    }
+
+    NDArray forward(NDArray x) { // [..., in] -> [..., out]
+      NDArray y = ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
+      if (loraA == null) {
+        return y;
+      }
+      NDArray down = ai.djl.nn.core.Linear.linear(x, loraA, null).singletonOrThrow(); // [..., r]
+      NDArray up = ai.djl.nn.core.Linear.linear(down, loraB, null).singletonOrThrow(); // [..., out]
+      return y.add(up.mul(scaling));
+    }
+  }
+
+  /** One decoder layer. */
+  static final class Block {
+    final NDArray inputNorm; // [H]
+    final NDArray postNorm; // [H]
+    final Map<String, Linear> linears; // q_proj ... down_proj
+    final NDArray qNorm; // [D] (Qwen3) or null
+    final NDArray kNorm; // [D] (Qwen3) or null
+
+    Block(NDArray inputNorm, NDArray postNorm, Map<String, Linear> linears, NDArray qNorm,
+        NDArray kNorm) {
+      this.inputNorm = inputNorm;
+      this.postNorm = postNorm;
+      this.linears = linears;
+      this.qNorm = qNorm;
+      this.kNorm = kNorm;
+    }
+  }
+
+  private LlamaModel(ModelConfig config, NDManager params, NDArray embed, List<Block> blocks,
+      NDArray finalNorm, NDArray lmHead) {
+    this.config = config;
+    this.params = params;
+    this.embed = embed;
+    this.blocks = blocks;
+    this.finalNorm = finalNorm;
+    this.lmHead = lmHead;
+    int half = config.headDim() / 2;
+    this.invFreq = new float[half];
+    for (int i = 0; i < half; i++) {
+      // As transformers computes it: base ** (arange(0, d, 2) / d), in float32.
+      float exponent = (float) (2 * i) / (float) config.headDim();
+      invFreq[i] = (float) (1.0 / Math.pow(config.ropeTheta(), exponent));
+    }
+  }
+
+  /** Builds the model from Hugging Face weights (see {@link WeightNames}), on {@code params}. */
+  public static LlamaModel fromWeights(ModelConfig config, Map<String, Weight> weights,
+      NDManager params) {
+    WeightNames.check(config, weights);
+    NDArray embed = tensor(params, weights, "model.embed_tokens.weight",
+        config.vocabSize(), config.hiddenSize());
+    List<Block> blocks = new ArrayList<>();
+    for (int i = 0; i < config.numLayers(); i++) {
+      String p = "model.layers." + i + ".";
+      Map<String, Linear> linears = new LinkedHashMap<>();
+      for (String module : LoraSettings.ALL_LINEAR) {
+        String name = p + WeightNames.block(module) + "." + module;
+        long[] shape = WeightNames.linearShape(config, module);
+        NDArray bias = config.attentionBias() && WeightNames.hasBias(module)
+            ? tensor(params, weights, name + ".bias", shape[0]) : null;
+        linears.put(module, new Linear(tensor(params, weights, name + ".weight", shape), bias));
+      }
+      blocks.add(new Block(
+          tensor(params, weights, p + "input_layernorm.weight", config.hiddenSize()),
+          tensor(params, weights, p + "post_attention_layernorm.weight", config.hiddenSize()),
+          linears,
+          config.qkNorm() ? tensor(params, weights, p + "self_attn.q_norm.weight", config.headDim()) : null,
+          config.qkNorm() ? tensor(params, weights, p + "self_attn.k_norm.weight", config.headDim()) : null));
+    }
+    NDArray norm = tensor(params, weights, "model.norm.weight", config.hiddenSize());
+    NDArray head = config.tieWordEmbeddings() ? embed
+        : tensor(params, weights, "lm_head.weight", config.vocabSize(), config.hiddenSize());
+    return new LlamaModel(config, params, embed, blocks, norm, head);
+  }
+
+  private static NDArray tensor(NDManager m, Map<String, Weight> weights, String name,
+      long... shape) {
+    return m.create(weights.get(name).data(), new Shape(shape));
+  }
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  public LoraSettings lora() {
+    return lora;
+  }
+
+  // --- LoRA ------------------------------------------------------------------------------------
+
+  /**
+   * Adds fresh adapters as PEFT does: A kaiming-uniform(a=√5), i.e. U(-1/√in, 1/√in), drawn from
+   * {@code seed} per parameter name, and B = 0, so the model's output is unchanged.
+   */
+  public void addLora(LoraSettings settings, long seed) {
+    Map<String, float[]> values = new LinkedHashMap<>();
+    for (int i = 0; i < blocks.size(); i++) {
+      for (String module : settings.targetModules()) {
+        long[] shape = WeightNames.linearShape(config, module);
+        int in = (int) shape[1];
+        int out = (int) shape[0];
+        String aKey = PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A'));
+        SplittableRandom random = new SplittableRandom(seed ^ aKey.hashCode() * 0x9E3779B97F4A7C15L);
+        float bound = (float) (1.0 / Math.sqrt(in));
+        float[] a = new float[settings.r() * in];
+        for (int k = 0; k < a.length; k++) {
+          a[k] = (float) (random.nextDouble() * 2 - 1) * bound;
+        }
+        values.put(aKey, a);
+        values.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B')), new float[out * settings.r()]);
+      }
+    }
+    setLora(settings, values);
+  }
+
+  /** Installs adapters from PEFT keys to values (every targeted A and B must be present). */
+  public void setLora(LoraSettings settings, Map<String, float[]> values) {
+    clearLora();
+    for (int i = 0; i < blocks.size(); i++) {
+      for (String module : settings.targetModules()) {
+        long[] shape = WeightNames.linearShape(config, module);
+        String aKey = PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A'));
+        String bKey = PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B'));
+        float[] a = values.get(aKey);
+        float[] b = values.get(bKey);
+        if (a == null || b == null) {
+          throw new IllegalArgumentException("adapter lacks " + (a == null ? aKey : bKey));
+        }
+        if (a.length != settings.r() * shape[1] || b.length != shape[0] * settings.r()) {
+          throw new IllegalArgumentException("adapter shapes for layer " + i + " " + module
+              + ": expected A [" + settings.r() + ", " + shape[1] + "] and B [" + shape[0] + ", "
+              + settings.r() + "], got " + a.length + " and " + b.length + " values");
+        }
+        Linear linear = blocks.get(i).linears.get(module);
+        linear.loraA = params.create(a, new Shape(settings.r(), shape[1]));
+        linear.loraB = params.create(b, new Shape(shape[0], settings.r()));
+        linear.loraA.setRequiresGradient(true);
+        linear.loraB.setRequiresGradient(true);
+        linear.scaling = (float) settings.scaling();
+      }
+    }
+    this.lora = settings;
+  }
+
+  private void clearLora() {
+    for (Block block : blocks) {
+      for (Linear linear : block.linears.values()) {
+        if (linear.loraA != null) {
+          linear.loraA.close();
+          linear.loraB.close();
+          linear.loraA = null;
+          linear.loraB = null;
+        }
+      }
+    }
+    lora = null;
+  }
+
+  /** The adapter's parameters by PEFT key, in layer and module order. */
+  public Map<String, NDArray> loraParameters() {
+    Map<String, NDArray> out = new LinkedHashMap<>();
+    if (lora == null) {
+      return out;
+    }
+    for (int i = 0; i < blocks.size(); i++) {
+      for (String module : lora.targetModules()) {
+        Linear linear = blocks.get(i).linears.get(module);
+        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A')), linear.loraA);
+        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B')), linear.loraB);
+      }
+    }
+    return out;
+  }
+
+  /** Every base weight, for tests that check none of them gets a gradient. */
+  public List<NDArray> baseWeights() {
+    List<NDArray> out = new ArrayList<>(List.of(embed, finalNorm));
+    if (lmHead != embed) {
+      out.add(lmHead);
+    }
+    for (Block b : blocks) {
+      out.add(b.inputNorm);
+      out.add(b.postNorm);
+      b.linears.values().forEach(l -> {
+        out.add(l.weight);
+        if (l.bias != null) {
+          out.add(l.bias);
+        }
+      });
+      if (b.qNorm != null) {
+        out.add(b.qNorm);
+        out.add(b.kNorm);
+      }
+    }
+    return out;
+  }
+
+  // --- forward ---------------------------------------------------------------------------------
+
+  /**
+   * Hidden states after the final norm: [B, T, H]. {@code ids}, {@code positions} and {@code
+   * segments} are [B, T]; they must live in the step's manager.
+   */
+  public NDArray hidden(NDArray ids, NDArray positions, NDArray segments) {
+    NDArray x = Embedding.embedding(ids, embed, ai.djl.ndarray.types.SparseFormat.DENSE)
+        .singletonOrThrow(); // [B, T, H]
+    NDArray mask = attentionMask(segments); // [B, 1, T, T], 0 or -inf
+    NDArray[] rope = rotary(positions); // cos, sin: [B, 1, T, D]
+    for (Block block : blocks) {
+      x = x.add(attention(block, rmsNorm(x, block.inputNorm), mask, rope));
+      x = x.add(mlp(block, rmsNorm(x, block.postNorm)));
+    }
+    return rmsNorm(x, finalNorm);
+  }
+
+  /** Logits for every position: [B, T, V]. For tests and generation; training never needs it. */
+  public NDArray logits(NDArray ids, NDArray positions, NDArray segments) {
+    return ai.djl.nn.core.Linear.linear(hidden(ids, positions, segments), lmHead, null)
+        .singletonOrThrow();
+  }
+
+  /** Logits of selected hidden states [N, H] → [N, V]. */
+  public NDArray head(NDArray hidden) {
+    return ai.djl.nn.core.Linear.linear(hidden, lmHead, null).singletonOrThrow();
+  }
+
+  private NDArray rmsNorm(NDArray x, NDArray weight) { // [..., H] -> [..., H]
+    NDArray variance = x.pow(2).mean(new int[] {-1}, true);
+    return x.mul(variance.add((float) config.rmsNormEps()).pow(-0.5f)).mul(weight);
+  }
+
+  private NDArray attention(Block block, NDArray x, NDArray mask, NDArray[] rope) {
+    long batch = x.getShape().get(0);
+    long time = x.getShape().get(1);
+    int heads = config.numHeads();
+    int kvHeads = config.numKvHeads();
+    int d = config.headDim();
+    NDArray q = block.linears.get("q_proj").forward(x).reshape(batch, time, heads, d);
+    NDArray k = block.linears.get("k_proj").forward(x).reshape(batch, time, kvHeads, d);
+    NDArray v = block.linears.get("v_proj").forward(x).reshape(batch, time, kvHeads, d);
+    if (block.qNorm != null) { // Qwen3: RMSNorm over each head's vector, before RoPE
+      q = rmsNorm(q, block.qNorm);
+      k = rmsNorm(k, block.kNorm);
+    }
+    q = applyRope(q.transpose(0, 2, 1, 3), rope); // [B, nh, T, D]
+    k = applyRope(k.transpose(0, 2, 1, 3), rope); // [B, nkv, T, D]
+    v = v.transpose(0, 2, 1, 3); // [B, nkv, T, D]
+    if (heads != kvHeads) { // grouped-query attention: each kv head serves heads/kvHeads queries
+      k = k.repeat(1, heads / kvHeads);
+      v = v.repeat(1, heads / kvHeads);
+    }
+    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul((float) (1.0 / Math.sqrt(d)))
+        .add(mask); // [B, nh, T, T]
+    NDArray out = scores.softmax(-1).matMul(v); // [B, nh, T, D]
+    out = out.transpose(0, 2, 1, 3).reshape(batch, time, (long) heads * d); // [B, T, nh*D]
+    return block.linears.get("o_proj").forward(out);
+  }
+
+  private NDArray mlp(Block block, NDArray x) {
+    NDArray gate = block.linears.get("gate_proj").forward(x);
+    NDArray silu = gate.mul(gate.neg().exp().add(1f).pow(-1f)); // x·sigmoid(x)
+    return block.linears.get("down_proj").forward(silu.mul(block.linears.get("up_proj").forward(x)));
+  }
+
+  /** cos and sin of position × inverse frequency, duplicated to the head size: [B, 1, T, D]. */
+  private NDArray[] rotary(NDArray positions) {
+    NDManager m = positions.getManager();
+    NDArray freqs = positions.toType(DataType.FLOAT32, false).expandDims(-1)
+        .mul(m.create(invFreq)); // [B, T, D/2]
+    NDArray emb = NDArrays.concat(new NDList(freqs, freqs), -1).expandDims(1); // [B, 1, T, D]
+    return new NDArray[] {emb.cos(), emb.sin()};
+  }
+
+  private static NDArray applyRope(NDArray x, NDArray[] rope) { // [B, h, T, D]
+    long half = x.getShape().get(3) / 2;
+    NDArray x1 = x.get(":, :, :, :" + half);
+    NDArray x2 = x.get(":, :, :, " + half + ":");
+    NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1); // rotate_half
+    return x.mul(rope[0]).add(rotated.mul(rope[1]));
+  }
+
+  /**
+   * 0 where query i may attend to key j (same example, j ≤ i), -inf elsewhere; padding queries
+   * attend only to themselves so no row is all -inf. [B, 1, T, T].
+   */
+  private static NDArray attentionMask(NDArray segments) {
+    NDManager m = segments.getManager();
+    long time = segments.getShape().get(1);
+    NDArray index = m.arange((int) time);
+    NDArray causal = index.expandDims(0).lte(index.expandDims(1)); // [T, T]: j <= i
+    NDArray same = segments.expandDims(2).eq(segments.expandDims(1)); // [B, T, T]
+    NDArray diagonal = index.expandDims(0).eq(index.expandDims(1)); // [T, T]
+    NDArray allowed = same.logicalAnd(causal.expandDims(0)).logicalOr(diagonal.expandDims(0));
+    NDArray zeros = m.zeros(allowed.getShape());
+    NDArray blocked = m.full(allowed.getShape(), Float.NEGATIVE_INFINITY);
+    return NDArrays.where(allowed, zeros, blocked).expandDims(1);
+  }
+
+  @Override
+  public void close() {
+    params.close();
+  }
+}

@@ -1,0 +1,294 @@
+package io.continualsft.trainer.safetensors;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The safetensors format: an 8-byte little-endian header length, a JSON header naming each
+ * tensor's dtype, shape and byte range, then the raw little-endian data.
+ *
+ * <p>Written here because DJL's reader copies the whole file into the heap, uses 32-bit offsets
+ * (files over 2 GiB fail), aborts the JVM on BF16, and its writer drops {@code __metadata__}.
+ * This reader memory-maps each tensor with 64-bit offsets and converts F16 and BF16 to F32 while
+ * reading (BF16 to F32 is exact: the 16 bits become the high half).
+ */
+public final class Safetensors {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final long MAX_HEADER = 100L * 1024 * 1024;
+
+  private Safetensors() {}
+
+  /** One tensor's entry in the header. */
+  public record TensorInfo(String name, String dtype, long[] shape, long begin, long end) {
+    public long elements() {
+      long n = 1;
+      for (long d : shape) {
+        n *= d;
+      }
+      return n;
+    }
+
+    @Override
+    public String toString() {
+      return name + " " + dtype + Arrays.toString(shape);
+    }
+  }
+
+  /** An open safetensors file: its header, and its tensors read on demand. */
+  public static final class Reader implements AutoCloseable {
+    private final Path file;
+    private final FileChannel channel;
+    private final long dataStart;
+    private final Map<String, TensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private Reader(Path file, FileChannel channel, long dataStart, Map<String, TensorInfo> tensors,
+        Map<String, String> metadata) {
+      this.file = file;
+      this.channel = channel;
+      this.dataStart = dataStart;
+      this.tensors = tensors;
+      this.metadata = metadata;
+    }
+
+    public Map<String, TensorInfo> tensors() {
+      return tensors;
+    }
+
+    public Map<String, String> metadata() {
+      return metadata;
+    }
+
+    public Path file() {
+      return file;
+    }
+
+    /** The tensor's values as float32, converted from F32, F16, BF16 or F64. */
+    public float[] readFloats(String name) {
+      TensorInfo info = tensors.get(name);
+      if (info == null) {
+        throw new SafetensorsException(file, "no tensor named " + name);
+      }
+      long count = info.elements();
+      if (count > Integer.MAX_VALUE - 8) {
+        throw new SafetensorsException(file, info + " has more elements than one Java array holds");
+      }
+      int width = switch (info.dtype()) {
+        case "F32" -> 4;
+        case "F16", "BF16" -> 2;
+        case "F64" -> 8;
+        default -> throw new SafetensorsException(file, info + ": dtype " + info.dtype()
+            + " is not a floating-point type this reader converts (F32, F16, BF16, F64)");
+      };
+      long bytes = info.end() - info.begin();
+      if (bytes != count * width) {
+        throw new SafetensorsException(file, info + " spans " + bytes + " bytes, but its shape"
+            + " and dtype need " + count * width);
+      }
+      MappedByteBuffer buffer;
+      try {
+        buffer = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin(), bytes);
+      } catch (IOException e) {
+        throw new SafetensorsException(file, "could not map " + info + ": " + e.getMessage());
+      }
+      buffer.order(ByteOrder.LITTLE_ENDIAN);
+      float[] out = new float[(int) count];
+      switch (info.dtype()) {
+        case "F32" -> buffer.asFloatBuffer().get(out);
+        case "F64" -> {
+          for (int i = 0; i < out.length; i++) {
+            out[i] = (float) buffer.getDouble();
+          }
+        }
+        case "BF16" -> {
+          for (int i = 0; i < out.length; i++) {
+            out[i] = Float.intBitsToFloat((buffer.getShort() & 0xffff) << 16);
+          }
+        }
+        default -> { // F16
+          for (int i = 0; i < out.length; i++) {
+            out[i] = Float.float16ToFloat(buffer.getShort());
+          }
+        }
+      }
+      return out;
+    }
+
+    @Override
+    public void close() {
+      try {
+        channel.close();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+  }
+
+  /** Opens {@code file} and validates its header against the file's length. */
+  public static Reader open(Path file) {
+    FileChannel channel;
+    try {
+      channel = FileChannel.open(file, StandardOpenOption.READ);
+    } catch (IOException e) {
+      throw new SafetensorsException(file, "cannot open: " + e.getMessage());
+    }
+    try {
+      long size = channel.size();
+      if (size < 8) {
+        throw new SafetensorsException(file, "truncated: " + size + " bytes, shorter than the"
+            + " 8-byte header length");
+      }
+      ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+      channel.read(lengthBytes, 0);
+      long headerLength = lengthBytes.flip().getLong();
+      if (headerLength <= 0 || headerLength > MAX_HEADER || 8 + headerLength > size) {
+        throw new SafetensorsException(file, "header length " + headerLength + " does not fit a"
+            + " file of " + size + " bytes (truncated or not safetensors)");
+      }
+      ByteBuffer header = ByteBuffer.allocate((int) headerLength);
+      channel.read(header, 8);
+      JsonNode tree;
+      try {
+        tree = JSON.readTree(new String(header.array(), StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        throw new SafetensorsException(file, "header is not valid JSON: " + e.getMessage());
+      }
+      long dataStart = 8 + headerLength;
+      long dataLength = size - dataStart;
+      Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+      Map<String, String> metadata = new LinkedHashMap<>();
+      for (Iterator<Map.Entry<String, JsonNode>> it = tree.fields(); it.hasNext(); ) {
+        Map.Entry<String, JsonNode> e = it.next();
+        if (e.getKey().equals("__metadata__")) {
+          e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+          continue;
+        }
+        JsonNode t = e.getValue();
+        long[] shape = new long[t.path("shape").size()];
+        for (int i = 0; i < shape.length; i++) {
+          shape[i] = t.path("shape").get(i).asLong();
+        }
+        long begin = t.path("data_offsets").path(0).asLong(-1);
+        long end = t.path("data_offsets").path(1).asLong(-1);
+        if (begin < 0 || end < begin || end > dataLength) {
+          throw new SafetensorsException(file, "tensor " + e.getKey() + " has data offsets ["
+              + begin + ", " + end + ") outside the " + dataLength + " data bytes (truncated?)");
+        }
+        tensors.put(e.getKey(), new TensorInfo(e.getKey(), t.path("dtype").asText(), shape, begin,
+            end));
+      }
+      return new Reader(file, channel, dataStart, tensors, metadata);
+    } catch (IOException e) {
+      closeQuietly(channel);
+      throw new SafetensorsException(file, "cannot read: " + e.getMessage());
+    } catch (RuntimeException e) {
+      closeQuietly(channel);
+      throw e;
+    }
+  }
+
+  private static void closeQuietly(FileChannel channel) {
+    try {
+      channel.close();
+    } catch (IOException ignored) {
+      // already failing
+    }
+  }
+
+  /** A float32 tensor to write. */
+  public record Tensor(String name, long[] shape, float[] data) {}
+
+  /**
+   * Writes F32 tensors sorted by name, {@code metadata} as {@code __metadata__}, the header padded
+   * with spaces to a multiple of 8 bytes as the reference implementation does. Writes to a
+   * temporary file and renames it, so a reader never sees a half-written file.
+   */
+  public static void write(Path file, List<Tensor> tensors, Map<String, String> metadata) {
+    Map<String, Tensor> sorted = new TreeMap<>();
+    tensors.forEach(t -> sorted.put(t.name(), t));
+    ObjectNode header = JSON.createObjectNode();
+    if (metadata != null && !metadata.isEmpty()) {
+      ObjectNode meta = header.putObject("__metadata__");
+      new TreeMap<>(metadata).forEach(meta::put);
+    }
+    long offset = 0;
+    for (Tensor t : sorted.values()) {
+      long n = 1;
+      for (long d : t.shape()) {
+        n *= d;
+      }
+      if (n != t.data().length) {
+        throw new IllegalArgumentException(t.name() + ": shape " + Arrays.toString(t.shape())
+            + " holds " + n + " values, got " + t.data().length);
+      }
+      ObjectNode entry = header.putObject(t.name());
+      entry.put("dtype", "F32");
+      var shape = entry.putArray("shape");
+      for (long d : t.shape()) {
+        shape.add(d);
+      }
+      var offsets = entry.putArray("data_offsets");
+      offsets.add(offset);
+      offsets.add(offset + 4L * t.data().length);
+      offset += 4L * t.data().length;
+    }
+    byte[] headerBytes;
+    try {
+      ByteArrayOutputStream json = new ByteArrayOutputStream();
+      try (JsonGenerator g = JSON.getFactory().createGenerator(json)) {
+        JSON.writeTree(g, header);
+      }
+      headerBytes = json.toByteArray();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    int padded = (headerBytes.length + 7) / 8 * 8;
+    byte[] headerOut = Arrays.copyOf(headerBytes, padded);
+    Arrays.fill(headerOut, headerBytes.length, padded, (byte) ' ');
+
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    try (OutputStream out = Files.newOutputStream(tmp)) {
+      out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
+      out.write(headerOut);
+      ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+      for (Tensor t : sorted.values()) {
+        for (float v : t.data()) {
+          if (!chunk.hasRemaining()) {
+            out.write(chunk.array(), 0, chunk.position());
+            chunk.clear();
+          }
+          chunk.putFloat(v);
+        }
+      }
+      out.write(chunk.array(), 0, chunk.position());
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not write " + file, e);
+    }
+    try {
+      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not move " + tmp + " to " + file, e);
+    }
+  }
+}
