@@ -1,0 +1,112 @@
+package io.continualsft.trainer.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.training.GradientCollector;
+import io.continualsft.trainer.lora.LoraSettings;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The model's LoRA and packing guarantees, on the small qwen3 parity model. */
+class LlamaModelTest {
+  static final Path QWEN3 = Path.of("src/test/resources/parity/qwen3/model");
+
+  static Batch.Example example(int length, int seed, int firstTrained) {
+    int[] ids = new int[length];
+    int[] labels = new int[length];
+    for (int i = 0; i < length; i++) {
+      ids[i] = (i * 31 + seed * 17) % 96;
+      labels[i] = i >= firstTrained ? ids[i] : SftLoss.IGNORE_INDEX;
+    }
+    return new Batch.Example(ids, labels);
+  }
+
+  @Test
+  void aFreshAdapterLeavesTheOutputExactlyUnchanged() {
+    Batch batch = Batch.separate(List.of(example(9, 1, 3), example(6, 2, 2)), 0);
+    try (NDManager params = NDManager.newBaseManager();
+        LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
+        NDManager step = params.newSubManager()) {
+      float[] base = model.logits(batch.ids(step), batch.positions(step), batch.segments(step))
+          .toFloatArray();
+      model.addLora(new LoraSettings(8, 16, 0, List.of("all-linear"), false), 42);
+      float[] adapted = model.logits(batch.ids(step), batch.positions(step), batch.segments(step))
+          .toFloatArray();
+      assertThat(adapted).containsExactly(base);
+    }
+  }
+
+  @Test
+  void onlyTheAdapterGetsGradientsAndBStartsAtZero() {
+    Batch batch = Batch.separate(List.of(example(9, 1, 3)), 0);
+    try (NDManager params = NDManager.newBaseManager();
+        LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
+        NDManager step = params.newSubManager()) {
+      model.addLora(new LoraSettings(4, 8, 0, List.of("q_proj", "v_proj"), false), 7);
+      for (var e : model.loraParameters().entrySet()) {
+        if (e.getKey().contains("lora_B")) {
+          assertThat(e.getValue().toFloatArray()).containsOnly(0f);
+        } else {
+          float bound = (float) (1 / Math.sqrt(64));
+          assertThat(TorchParityTest.maxAbs(e.getValue().toFloatArray()))
+              .isPositive().isLessThanOrEqualTo(bound);
+        }
+      }
+      try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+        gc.backward(SftLoss.compute(model, batch, step).sum());
+      }
+      for (NDArray w : model.baseWeights()) {
+        assertThat(w.hasGradient()).as("base weight %s", w.getShape()).isFalse();
+      }
+      // With B = 0 only B receives a signal; A's gradient is exactly zero on the first step.
+      for (var e : model.loraParameters().entrySet()) {
+        float[] grad = e.getValue().getGradient().toFloatArray();
+        if (e.getKey().contains("lora_A")) {
+          assertThat(grad).containsOnly(0f);
+        } else {
+          assertThat(TorchParityTest.maxAbs(grad)).isPositive();
+        }
+      }
+    }
+  }
+
+  @Test
+  void aPackedRowGivesTheSameLossesAsSeparateRows() {
+    Batch.Example first = example(9, 1, 3);
+    Batch.Example second = example(6, 2, 1);
+    try (NDManager params = NDManager.newBaseManager();
+        LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
+        NDManager step = params.newSubManager()) {
+      model.addLora(new LoraSettings(4, 8, 0, List.of("all-linear"), false), 3);
+      randomizeB(model);
+      SftLoss.Result separate = SftLoss.compute(model, Batch.separate(List.of(first, second), 0), step);
+      SftLoss.Result packed = SftLoss.compute(model, Batch.packed(List.of(List.of(first, second)), 0), step);
+      assertThat(packed.tokens()).isEqualTo(separate.tokens()).isEqualTo(6 + 5);
+      assertThat(packed.exampleTokens()).containsExactly(separate.exampleTokens());
+      for (int i = 0; i < 2; i++) {
+        assertThat(packed.exampleLoss()[i]).isCloseTo(separate.exampleLoss()[i],
+            org.assertj.core.data.Offset.offset(1e-5 * Math.abs(separate.exampleLoss()[i])));
+      }
+    }
+  }
+
+  /** Gives B non-zero values so the adapter actually changes the output. */
+  static void randomizeB(LlamaModel model) {
+    java.util.Map<String, float[]> values = new java.util.LinkedHashMap<>();
+    java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+    model.loraParameters().forEach((key, array) -> {
+      float[] v = array.toFloatArray();
+      if (key.contains("lora_B")) {
+        for (int i = 0; i < v.length; i++) {
+          v[i] = (float) random.nextGaussian() * 0.1f;
+        }
+      }
+      values.put(key, v);
+    });
+    model.setLora(model.lora(), values);
+  }
+}
