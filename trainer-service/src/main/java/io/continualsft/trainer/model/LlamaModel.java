@@ -261,10 +261,66 @@ public final class LlamaModel implements AutoCloseable {
     NDArray mask = attentionMask(segments); // [B, 1, T, T], 0 or -inf
     NDArray[] rope = rotary(positions); // cos, sin: [B, 1, T, D]
     for (Block block : blocks) {
-      x = x.add(attention(block, rmsNorm(x, block.inputNorm), mask, rope));
+      x = x.add(attention(block, rmsNorm(x, block.inputNorm), mask, rope, null, 0));
       x = x.add(mlp(block, rmsNorm(x, block.postNorm)));
     }
     return rmsNorm(x, finalNorm);
+  }
+
+  /**
+   * Keys and values of every layer for the tokens decoded so far ([1, nkv, T, D] each, after
+   * RoPE), so each new token costs one position instead of the whole sequence.
+   */
+  public static final class KvCache {
+    private final NDArray[] keys;
+    private final NDArray[] values;
+    private int length;
+
+    public KvCache(int layers) {
+      keys = new NDArray[layers];
+      values = new NDArray[layers];
+    }
+
+    public int length() {
+      return length;
+    }
+
+    NDArray[] append(int layer, NDArray k, NDArray v) {
+      keys[layer] = keys[layer] == null ? k : NDArrays.concat(new NDList(keys[layer], k), 2);
+      values[layer] = values[layer] == null ? v : NDArrays.concat(new NDList(values[layer], v), 2);
+      return new NDArray[] {keys[layer], values[layer]};
+    }
+  }
+
+  /**
+   * Feeds {@code ids} (one sequence) after what {@code cache} holds and returns the logits of the
+   * last one: [V]. All arrays go to {@code manager}; the caller closes it after generating.
+   */
+  public NDArray nextLogits(int[] ids, KvCache cache, NDManager manager) {
+    int past = cache.length;
+    int t = ids.length;
+    long[] positions = new long[t];
+    for (int i = 0; i < t; i++) {
+      positions[i] = past + i;
+    }
+    NDArray idArray = manager.create(ids, new Shape(1, t)).toType(DataType.INT64, false);
+    NDArray x = Embedding.embedding(idArray, embed, ai.djl.ndarray.types.SparseFormat.DENSE)
+        .singletonOrThrow(); // [1, t, H]
+    NDArray[] rope = rotary(manager.create(positions, new Shape(1, t)));
+    // Query i (absolute position past + i) sees keys 0 .. past + i.
+    NDArray key = manager.arange(past + t).expandDims(0); // [1, past + t]
+    NDArray query = manager.arange(past, past + t).expandDims(1); // [t, 1]
+    NDArray allowed = key.lte(query); // [t, past + t]
+    NDArray mask = NDArrays.where(allowed, manager.zeros(allowed.getShape()),
+        manager.full(allowed.getShape(), Float.NEGATIVE_INFINITY)).expandDims(0).expandDims(0);
+    for (int layer = 0; layer < blocks.size(); layer++) {
+      Block block = blocks.get(layer);
+      x = x.add(attention(block, rmsNorm(x, block.inputNorm), mask, rope, cache, layer));
+      x = x.add(mlp(block, rmsNorm(x, block.postNorm)));
+    }
+    cache.length += t;
+    NDArray last = rmsNorm(x, finalNorm).get(":, -1, :"); // [1, H]
+    return head(last).reshape(config.vocabSize());
   }
 
   /** Logits for every position: [B, T, V]. For tests and generation; training never needs it. */
@@ -283,7 +339,8 @@ public final class LlamaModel implements AutoCloseable {
     return x.mul(variance.add((float) config.rmsNormEps()).pow(-0.5f)).mul(weight);
   }
 
-  private NDArray attention(Block block, NDArray x, NDArray mask, NDArray[] rope) {
+  private NDArray attention(Block block, NDArray x, NDArray mask, NDArray[] rope, KvCache cache,
+      int layer) {
     long batch = x.getShape().get(0);
     long time = x.getShape().get(1);
     int heads = config.numHeads();
@@ -299,6 +356,11 @@ public final class LlamaModel implements AutoCloseable {
     q = applyRope(q.transpose(0, 2, 1, 3), rope); // [B, nh, T, D]
     k = applyRope(k.transpose(0, 2, 1, 3), rope); // [B, nkv, T, D]
     v = v.transpose(0, 2, 1, 3); // [B, nkv, T, D]
+    if (cache != null) { // keys and values of earlier tokens, then these: [1, nkv, past + T, D]
+      NDArray[] kv = cache.append(layer, k, v);
+      k = kv[0];
+      v = kv[1];
+    }
     if (heads != kvHeads) { // grouped-query attention: each kv head serves heads/kvHeads queries
       k = k.repeat(1, heads / kvHeads);
       v = v.repeat(1, heads / kvHeads);

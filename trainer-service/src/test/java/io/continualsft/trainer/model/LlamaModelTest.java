@@ -94,6 +94,35 @@ class LlamaModelTest {
     }
   }
 
+  @Test
+  void cachedDecodingGivesTheSameLogitsAsTheFullForwardPass() {
+    int[] ids = example(12, 4, 0).ids();
+    try (NDManager params = NDManager.newBaseManager();
+        LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
+        NDManager step = params.newSubManager()) {
+      model.addLora(new LoraSettings(4, 8, 0, List.of("all-linear"), false), 9);
+      randomizeB(model);
+      Batch full = Batch.separate(List.of(new Batch.Example(ids, ids)), 0);
+      float[] all = model.logits(full.ids(step), full.positions(step), full.segments(step))
+          .toFloatArray(); // [1, 12, 96]
+      LlamaModel.KvCache cache = new LlamaModel.KvCache(model.config().numLayers());
+      float[] prefill = model.nextLogits(java.util.Arrays.copyOf(ids, 8), cache, step).toFloatArray();
+      assertClose(prefill, all, 7);
+      for (int t = 8; t < 12; t++) {
+        float[] next = model.nextLogits(new int[] {ids[t]}, cache, step).toFloatArray();
+        assertClose(next, all, t);
+      }
+      assertThat(cache.length()).isEqualTo(12);
+    }
+  }
+
+  private static void assertClose(float[] row, float[] all, int position) {
+    for (int v = 0; v < 96; v++) {
+      assertThat(row[v]).as("position %d, token %d", position, v)
+          .isCloseTo(all[position * 96 + v], org.assertj.core.data.Offset.offset(1e-4f));
+    }
+  }
+
   /** Gives B non-zero values so the adapter actually changes the output. */
   static void randomizeB(LlamaModel model) {
     java.util.Map<String, float[]> values = new java.util.LinkedHashMap<>();

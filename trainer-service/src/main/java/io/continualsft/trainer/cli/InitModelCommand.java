@@ -1,0 +1,57 @@
+package io.continualsft.trainer.cli;
+
+import io.continualsft.trainer.model.ModelConfig;
+import io.continualsft.trainer.model.ModelFactory;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "init-model", mixinStandardHelpOptions = true,
+    description = "Writes a random-initialised model in Hugging Face format (config.json,"
+        + " model.safetensors and the tokenizer files), for tests and local runs.")
+final class InitModelCommand implements Callable<Integer> {
+  @Option(names = "--arch", required = true, description = "llama, qwen2 or qwen3.")
+  String arch;
+
+  @Option(names = "--hidden", required = true) int hidden;
+
+  @Option(names = "--layers", required = true) int layers;
+
+  @Option(names = "--heads", required = true) int heads;
+
+  @Option(names = "--kv-heads", required = true) int kvHeads;
+
+  @Option(names = "--intermediate", required = true) int intermediate;
+
+  @Option(names = "--head-dim", description = "Default: hidden / heads.") Integer headDim;
+
+  @Option(names = "--tokenizer", required = true,
+      description = "Directory with tokenizer.json and tokenizer_config.json to copy.")
+  Path tokenizer;
+
+  @Option(names = "--out", required = true) Path out;
+
+  @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.") long seed;
+
+  @Option(names = "--tie-embeddings", negatable = true, defaultValue = "true",
+      description = "Share the embedding with the LM head (default: true).")
+  boolean tie;
+
+  @Override
+  public Integer call() {
+    if (!arch.equals("llama") && !arch.equals("qwen2") && !arch.equals("qwen3")) {
+      throw new IllegalArgumentException("--arch must be llama, qwen2 or qwen3, got " + arch);
+    }
+    int vocab = ModelFactory.vocabSize(tokenizer.resolve("tokenizer.json"));
+    ModelConfig config = new ModelConfig(arch, vocab, hidden, intermediate, layers, heads, kvHeads,
+        headDim != null ? headDim : hidden / heads, 1e-6, arch.equals("llama") ? 500000.0 : 1000000.0,
+        tie, arch.equals("qwen2"), arch.equals("qwen3"), 32768);
+    ModelFactory.write(out, config, seed, tokenizer);
+    long params = io.continualsft.trainer.model.WeightNames.expected(config).values().stream()
+        .mapToLong(s -> java.util.Arrays.stream(s).reduce(1, (a, b) -> a * b)).sum();
+    System.out.printf("init-model: %s, %,d parameters (vocab %d), written to %s%n", arch, params,
+        vocab, out);
+    return 0;
+  }
+}
