@@ -37,6 +37,7 @@ public final class LlamaModel implements AutoCloseable {
   private final NDArray lmHead; // [V, H], the embedding itself when tied
   private final float[] invFreq; // [D/2]
   private LoraSettings lora;
+  private boolean training;
 
   /** One linear map y = x·Wᵀ + b, plus scaling·(x·Aᵀ)·Bᵀ when it carries an adapter. */
   static final class Linear {
@@ -45,18 +46,22 @@ public final class LlamaModel implements AutoCloseable {
     NDArray loraA; // [r, in]
     NDArray loraB; // [out, r]
     float scaling;
+    float dropout;
 
     Linear(NDArray weight, NDArray bias) {
       this.weight = weight;
       this.bias = bias;
     }
 
-    NDArray forward(NDArray x) { // [..., in] -> [..., out]
+    NDArray forward(NDArray x, boolean training) { // [..., in] -> [..., out]
       NDArray y = ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
       if (loraA == null) {
         return y;
       }
-      NDArray down = ai.djl.nn.core.Linear.linear(x, loraA, null).singletonOrThrow(); // [..., r]
+      // As PEFT: dropout on the adapter's input only, and only while training.
+      NDArray in = training && dropout > 0
+          ? ai.djl.nn.norm.Dropout.dropout(x, dropout, true).singletonOrThrow() : x;
+      NDArray down = ai.djl.nn.core.Linear.linear(in, loraA, null).singletonOrThrow(); // [..., r]
       NDArray up = ai.djl.nn.core.Linear.linear(down, loraB, null).singletonOrThrow(); // [..., out]
       return y.add(up.mul(scaling));
     }
@@ -140,6 +145,11 @@ public final class LlamaModel implements AutoCloseable {
     return lora;
   }
 
+  /** Training mode applies LoRA dropout (as PyTorch's module.train()); off by default. */
+  public void setTraining(boolean training) {
+    this.training = training;
+  }
+
   // --- LoRA ------------------------------------------------------------------------------------
 
   /**
@@ -191,6 +201,7 @@ public final class LlamaModel implements AutoCloseable {
         linear.loraA.setRequiresGradient(true);
         linear.loraB.setRequiresGradient(true);
         linear.scaling = (float) settings.scaling();
+        linear.dropout = (float) settings.dropout();
       }
     }
     this.lora = settings;
@@ -346,9 +357,9 @@ public final class LlamaModel implements AutoCloseable {
     int heads = config.numHeads();
     int kvHeads = config.numKvHeads();
     int d = config.headDim();
-    NDArray q = block.linears.get("q_proj").forward(x).reshape(batch, time, heads, d);
-    NDArray k = block.linears.get("k_proj").forward(x).reshape(batch, time, kvHeads, d);
-    NDArray v = block.linears.get("v_proj").forward(x).reshape(batch, time, kvHeads, d);
+    NDArray q = block.linears.get("q_proj").forward(x, training).reshape(batch, time, heads, d);
+    NDArray k = block.linears.get("k_proj").forward(x, training).reshape(batch, time, kvHeads, d);
+    NDArray v = block.linears.get("v_proj").forward(x, training).reshape(batch, time, kvHeads, d);
     if (block.qNorm != null) { // Qwen3: RMSNorm over each head's vector, before RoPE
       q = rmsNorm(q, block.qNorm);
       k = rmsNorm(k, block.kNorm);
@@ -369,13 +380,14 @@ public final class LlamaModel implements AutoCloseable {
         .add(mask); // [B, nh, T, T]
     NDArray out = scores.softmax(-1).matMul(v); // [B, nh, T, D]
     out = out.transpose(0, 2, 1, 3).reshape(batch, time, (long) heads * d); // [B, T, nh*D]
-    return block.linears.get("o_proj").forward(out);
+    return block.linears.get("o_proj").forward(out, training);
   }
 
   private NDArray mlp(Block block, NDArray x) {
-    NDArray gate = block.linears.get("gate_proj").forward(x);
+    NDArray gate = block.linears.get("gate_proj").forward(x, training);
     NDArray silu = gate.mul(gate.neg().exp().add(1f).pow(-1f)); // x·sigmoid(x)
-    return block.linears.get("down_proj").forward(silu.mul(block.linears.get("up_proj").forward(x)));
+    return block.linears.get("down_proj").forward(
+        silu.mul(block.linears.get("up_proj").forward(x, training)), training);
   }
 
   /** cos and sin of position × inverse frequency, duplicated to the head size: [B, 1, T, D]. */

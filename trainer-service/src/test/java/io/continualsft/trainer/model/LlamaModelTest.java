@@ -123,6 +123,29 @@ class LlamaModelTest {
     }
   }
 
+  @Test
+  void loraDropoutActsOnlyWhileTrainingAndFollowsTheSeed() {
+    Batch batch = Batch.separate(List.of(example(9, 1, 3)), 0);
+    try (NDManager params = NDManager.newBaseManager();
+        LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
+        NDManager step = params.newSubManager()) {
+      model.addLora(new LoraSettings(4, 8, 0.5, List.of("all-linear"), false), 3);
+      randomizeB(model);
+      float[] eval1 = model.logits(batch.ids(step), batch.positions(step), batch.segments(step)).toFloatArray();
+      float[] eval2 = model.logits(batch.ids(step), batch.positions(step), batch.segments(step)).toFloatArray();
+      assertThat(eval1).containsExactly(eval2);
+      model.setTraining(true);
+      Engine.getInstance().setRandomSeed(123);
+      float[] train1 = model.logits(batch.ids(step), batch.positions(step), batch.segments(step)).toFloatArray();
+      Engine.getInstance().setRandomSeed(123);
+      float[] train2 = model.logits(batch.ids(step), batch.positions(step), batch.segments(step)).toFloatArray();
+      float[] train3 = model.logits(batch.ids(step), batch.positions(step), batch.segments(step)).toFloatArray();
+      assertThat(train1).as("same seed, same dropout masks").containsExactly(train2);
+      assertThat(train1).isNotEqualTo(eval1);
+      assertThat(train3).as("a new draw").isNotEqualTo(train1);
+    }
+  }
+
   /** Gives B non-zero values so the adapter actually changes the output. */
   static void randomizeB(LlamaModel model) {
     java.util.Map<String, float[]> values = new java.util.LinkedHashMap<>();
