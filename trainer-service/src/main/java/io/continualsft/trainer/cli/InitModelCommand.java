@@ -34,6 +34,11 @@ final class InitModelCommand implements Callable<Integer> {
 
   @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.") long seed;
 
+  @Option(names = "--embedding-std", defaultValue = "0.02", description = "Std of the random"
+      + " embedding (default: ${DEFAULT-VALUE}, transformers' initializer_range); raise it (e.g. 1.0)"
+      + " for a small model whose adapter should visibly learn.")
+  double embeddingStd;
+
   @Option(names = "--tie-embeddings", negatable = true, defaultValue = "true",
       description = "Share the embedding with the LM head (default: true).")
   boolean tie;
@@ -47,7 +52,7 @@ final class InitModelCommand implements Callable<Integer> {
     ModelConfig config = new ModelConfig(arch, vocab, hidden, intermediate, layers, heads, kvHeads,
         headDim != null ? headDim : hidden / heads, 1e-6, arch.equals("llama") ? 500000.0 : 1000000.0,
         tie, arch.equals("qwen2"), arch.equals("qwen3"), 32768);
-    ModelFactory.write(out, config, seed, tokenizer);
+    ModelFactory.write(out, config, seed, embeddingStd, tokenizer);
     long params = io.continualsft.trainer.model.WeightNames.expected(config).values().stream()
         .mapToLong(s -> java.util.Arrays.stream(s).reduce(1, (a, b) -> a * b)).sum();
     System.out.printf("init-model: %s, %,d parameters (vocab %d), written to %s%n", arch, params,

@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "continual SFT trainer-service 0.1.0",
     description = "LoRA fine-tuning of a Llama-family model on DJL + PyTorch.",
-    subcommands = {InitModelCommand.class, EvalLossCommand.class, GenerateCommand.class})
+    subcommands = {RunCommand.class, PullCommand.class, InitModelCommand.class,
+        EvalLossCommand.class, GenerateCommand.class})
 public final class TrainerCli {
   public static void main(String[] args) {
     System.exit(commandLine().execute(args));

@@ -15,12 +15,19 @@ import java.util.SplittableRandom;
 /**
  * Random models in Hugging Face format, for tests and the local default (no model can be
  * downloaded here): weights N(0, 0.02) as transformers initialises them ({@code initializer_range}),
- * norms 1, biases 0, from a fixed seed.
+ * norms 1, biases 0, from a fixed seed. The embedding's standard deviation can be raised: with a
+ * frozen, tied embedding of std 0.02 a small model's logits cannot leave the uniform
+ * distribution (|logit| &lt;= hidden × std), so an adapter on it could learn nothing visible.
  */
 public final class ModelFactory {
   private ModelFactory() {}
 
   public static Map<String, Weight> randomWeights(ModelConfig config, long seed) {
+    return randomWeights(config, seed, 0.02);
+  }
+
+  public static Map<String, Weight> randomWeights(ModelConfig config, long seed,
+      double embeddingStd) {
     Map<String, Weight> weights = new LinkedHashMap<>();
     for (Map.Entry<String, long[]> e : WeightNames.expected(config).entrySet()) {
       long n = 1;
@@ -33,8 +40,10 @@ public final class ModelFactory {
         java.util.Arrays.fill(data, 1f);
       } else if (!name.endsWith(".bias")) {
         SplittableRandom random = new SplittableRandom(seed ^ (name.hashCode() * 0x9E3779B97F4A7C15L));
+        double std = name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight")
+            ? embeddingStd : 0.02;
         for (int i = 0; i < data.length; i++) {
-          data[i] = (float) (random.nextGaussian() * 0.02);
+          data[i] = (float) (random.nextGaussian() * std);
         }
       }
       weights.put(name, new Weight(e.getValue(), data));
@@ -48,12 +57,17 @@ public final class ModelFactory {
    * travel with them) from {@code tokenizerDir}.
    */
   public static void write(Path out, ModelConfig config, long seed, Path tokenizerDir) {
+    write(out, config, seed, 0.02, tokenizerDir);
+  }
+
+  public static void write(Path out, ModelConfig config, long seed, double embeddingStd,
+      Path tokenizerDir) {
     try {
       Files.createDirectories(out);
       Files.writeString(out.resolve("config.json"),
           config.toJson().toPrettyString() + "\n");
       List<Safetensors.Tensor> tensors = new ArrayList<>();
-      randomWeights(config, seed).forEach((name, w) ->
+      randomWeights(config, seed, embeddingStd).forEach((name, w) ->
           tensors.add(new Safetensors.Tensor(name, w.shape(), w.data())));
       Safetensors.write(out.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
       for (String file : List.of("tokenizer.json", "tokenizer_config.json", "chat_template.jinja",

@@ -1,0 +1,117 @@
+package io.continualsft.it.trainer;
+
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Message;
+import io.continualsft.avro.SftExample;
+import io.continualsft.it.support.KafkaCluster;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.streams.TestModels;
+import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.streams.labels.LabelingSettings;
+import io.continualsft.streams.labels.RejectedException;
+import io.continualsft.streams.model.ChatModel;
+import io.continualsft.trainer.model.ModelConfig;
+import io.continualsft.trainer.model.ModelFactory;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/** A tiny model with the real Qwen3 tokenizer, and examples made by the streams app's labeler. */
+final class TrainerFixtures {
+  private TrainerFixtures() {}
+
+  /** Qwen3, hidden 32, 2 layers, the Qwen3 tokenizer (its 151,669-token vocabulary). */
+  static Path tinyModel(Path dir) {
+    ModelConfig config = new ModelConfig("qwen3", ModelFactory.vocabSize(
+        TestModels.qwen3Dir().resolve("tokenizer.json")), 32, 64, 2, 2, 1, 16, 1e-6, 1e6, true,
+        false, true, 4096);
+    ModelFactory.write(dir, config, 7, 1.0, TestModels.qwen3Dir());
+    return dir;
+  }
+
+  /** A learnable task: always answer "OK, noted." after a varied request. */
+  static List<Conversation> conversations(int count, String prefix) {
+    List<Conversation> out = new ArrayList<>();
+    String[] asks = {"Please note that the meeting moved to Tuesday.", "Remember my order number 4411.",
+        "The deploy finished at noon.", "Log that the backup ran.", "记下：明天下午三点开会。",
+        "Note the new phone number.", "Keep in mind the server is slow today."};
+    for (int i = 0; i < count; i++) {
+      out.add(Conversation.newBuilder().setId(prefix + "-" + i)
+          .setMessages(List.of(new Message("user", asks[i % asks.length] + " (" + i + ")", null),
+              new Message("assistant", "OK, noted.", null)))
+          .setCreatedAt(Instant.ofEpochMilli(1_795_000_000_000L + i)).build());
+    }
+    return out;
+  }
+
+  static List<SftExample> examples(Path modelDir, List<Conversation> conversations, String topic) {
+    List<SftExample> out = new ArrayList<>();
+    try (ChatModel model = ChatModel.load(modelDir, "default", Clock.systemUTC())) {
+      ExamplePreparer preparer = new ExamplePreparer(model, LabelingSettings.DEFAULTS,
+          Clock.systemUTC());
+      for (int i = 0; i < conversations.size(); i++) {
+        try {
+          out.add(preparer.prepare(conversations.get(i), "sft.conversations", 0, i).example());
+        } catch (RejectedException e) {
+          throw new IllegalStateException(e.detail());
+        }
+      }
+    }
+    return out;
+  }
+
+  static void produce(KafkaCluster kafka, SchemaRegistryClient registry, String topic,
+      List<SftExample> examples) throws Exception {
+    try (var producer = new KafkaProducer<>(Map.<String, Object>of(
+        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+        ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
+        new StringSerializer(), new AvroSerializer<SftExample>(registry, false))) {
+      for (SftExample e : examples) {
+        producer.send(new ProducerRecord<>(topic, e.getConversationId(), e)).get();
+      }
+    }
+  }
+
+  /** Trainer settings for a fast test: small steps, frequent checkpoints, one thread. */
+  static Map<String, String> config(KafkaCluster kafka, String registryUrl, Path modelDir,
+      String examples, String dlq, String checkpoints, String adapter, String txId) {
+    Map<String, String> c = new HashMap<>();
+    c.put("bootstrap.servers", kafka.bootstrapServers());
+    c.put("schema.registry.url", registryUrl);
+    c.put("auto.register.schemas", "true");
+    c.put("adapter.id", adapter);
+    c.put("transactional.id", txId);
+    c.put("group.id", txId);
+    c.put("topic.examples", examples);
+    c.put("topic.dead-letters", dlq);
+    c.put("topic.checkpoints", checkpoints);
+    c.put("model.dir", modelDir.toString());
+    c.put("model.name", "tiny-qwen3");
+    c.put("lora.r", "8");
+    c.put("lora.alpha", "16");
+    c.put("lora.dropout", "0.1");
+    c.put("lora.target-modules", "all-linear");
+    c.put("seed", "11");
+    c.put("train.max-length", "256");
+    c.put("batch.token-budget", "512");
+    c.put("step.tokens", "60");
+    c.put("optimizer.lr", "0.01");
+    c.put("lr.warmup-steps", "2");
+    c.put("eval.fraction", "0.15");
+    c.put("checkpoint.every-steps", "2");
+    c.put("checkpoint.every-seconds", "3600");
+    c.put("checkpoint.chunk-bytes", "65536");
+    c.put("metrics.port", "0");
+    c.put("progress.every-steps", "1");
+    return c;
+  }
+}

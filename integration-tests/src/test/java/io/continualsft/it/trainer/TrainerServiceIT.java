@@ -1,0 +1,277 @@
+package io.continualsft.it.trainer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDManager;
+import io.continualsft.avro.CheckpointFile;
+import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.avro.Rejection;
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.SftExample;
+import io.continualsft.it.support.Clients;
+import io.continualsft.it.support.KafkaCluster;
+import io.continualsft.it.support.RealServices;
+import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.it.support.TestDirs;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.trainer.checkpoint.CheckpointCodec;
+import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.cli.TrainerCli;
+import io.continualsft.trainer.lora.PeftAdapter;
+import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.model.LlamaModel;
+import io.continualsft.trainer.model.ModelLoader;
+import io.continualsft.trainer.model.SftLoss;
+import io.continualsft.trainer.service.TrainerConfig;
+import io.continualsft.trainer.service.TrainerService;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The trainer service on the real broker and registry. */
+@RealServices
+class TrainerServiceIT {
+  private static Path model;
+
+  @BeforeAll
+  static void tinyModel() throws Exception {
+    model = TrainerFixtures.tinyModel(Files.createDirectories(TestDirs.fresh("tiny-model")));
+  }
+
+  record Topics(String examples, String dlq, String checkpoints) {
+    static Topics create(KafkaCluster kafka) {
+      String s = UUID.randomUUID().toString().substring(0, 8);
+      Topics t = new Topics("examples-" + s, "examples-dlq-" + s, "checkpoints-" + s);
+      kafka.createTopics(1, t.examples, t.dlq, t.checkpoints);
+      return t;
+    }
+  }
+
+  static Optional<Checkpoint> newest(KafkaCluster kafka, SchemaRegistryClient client, String topic,
+      String adapter) {
+    try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
+        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+        ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576),
+        new StringDeserializer(), AvroDeserializer.specific(CheckpointRecord.class, client))) {
+      return CheckpointLocator.newest(consumer, topic, adapter, Duration.ofSeconds(30));
+    }
+  }
+
+  /** Runs the service on a thread until {@code done} holds for its newest checkpoint. */
+  static TrainerService runUntil(TrainerConfig config, KafkaCluster kafka,
+      SchemaRegistryClient client, String checkpoints, String adapter,
+      java.util.function.Predicate<Checkpoint> done) throws Exception {
+    TrainerService service = new TrainerService(config);
+    AtomicBoolean stop = new AtomicBoolean();
+    CompletableFuture<Void> running = CompletableFuture.runAsync(() -> service.run(stop::get));
+    Instant deadline = Instant.now().plusSeconds(180);
+    try {
+      while (Instant.now().isBefore(deadline) && !running.isDone()) {
+        Optional<Checkpoint> c = newest(kafka, client, checkpoints, adapter);
+        if (c.isPresent() && done.test(c.get())) {
+          break;
+        }
+        Thread.sleep(500);
+      }
+    } finally {
+      stop.set(true);
+      running.get();
+    }
+    return service;
+  }
+
+  @Test
+  void trainsPublishesCheckpointsAndPullWritesAnAdapterThatLoadsBack(KafkaCluster kafka,
+      SchemaRegistry registry) throws Exception {
+    Topics t = Topics.create(kafka);
+    var conversations = TrainerFixtures.conversations(210, "learn");
+    List<SftExample> examples = new ArrayList<>(TrainerFixtures.examples(model, conversations, t.examples));
+    SftExample foreign = SftExample.newBuilder(examples.get(0)).setConversationId("foreign")
+        .setTokenizerFingerprint("0".repeat(64)).build();
+    SftExample otherAdapter = SftExample.newBuilder(examples.get(1)).setConversationId("other")
+        .setAdapter("someone-else").build();
+    List<SftExample> all = new ArrayList<>(examples);
+    all.add(20, foreign);
+    all.add(40, otherAdapter);
+    long heldOut = examples.stream()
+        .filter(e -> TrainerService.heldOut(e.getConversationId(), 0.15)).count();
+    assertThat(heldOut).as("the eval slice is not empty").isPositive();
+
+    try (SchemaRegistryClient client = registry.client(true)) {
+      TrainerFixtures.produce(kafka, client, t.examples, all);
+      Map<String, String> settings = TrainerFixtures.config(kafka, registry.url(), model,
+          t.examples, t.dlq, t.checkpoints, "default", "it-train-" + t.examples);
+      settings.put("optimizer.lr", "0.05");
+      settings.put("checkpoint.every-steps", "5");
+      TrainerConfig config = TrainerConfig.of(settings);
+      long trainable = examples.size() - heldOut;
+      TrainerService service = runUntil(config, kafka, client, t.checkpoints, "default",
+          c -> c.manifest().getExamplesTrained() == trainable);
+      service.close();
+
+      List<Checkpoint> versions = new ArrayList<>();
+      Checkpoint last = newest(kafka, client, t.checkpoints, "default").orElseThrow();
+      assertThat(last.manifest().getExamplesTrained()).isEqualTo(trainable);
+      assertThat(last.version()).isGreaterThanOrEqualTo(2);
+      assertThat(last.manifest().getSourceOffsets()).hasSize(1);
+      assertThat(last.manifest().getSourceOffsets().get(0).getOffset()).isEqualTo(all.size());
+      assertThat(last.manifest().getLora().getTargetModules()).hasSize(7);
+      for (CheckpointFile f : last.manifest().getFiles()) {
+        assertThat(CheckpointCodec.sha256(last.files().get(f.getName()))).isEqualTo(f.getSha256());
+      }
+
+      // The foreign-tokenizer example is a dead letter; the other adapter's is skipped.
+      List<Rejection> dead = Clients.consume(kafka, t.dlq, AvroDeserializer.specific(
+          Rejection.class, client), 1, Duration.ofSeconds(10)).stream().map(r -> r.value()).toList();
+      assertThat(dead).hasSize(1);
+      assertThat(dead.get(0).getReason()).isEqualTo(RejectionReason.TOKENIZER_MISMATCH);
+
+      // The task is learnable: the eval loss fell well below that of the first checkpoint.
+      double first = firstEvalLoss(kafka, client, t.checkpoints);
+      double evalLoss = last.manifest().getMetrics().get("eval_loss");
+      System.out.printf("eval loss: first checkpoint %.4f, last %.4f%n", first, evalLoss);
+      assertThat(evalLoss).isLessThan(first * 0.7);
+
+      // pull writes the PEFT files, checksums matching, and they load back to the same eval loss.
+      Path out = TestDirs.fresh("pulled");
+      assertThat(TrainerCli.commandLine().execute("pull", "--bootstrap", kafka.bootstrapServers(),
+          "--registry", registry.url(), "--adapter", "default", "--topic", t.checkpoints,
+          "--out", out.toString())).isZero();
+      for (CheckpointFile f : last.manifest().getFiles()) {
+        if (f.getName().startsWith("adapter_")) {
+          assertThat(CheckpointCodec.sha256(Files.readAllBytes(out.resolve(f.getName()))))
+              .isEqualTo(f.getSha256());
+        }
+      }
+      assertThat(out.resolve("optimizer.safetensors")).doesNotExist();
+      List<Batch.Example> evalSet = new ArrayList<>();
+      for (SftExample e : examples) {
+        if (TrainerService.heldOut(e.getConversationId(), 0.15)) {
+          evalSet.add(new Batch.Example(e.getInputIds().stream().mapToInt(Integer::intValue).toArray(),
+              e.getLabels().stream().mapToInt(Integer::intValue).toArray()));
+        }
+      }
+      // The trainer keeps the most recent eval.max-examples (32) held-out examples.
+      List<Batch.Example> kept = evalSet.subList(Math.max(0, evalSet.size() - 32), evalSet.size());
+      try (NDManager params = NDManager.newBaseManager();
+          LlamaModel llm = ModelLoader.load(model, params.newSubManager())) {
+        PeftAdapter adapter = PeftAdapter.read(out);
+        llm.setLora(adapter.settings(), adapter.weights());
+        double sum = 0;
+        long tokens = 0;
+        for (Batch.Example e : kept) {
+          try (NDManager step = params.newSubManager()) {
+            SftLoss.Result r = SftLoss.compute(llm, Batch.separate(List.of(e), 0), step);
+            sum += r.sum().getFloat();
+            tokens += r.tokens();
+          }
+        }
+        assertThat(sum / tokens).isCloseTo(evalLoss, org.assertj.core.data.Offset.offset(1e-4));
+      }
+    }
+  }
+
+  private static double firstEvalLoss(KafkaCluster kafka, SchemaRegistryClient client,
+      String topic) {
+    List<CheckpointRecord> records = Clients.consume(kafka, topic,
+        AvroDeserializer.specific(CheckpointRecord.class, client), 1, Duration.ofSeconds(10))
+        .stream().map(r -> r.value()).toList();
+    for (CheckpointRecord r : records) {
+      if (r.getPayload() instanceof io.continualsft.avro.CheckpointManifest m) {
+        return m.getMetrics().get("eval_loss");
+      }
+    }
+    throw new AssertionError("no manifest");
+  }
+
+  @Test
+  void aStepWithNonFiniteGradientsIsSkippedAndNothingNonFiniteIsPublished(KafkaCluster kafka,
+      SchemaRegistry registry) throws Exception {
+    Topics t = Topics.create(kafka);
+    List<SftExample> examples = TrainerFixtures.examples(model,
+        TrainerFixtures.conversations(30, "nan"), t.examples);
+    try (SchemaRegistryClient client = registry.client(true)) {
+      TrainerFixtures.produce(kafka, client, t.examples, examples);
+      Map<String, String> c = TrainerFixtures.config(kafka, registry.url(), model, t.examples,
+          t.dlq, t.checkpoints, "default", "it-nan-" + t.examples);
+      c.put("debug.nonfinite-steps", "2");
+      c.put("eval.fraction", "0");
+      TrainerService service = runUntil(TrainerConfig.of(c), kafka, client, t.checkpoints,
+          "default", ch -> ch.manifest().getSourceOffsets().get(0).getOffset() == examples.size());
+      double skipped = service.meters().get("sft.trainer.steps.skipped").counter().count();
+      service.close();
+      Checkpoint last = newest(kafka, client, t.checkpoints, "default").orElseThrow();
+      assertThat(skipped).isEqualTo(1.0);
+      assertThat(last.manifest().getMetrics().get("skipped_steps")).isEqualTo(1.0);
+      Path dir = TestDirs.fresh("nan-adapter");
+      Files.createDirectories(dir);
+      Files.write(dir.resolve(Checkpoint.ADAPTER_CONFIG), last.files().get(Checkpoint.ADAPTER_CONFIG));
+      Files.write(dir.resolve(Checkpoint.ADAPTER_WEIGHTS), last.files().get(Checkpoint.ADAPTER_WEIGHTS));
+      PeftAdapter adapter = PeftAdapter.read(dir);
+      adapter.weights().values().forEach(w -> {
+        for (float v : w) {
+          assertThat(Float.isFinite(v)).isTrue();
+        }
+      });
+      // The skipped step's examples are not counted as trained.
+      assertThat(last.manifest().getExamplesTrained()).isLessThan(examples.size());
+    }
+  }
+
+  @Test
+  void aSecondTrainerForTheSameAdapterFencesTheFirst(KafkaCluster kafka, SchemaRegistry registry)
+      throws Exception {
+    Topics t = Topics.create(kafka);
+    List<SftExample> examples = TrainerFixtures.examples(model,
+        TrainerFixtures.conversations(20, "fence"), t.examples);
+    try (SchemaRegistryClient client = registry.client(true)) {
+      Map<String, String> c = TrainerFixtures.config(kafka, registry.url(), model, t.examples,
+          t.dlq, t.checkpoints, "default", "it-fence-" + t.examples);
+      TrainerService first = new TrainerService(TrainerConfig.of(c));
+      AtomicBoolean stopFirst = new AtomicBoolean();
+      CompletableFuture<Void> firstRun = CompletableFuture.runAsync(() -> first.run(stopFirst::get));
+      Thread.sleep(3000); // the first has initialised its transactions and is polling
+      TrainerService second = new TrainerService(TrainerConfig.of(c));
+      AtomicBoolean stopSecond = new AtomicBoolean();
+      CompletableFuture<Void> secondRun = CompletableFuture.runAsync(() -> second.run(stopSecond::get));
+      Thread.sleep(3000);
+      TrainerFixtures.produce(kafka, client, t.examples, examples); // the first tries to commit
+      // Fenced: ProducerFencedException, or InvalidProducerEpochException with Kafka 4's
+      // transactions v2; either way the first trainer stops and publishes nothing more.
+      assertThatThrownBy(() -> firstRun.get(120, java.util.concurrent.TimeUnit.SECONDS))
+          .satisfies(e -> assertThat(org.apache.kafka.common.utils.Utils.stackTrace(e))
+              .containsAnyOf("ProducerFencedException", "InvalidProducerEpochException"));
+      Instant deadline = Instant.now().plusSeconds(120);
+      while (Instant.now().isBefore(deadline)) {
+        Optional<Checkpoint> ch = newest(kafka, client, t.checkpoints, "default");
+        if (ch.isPresent() && ch.get().manifest().getSourceOffsets().get(0).getOffset() == examples.size()) {
+          break;
+        }
+        Thread.sleep(500);
+      }
+      stopSecond.set(true);
+      secondRun.get();
+      first.close();
+      second.close();
+      assertThat(newest(kafka, client, t.checkpoints, "default").orElseThrow()
+          .manifest().getSourceOffsets().get(0).getOffset()).isEqualTo(examples.size());
+    }
+  }
+}

@@ -1,0 +1,113 @@
+package io.continualsft.trainer.checkpoint;
+
+import io.continualsft.avro.CheckpointChunk;
+import io.continualsft.avro.CheckpointManifest;
+import io.continualsft.avro.CheckpointRecord;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Supplier;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.utils.Utils;
+
+/**
+ * Finds the newest complete checkpoint of an adapter without reading the topic from the
+ * beginning: an adapter's records all go to one partition (chosen from its id, as Kafka's default
+ * partitioner would), and that partition is read backwards in growing windows from its end until
+ * a window holds a manifest whose chunks all verify. A topic that has run for months costs one
+ * checkpoint's worth of reading, not months of it.
+ */
+public final class CheckpointLocator {
+  private CheckpointLocator() {}
+
+  /** The partition an adapter's checkpoint records go to. */
+  public static int partitionFor(String adapter, int partitions) {
+    return Utils.toPositive(Utils.murmur2(adapter.getBytes(StandardCharsets.UTF_8))) % partitions;
+  }
+
+  /**
+   * The newest complete checkpoint of {@code adapter}, or empty when there is none. {@code
+   * consumer} must read with isolation.level=read_committed; it is assigned and sought here.
+   */
+  public static Optional<Checkpoint> newest(KafkaConsumer<String, CheckpointRecord> consumer,
+      String topic, String adapter, Duration patience) {
+    int partitions = consumer.partitionsFor(topic).size();
+    TopicPartition tp = new TopicPartition(topic, partitionFor(adapter, partitions));
+    consumer.assign(List.of(tp));
+    long begin = consumer.beginningOffsets(List.of(tp)).get(tp);
+    long end = consumer.endOffsets(List.of(tp)).get(tp);
+    long window = 64;
+    long from = end;
+    while (from > begin) {
+      from = Math.max(begin, end - window);
+      List<CheckpointRecord> records = read(consumer, tp, from, end, patience);
+      Optional<Optional<Checkpoint>> found = newestIn(records, adapter, from == begin);
+      if (found.isPresent()) {
+        return found.get();
+      }
+      window *= 4;
+    }
+    return Optional.empty();
+  }
+
+  private static List<CheckpointRecord> read(KafkaConsumer<String, CheckpointRecord> consumer,
+      TopicPartition tp, long from, long end, Duration patience) {
+    consumer.seek(tp, from);
+    List<CheckpointRecord> out = new ArrayList<>();
+    Instant deadline = Instant.now().plus(patience);
+    while (consumer.position(tp) < end && Instant.now().isBefore(deadline)) {
+      for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(200))) {
+        if (r.offset() < end && r.value() != null) {
+          out.add(r.value());
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Newest first, the first manifest of {@code adapter} whose chunks are all there and verify.
+   * Empty (read further back) when the newest manifest's chunks may lie before the window;
+   * a present empty answer means "none in the whole partition".
+   */
+  static Optional<Optional<Checkpoint>> newestIn(List<CheckpointRecord> records, String adapter,
+      boolean windowStartsAtBeginning) {
+    List<CheckpointRecord> manifests = records.stream()
+        .filter(r -> r.getAdapter().equals(adapter) && r.getPayload() instanceof CheckpointManifest)
+        .sorted(Comparator.comparingLong(CheckpointRecord::getVersion).reversed())
+        .toList();
+    for (CheckpointRecord m : manifests) {
+      List<CheckpointChunk> chunks = records.stream()
+          .filter(r -> r.getAdapter().equals(adapter) && r.getVersion() == m.getVersion()
+              && r.getPayload() instanceof CheckpointChunk)
+          .map(r -> (CheckpointChunk) r.getPayload())
+          .toList();
+      CheckpointManifest manifest = (CheckpointManifest) m.getPayload();
+      Optional<Map<String, byte[]>> files = CheckpointCodec.assemble(manifest, chunks);
+      if (files.isPresent()) {
+        return Optional.of(Optional.of(new Checkpoint(adapter, m.getVersion(), manifest,
+            files.get())));
+      }
+      if (!windowStartsAtBeginning) {
+        return Optional.empty(); // its chunks may be further back: widen the window
+      }
+      // the whole partition was read and this one is still incomplete: skip it
+    }
+    return windowStartsAtBeginning ? Optional.of(Optional.empty()) : Optional.empty();
+  }
+
+  /** For callers that keep the consumer elsewhere. */
+  public static Optional<Checkpoint> newest(Supplier<KafkaConsumer<String, CheckpointRecord>> factory,
+      String topic, String adapter) {
+    try (KafkaConsumer<String, CheckpointRecord> consumer = factory.get()) {
+      return newest(consumer, topic, adapter, Duration.ofSeconds(30));
+    }
+  }
+}

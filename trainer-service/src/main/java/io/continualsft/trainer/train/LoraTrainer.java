@@ -1,0 +1,162 @@
+package io.continualsft.trainer.train;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.training.GradientCollector;
+import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.model.LlamaModel;
+import io.continualsft.trainer.model.SftLoss;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One optimizer step over a step's micro-batches: each micro-batch's summed loss is divided by
+ * the step's trained-token count before backward, so the gradients (accumulated across
+ * micro-batches) are those of the mean over every trained token of the step, not a mean of
+ * per-micro-batch means. Then global-norm clipping and AdamW on the adapter. A step whose loss or
+ * gradient norm is not finite is skipped: the adapter is left as it was.
+ */
+public final class LoraTrainer {
+  /** DJL allows one open GradientCollector per JVM: trainers sharing a JVM take turns. */
+  private static final Object COLLECTOR = new Object();
+
+  /** Lets a test corrupt gradients before the finiteness check (fault injection). */
+  @FunctionalInterface
+  public interface GradientHook {
+    void apply(long step, Map<String, NDArray> gradients);
+  }
+
+  /** What one step did. */
+  public record StepResult(long step, boolean applied, double loss, double gradNorm,
+      double learningRate, long trainedTokens, double utilisation) {}
+
+  private final LlamaModel model;
+  private final NDManager params;
+  private final AdamW optimizer;
+  private final LearningRate schedule;
+  private final double clipNorm;
+  private final long seed;
+  private final GradientHook hook;
+  private long step;
+
+  public LoraTrainer(LlamaModel model, NDManager params, AdamW optimizer, LearningRate schedule,
+      double clipNorm, long seed, GradientHook hook) {
+    this.model = model;
+    this.params = params;
+    this.optimizer = optimizer;
+    this.schedule = schedule;
+    this.clipNorm = clipNorm;
+    this.seed = seed;
+    this.hook = hook;
+  }
+
+  public long step() {
+    return step;
+  }
+
+  public AdamW optimizer() {
+    return optimizer;
+  }
+
+  /** Restores the step counter (the optimizer's own state is restored separately). */
+  public void setStep(long step) {
+    this.step = step;
+  }
+
+  public StepResult train(TokenBudgetBatcher.Plan plan) {
+    synchronized (COLLECTOR) {
+      return trainLocked(plan);
+    }
+  }
+
+  private StepResult trainLocked(TokenBudgetBatcher.Plan plan) {
+    long next = step + 1;
+    long stepTokens = 0;
+    for (Batch b : plan.microBatches()) {
+      stepTokens += trainedTargets(b);
+    }
+    if (stepTokens == 0) {
+      throw new IllegalArgumentException("a step with no trained token");
+    }
+    model.setTraining(true);
+    Engine.getInstance().setRandomSeed((int) (seed * 1_000_003L + next)); // dropout per step
+    double lossSum = 0;
+    Map<String, NDArray> lora = model.loraParameters();
+    try (NDManager scope = params.newSubManager()) {
+      try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+        for (Batch b : plan.microBatches()) {
+          try (NDManager microStep = scope.newSubManager()) {
+            SftLoss.Result r = SftLoss.compute(model, b, microStep);
+            lossSum += r.sum().getFloat();
+            gc.backward(r.sum().div((float) stepTokens));
+          }
+        }
+      }
+      Map<String, NDArray> grads = new LinkedHashMap<>();
+      lora.forEach((name, p) -> grads.put(name, p.getGradient()));
+      try {
+        if (hook != null) {
+          hook.apply(next, grads);
+        }
+        double sumSquares = 0;
+        for (NDArray g : grads.values()) {
+          sumSquares += g.pow(2).sum().getFloat();
+        }
+        double norm = Math.sqrt(sumSquares);
+        double loss = lossSum / stepTokens;
+        double lr = schedule.at(next);
+        step = next;
+        if (!Double.isFinite(norm) || !Double.isFinite(loss)) {
+          return new StepResult(next, false, loss, norm, lr, stepTokens, plan.utilisation());
+        }
+        if (clipNorm > 0 && norm > clipNorm) {
+          float coefficient = (float) (clipNorm / (norm + 1e-6));
+          grads.values().forEach(g -> g.muli(coefficient));
+        }
+        optimizer.step(lora, grads, lr);
+        return new StepResult(next, true, loss, norm, lr, stepTokens, plan.utilisation());
+      } finally {
+        grads.values().forEach(g -> {
+          g.set(new NDIndex(":"), 0f); // zero in place, NaN included (NaN * 0 would stay NaN)
+          g.close();
+        });
+        model.setTraining(false);
+      }
+    }
+  }
+
+  /** Mean loss over the trained tokens of {@code examples} (no gradient), in eval mode. */
+  public double evalLoss(List<Batch.Example> examples, TokenBudgetBatcher batcher) {
+    if (examples.isEmpty()) {
+      return Double.NaN;
+    }
+    double sum = 0;
+    long tokens = 0;
+    model.setTraining(false);
+    for (Batch b : batcher.plan(examples).microBatches()) {
+      try (NDManager m = params.newSubManager()) {
+        SftLoss.Result r = SftLoss.compute(model, b, m);
+        sum += r.sum().getFloat();
+        tokens += r.tokens();
+      }
+    }
+    return sum / tokens;
+  }
+
+  /** Targets the loss will count in {@code batch} (labels shifted within each example). */
+  static long trainedTargets(Batch batch) {
+    long n = 0;
+    for (int b = 0; b < batch.rows(); b++) {
+      int[] seg = batch.segments()[b];
+      for (int t = 0; t + 1 < batch.time(); t++) {
+        if (seg[t] != 0 && seg[t + 1] == seg[t] && batch.labels()[b][t + 1] != SftLoss.IGNORE_INDEX) {
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+}
