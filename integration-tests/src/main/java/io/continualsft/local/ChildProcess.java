@@ -46,15 +46,22 @@ public final class ChildProcess {
 
   /** Starts {@code command} in {@code workDir}, appending its output to {@code logFile}. */
   public static ChildProcess start(String name, List<String> command, Path workDir, Path logFile) {
+    return start(name, command, workDir, logFile, java.util.Map.of());
+  }
+
+  /** As {@link #start(String, List, Path, Path)}, with extra environment variables. */
+  public static ChildProcess start(String name, List<String> command, Path workDir, Path logFile,
+      java.util.Map<String, String> environment) {
     try {
       Files.createDirectories(logFile.getParent());
-      Process process =
+      ProcessBuilder builder =
           new ProcessBuilder(command)
               .directory(workDir.toFile())
               .redirectErrorStream(true)
               .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
-              .redirectInput(ProcessBuilder.Redirect.PIPE)
-              .start();
+              .redirectInput(ProcessBuilder.Redirect.PIPE);
+      builder.environment().putAll(environment);
+      Process process = builder.start();
       ChildProcess child = new ChildProcess(name, process, logFile);
       LIVE.add(child);
       return child;

@@ -12,11 +12,11 @@ import java.util.jar.JarFile;
 import java.util.jar.Manifest;
 
 /** The running JVM, as a template for child JVMs. */
-final class JavaRuntime {
+public final class JavaRuntime {
   private JavaRuntime() {}
 
   /** The {@code java} executable of this JVM. */
-  static String javaExecutable() {
+  public static String javaExecutable() {
     return ProcessHandle.current().info().command()
         .orElseGet(() -> Path.of(System.getProperty("java.home"), "bin", "java").toString());
   }
@@ -30,7 +30,7 @@ final class JavaRuntime {
    * "manifest-only" jar whose {@code Class-Path} attribute lists the real entries; a child given
    * that jar would depend on a temporary file, so it is expanded here.
    */
-  static String expandedClassPath() {
+  public static String expandedClassPath() {
     List<String> entries = new ArrayList<>();
     // Inside a host that loads the project through its own class loader (Maven's exec:java, an
     // IDE runner), java.class.path is the host's; the loader's URLs are the project's.

@@ -385,7 +385,9 @@ public final class LlamaModel implements AutoCloseable {
 
   private NDArray mlp(Block block, NDArray x) {
     NDArray gate = block.linears.get("gate_proj").forward(x, training);
-    NDArray silu = gate.mul(gate.neg().exp().add(1f).pow(-1f)); // x·sigmoid(x)
+    // x·sigmoid(x) with libtorch's sigmoid: 1/(1+exp(-x)) by hand overflows for x < -88, and its
+    // gradient becomes 0·inf = NaN.
+    NDArray silu = gate.mul(ai.djl.nn.Activation.sigmoid(gate));
     return block.linears.get("down_proj").forward(
         silu.mul(block.linears.get("up_proj").forward(x, training)), training);
   }

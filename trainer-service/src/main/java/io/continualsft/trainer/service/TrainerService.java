@@ -110,6 +110,7 @@ public final class TrainerService implements AutoCloseable {
   private long examplesTrained;
   private long tokensTrained;
   private long skippedSteps;
+  private long examplesInSkippedSteps;
   private double lastLoss = Double.NaN;
   private double lastGradNorm = Double.NaN;
   private double lastLr;
@@ -405,6 +406,7 @@ public final class TrainerService implements AutoCloseable {
       lastGradNorm = result.gradNorm();
     } else {
       skippedSteps++;
+      examplesInSkippedSteps += window.size();
       skippedStepsCounter.increment();
       log.warn("step {} skipped: loss {} gradient norm {} (not finite)", result.step(),
           result.loss(), result.gradNorm());
@@ -514,6 +516,7 @@ public final class TrainerService implements AutoCloseable {
     put(m, "learning_rate", lastLr);
     put(m, "grad_norm", lastGradNorm);
     m.put("skipped_steps", (double) skippedSteps);
+    m.put("examples_in_skipped_steps", (double) examplesInSkippedSteps);
     m.put("eval_examples", (double) evalSet.size());
     return m;
   }
@@ -563,6 +566,7 @@ public final class TrainerService implements AutoCloseable {
     s.put("examples_trained", examplesTrained);
     s.put("tokens_trained", tokensTrained);
     s.put("skipped_steps", skippedSteps);
+    s.put("examples_in_skipped_steps", examplesInSkippedSteps);
     s.put("seed", config.getInt("seed"));
     ObjectNode offsets = s.putObject("offsets");
     boundary.forEach((tp, o) -> offsets.put(tp.topic() + ":" + tp.partition(), o));
@@ -650,6 +654,7 @@ public final class TrainerService implements AutoCloseable {
         examplesTrained = s.path("examples_trained").asLong();
         tokensTrained = s.path("tokens_trained").asLong();
         skippedSteps = s.path("skipped_steps").asLong();
+        examplesInSkippedSteps = s.path("examples_in_skipped_steps").asLong();
         evalSet.clear();
         for (JsonNode e : s.path("eval_set")) {
           int[] ids = new int[e.path("input_ids").size()];

@@ -1,0 +1,155 @@
+package io.continualsft.it.trainer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.continualsft.avro.SftExample;
+import io.continualsft.it.support.KafkaCluster;
+import io.continualsft.it.support.RealServices;
+import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.it.support.TestDirs;
+import io.continualsft.local.ChildProcess;
+import io.continualsft.local.JavaRuntime;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.trainer.service.TrainerService;
+import java.io.Writer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Crash equivalence: a trainer (a child JVM) SIGKILLed twice at different points and restarted
+ * publishes a final adapter bit-identical to an uninterrupted run on the same single-partition
+ * input, and the manifests count every example exactly once.
+ */
+@RealServices
+class TrainerCrashIT {
+  private static final int CONVERSATIONS = 400;
+
+  @Test
+  void aTrainerKilledTwiceEndsWithTheAdapterOfAnUninterruptedRun(KafkaCluster kafka,
+      SchemaRegistry registry) throws Exception {
+    Path work = Files.createDirectories(TestDirs.fresh("crash"));
+    Path model = TrainerFixtures.tinyModel(Files.createDirectories(work.resolve("model")));
+    TrainerServiceIT.Topics crashed = TrainerServiceIT.Topics.create(kafka);
+    TrainerServiceIT.Topics steady = TrainerServiceIT.Topics.create(kafka);
+    List<SftExample> examples = TrainerFixtures.examples(model,
+        TrainerFixtures.conversations(CONVERSATIONS, "crash"), crashed.examples());
+    long trainable = examples.stream()
+        .filter(e -> !TrainerService.heldOut(e.getConversationId(), 0.15)).count();
+
+    try (SchemaRegistryClient client = registry.client(true)) {
+      TrainerFixtures.produce(kafka, client, crashed.examples(), examples);
+      TrainerFixtures.produce(kafka, client, steady.examples(), examples);
+
+      // The reference: one uninterrupted run, a child JVM like the crashing one.
+      Path steadyFile = write(work.resolve("steady.properties"), TrainerFixtures.config(kafka,
+          registry.url(), model, steady.examples(), steady.dlq(), steady.checkpoints(), "default",
+          "crash-steady-" + steady.examples()));
+      ChildProcess uninterrupted = start(work, steadyFile, "steady");
+      try {
+        awaitCheckpoint(kafka, client, steady, c -> consumedAll(c, examples.size()), uninterrupted);
+      } finally {
+        uninterrupted.stop(Duration.ofSeconds(30));
+      }
+      Checkpoint reference = TrainerServiceIT.newest(kafka, client, steady.checkpoints(), "default")
+          .orElseThrow();
+      assertThat(reference.manifest().getExamplesTrained()
+          + reference.manifest().getMetrics().get("examples_in_skipped_steps").longValue())
+          .as("every trainable example trained once or counted in a skipped step").isEqualTo(trainable);
+
+      // The same input, a trainer killed with SIGKILL twice.
+      Map<String, String> crashConfig = TrainerFixtures.config(kafka, registry.url(), model,
+          crashed.examples(), crashed.dlq(), crashed.checkpoints(), "default",
+          "crash-killed-" + crashed.examples());
+      Path configFile = write(work.resolve("killed.properties"), crashConfig);
+      long afterFirstKill = runAndKill(work, configFile, kafka, client, crashed, 0, 2, trainable);
+      long afterSecondKill = runAndKill(work, configFile, kafka, client, crashed, afterFirstKill, 2,
+          trainable);
+      assertThat(afterSecondKill).isGreaterThan(afterFirstKill);
+      ChildProcess last = start(work, configFile, "killed-run-3");
+      try {
+        awaitCheckpoint(kafka, client, crashed, c -> consumedAll(c, examples.size()), last);
+      } finally {
+        last.stop(Duration.ofSeconds(30));
+      }
+      Checkpoint finalCheckpoint = TrainerServiceIT.newest(kafka, client, crashed.checkpoints(),
+          "default").orElseThrow();
+
+      assertThat(finalCheckpoint.manifest().getExamplesTrained())
+          .isEqualTo(reference.manifest().getExamplesTrained());
+      assertThat(finalCheckpoint.manifest().getMetrics())
+          .isEqualTo(reference.manifest().getMetrics());
+      assertThat(finalCheckpoint.manifest().getStep()).isEqualTo(reference.manifest().getStep());
+      assertThat(finalCheckpoint.manifest().getTokensTrained())
+          .isEqualTo(reference.manifest().getTokensTrained());
+      assertThat(finalCheckpoint.files().get(Checkpoint.ADAPTER_WEIGHTS))
+          .as("bit-identical adapter").isEqualTo(reference.files().get(Checkpoint.ADAPTER_WEIGHTS));
+    }
+  }
+
+  /**
+   * Starts a trainer, waits until it has published {@code more} checkpoints beyond {@code
+   * fromVersion}, kills it with SIGKILL, and returns the newest version then.
+   */
+  private static long runAndKill(Path work, Path config, KafkaCluster kafka,
+      SchemaRegistryClient client, TrainerServiceIT.Topics topics, long fromVersion, int more,
+      long trainable) throws Exception {
+    ChildProcess child = start(work, config, "killed-from-v" + fromVersion);
+    Checkpoint seen = awaitCheckpoint(kafka, client, topics,
+        c -> c.version() >= fromVersion + more, child);
+    child.kill();
+    assertThat(seen.manifest().getExamplesTrained()).as("killed before the end")
+        .isLessThan(trainable);
+    return TrainerServiceIT.newest(kafka, client, topics.checkpoints(), "default").orElseThrow()
+        .version();
+  }
+
+  private static boolean consumedAll(Checkpoint c, long records) {
+    return c.manifest().getSourceOffsets().get(0).getOffset() == records;
+  }
+
+  private static Path write(Path file, Map<String, String> config) throws Exception {
+    Properties p = new Properties();
+    p.putAll(config);
+    try (Writer w = Files.newBufferedWriter(file)) {
+      p.store(w, null);
+    }
+    return file;
+  }
+
+  private static ChildProcess start(Path work, Path config, String run) {
+    List<String> command = List.of(JavaRuntime.javaExecutable(),
+        "--enable-native-access=ALL-UNNAMED", "-Xmx1g",
+        "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.offline=true",
+        "-cp", JavaRuntime.expandedClassPath(),
+        "io.continualsft.trainer.cli.TrainerCli", "run", "--config", config.toString());
+    // MKL's conditional numerical reproducibility: the same results run after run, whatever the
+    // memory alignment, which bit-identical adapters across processes need.
+    return ChildProcess.start("trainer-" + run, command, work, work.resolve("trainer-" + run + ".log"),
+        Map.of("MKL_CBWR", "COMPATIBLE"));
+  }
+
+  private static Checkpoint awaitCheckpoint(KafkaCluster kafka, SchemaRegistryClient client,
+      TrainerServiceIT.Topics topics, java.util.function.Predicate<Checkpoint> done,
+      ChildProcess child) throws Exception {
+    Instant deadline = Instant.now().plusSeconds(180);
+    while (Instant.now().isBefore(deadline)) {
+      if (!child.isAlive()) {
+        throw new AssertionError("the trainer exited: " + child.logTail(40));
+      }
+      Optional<Checkpoint> c = TrainerServiceIT.newest(kafka, client, topics.checkpoints(), "default");
+      if (c.isPresent() && done.test(c.get())) {
+        return c.get();
+      }
+      Thread.sleep(200);
+    }
+    throw new AssertionError("no such checkpoint within 180 s; trainer log:\n" + child.logTail(40));
+  }
+}
