@@ -120,11 +120,25 @@ class TrainerServiceIT {
           t.examples, t.dlq, t.checkpoints, "default", "it-train-" + t.examples);
       settings.put("optimizer.lr", "0.05");
       settings.put("checkpoint.every-steps", "5");
+      settings.put("metrics.port", String.valueOf(io.continualsft.local.FreePorts.pick()));
+      settings.put("metrics.host", "127.0.0.1");
       TrainerConfig config = TrainerConfig.of(settings);
       long trainable = examples.size() - heldOut;
       TrainerService service = runUntil(config, kafka, client, t.checkpoints, "default",
           c -> c.manifest().getSourceOffsets().get(0).getOffset() == all.size());
+      String scrape;
+      try (var http = java.net.http.HttpClient.newHttpClient()) {
+        scrape = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+            "http://127.0.0.1:" + service.metricsPort() + "/metrics")).build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+      }
       service.close();
+      assertThat(scrape).contains("sft_trainer_tokens_trained_total", "sft_trainer_loss",
+          "sft_trainer_eval_loss", "sft_trainer_grad_norm", "sft_trainer_learning_rate",
+          "sft_trainer_token_utilisation", "sft_trainer_tokens_per_second",
+          "sft_trainer_step_seconds", "sft_trainer_checkpoint_publish_seconds",
+          "sft_trainer_checkpoint_bytes", "sft_trainer_examples_skipped_total{reason=\"OTHER_ADAPTER\"} 1.0",
+          "kafka_consumer_fetch_manager_records_lag", "jvm_memory_used_bytes");
 
       List<Checkpoint> versions = new ArrayList<>();
       Checkpoint last = newest(kafka, client, t.checkpoints, "default").orElseThrow();
