@@ -90,8 +90,9 @@ public final class LocalStackMain implements Callable<Integer> {
         prepare(broker, registry);
         runStreams(broker, registry, conversations, run);
         say("");
-        say("Not built yet, so not run: the trainer (LoRA steps, checkpoints, pull). The examples"
-            + " above are waiting in sft.examples; nothing is trained by this command yet.");
+        say("Not run by this command yet: the trainer (the service exists; starting it here with a"
+            + " generated model and pulling its adapter come next). The examples above are waiting"
+            + " in sft.examples; nothing is trained by this command yet.");
         if (keepRunning) {
           say("Broker %s and registry %s keep running; Ctrl-C stops both.",
               broker.bootstrapServers(), registry.url());

@@ -1,0 +1,13 @@
+package io.continualsft.it.trainer;
+
+import io.continualsft.avro.Conversation;
+import java.util.List;
+
+/** The trainer fixtures' conversations, for the benchmarks in another package. */
+public final class TrainerFixturesAccess {
+  private TrainerFixturesAccess() {}
+
+  public static List<Conversation> conversations(int count, String prefix) {
+    return TrainerFixtures.conversations(count, prefix);
+  }
+}
