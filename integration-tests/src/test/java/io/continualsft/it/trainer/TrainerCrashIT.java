@@ -128,6 +128,7 @@ class TrainerCrashIT {
     List<String> command = List.of(JavaRuntime.javaExecutable(),
         "--enable-native-access=ALL-UNNAMED", "-Xmx1g",
         "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.log.io.continualsft.trainer=debug",
         "-cp", JavaRuntime.expandedClassPath(),
         "io.continualsft.trainer.cli.TrainerCli", "run", "--config", config.toString());
     // MKL's conditional numerical reproducibility: the same results run after run, whatever the

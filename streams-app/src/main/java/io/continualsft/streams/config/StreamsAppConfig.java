@@ -3,10 +3,6 @@ package io.continualsft.streams.config;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.streams.labels.LabelingSettings;
 import io.continualsft.streams.topology.TopologySettings;
-import java.io.IOException;
-import java.io.Reader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -27,9 +23,6 @@ import org.apache.kafka.streams.StreamsConfig;
  * ({@code schema.registry.*}, {@code basic.auth.*}) go to the registry client.
  */
 public final class StreamsAppConfig {
-  /** A documented key. */
-  public record Key(String name, String defaultValue, String doc) {}
-
   public static final String BOOTSTRAP_SERVERS = "bootstrap.servers";
   public static final String APPLICATION_ID = "application.id";
   public static final String TOPIC_CONVERSATIONS = "topic.conversations";
@@ -48,36 +41,36 @@ public final class StreamsAppConfig {
   public static final String METRICS_PORT = "metrics.port";
   public static final String METRICS_HOST = "metrics.host";
 
-  public static final Map<String, Key> KEYS = keys(
-      new Key(BOOTSTRAP_SERVERS, null, "Kafka bootstrap servers (required)."),
-      new Key(SchemaRegistryConfig.URL, null,
+  public static final Map<String, LayeredConfig.Key> KEYS = LayeredConfig.keys(
+      new LayeredConfig.Key(BOOTSTRAP_SERVERS, null, "Kafka bootstrap servers (required)."),
+      new LayeredConfig.Key(SchemaRegistryConfig.URL, null,
           "Schema registry base URL(s), Confluent API (required)."),
-      new Key(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false",
+      new LayeredConfig.Key(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false",
           "Register the output schemas if missing (on for local runs, off in production)."),
-      new Key(APPLICATION_ID, "sft-streams",
+      new LayeredConfig.Key(APPLICATION_ID, "sft-streams",
           "Kafka Streams application id: consumer group, state and internal topic prefix."),
-      new Key(TOPIC_CONVERSATIONS, "sft.conversations", "Input topic (Avro Conversation)."),
-      new Key(TOPIC_EXAMPLES, "sft.examples", "Output topic (Avro SftExample)."),
-      new Key(TOPIC_DEAD_LETTERS, "sft.conversations.dlq", "Dead-letter topic (Avro Rejection)."),
-      new Key(MODEL_DIR, null,
+      new LayeredConfig.Key(TOPIC_CONVERSATIONS, "sft.conversations", "Input topic (Avro Conversation)."),
+      new LayeredConfig.Key(TOPIC_EXAMPLES, "sft.examples", "Output topic (Avro SftExample)."),
+      new LayeredConfig.Key(TOPIC_DEAD_LETTERS, "sft.conversations.dlq", "Dead-letter topic (Avro Rejection)."),
+      new LayeredConfig.Key(MODEL_DIR, null,
           "Hugging Face model directory with tokenizer.json and tokenizer_config.json or"
               + " chat_template.jinja (required)."),
-      new Key(CHAT_TEMPLATE_NAME, "default",
+      new LayeredConfig.Key(CHAT_TEMPLATE_NAME, "default",
           "Which template to use when chat_template is a list of named templates."),
-      new Key(POLICY, "all", "Assistant turns trained by default: all, or last."),
-      new Key(MAX_LENGTH, "4096", "The most tokens an example may have."),
-      new Key(TRUNCATION, "drop",
+      new LayeredConfig.Key(POLICY, "all", "Assistant turns trained by default: all, or last."),
+      new LayeredConfig.Key(MAX_LENGTH, "4096", "The most tokens an example may have."),
+      new LayeredConfig.Key(TRUNCATION, "drop",
           "Longer examples: drop (dead letter TOO_MANY_TOKENS) or keep-start."),
-      new Key(END_OF_TURN_TOKEN, "",
+      new LayeredConfig.Key(END_OF_TURN_TOKEN, "",
           "The token that ends an assistant turn; empty: detected from the template."),
-      new Key(MAX_CONTENT_CHARS, "100000", "The most characters one message may have."),
-      new Key(MAX_TURNS, "256", "The most messages a conversation may have."),
-      new Key(SPECIAL_TOKENS_IN_CONTENT, "reject",
+      new LayeredConfig.Key(MAX_CONTENT_CHARS, "100000", "The most characters one message may have."),
+      new LayeredConfig.Key(MAX_TURNS, "256", "The most messages a conversation may have."),
+      new LayeredConfig.Key(SPECIAL_TOKENS_IN_CONTENT, "reject",
           "Content containing a special token's text (such as <|im_end|>): reject or allow."),
-      new Key(DEDUP_WINDOW, "PT24H",
+      new LayeredConfig.Key(DEDUP_WINDOW, "PT24H",
           "How long a conversation id is remembered to drop repeats (ISO-8601 duration)."),
-      new Key(METRICS_PORT, "9400", "Port of /metrics (Prometheus) and /health; 0 disables."),
-      new Key(METRICS_HOST, "0.0.0.0", "Address the metrics endpoint binds to."));
+      new LayeredConfig.Key(METRICS_PORT, "9400", "Port of /metrics (Prometheus) and /health; 0 disables."),
+      new LayeredConfig.Key(METRICS_HOST, "0.0.0.0", "Address the metrics endpoint binds to."));
 
   private final Map<String, String> values;
 
@@ -85,38 +78,9 @@ public final class StreamsAppConfig {
     this.values = values;
   }
 
-  private static Map<String, Key> keys(Key... keys) {
-    Map<String, Key> map = new LinkedHashMap<>();
-    for (Key k : keys) {
-      map.put(k.name(), k);
-    }
-    return map;
-  }
-
   /** Reads {@code file} (may be null), then applies {@code env} overrides. */
   public static StreamsAppConfig load(Path file, Map<String, String> env) {
-    Map<String, String> values = new LinkedHashMap<>();
-    if (file != null) {
-      Properties p = new Properties();
-      try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-        p.load(r);
-      } catch (IOException e) {
-        throw new ConfigException("could not read the configuration file " + file + ": "
-            + e.getMessage());
-      }
-      p.stringPropertyNames().forEach(k -> values.put(k, p.getProperty(k).trim()));
-    }
-    Map<String, String> byEnvName = new LinkedHashMap<>();
-    KEYS.keySet().forEach(k -> byEnvName.put(envName(k), k));
-    env.forEach((name, value) -> {
-      if (name.startsWith("SFT_KAFKA_")) {
-        values.put(name.substring("SFT_KAFKA_".length()).toLowerCase(Locale.ROOT).replace('_', '.'),
-            value);
-      } else if (byEnvName.containsKey(name)) {
-        values.put(byEnvName.get(name), value);
-      }
-    });
-    StreamsAppConfig config = new StreamsAppConfig(values);
+    StreamsAppConfig config = new StreamsAppConfig(LayeredConfig.read(file, env, KEYS));
     config.validate();
     return config;
   }
@@ -127,30 +91,15 @@ public final class StreamsAppConfig {
     return config;
   }
 
-  /** {@code labels.max-length} → {@code SFT_LABELS_MAX_LENGTH}. */
-  public static String envName(String key) {
-    return "SFT_" + key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
-  }
-
   private void validate() {
-    for (Key k : KEYS.values()) {
-      if (k.defaultValue() == null && get(k.name()).isBlank()) {
-        throw new ConfigException(k.name() + " is required (" + k.doc() + " Environment: "
-            + envName(k.name()) + ")");
-      }
-    }
+    LayeredConfig.requireAll(values, KEYS);
     labelingSettings();
     topologySettings();
     metricsPort();
   }
 
   public String get(String key) {
-    String v = values.get(key);
-    if (v != null) {
-      return v;
-    }
-    Key k = KEYS.get(key);
-    return k == null || k.defaultValue() == null ? "" : k.defaultValue();
+    return LayeredConfig.get(values, KEYS, key);
   }
 
   private int intValue(String key, int min) {

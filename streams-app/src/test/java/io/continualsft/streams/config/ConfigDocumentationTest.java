@@ -12,7 +12,7 @@ class ConfigDocumentationTest {
   @Test
   void everyKeyIsDocumentedWithItsDefault() throws Exception {
     String readme = Files.readString(Path.of("README.md"));
-    for (StreamsAppConfig.Key key : StreamsAppConfig.KEYS.values()) {
+    for (LayeredConfig.Key key : StreamsAppConfig.KEYS.values()) {
       String expectedDefault = key.defaultValue() == null ? "(required)"
           : key.defaultValue().isEmpty() ? "(detected)" : key.defaultValue();
       assertThat(readme).as(key.name())

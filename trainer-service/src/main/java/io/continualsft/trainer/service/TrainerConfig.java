@@ -1,119 +1,77 @@
 package io.continualsft.trainer.service;
 
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.streams.config.LayeredConfig;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.train.LearningRate;
-import java.io.IOException;
-import java.io.Reader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Properties;
 import org.apache.kafka.common.config.ConfigException;
 
 /**
- * The trainer's configuration: a properties file, then {@code SFT_<KEY>} environment variables
- * (upper case, {@code .} and {@code -} as {@code _}), as for the streams app. Every key is in
- * {@link #KEYS} with its default and meaning.
+ * The trainer's configuration, layered as the streams app's ({@link LayeredConfig}): a properties
+ * file, then {@code SFT_<KEY>} environment variables. Every key is in {@link #KEYS} with its
+ * default and meaning.
  */
 public final class TrainerConfig {
-  /** A documented key; a null default means required. */
-  public record Key(String name, String defaultValue, String doc) {}
-
-  public static final Map<String, Key> KEYS = keys(
-      new Key("bootstrap.servers", null, "Kafka bootstrap servers."),
-      new Key(SchemaRegistryConfig.URL, null, "Schema registry base URL(s), Confluent API."),
-      new Key(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false",
+  public static final Map<String, LayeredConfig.Key> KEYS = LayeredConfig.keys(
+      new LayeredConfig.Key("bootstrap.servers", null, "Kafka bootstrap servers."),
+      new LayeredConfig.Key(SchemaRegistryConfig.URL, null, "Schema registry base URL(s), Confluent API."),
+      new LayeredConfig.Key(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false",
           "Register the checkpoint and dead-letter schemas if missing."),
-      new Key("adapter.id", "default", "The adapter this instance trains; others are skipped."),
-      new Key("topic.examples", "sft.examples", "Input topic (Avro SftExample)."),
-      new Key("topic.dead-letters", "sft.examples.dlq", "Dead letters (Avro Rejection)."),
-      new Key("topic.checkpoints", "sft.adapter-checkpoints", "Checkpoint topic (Avro CheckpointRecord)."),
-      new Key("group.id", "", "Consumer group; empty: sft-trainer-<adapter.id>."),
-      new Key("transactional.id", "", "Producer transactional id; empty: sft-trainer-<adapter.id>."
+      new LayeredConfig.Key("adapter.id", "default", "The adapter this instance trains; others are skipped."),
+      new LayeredConfig.Key("topic.examples", "sft.examples", "Input topic (Avro SftExample)."),
+      new LayeredConfig.Key("topic.dead-letters", "sft.examples.dlq", "Dead letters (Avro Rejection)."),
+      new LayeredConfig.Key("topic.checkpoints", "sft.adapter-checkpoints", "Checkpoint topic (Avro CheckpointRecord)."),
+      new LayeredConfig.Key("group.id", "", "Consumer group; empty: sft-trainer-<adapter.id>."),
+      new LayeredConfig.Key("transactional.id", "", "Producer transactional id; empty: sft-trainer-<adapter.id>."
           + " Stable per adapter, so a second trainer fences the first."),
-      new Key("model.dir", null, "Base model directory (config.json, model.safetensors, tokenizer.json)."),
-      new Key("model.name", "", "base_model_name_or_path in adapter_config.json; empty: model.dir."),
-      new Key("device", "cpu", "cpu, gpu or auto."),
-      new Key("lora.r", "8", "LoRA rank."),
-      new Key("lora.alpha", "16", "lora_alpha."),
-      new Key("lora.dropout", "0.0", "lora_dropout."),
-      new Key("lora.target-modules", "q_proj,v_proj", "Comma-separated modules, or all-linear."),
-      new Key("lora.use-rslora", "false", "Scale by alpha/sqrt(r)."),
-      new Key("seed", "0", "Seed of adapter initialisation and dropout."),
-      new Key("train.max-length", "2048", "Longer examples are dead letters (TOO_MANY_TOKENS)."),
-      new Key("batch.token-budget", "4096", "Tokens computed per micro-batch, padding included."),
-      new Key("batch.mode", "bucket", "bucket (one example per row, by length) or pack."),
-      new Key("step.tokens", "2048", "Trained tokens per optimizer step."),
-      new Key("optimizer.lr", "1e-4", "Peak learning rate."),
-      new Key("optimizer.weight-decay", "0.0", "AdamW weight decay."),
-      new Key("optimizer.betas", "0.9,0.999", "AdamW betas."),
-      new Key("optimizer.eps", "1e-8", "AdamW epsilon."),
-      new Key("lr.warmup-steps", "10", "Linear warm-up steps."),
-      new Key("lr.schedule", "constant", "constant (after warm-up) or cosine."),
-      new Key("lr.cosine-steps", "10000", "Steps of cosine decay (schedule cosine)."),
-      new Key("grad.clip-norm", "1.0", "Global gradient-norm clip; 0 disables."),
-      new Key("eval.fraction", "0.02", "Share of conversations held out (by id hash) for eval loss."),
-      new Key("eval.max-examples", "32", "Held-out examples kept for the eval loss."),
-      new Key("checkpoint.every-steps", "50", "Publish a checkpoint every N optimizer steps."),
-      new Key("checkpoint.every-seconds", "300", "... or after this many seconds with progress."),
-      new Key("checkpoint.chunk-bytes", "524288", "Largest chunk of a checkpoint file."),
-      new Key("metrics.port", "9401", "Port of /metrics and /health; 0 disables."),
-      new Key("metrics.host", "0.0.0.0", "Address the metrics endpoint binds to."),
-      new Key("progress.every-steps", "5", "Print a progress line every N steps."),
-      new Key("debug.nonfinite-steps", "", "Fault injection for tests: steps whose gradients are"
+      new LayeredConfig.Key("model.dir", null, "Base model directory (config.json, model.safetensors, tokenizer.json)."),
+      new LayeredConfig.Key("model.name", "", "base_model_name_or_path in adapter_config.json; empty: model.dir."),
+      new LayeredConfig.Key("device", "cpu", "cpu, gpu or auto."),
+      new LayeredConfig.Key("lora.r", "8", "LoRA rank."),
+      new LayeredConfig.Key("lora.alpha", "16", "lora_alpha."),
+      new LayeredConfig.Key("lora.dropout", "0.0", "lora_dropout."),
+      new LayeredConfig.Key("lora.target-modules", "q_proj,v_proj", "Comma-separated modules, or all-linear."),
+      new LayeredConfig.Key("lora.use-rslora", "false", "Scale by alpha/sqrt(r)."),
+      new LayeredConfig.Key("seed", "0", "Seed of adapter initialisation and dropout."),
+      new LayeredConfig.Key("train.max-length", "2048", "Longer examples are dead letters (TOO_MANY_TOKENS)."),
+      new LayeredConfig.Key("batch.token-budget", "4096", "Tokens computed per micro-batch, padding included."),
+      new LayeredConfig.Key("batch.mode", "bucket", "bucket (one example per row, by length) or pack."),
+      new LayeredConfig.Key("step.tokens", "2048", "Trained tokens per optimizer step."),
+      new LayeredConfig.Key("optimizer.lr", "1e-4", "Peak learning rate."),
+      new LayeredConfig.Key("optimizer.weight-decay", "0.0", "AdamW weight decay."),
+      new LayeredConfig.Key("optimizer.betas", "0.9,0.999", "AdamW betas."),
+      new LayeredConfig.Key("optimizer.eps", "1e-8", "AdamW epsilon."),
+      new LayeredConfig.Key("lr.warmup-steps", "10", "Linear warm-up steps."),
+      new LayeredConfig.Key("lr.schedule", "constant", "constant (after warm-up) or cosine."),
+      new LayeredConfig.Key("lr.cosine-steps", "10000", "Steps of cosine decay (schedule cosine)."),
+      new LayeredConfig.Key("grad.clip-norm", "1.0", "Global gradient-norm clip; 0 disables."),
+      new LayeredConfig.Key("eval.fraction", "0.02", "Share of conversations held out (by id hash) for eval loss."),
+      new LayeredConfig.Key("eval.max-examples", "32", "Held-out examples kept for the eval loss."),
+      new LayeredConfig.Key("checkpoint.every-steps", "50", "Publish a checkpoint every N optimizer steps."),
+      new LayeredConfig.Key("checkpoint.every-seconds", "300", "... or after this many seconds with progress."),
+      new LayeredConfig.Key("checkpoint.chunk-bytes", "524288", "Largest chunk of a checkpoint file."),
+      new LayeredConfig.Key("metrics.port", "9401", "Port of /metrics and /health; 0 disables."),
+      new LayeredConfig.Key("metrics.host", "0.0.0.0", "Address the metrics endpoint binds to."),
+      new LayeredConfig.Key("progress.every-steps", "5", "Print a progress line every N steps."),
+      new LayeredConfig.Key("debug.nonfinite-steps", "", "Fault injection for tests: steps whose gradients are"
           + " made NaN (comma-separated)."));
 
   private final Map<String, String> values;
 
   private TrainerConfig(Map<String, String> values) {
     this.values = values;
-    for (Key k : KEYS.values()) {
-      if (k.defaultValue() == null && get(k.name()).isBlank()) {
-        throw new ConfigException(k.name() + " is required (" + k.doc() + " Environment: "
-            + envName(k.name()) + ")");
-      }
-    }
+    LayeredConfig.requireAll(values, KEYS);
     lora();
     schedule();
   }
 
-  private static Map<String, Key> keys(Key... keys) {
-    Map<String, Key> map = new LinkedHashMap<>();
-    for (Key k : keys) {
-      map.put(k.name(), k);
-    }
-    return map;
-  }
-
-  public static String envName(String key) {
-    return "SFT_" + key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
-  }
-
   public static TrainerConfig load(Path file, Map<String, String> env) {
-    Map<String, String> values = new LinkedHashMap<>();
-    if (file != null) {
-      Properties p = new Properties();
-      try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-        p.load(r);
-      } catch (IOException e) {
-        throw new ConfigException("could not read the configuration file " + file + ": " + e.getMessage());
-      }
-      p.stringPropertyNames().forEach(k -> values.put(k, p.getProperty(k).trim()));
-    }
-    Map<String, String> byEnv = new LinkedHashMap<>();
-    KEYS.keySet().forEach(k -> byEnv.put(envName(k), k));
-    env.forEach((name, value) -> {
-      if (byEnv.containsKey(name)) {
-        values.put(byEnv.get(name), value);
-      }
-    });
-    return new TrainerConfig(values);
+    return new TrainerConfig(LayeredConfig.read(file, env, KEYS));
   }
 
   public static TrainerConfig of(Map<String, String> values) {
@@ -121,12 +79,7 @@ public final class TrainerConfig {
   }
 
   public String get(String key) {
-    String v = values.get(key);
-    if (v != null) {
-      return v;
-    }
-    Key k = KEYS.get(key);
-    return k == null || k.defaultValue() == null ? "" : k.defaultValue();
+    return LayeredConfig.get(values, KEYS, key);
   }
 
   public int getInt(String key) {

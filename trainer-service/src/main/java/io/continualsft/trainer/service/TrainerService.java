@@ -441,8 +441,11 @@ public final class TrainerService implements AutoCloseable {
     for (TopicPartition tp : consumer.assignment()) {
       lag += Math.max(0, end.get(tp) - consumer.position(tp));
     }
-    System.out.printf("step %d | examples %d | %.0f tokens/s | loss %.4f | lr %.2e | lag %d%n",
-        result.step(), examplesTrained, tps, result.loss(), result.learningRate(), lag);
+    System.out.printf("step %d | examples %d | %.0f tokens/s | loss %.4f | grad norm %.4f | lr %.2e"
+        + " | lag %d%n", result.step(), examplesTrained, tps, result.loss(), result.gradNorm(),
+        result.learningRate(), lag);
+    log.debug("step {}: loss {} grad norm {} (full precision)", result.step(), result.loss(),
+        result.gradNorm());
     tokensSinceProgress = 0;
     progressSince = Instant.now();
   }
