@@ -103,7 +103,9 @@ public final class LoraTrainer {
         }
         double sumSquares = 0;
         for (NDArray g : grads.values()) {
-          sumSquares += g.pow(2).sum().getFloat();
+          try (NDArray squares = g.pow(2); NDArray sum = squares.sum()) { // not left in g's manager
+            sumSquares += sum.getFloat();
+          }
         }
         double norm = Math.sqrt(sumSquares);
         double loss = lossSum / stepTokens;
