@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Test;
  * uninterrupted run's.
  *
  * <p>Equality across the two runs is checked only with {@code
- * -Dtrainer.strict-reproducibility=true}: it held in 4 of 6 runs here. In the others the runs
+ * -Dtrainer.strict-reproducibility=true}: it held in 5 of 7 runs here. In the others the runs
  * drifted apart (a 0.1 % eval-loss difference two steps after a restore), or one run hit a
  * non-finite gradient norm the other did not, so some libtorch CPU path is not reproducible
  * between processes; not yet found. Until it is, CI checks what held in every run: each run
