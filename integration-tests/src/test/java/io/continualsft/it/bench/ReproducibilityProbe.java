@@ -1,0 +1,45 @@
+package io.continualsft.it.bench;
+
+import ai.djl.ndarray.NDManager;
+import io.continualsft.avro.SftExample;
+import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.lora.LoraSettings;
+import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.model.LlamaModel;
+import io.continualsft.trainer.model.ModelLoader;
+import io.continualsft.trainer.service.TrainerService;
+import io.continualsft.trainer.train.AdamW;
+import io.continualsft.trainer.train.LearningRate;
+import io.continualsft.trainer.train.LoraTrainer;
+import io.continualsft.trainer.train.TokenBudgetBatcher;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Not a test: the trainer's steps without Kafka, printed in full precision, to compare processes. */
+public final class ReproducibilityProbe {
+  public static void main(String[] args) throws Exception {
+    Engines.configure();
+    double dropout = Double.parseDouble(args.length > 0 ? args[0] : "0.1");
+    Path dir = Path.of(args.length > 1 ? args[1] : "/tmp/probe/model");
+    if (!Files.exists(dir.resolve("config.json"))) {
+      io.continualsft.it.trainer.TrainerFixturesAccess.tinyModel(dir);
+    }
+    List<SftExample> examples = TrainerThroughputBenchmark.label(dir,
+        io.continualsft.it.trainer.TrainerFixturesAccess.conversations(400, "crash"));
+    List<SftExample> trainable = examples.stream()
+        .filter(e -> !TrainerService.heldOut(e.getConversationId(), 0.15)).toList();
+    try (NDManager params = NDManager.newBaseManager();
+        LlamaModel model = ModelLoader.load(dir, params.newSubManager())) {
+      model.addLora(new LoraSettings(8, 16, dropout, List.of("all-linear"), false), 11);
+      LoraTrainer trainer = new LoraTrainer(model, params,
+          new AdamW(params.newSubManager(), 0.9, 0.999, 1e-8, 0),
+          new LearningRate(0.01, 2, false, 0, 0), 1.0, 11, null);
+      TokenBudgetBatcher batcher = new TokenBudgetBatcher(512, 256, false, 0);
+      for (List<Batch.Example> w : TrainerThroughputBenchmark.windows(trainable, 60)) {
+        LoraTrainer.StepResult r = trainer.train(batcher.plan(w));
+        System.out.println("STEP " + r.step() + " " + r.applied() + " " + r.loss() + " " + r.gradNorm());
+      }
+    }
+  }
+}
