@@ -61,29 +61,20 @@ public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[]
     return packed(examples.stream().map(List::of).toList(), padId);
   }
 
-  public int exampleCount() {
-    int n = 0;
-    for (int[] row : segments) {
-      int max = 0;
-      for (int s : row) {
-        max = Math.max(max, s);
-      }
-      n += max;
-    }
-    return n;
-  }
-
-  /** The running index of example {@code segment} of row {@code row}, over all rows. */
-  public int exampleIndex(int row, int segment) {
-    int before = 0;
-    for (int b = 0; b < row; b++) {
-      int max = 0;
+  /**
+   * For each row, the running index (over all rows) of its first example; the last entry is the
+   * number of examples in the batch.
+   */
+  public int[] firstExampleOfRows() {
+    int[] first = new int[rows() + 1];
+    for (int b = 0; b < rows(); b++) {
+      int examples = 0;
       for (int s : segments[b]) {
-        max = Math.max(max, s);
+        examples = Math.max(examples, s);
       }
-      before += max;
+      first[b + 1] = first[b] + examples;
     }
-    return before + segment - 1;
+    return first;
   }
 
   public NDArray ids(NDManager m) {

@@ -27,12 +27,18 @@ public final class SftLoss {
   public static Result compute(LlamaModel model, Batch batch, NDManager step) {
     int rows = batch.rows();
     int time = batch.time();
-    boolean[] mask = new boolean[rows * time];
+    int[] firstExample = batch.firstExampleOfRows(); // [rows + 1], a running count
+    long[] positions = new long[rows * time];
+    long[] targetIds = new long[rows * time];
+    int[] exampleOf = new int[rows * time];
     int n = 0;
     for (int b = 0; b < rows; b++) {
       for (int t = 0; t < time; t++) {
-        if (target(batch, b, t) != IGNORE_INDEX) {
-          mask[b * time + t] = true;
+        int target = target(batch, b, t);
+        if (target != IGNORE_INDEX) {
+          positions[n] = (long) b * time + t;
+          targetIds[n] = target;
+          exampleOf[n] = firstExample[b] + batch.segments()[b][t] - 1;
           n++;
         }
       }
@@ -40,28 +46,12 @@ public final class SftLoss {
     if (n == 0) {
       throw new IllegalArgumentException("the batch has no trained token");
     }
-    long[] targets = new long[n];
-    int[] exampleOf = new int[n];
-    int k = 0;
-    int examples = batch.exampleCount();
-    for (int b = 0; b < rows; b++) {
-      for (int t = 0; t < time; t++) {
-        if (mask[b * time + t]) {
-          targets[k] = target(batch, b, t);
-          exampleOf[k] = batch.exampleIndex(b, batch.segments()[b][t]);
-          k++;
-        }
-      }
-    }
+    long[] targets = java.util.Arrays.copyOf(targetIds, n);
+    int examples = firstExample[rows];
     NDArray hidden = model.hidden(batch.ids(step), batch.positions(step), batch.segments(step));
-    long[] positions = new long[n];
-    for (int i = 0, j = 0; i < mask.length; i++) {
-      if (mask[i]) {
-        positions[j++] = i;
-      }
-    }
     NDArray selected = hidden.reshape(rows * (long) time, model.config().hiddenSize())
-        .get(new ai.djl.ndarray.index.NDIndex("{}", step.create(positions))); // [N, H]
+        .get(new ai.djl.ndarray.index.NDIndex("{}",
+            step.create(java.util.Arrays.copyOf(positions, n)))); // [N, H]
     NDArray logProbs = model.head(selected).logSoftmax(-1); // [N, V]
     NDArray nll = logProbs.gather(step.create(targets, new Shape(n, 1)), 1).neg(); // [N, 1]
     NDArray sum = nll.sum();
@@ -73,6 +63,19 @@ public final class SftLoss {
       exampleTokens[exampleOf[i]]++;
     }
     return new Result(sum, n, exampleLoss, exampleTokens);
+  }
+
+  /** How many targets the loss counts in {@code batch}: what a step normalises by. */
+  public static long trainedTargets(Batch batch) {
+    long n = 0;
+    for (int b = 0; b < batch.rows(); b++) {
+      for (int t = 0; t < batch.time(); t++) {
+        if (target(batch, b, t) != IGNORE_INDEX) {
+          n++;
+        }
+      }
+    }
+    return n;
   }
 
   /** The label the hidden state at (b, t) is trained to predict, or -100. */

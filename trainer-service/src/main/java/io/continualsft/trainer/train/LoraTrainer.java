@@ -76,7 +76,7 @@ public final class LoraTrainer {
     long next = step + 1;
     long stepTokens = 0;
     for (Batch b : plan.microBatches()) {
-      stepTokens += trainedTargets(b);
+      stepTokens += SftLoss.trainedTargets(b);
     }
     if (stepTokens == 0) {
       throw new IllegalArgumentException("a step with no trained token");
@@ -146,19 +146,5 @@ public final class LoraTrainer {
       }
     }
     return sum / tokens;
-  }
-
-  /** Targets the loss will count in {@code batch} (labels shifted within each example). */
-  static long trainedTargets(Batch batch) {
-    long n = 0;
-    for (int b = 0; b < batch.rows(); b++) {
-      int[] seg = batch.segments()[b];
-      for (int t = 0; t + 1 < batch.time(); t++) {
-        if (seg[t] != 0 && seg[t + 1] == seg[t] && batch.labels()[b][t + 1] != SftLoss.IGNORE_INDEX) {
-          n++;
-        }
-      }
-    }
-    return n;
   }
 }
