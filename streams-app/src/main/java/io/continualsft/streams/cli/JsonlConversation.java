@@ -4,12 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
+import io.continualsft.schemas.Fingerprints;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -70,16 +68,8 @@ public record JsonlConversation(String id, List<Message> messages, String tools,
 
   /** A stable id for a line without one: sha256 of its messages and tools, 32 hex digits. */
   static String contentId(JsonNode turns, String tools) {
-    try {
-      MessageDigest sha = MessageDigest.getInstance("SHA-256");
-      sha.update(turns.toString().getBytes(StandardCharsets.UTF_8));
-      if (tools != null) {
-        sha.update(tools.getBytes(StandardCharsets.UTF_8));
-      }
-      return HexFormat.of().formatHex(sha.digest()).substring(0, 32);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    String content = turns.toString() + (tools == null ? "" : tools);
+    return Fingerprints.sha256(content.getBytes(StandardCharsets.UTF_8)).substring(0, 32);
   }
 
   public Conversation toAvro(String defaultAdapter, Instant createdAt) {

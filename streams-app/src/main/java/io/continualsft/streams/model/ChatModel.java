@@ -2,16 +2,14 @@ package io.continualsft.streams.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.continualsft.schemas.Fingerprints;
 import io.continualsft.streams.template.JinjaTemplate;
 import io.continualsft.streams.template.TemplateException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -46,7 +44,7 @@ public final class ChatModel implements AutoCloseable {
     this.specialTokens = specialTokens;
     this.tokenizer = tokenizer;
     this.tokenizerFingerprint = tokenizerFingerprint;
-    this.templateFingerprint = sha256(templateSource.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    this.templateFingerprint = Fingerprints.sha256(templateSource.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     this.clock = clock;
   }
 
@@ -114,7 +112,7 @@ public final class ChatModel implements AutoCloseable {
     ChatTokenizer tokenizer = ChatTokenizer.load(tokenizerJson);
     return new ChatModel(directory, source, template, java.util.Collections.unmodifiableMap(variables),
         java.util.Collections.unmodifiableSet(specials),
-        tokenizer, sha256(tokenizerBytes), clock);
+        tokenizer, Fingerprints.sha256(tokenizerBytes), clock);
   }
 
   private static String pickTemplate(Path configFile, JsonNode chatTemplate, String name) {
@@ -162,14 +160,6 @@ public final class ChatModel implements AutoCloseable {
       return JSON.readTree(bytes);
     } catch (IOException e) {
       throw new ModelDirectoryException(file, "not valid JSON: " + e.getMessage(), e);
-    }
-  }
-
-  static String sha256(byte[] bytes) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
     }
   }
 

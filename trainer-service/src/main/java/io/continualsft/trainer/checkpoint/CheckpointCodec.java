@@ -4,11 +4,9 @@ import io.continualsft.avro.CheckpointChunk;
 import io.continualsft.avro.CheckpointFile;
 import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.schemas.Fingerprints;
 import java.nio.ByteBuffer;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -81,10 +79,6 @@ public final class CheckpointCodec {
   }
 
   public static String sha256(byte[] bytes) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    return Fingerprints.sha256(bytes);
   }
 }

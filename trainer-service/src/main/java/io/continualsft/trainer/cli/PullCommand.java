@@ -6,6 +6,7 @@ import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.Directories;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -104,9 +105,7 @@ final class PullCommand implements Callable<Integer> {
       Path old = Files.createTempDirectory(parent, "." + target.getFileName() + ".old");
       Files.move(target, old.resolve("d"), StandardCopyOption.ATOMIC_MOVE);
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-      try (var walk = Files.walk(old)) {
-        walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
+      Directories.deleteTree(old);
     } else {
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
     }

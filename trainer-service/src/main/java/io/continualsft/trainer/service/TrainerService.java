@@ -12,6 +12,7 @@ import io.continualsft.avro.PartitionOffset;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
+import io.continualsft.schemas.Fingerprints;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
@@ -20,6 +21,7 @@ import io.continualsft.streams.metrics.MetricsServer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.Directories;
 import io.continualsft.trainer.cli.Engines;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.lora.PeftAdapter;
@@ -154,7 +156,7 @@ public final class TrainerService implements AutoCloseable {
     LoraSettings lora = config.lora();
     model.addLora(lora, config.getInt("seed"));
     this.vocabSize = model.config().vocabSize();
-    this.tokenizerFingerprint = sha256File(dir.resolve("tokenizer.json"));
+    this.tokenizerFingerprint = Fingerprints.sha256(dir.resolve("tokenizer.json"));
     this.baseFingerprint = baseFingerprint(dir);
     double[] betas = config.betas();
     AdamW adamW = new AdamW(params.newSubManager(), betas[0], betas[1],
@@ -550,9 +552,7 @@ public final class TrainerService implements AutoCloseable {
         files.put(Checkpoint.TRAINER_STATE, JSON.writerWithDefaultPrettyPrinter()
             .writeValueAsBytes(trainerState()));
       } finally {
-        try (var walk = Files.walk(tmp)) {
-          walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        Directories.deleteTree(tmp);
       }
     } catch (IOException e) {
       throw new UncheckedIOException("could not write the checkpoint files", e);
@@ -669,9 +669,7 @@ public final class TrainerService implements AutoCloseable {
           evalSet.add(new Batch.Example(ids, labels));
         }
       } finally {
-        try (var walk = Files.walk(tmp)) {
-          walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        Directories.deleteTree(tmp);
       }
     } catch (IOException e) {
       throw new UncheckedIOException("could not restore checkpoint v" + c.version(), e);
@@ -703,14 +701,6 @@ public final class TrainerService implements AutoCloseable {
       return CheckpointCodec.sha256(sb.toString().getBytes(StandardCharsets.UTF_8));
     } catch (IOException e) {
       throw new UncheckedIOException("could not fingerprint " + dir, e);
-    }
-  }
-
-  static String sha256File(Path file) {
-    try {
-      return CheckpointCodec.sha256(Files.readAllBytes(file));
-    } catch (IOException e) {
-      throw new UncheckedIOException(file + ": unreadable", e);
     }
   }
 
