@@ -103,6 +103,8 @@ public final class TrainerService implements AutoCloseable {
   private final String tokenizerFingerprint;
   private final String baseFingerprint;
   private final int vocabSize;
+  private final int stepTokens;
+  private final int maxLength;
   private final PrometheusMeterRegistry meters;
   private final MetricsServer metricsServer;
   private final List<KafkaClientMetrics> clientMetrics = new ArrayList<>();
@@ -156,6 +158,8 @@ public final class TrainerService implements AutoCloseable {
     LoraSettings lora = config.lora();
     model.addLora(lora, config.getInt("seed"));
     this.vocabSize = model.config().vocabSize();
+    this.stepTokens = config.getInt("step.tokens");
+    this.maxLength = config.getInt("train.max-length");
     this.tokenizerFingerprint = Fingerprints.sha256(dir.resolve("tokenizer.json"));
     this.baseFingerprint = baseFingerprint(dir);
     double[] betas = config.betas();
@@ -169,8 +173,8 @@ public final class TrainerService implements AutoCloseable {
             grads.values().forEach(g -> g.muli(Float.NaN));
           }
         });
-    this.batcher = new TokenBudgetBatcher(config.getInt("batch.token-budget"),
-        config.getInt("train.max-length"), config.pack(), 0);
+    this.batcher = new TokenBudgetBatcher(config.getInt("batch.token-budget"), maxLength,
+        config.pack(), 0);
 
     this.registry = new SchemaRegistryClient(config.registryConfig());
     this.exampleReader = AvroDeserializer.specific(SftExample.class, registry);
@@ -251,7 +255,7 @@ public final class TrainerService implements AutoCloseable {
         for (ConsumerRecord<byte[], byte[]> r : records) {
           positions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
           accept(r);
-          if (windowTokens >= config.getInt("step.tokens")) {
+          if (windowTokens >= stepTokens) {
             step();
           }
         }
@@ -337,9 +341,9 @@ public final class TrainerService implements AutoCloseable {
       return Optional.of("LABELS_MISALIGNED: " + e.getInputIds().size() + " ids, "
           + e.getLabels().size() + " labels");
     }
-    if (e.getInputIds().size() > config.getInt("train.max-length")) {
+    if (e.getInputIds().size() > maxLength) {
       return Optional.of("TOO_MANY_TOKENS: " + e.getInputIds().size() + " tokens; train.max-length is "
-          + config.getInt("train.max-length"));
+          + maxLength);
     }
     int trained = 0;
     for (int i = 0; i < e.getInputIds().size(); i++) {
