@@ -42,6 +42,8 @@ public final class TrainerConfig {
       new LayeredConfig.Key("batch.token-budget", "4096", "Tokens computed per micro-batch, padding included."),
       new LayeredConfig.Key("batch.mode", "bucket", "bucket (one example per row, by length) or pack."),
       new LayeredConfig.Key("step.tokens", "2048", "Trained tokens per optimizer step."),
+      new LayeredConfig.Key("step.examples", "0",
+          "Examples per optimizer step, if reached before step.tokens; 0 sizes steps by tokens only."),
       new LayeredConfig.Key("optimizer.lr", "1e-4", "Peak learning rate."),
       new LayeredConfig.Key("optimizer.weight-decay", "0.0", "AdamW weight decay."),
       new LayeredConfig.Key("optimizer.betas", "0.9,0.999", "AdamW betas."),

@@ -78,8 +78,8 @@ import org.slf4j.LoggerFactory;
  * The continual trainer: consume examples, take LoRA steps, publish checkpoints, exactly once.
  *
  * <p>A step's examples are the next examples of the stream (in offset order) until their trained
- * tokens reach {@code step.tokens}, or all that is there when the trainer has caught up with the
- * end of the topic. Micro-batches are a pure function of those examples. Checkpoints are cut only
+ * tokens reach {@code step.tokens} (or their number {@code step.examples}, when set), or all that
+ * is there when the trainer has caught up with the end of the topic. Micro-batches are a pure function of those examples. Checkpoints are cut only
  * between steps, so the offsets they record are exact: everything before them is trained (or
  * dead-lettered, skipped, held out) and nothing after. The checkpoint's records, the dead letters
  * since the last one and the consumer offsets commit in one transaction. A restarted trainer
@@ -104,6 +104,8 @@ public final class TrainerService implements AutoCloseable {
   private final String baseFingerprint;
   private final int vocabSize;
   private final int stepTokens;
+  private final int stepExamples;
+  private volatile java.util.function.Consumer<Published> onPublished = published -> { };
   private final int maxLength;
   private final PrometheusMeterRegistry meters;
   private final MetricsServer metricsServer;
@@ -159,6 +161,7 @@ public final class TrainerService implements AutoCloseable {
     model.addLora(lora, config.getInt("seed"));
     this.vocabSize = model.config().vocabSize();
     this.stepTokens = config.getInt("step.tokens");
+    this.stepExamples = config.getInt("step.examples");
     this.maxLength = config.getInt("train.max-length");
     this.tokenizerFingerprint = Fingerprints.sha256(dir.resolve("tokenizer.json"));
     this.baseFingerprint = baseFingerprint(dir);
@@ -229,6 +232,16 @@ public final class TrainerService implements AutoCloseable {
         () -> new MetricsServer.Health(!state.equals("FAILED"), state)) : null;
   }
 
+  /** What a committed checkpoint recorded: for a caller that watches the service run. */
+  public record Published(long version, long step, long examplesTrained,
+      long examplesInSkippedSteps, long tokensTrained, double evalLoss,
+      Map<TopicPartition, Long> offsets) {}
+
+  /** Called on the training thread after each checkpoint's transaction commits; keep it short. */
+  public void onPublished(java.util.function.Consumer<Published> listener) {
+    this.onPublished = listener;
+  }
+
   public PrometheusMeterRegistry meters() {
     return meters;
   }
@@ -255,13 +268,18 @@ public final class TrainerService implements AutoCloseable {
         for (ConsumerRecord<byte[], byte[]> r : records) {
           positions.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
           accept(r);
-          if (windowTokens >= stepTokens) {
+          if (windowTokens >= stepTokens || (stepExamples > 0 && window.size() >= stepExamples)) {
             step();
           }
         }
         if (records.isEmpty() && caughtUp(partitions)) {
           if (!window.isEmpty()) {
             step(); // the end of what is there: train it rather than wait
+          }
+          // Past the transaction markers too, so the committed offsets reach the end of the
+          // partition and the group's lag reads 0 rather than 1 when all is trained.
+          for (TopicPartition tp : partitions) {
+            positions.put(tp, consumer.position(tp));
           }
           if (window.isEmpty() && (dirty || !positions.equals(boundary))) {
             boundary = new LinkedHashMap<>(positions);
@@ -513,6 +531,8 @@ public final class TrainerService implements AutoCloseable {
         + " %d dead letters | %,d bytes%n", version, trainer.step(), examplesTrained,
         tokensTrained, lastEvalLoss, pendingDeadLetters.size(), bytes);
     pendingDeadLetters.clear();
+    onPublished.accept(new Published(version, trainer.step(), examplesTrained,
+        examplesInSkippedSteps, tokensTrained, lastEvalLoss, Map.copyOf(boundary)));
     dirty = false;
     stepsSinceCheckpoint = 0;
     lastCheckpoint = Instant.now();
