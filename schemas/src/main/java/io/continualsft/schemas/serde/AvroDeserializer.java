@@ -97,7 +97,9 @@ public final class AvroDeserializer<T> implements Deserializer<T> {
             .binaryDecoder(bytes, WireFormat.HEADER_SIZE, bytes.length - WireFormat.HEADER_SIZE, null);
     T value;
     try {
-      value = reader.read(null, decoder);
+      value = reader.read(null, new StrictUtf8.Decoder(decoder));
+    } catch (InvalidTextException e) {
+      throw e;
     } catch (IOException | RuntimeException e) {
       // Avro signals truncated or garbled input with EOFException, AvroRuntimeException,
       // IndexOutOfBounds and friends: all of them mean these bytes do not decode.

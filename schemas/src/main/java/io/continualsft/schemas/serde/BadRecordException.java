@@ -11,7 +11,7 @@ import org.apache.kafka.common.errors.SerializationException;
  */
 public abstract sealed class BadRecordException extends SerializationException
     permits NotWireFormatException, UnknownSchemaIdException, CorruptAvroException,
-        IncompatibleWriterSchemaException {
+        IncompatibleWriterSchemaException, InvalidTextException {
 
   private final RejectionReason reason;
 

@@ -38,6 +38,7 @@ public final class StreamsAppConfig {
   public static final String MAX_TURNS = "validation.max-turns";
   public static final String SPECIAL_TOKENS_IN_CONTENT = "validation.special-tokens-in-content";
   public static final String DEDUP_WINDOW = "dedup.window";
+  public static final String DEAD_LETTER_MAX_ORIGINAL_BYTES = "dead-letters.max-original-bytes";
   public static final String METRICS_PORT = "metrics.port";
   public static final String METRICS_HOST = "metrics.host";
 
@@ -69,6 +70,8 @@ public final class StreamsAppConfig {
           "Content containing a special token's text (such as <|im_end|>): reject or allow."),
       new LayeredConfig.Key(DEDUP_WINDOW, "PT24H",
           "How long a conversation id is remembered to drop repeats (ISO-8601 duration)."),
+      new LayeredConfig.Key(DEAD_LETTER_MAX_ORIGINAL_BYTES, "524288", "The largest original value"
+          + " a dead letter copies; a larger one is referenced by topic, partition and offset."),
       new LayeredConfig.Key(METRICS_PORT, "9400", "Port of /metrics (Prometheus) and /health; 0 disables."),
       new LayeredConfig.Key(METRICS_HOST, "0.0.0.0", "Address the metrics endpoint binds to."));
 
@@ -147,7 +150,8 @@ public final class StreamsAppConfig {
       throw new ConfigException(DEDUP_WINDOW, get(DEDUP_WINDOW), "must be positive");
     }
     return new TopologySettings(get(TOPIC_CONVERSATIONS), get(TOPIC_EXAMPLES),
-        get(TOPIC_DEAD_LETTERS), window, get(APPLICATION_ID));
+        get(TOPIC_DEAD_LETTERS), window, get(APPLICATION_ID),
+        intValue(DEAD_LETTER_MAX_ORIGINAL_BYTES, 0));
   }
 
   public Path modelDir() {

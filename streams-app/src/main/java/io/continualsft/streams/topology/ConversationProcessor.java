@@ -93,12 +93,20 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
   private void reject(FixedKeyRecord<byte[], byte[]> record, RecordMetadata source,
       RejectionReason reason, String detail) {
     metrics.rejected(reason);
+    byte[] value = record.value();
+    boolean copied = value == null || value.length <= settings.maxOriginalBytes();
+    if (!copied) {
+      detail += String.format(" [original value of %,d bytes not copied here (over"
+          + " dead-letters.max-original-bytes, %,d): it is in %s partition %d at offset %d]",
+          value.length, settings.maxOriginalBytes(), source.topic(), source.partition(),
+          source.offset());
+    }
     Rejection rejection = Rejection.newBuilder()
         .setReason(reason)
         .setDetail(detail)
         .setRejectedBy(settings.applicationId())
         .setOriginalKey(record.key() == null ? null : ByteBuffer.wrap(record.key()))
-        .setOriginalValue(record.value() == null ? null : ByteBuffer.wrap(record.value()))
+        .setOriginalValue(value == null || !copied ? null : ByteBuffer.wrap(value))
         .setSourceTopic(source.topic())
         .setSourcePartition(source.partition())
         .setSourceOffset(source.offset())

@@ -70,13 +70,15 @@ class SftTopologyTest {
   private TestInputTopic<byte[], byte[]> input;
   private TestOutputTopic<String, SftExample> examples;
   private TestOutputTopic<byte[], Rejection> deadLetters;
+  private int maxOriginalBytes = TopologySettings.DEFAULT_MAX_ORIGINAL_BYTES;
   private AvroSerializer<Conversation> conversationSerializer;
 
   private void start(ChatModel chatModel, LabelingSettings settings) {
     this.model = chatModel;
     registry = new InMemorySchemaRegistry();
     metrics = new PipelineMetrics(new SimpleMeterRegistry());
-    TopologySettings topology = new TopologySettings(IN, OUT, DLQ, Duration.ofHours(1), "sft-test");
+    TopologySettings topology = new TopologySettings(IN, OUT, DLQ, Duration.ofHours(1), "sft-test",
+        maxOriginalBytes);
     SftTopology.SftSerdes serdes = new SftTopology.SftSerdes(
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
@@ -308,6 +310,25 @@ class SftTopologyTest {
     send("k", json, T0);
     assertThat(singleDeadLetter(RejectionReason.NOT_WIRE_FORMAT, json, "k").getDetail())
         .contains("first byte is 123");
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void anOriginalOverTheCapIsReferencedByOffsetNotCopied() {
+    maxOriginalBytes = 64;
+    start(LabelingSettings.DEFAULTS);
+    send("small", "x".repeat(64).getBytes(StandardCharsets.UTF_8), T0);
+    send("large", "x".repeat(65).getBytes(StandardCharsets.UTF_8), T0);
+    List<TestRecord<byte[], Rejection>> dead = deadLetters.readRecordsToList();
+    assertThat(dead).hasSize(2);
+    assertThat(bytes(dead.get(0).value().getOriginalValue())).hasSize(64);
+    Rejection large = dead.get(1).value();
+    assertThat(large.getReason()).isEqualTo(RejectionReason.NOT_WIRE_FORMAT);
+    assertThat(large.getOriginalValue()).isNull();
+    assertThat(bytes(large.getOriginalKey())).isEqualTo("large".getBytes(StandardCharsets.UTF_8));
+    assertThat(large.getSourceOffset()).isEqualTo(1);
+    assertThat(large.getDetail()).endsWith("[original value of 65 bytes not copied here (over"
+        + " dead-letters.max-original-bytes, 64): it is in " + IN + " partition 0 at offset 1]");
     assertNoMoreOutput();
   }
 
