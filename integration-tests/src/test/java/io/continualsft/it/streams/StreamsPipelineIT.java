@@ -17,6 +17,7 @@ import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.streams.StreamsApp;
 import io.continualsft.streams.config.StreamsAppConfig;
+import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -28,6 +29,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import org.apache.avro.Schema;
+import org.apache.avro.SchemaBuilder;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumWriter;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.io.BinaryEncoder;
+import org.apache.avro.io.EncoderFactory;
+import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -37,9 +46,10 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
 /**
- * The streams app on the real broker and registry: good events, every kind of bad one, and
- * duplicates in; read back with read_committed, the invariant holds exactly and every dead letter
- * carries its reason and the original bytes.
+ * The streams app on the real broker and registry: good events, a corpus of 22 kinds of bad
+ * one, and duplicates in; read back with read_committed, the invariant holds exactly, every dead
+ * letter carries its reason and the original bytes (or, over the cap, where they are), and the
+ * good events around the bad ones are unaffected.
  */
 @RealServices
 class StreamsPipelineIT {
@@ -52,7 +62,9 @@ class StreamsPipelineIT {
     String in = "conversations-" + suffix;
     String out = "examples-" + suffix;
     String dlq = "dead-letters-" + suffix;
-    kafka.createTopics(2, in, out, dlq);
+    kafka.createTopics(2, out, dlq);
+    kafka.admin().createTopics(List.of(new NewTopic(in, 2, (short) 1).configs(
+        Map.of("max.message.bytes", String.valueOf(12 * 1024 * 1024))))).all().get();
 
     Map<String, String> config = new HashMap<>();
     config.put(StreamsAppConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
@@ -100,9 +112,57 @@ class StreamsPipelineIT {
           new Message("assistant", "a", null))), RejectionReason.SPECIAL_TOKEN_IN_CONTENT);
       bad(sent, expectedReasons, "no-assistant", serializer.serialize(in, conversation("na",
           new Message("user", "q", null))), RejectionReason.NO_ASSISTANT_MESSAGE);
-      bad(sent, expectedReasons, "huge", serializer.serialize(in, conversation("hg",
-          new Message("user", "x".repeat(200_000), null), new Message("assistant", "a", null))),
-          RejectionReason.CONTENT_TOO_LONG);
+      bad(sent, expectedReasons, "ten-megabytes", serializer.serialize(in, conversation("hg",
+          new Message("user", "x".repeat(10 * 1024 * 1024), null),
+          new Message("assistant", "a", null))), RejectionReason.CONTENT_TOO_LONG);
+      bad(sent, expectedReasons, "empty-bytes", new byte[0], RejectionReason.NOT_WIRE_FORMAT);
+      bad(sent, expectedReasons, "tombstone", null, RejectionReason.CORRUPT_AVRO);
+      bad(sent, expectedReasons, "system-late", serializer.serialize(in, conversation("sl",
+          new Message("user", "q", null), new Message("system", "s", null),
+          new Message("assistant", "a", null))), RejectionReason.SYSTEM_NOT_FIRST);
+      bad(sent, expectedReasons, "empty-answer", serializer.serialize(in, conversation("ea",
+          new Message("user", "q", null), new Message("assistant", " \n ", null))),
+          RejectionReason.EMPTY_ASSISTANT_MESSAGE);
+      bad(sent, expectedReasons, "nul-character", serializer.serialize(in, conversation("nul",
+          new Message("user", "a\u0000b", null), new Message("assistant", "a", null))),
+          RejectionReason.INVALID_CHARACTERS);
+      byte[] surrogate = serializer.serialize(in, conversation("ls",
+          new Message("user", "zzz", null), new Message("assistant", "a", null)));
+      int at = new String(surrogate, StandardCharsets.ISO_8859_1).indexOf("zzz");
+      surrogate[at] = (byte) 0xED; // U+D800, a lone surrogate, as CESU-8 writes it
+      surrogate[at + 1] = (byte) 0xA0;
+      surrogate[at + 2] = (byte) 0x80;
+      bad(sent, expectedReasons, "lone-surrogate", surrogate, RejectionReason.INVALID_CHARACTERS);
+      List<Message> turns = new ArrayList<>();
+      for (int t = 0; t < 130; t++) {
+        turns.add(new Message("user", "q" + t, null));
+        turns.add(new Message("assistant", "a" + t, null));
+      }
+      bad(sent, expectedReasons, "too-many-turns", serializer.serialize(in,
+          conversation("tt", turns.toArray(Message[]::new))), RejectionReason.TOO_MANY_TURNS);
+      StringBuilder words = new StringBuilder();
+      for (int w = 0; words.length() < 60_000; w++) {
+        words.append("word").append(w).append(' ');
+      }
+      bad(sent, expectedReasons, "too-many-tokens", serializer.serialize(in, conversation("tk",
+          new Message("user", words.toString(), null), new Message("assistant", "a", null))),
+          RejectionReason.TOO_MANY_TOKENS);
+      bad(sent, expectedReasons, "train-flag-on-user", serializer.serialize(in,
+          conversation("tf", new Message("user", "q", true), new Message("assistant", "a", null))),
+          RejectionReason.TRAIN_FLAG_NOT_ASSISTANT);
+      bad(sent, expectedReasons, "nothing-trained", serializer.serialize(in, conversation("nt",
+          new Message("user", "q", null), new Message("assistant", "a", false))),
+          RejectionReason.NO_TRAINED_TOKENS);
+      Conversation badTools = conversation("it", new Message("user", "q", null),
+          new Message("assistant", "a", null));
+      badTools.setTools("this is not JSON");
+      bad(sent, expectedReasons, "invalid-tools", serializer.serialize(in, badTools),
+          RejectionReason.INVALID_TOOLS);
+      bad(sent, expectedReasons, "template-raises", serializer.serialize(in, conversation("tr",
+          new Message("assistant", "an answer to nothing", null))),
+          RejectionReason.TEMPLATE_REFUSED);
+      bad(sent, expectedReasons, "incompatible-writer", incompatibleWriter(client, in),
+          RejectionReason.INCOMPATIBLE_WRITER_SCHEMA);
     }
     int duplicates = 5;
 
@@ -112,11 +172,23 @@ class StreamsPipelineIT {
           ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
           ProducerConfig.ACKS_CONFIG, "all",
           ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-          ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 2_000_000);
+          ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 12 * 1024 * 1024);
       try (var producer = new KafkaProducer<>(producerConfig, new StringSerializer(),
           new ByteArraySerializer())) {
-        for (var e : sent.entrySet()) {
-          producer.send(new ProducerRecord<>(in, e.getKey(), e.getValue())).get();
+        // Bad events in between good ones, so the good ones around each bad one are checked too.
+        List<String> good = sent.keySet().stream().filter(k -> k.startsWith("good-")).toList();
+        List<String> badKeys = new ArrayList<>(expectedReasons.keySet());
+        List<String> order = new ArrayList<>();
+        for (int i = 0; i < Math.max(good.size(), badKeys.size()); i++) {
+          if (i < good.size()) {
+            order.add(good.get(i));
+          }
+          if (i < badKeys.size()) {
+            order.add(badKeys.get(i));
+          }
+        }
+        for (String key : order) {
+          producer.send(new ProducerRecord<>(in, key, sent.get(key))).get();
         }
         for (int i = 0; i < duplicates; i++) { // a producer retrying: same id, same bytes
           producer.send(new ProducerRecord<>(in, "good-" + i, sent.get("good-" + i))).get();
@@ -146,7 +218,15 @@ class StreamsPipelineIT {
           String key = new String(bytes(r.value().getOriginalKey()), StandardCharsets.UTF_8);
           assertThat(r.value().getReason()).as(key).isEqualTo(expectedReasons.get(key));
           assertThat(r.value().getDetail()).as(key).isNotBlank();
-          assertThat(bytes(r.value().getOriginalValue())).as(key).isEqualTo(sent.get(key));
+          if (key.equals("ten-megabytes")) { // over the cap: referenced, not copied
+            assertThat(r.value().getOriginalValue()).isNull();
+            assertThat(r.value().getDetail()).contains("not copied here").contains("at offset "
+                + r.value().getSourceOffset());
+          } else if (key.equals("tombstone")) {
+            assertThat(r.value().getOriginalValue()).isNull();
+          } else {
+            assertThat(bytes(r.value().getOriginalValue())).as(key).isEqualTo(sent.get(key));
+          }
         }
         assertThat(counted).isEqualTo(duplicates);
         assertThat(examples.size() + deadLetters.size() + (int) counted).isEqualTo(total);
@@ -167,7 +247,8 @@ class StreamsPipelineIT {
       assertThat(metrics.body())
           .contains("sft_conversations_accepted_total " + GOOD + ".0")
           .contains("sft_conversations_duplicates_total 5.0")
-          .contains("sft_conversations_rejected_total{reason=\"NOT_WIRE_FORMAT\"} 2.0")
+          .contains("sft_conversations_rejected_total{reason=\"NOT_WIRE_FORMAT\"} 3.0")
+          .contains("sft_conversations_rejected_total{reason=\"INVALID_CHARACTERS\"} 2.0")
           .contains("sft_example_tokens_count " + GOOD)
           .contains("sft_conversation_processing_seconds")
           .contains("kafka_stream_thread_process_total")
@@ -184,6 +265,27 @@ class StreamsPipelineIT {
       String key, byte[] value, RejectionReason reason) {
     sent.put(key, value);
     reasons.put(key, reason);
+  }
+
+  /**
+   * A record whose writer schema (registered under another subject) has the Conversation's name
+   * but a string where the messages array should be: no reader can resolve it.
+   */
+  private static byte[] incompatibleWriter(SchemaRegistryClient client, String topic)
+      throws Exception {
+    Schema writer = SchemaBuilder.record(Conversation.getClassSchema().getFullName()).fields()
+        .requiredString("id").requiredString("messages").endRecord();
+    int id = client.register(topic + "-incompatible-value", writer);
+    GenericRecord record = new GenericData.Record(writer);
+    record.put("id", "iw");
+    record.put("messages", "not an array");
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    out.write(0);
+    out.write(ByteBuffer.allocate(4).putInt(id).array());
+    BinaryEncoder encoder = EncoderFactory.get().binaryEncoder(out, null);
+    new GenericDatumWriter<GenericRecord>(writer).write(record, encoder);
+    encoder.flush();
+    return out.toByteArray();
   }
 
   private static Conversation conversation(String id, Message... messages) {
