@@ -23,6 +23,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.slf4j.Logger;
@@ -38,16 +39,18 @@ public final class StreamsApp implements AutoCloseable {
   private final MetricsServer metricsServer;
   private final KafkaStreamsMetrics streamsMetrics;
   private final PrometheusMeterRegistry meterRegistry;
+  private final CountDownLatch stopped;
 
   private StreamsApp(ChatModel model, SchemaRegistryClient registryClient, KafkaStreams streams,
       MetricsServer metricsServer, KafkaStreamsMetrics streamsMetrics,
-      PrometheusMeterRegistry meterRegistry) {
+      PrometheusMeterRegistry meterRegistry, CountDownLatch stopped) {
     this.model = model;
     this.registryClient = registryClient;
     this.streams = streams;
     this.metricsServer = metricsServer;
     this.streamsMetrics = streamsMetrics;
     this.meterRegistry = meterRegistry;
+    this.stopped = stopped;
   }
 
   public static StreamsApp start(StreamsAppConfig config) {
@@ -86,6 +89,13 @@ public final class StreamsApp implements AutoCloseable {
       log.error("unexpected error, shutting down", e);
       return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
     });
+    // Registered before start(), the only time Kafka Streams accepts a state listener.
+    CountDownLatch stopped = new CountDownLatch(1);
+    streams.setStateListener((now, before) -> {
+      if (now == KafkaStreams.State.ERROR || now == KafkaStreams.State.NOT_RUNNING) {
+        stopped.countDown();
+      }
+    });
     KafkaStreamsMetrics streamsMetrics = new KafkaStreamsMetrics(streams);
     streamsMetrics.bindTo(meters);
     MetricsServer server = null;
@@ -101,7 +111,7 @@ public final class StreamsApp implements AutoCloseable {
           config.get(StreamsAppConfig.METRICS_HOST), server.port());
     }
     streams.start();
-    return new StreamsApp(model, registry, streams, server, streamsMetrics, meters);
+    return new StreamsApp(model, registry, streams, server, streamsMetrics, meters, stopped);
   }
 
   private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
@@ -111,6 +121,12 @@ public final class StreamsApp implements AutoCloseable {
       }
     }
     return false;
+  }
+
+  /** Blocks until Kafka Streams has stopped (closed, or failed); true if it failed. */
+  public boolean awaitStopped() throws InterruptedException {
+    stopped.await();
+    return streams.state() == KafkaStreams.State.ERROR;
   }
 
   public KafkaStreams streams() {

@@ -23,10 +23,10 @@ public final class ReproducibilityProbe {
     double dropout = Double.parseDouble(args.length > 0 ? args[0] : "0.1");
     Path dir = Path.of(args.length > 1 ? args[1] : "/tmp/probe/model");
     if (!Files.exists(dir.resolve("config.json"))) {
-      io.continualsft.it.trainer.TrainerFixturesAccess.tinyModel(dir);
+      io.continualsft.it.trainer.TrainerFixtures.tinyModel(java.nio.file.Files.createDirectories(dir));
     }
     List<SftExample> examples = TrainerThroughputBenchmark.label(dir,
-        io.continualsft.it.trainer.TrainerFixturesAccess.conversations(400, "crash"));
+        io.continualsft.it.trainer.TrainerFixtures.conversations(400, "crash"));
     List<SftExample> trainable = examples.stream()
         .filter(e -> !TrainerService.heldOut(e.getConversationId(), 0.15)).toList();
     try (NDManager params = NDManager.newBaseManager();

@@ -81,7 +81,7 @@ public final class TrainerThroughputBenchmark {
 
     // Throughput on short examples (the tutorial-sized ones), so the run stays short on 2 cores.
     System.out.println("measuring throughput ...");
-    List<SftExample> examples = label(model, io.continualsft.it.trainer.TrainerFixturesAccess
+    List<SftExample> examples = label(model, io.continualsft.it.trainer.TrainerFixtures
         .conversations(600, "bench"));
     double bare = bareLoop(model, examples);
     double service = service(work, model, examples);

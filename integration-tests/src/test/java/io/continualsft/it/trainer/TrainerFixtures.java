@@ -26,11 +26,11 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /** A tiny model with the real Qwen3 tokenizer, and examples made by the streams app's labeler. */
-final class TrainerFixtures {
+public final class TrainerFixtures {
   private TrainerFixtures() {}
 
   /** Qwen3, hidden 32, 2 layers, the Qwen3 tokenizer (its 151,669-token vocabulary). */
-  static Path tinyModel(Path dir) {
+  public static Path tinyModel(Path dir) {
     ModelConfig config = new ModelConfig("qwen3", ModelFactory.vocabSize(
         TestModels.qwen3Dir().resolve("tokenizer.json")), 32, 64, 2, 2, 1, 16, 1e-6, 1e6, true,
         false, true, 4096);
@@ -39,7 +39,7 @@ final class TrainerFixtures {
   }
 
   /** A learnable task: always answer "OK, noted." after a varied request. */
-  static List<Conversation> conversations(int count, String prefix) {
+  public static List<Conversation> conversations(int count, String prefix) {
     List<Conversation> out = new ArrayList<>();
     String[] asks = {"Please note that the meeting moved to Tuesday.", "Remember my order number 4411.",
         "The deploy finished at noon.", "Log that the backup ran.", "记下：明天下午三点开会。",
@@ -53,7 +53,7 @@ final class TrainerFixtures {
     return out;
   }
 
-  static List<SftExample> examples(Path modelDir, List<Conversation> conversations, String topic) {
+  public static List<SftExample> examples(Path modelDir, List<Conversation> conversations, String topic) {
     List<SftExample> out = new ArrayList<>();
     try (ChatModel model = ChatModel.load(modelDir, "default", Clock.systemUTC())) {
       ExamplePreparer preparer = new ExamplePreparer(model, LabelingSettings.DEFAULTS,
@@ -69,7 +69,7 @@ final class TrainerFixtures {
     return out;
   }
 
-  static void produce(KafkaCluster kafka, SchemaRegistryClient registry, String topic,
+  public static void produce(KafkaCluster kafka, SchemaRegistryClient registry, String topic,
       List<SftExample> examples) throws Exception {
     try (var producer = new KafkaProducer<>(Map.<String, Object>of(
         ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
@@ -82,7 +82,7 @@ final class TrainerFixtures {
   }
 
   /** Trainer settings for a fast test: small steps, frequent checkpoints, one thread. */
-  static Map<String, String> config(KafkaCluster kafka, String registryUrl, Path modelDir,
+  public static Map<String, String> config(KafkaCluster kafka, String registryUrl, Path modelDir,
       String examples, String dlq, String checkpoints, String adapter, String txId) {
     Map<String, String> c = new HashMap<>();
     c.put("bootstrap.servers", kafka.bootstrapServers());

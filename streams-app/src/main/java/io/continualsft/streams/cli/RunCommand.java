@@ -4,8 +4,6 @@ import io.continualsft.streams.StreamsApp;
 import io.continualsft.streams.config.StreamsAppConfig;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import org.apache.kafka.streams.KafkaStreams;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -20,17 +18,8 @@ final class RunCommand implements Callable<Integer> {
   public Integer call() throws InterruptedException {
     StreamsAppConfig cfg = StreamsAppConfig.load(config, System.getenv());
     StreamsApp app = StreamsApp.start(cfg);
-    CountDownLatch stopped = new CountDownLatch(1);
-    app.streams().setStateListener((now, before) -> {
-      if (now == KafkaStreams.State.ERROR || now == KafkaStreams.State.NOT_RUNNING) {
-        stopped.countDown();
-      }
-    });
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      app.close();
-      stopped.countDown();
-    }, "streams-app-shutdown"));
-    stopped.await();
-    return app.streams().state() == KafkaStreams.State.ERROR ? 1 : 0;
+    Runtime.getRuntime().addShutdownHook(new Thread(app::close, "streams-app-shutdown"));
+    boolean failed = app.awaitStopped();
+    return failed ? 1 : 0;
   }
 }

@@ -255,7 +255,7 @@ public final class TrainerService implements AutoCloseable {
     // libtorch records graphs on any thread that has not switched grad mode off; only the
     // trainer's GradientCollector should.
     ai.djl.pytorch.jni.JniUtils.setGradMode(false);
-    producer.initTransactions(); // fences any earlier trainer with the same transactional id
+    initTransactions(stop); // fences any earlier trainer with the same transactional id
     List<TopicPartition> partitions = consumer.partitionsFor(config.get("topic.examples")).stream()
         .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
     consumer.assign(partitions);
@@ -297,6 +297,26 @@ public final class TrainerService implements AutoCloseable {
     } catch (RuntimeException e) {
       state = "FAILED";
       throw e;
+    }
+  }
+
+  /**
+   * Registers the transactional id, waiting out a broker that is down or restarting: the
+   * producer allows initTransactions to be retried after a timeout.
+   */
+  private void initTransactions(BooleanSupplier stop) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        producer.initTransactions();
+        return;
+      } catch (org.apache.kafka.common.errors.TimeoutException e) {
+        if (stop.getAsBoolean()) {
+          throw e;
+        }
+        log.warn("no transaction coordinator yet for {} (attempt {}: {}); is the broker at {}"
+            + " reachable? retrying", config.transactionalId(), attempt, e.getMessage(),
+            config.get("bootstrap.servers"));
+      }
     }
   }
 
@@ -432,8 +452,8 @@ public final class TrainerService implements AutoCloseable {
       skippedSteps++;
       examplesInSkippedSteps += window.size();
       skippedStepsCounter.increment();
-      log.warn("step {} skipped: loss {} gradient norm {} (not finite)", result.step(),
-          result.loss(), result.gradNorm());
+      log.warn("step {} skipped: loss {} gradient norm {} (not finite; non-finite gradients in {})",
+          result.step(), result.loss(), result.gradNorm(), result.nonFiniteGradients());
     }
     lastLr = result.learningRate();
     lossGauge.set(lastLoss);

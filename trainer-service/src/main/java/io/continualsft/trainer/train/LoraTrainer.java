@@ -8,6 +8,7 @@ import ai.djl.training.GradientCollector;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
 import io.continualsft.trainer.model.SftLoss;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -29,9 +30,13 @@ public final class LoraTrainer {
     void apply(long step, Map<String, NDArray> gradients);
   }
 
-  /** What one step did. */
+  /**
+   * What one step did; {@code nonFiniteGradients} names the parameters whose gradient had a NaN
+   * or an infinity (empty when the step was applied).
+   */
   public record StepResult(long step, boolean applied, double loss, double gradNorm,
-      double learningRate, long trainedTokens, double utilisation) {}
+      double learningRate, long trainedTokens, double utilisation,
+      List<String> nonFiniteGradients) {}
 
   private final LlamaModel model;
   private final NDManager params;
@@ -102,9 +107,14 @@ public final class LoraTrainer {
           hook.apply(next, grads);
         }
         double sumSquares = 0;
-        for (NDArray g : grads.values()) {
-          try (NDArray squares = g.pow(2); NDArray sum = squares.sum()) { // not left in g's manager
-            sumSquares += sum.getFloat();
+        List<String> nonFinite = new ArrayList<>();
+        for (Map.Entry<String, NDArray> g : grads.entrySet()) {
+          try (NDArray squares = g.getValue().pow(2); NDArray sum = squares.sum()) { // not left in g's manager
+            float part = sum.getFloat();
+            sumSquares += part;
+            if (!Float.isFinite(part)) {
+              nonFinite.add(g.getKey());
+            }
           }
         }
         double norm = Math.sqrt(sumSquares);
@@ -112,14 +122,15 @@ public final class LoraTrainer {
         double lr = schedule.at(next);
         step = next;
         if (!Double.isFinite(norm) || !Double.isFinite(loss)) {
-          return new StepResult(next, false, loss, norm, lr, stepTokens, plan.utilisation());
+          return new StepResult(next, false, loss, norm, lr, stepTokens, plan.utilisation(),
+              nonFinite);
         }
         if (clipNorm > 0 && norm > clipNorm) {
           float coefficient = (float) (clipNorm / (norm + 1e-6));
           grads.values().forEach(g -> g.muli(coefficient));
         }
         optimizer.step(lora, grads, lr);
-        return new StepResult(next, true, loss, norm, lr, stepTokens, plan.utilisation());
+        return new StepResult(next, true, loss, norm, lr, stepTokens, plan.utilisation(), List.of());
       } finally {
         grads.values().forEach(g -> {
           g.set(new NDIndex(":"), 0f); // zero in place, NaN included (NaN * 0 would stay NaN)
