@@ -29,11 +29,11 @@ import org.junit.jupiter.api.Test;
  * optional field) and a consumer on the current one read each other's records.
  */
 @RealServices
-class SchemaEvolutionIT {
+public class SchemaEvolutionIT {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** The current Conversation schema plus an optional {@code locale} field. */
-  static Schema newerConversationSchema() throws Exception {
+  public static Schema newerConversationSchema() throws Exception {
     ObjectNode schema = (ObjectNode) JSON.readTree(Conversation.getClassSchema().toString());
     ObjectNode locale = JSON.createObjectNode();
     locale.put("name", "locale");
@@ -43,7 +43,7 @@ class SchemaEvolutionIT {
     return new Schema.Parser().parse(schema.toString());
   }
 
-  static GenericRecord newerConversation(Schema schema, String id, String locale) {
+  public static GenericRecord newerConversation(Schema schema, String id, String locale) {
     Schema messageSchema = schema.getField("messages").schema().getElementType();
     GenericRecord user = new GenericData.Record(messageSchema);
     user.put("role", "user");
