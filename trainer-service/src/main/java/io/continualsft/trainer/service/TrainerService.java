@@ -147,6 +147,7 @@ public final class TrainerService implements AutoCloseable {
   private final AtomicReference<Double> lrGauge = new AtomicReference<>(0.0);
   private final AtomicReference<Double> utilGauge = new AtomicReference<>(Double.NaN);
   private final AtomicReference<Double> tpsGauge = new AtomicReference<>(0.0);
+  private final AtomicReference<Double> lagGauge = new AtomicReference<>(0.0);
   private final Map<String, Counter> skipped = new LinkedHashMap<>();
   private volatile String state = "STARTING";
 
@@ -223,6 +224,10 @@ public final class TrainerService implements AutoCloseable {
     meters.gauge("sft.trainer.learning.rate", lrGauge, AtomicReference::get);
     meters.gauge("sft.trainer.token.utilisation", utilGauge, AtomicReference::get);
     meters.gauge("sft.trainer.tokens.per.second", tpsGauge, AtomicReference::get);
+    // Records between the trainer's position and the end of its input, refreshed at every
+    // progress line and when caught up: unlike the Kafka client's windowed records-lag metrics,
+    // it holds its value while the trainer is busy in a long step.
+    meters.gauge("sft.trainer.consumer.lag", lagGauge, AtomicReference::get);
     for (String reason : List.of("OTHER_ADAPTER", "HELD_OUT")) {
       skipped.put(reason, Counter.builder("sft.trainer.examples.skipped").tag("reason", reason)
           .register(meters));
@@ -273,6 +278,7 @@ public final class TrainerService implements AutoCloseable {
           }
         }
         if (records.isEmpty() && caughtUp(partitions)) {
+          lagGauge.set(0.0);
           if (!window.isEmpty()) {
             step(); // the end of what is there: train it rather than wait
           }
@@ -485,6 +491,7 @@ public final class TrainerService implements AutoCloseable {
     for (TopicPartition tp : consumer.assignment()) {
       lag += Math.max(0, end.get(tp) - consumer.position(tp));
     }
+    lagGauge.set((double) lag);
     System.out.printf("step %d | examples %d | %.0f tokens/s | loss %.4f | grad norm %.4f | lr %.2e"
         + " | lag %d%n", result.step(), examplesTrained, tps, result.loss(), result.gradNorm(),
         result.learningRate(), lag);
