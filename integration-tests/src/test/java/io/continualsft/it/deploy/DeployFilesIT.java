@@ -149,6 +149,26 @@ class DeployFilesIT {
       }
     }
     assertThat(missing).as("metrics used in deploy/ but not on any /metrics").isEmpty();
+
+    // docs/metrics.md lists what is exported, no more and no less.
+    Set<String> documented = metrics(Files.readString(Path.of("..", "docs", "metrics.md")));
+    Set<String> undocumented = new TreeSet<>();
+    Matcher sample = Pattern.compile("(?m)^(sft_[a-z0-9_]+?)(_count|_sum|_max)?[{ ]")
+        .matcher(exported);
+    while (sample.find()) {
+      if (!documented.contains(sample.group(1))) {
+        undocumented.add(sample.group(1));
+      }
+    }
+    assertThat(undocumented).as("exported but not in docs/metrics.md").isEmpty();
+    Set<String> notExported = new TreeSet<>();
+    for (String name : documented) {
+      if (name.startsWith("sft_")
+          && !Pattern.compile("(?m)^" + name + "(_count|_sum|_max)?[{ ]").matcher(exported).find()) {
+        notExported.add(name);
+      }
+    }
+    assertThat(notExported).as("in docs/metrics.md but not exported").isEmpty();
   }
 
   /** Runs the streams app and the trainer on a few conversations; both /metrics, concatenated. */

@@ -67,6 +67,27 @@ public record SchemaRegistryConfig(
           Map.entry(SSL_KEYSTORE_TYPE, "PKCS12"),
           Map.entry(SSL_KEY_PASSWORD, ""));
 
+  /** What each key of {@link #DEFAULTS} means, for the configuration reference. */
+  public static final Map<String, String> DESCRIPTIONS =
+      Map.ofEntries(
+          Map.entry(URL, "Base URL(s), comma-separated, tried in order (Apicurio: ending in"
+              + " /apis/ccompat/v7)."),
+          Map.entry(BASIC_AUTH_CREDENTIALS_SOURCE, "URL (user:password in the URL) or USER_INFO."),
+          Map.entry(BASIC_AUTH_USER_INFO, "user:password for HTTP basic auth, with USER_INFO."),
+          Map.entry(REQUEST_TIMEOUT_MS, "Timeout of one registry request."),
+          Map.entry(RETRIES, "Retries after connection errors, timeouts and 5xx answers."),
+          Map.entry(RETRY_BACKOFF_MS, "First backoff between retries, doubled each time."),
+          Map.entry(RETRY_BACKOFF_MAX_MS, "Largest backoff between retries."),
+          Map.entry(AUTO_REGISTER_SCHEMAS, "Register a schema the subject lacks (off in"
+              + " production: register schemas ahead of deployment)."),
+          Map.entry(SSL_TRUSTSTORE_LOCATION, "Trust store for an HTTPS registry."),
+          Map.entry(SSL_TRUSTSTORE_PASSWORD, "Its password."),
+          Map.entry(SSL_TRUSTSTORE_TYPE, "Its type."),
+          Map.entry(SSL_KEYSTORE_LOCATION, "Key store for mutual TLS."),
+          Map.entry(SSL_KEYSTORE_PASSWORD, "Its password."),
+          Map.entry(SSL_KEYSTORE_TYPE, "Its type."),
+          Map.entry(SSL_KEY_PASSWORD, "The key's password."));
+
   public SchemaRegistryConfig {
     Objects.requireNonNull(urls, "urls");
     if (urls.isEmpty()) {

@@ -58,13 +58,16 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
     }
     // Registry outages (SchemaRegistryException) propagate: never dead-letter a good record.
 
-    if (isDuplicate(conversation.getId(), record.timestamp())) {
+    if (alreadyAccepted(conversation.getId(), record.timestamp())) {
       metrics.duplicate();
       return;
     }
     try {
       ExamplePreparer.Prepared prepared = preparer.prepare(conversation, source.topic(),
           source.partition(), source.offset());
+      // Only accepted ids are remembered: a corrected event re-sent under the id of a rejected
+      // one is processed, not dropped as a repeat. A retried bad event is dead-lettered again.
+      seen.put(conversation.getId(), record.timestamp(), record.timestamp());
       metrics.accepted(prepared.renderedChars(), prepared.example().getInputIds().size(),
           prepared.example().getTrainedTokens(), prepared.truncated());
       context.forward(record.withValue(new Outcome.Example(prepared.example())));
@@ -79,15 +82,11 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
    * Whether {@code id} was seen within the dedup window around {@code timestamp}; records it if
    * not. Repeats are judged by the records' own timestamps, so a replay of old records is caught.
    */
-  private boolean isDuplicate(String id, long timestamp) {
+  private boolean alreadyAccepted(String id, long timestamp) {
     long window = settings.dedupWindow().toMillis();
     try (WindowStoreIterator<Long> hits = seen.fetch(id, timestamp - window, timestamp + window)) {
-      if (hits.hasNext()) {
-        return true;
-      }
+      return hits.hasNext();
     }
-    seen.put(id, timestamp, timestamp);
-    return false;
   }
 
   private void reject(FixedKeyRecord<byte[], byte[]> record, RecordMetadata source,

@@ -459,6 +459,19 @@ class SftTopologyTest {
   }
 
   @Test
+  void aCorrectedEventUnderARejectedIdIsProcessedNotDroppedAsARepeat() {
+    start(LabelingSettings.DEFAULTS);
+    send("a", bytes(conversation("a", m("user", "q"))), T0); // no assistant turn
+    send("a", bytes(good("a")), T0.plusSeconds(60)); // the producer's fix, same id
+    send("a", bytes(good("a")), T0.plusSeconds(120)); // a retry of the fix
+    assertThat(deadLetters.readRecordsToList()).extracting(r -> r.value().getReason())
+        .containsExactly(RejectionReason.NO_ASSISTANT_MESSAGE);
+    assertThat(examples.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("a");
+    assertThat(metrics.duplicateCount()).isEqualTo(1.0);
+    assertNoMoreOutput();
+  }
+
+  @Test
   void recordsInEqualExamplesPlusDeadLettersPlusDuplicates() {
     start(LabelingSettings.DEFAULTS);
     List<Supplier<byte[]>> inputs = List.of(

@@ -228,6 +228,9 @@ public final class TrainerService implements AutoCloseable {
     // progress line and when caught up: unlike the Kafka client's windowed records-lag metrics,
     // it holds its value while the trainer is busy in a long step.
     meters.gauge("sft.trainer.consumer.lag", lagGauge, AtomicReference::get);
+    for (RejectionReason reason : RejectionReason.values()) { // at 0, so rate() works from the start
+      deadLetterCounter(reason);
+    }
     for (String reason : List.of("OTHER_ADAPTER", "HELD_OUT")) {
       skipped.put(reason, Counter.builder("sft.trainer.examples.skipped").tag("reason", reason)
           .register(meters));
@@ -425,7 +428,13 @@ public final class TrainerService implements AutoCloseable {
     return bucket < fraction * 10_000;
   }
 
+  private Counter deadLetterCounter(RejectionReason reason) {
+    return Counter.builder("sft.trainer.dead.letters").tag("reason", reason.name())
+        .description("Examples sent to the dead-letter topic, by reason").register(meters);
+  }
+
   private void deadLetter(ConsumerRecord<byte[], byte[]> r, RejectionReason reason, String detail) {
+    deadLetterCounter(reason).increment();
     Rejection rejection = Rejection.newBuilder()
         .setReason(reason)
         .setDetail(detail)
