@@ -135,6 +135,12 @@ public final class LocalStackMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Engines.configure();
+    AtomicBoolean finished = new AtomicBoolean();
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      if (!finished.get()) { // Ctrl-C: the children's own hooks stop the broker and registry
+        System.out.println("Interrupted: stopping everything this run started.");
+      }
+    }, "local-run-interrupted"));
     Instant started = Instant.now();
     String runId = String.valueOf(started.toEpochMilli());
     Path run = workDir.resolve(runId).toAbsolutePath().normalize();
@@ -194,6 +200,7 @@ public final class LocalStackMain implements Callable<Integer> {
         }
       }
     }
+    finished.set(true);
     say("Done in %s; nothing of this run is left running.", human(Duration.between(started,
         Instant.now())));
     return 0;
