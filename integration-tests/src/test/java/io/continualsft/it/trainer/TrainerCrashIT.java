@@ -30,11 +30,10 @@ import org.junit.jupiter.api.Test;
  * uninterrupted run's.
  *
  * <p>Equality across the two runs is checked only with {@code
- * -Dtrainer.strict-reproducibility=true}: it held in 5 of 7 runs here. In the others the runs
- * drifted apart (a 0.1 % eval-loss difference two steps after a restore), or one run hit a
- * non-finite gradient norm the other did not, so some libtorch CPU path is not reproducible
- * between processes; not yet found. Until it is, CI checks what held in every run: each run
- * accounts for every example exactly once.
+ * -Dtrainer.strict-reproducibility=true}. Before non-finite steps were computed twice, it failed
+ * in 3 of 9 runs: one process hit a NaN gradient the other did not, so some libtorch CPU path
+ * is not always reproducible (cause not found). CI checks what held in every run: each run
+ * accounts for every example exactly once; every run prints whether the adapters were identical.
  */
 @RealServices
 class TrainerCrashIT {

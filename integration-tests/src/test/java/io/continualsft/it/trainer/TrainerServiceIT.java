@@ -233,10 +233,13 @@ class TrainerServiceIT {
       TrainerService service = runUntil(TrainerConfig.of(c), kafka, client, t.checkpoints,
           "default", ch -> ch.manifest().getSourceOffsets().get(0).getOffset() == examples.size());
       double skipped = service.meters().get("sft.trainer.steps.skipped").counter().count();
+      double retried = service.meters().get("sft.trainer.steps.retried").counter().count();
       service.close();
       Checkpoint last = newest(kafka, client, t.checkpoints, "default").orElseThrow();
       assertThat(skipped).as("the injected step, at least").isGreaterThanOrEqualTo(1.0);
       assertThat(last.manifest().getMetrics().get("skipped_steps")).isEqualTo(skipped);
+      assertThat(retried).as("each skipped step was computed twice first").isGreaterThanOrEqualTo(skipped);
+      assertThat(last.manifest().getMetrics().get("retried_steps")).isEqualTo(retried);
       Path dir = TestDirs.fresh("nan-adapter");
       Files.createDirectories(dir);
       Files.write(dir.resolve(Checkpoint.ADAPTER_CONFIG), last.files().get(Checkpoint.ADAPTER_CONFIG));

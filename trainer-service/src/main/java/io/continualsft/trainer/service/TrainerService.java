@@ -116,6 +116,7 @@ public final class TrainerService implements AutoCloseable {
   private long examplesTrained;
   private long tokensTrained;
   private long skippedSteps;
+  private long retriedSteps;
   private long examplesInSkippedSteps;
   private double lastLoss = Double.NaN;
   private double lastGradNorm = Double.NaN;
@@ -138,6 +139,7 @@ public final class TrainerService implements AutoCloseable {
   private final Counter trainedTokensCounter;
   private final Counter examplesCounter;
   private final Counter skippedStepsCounter;
+  private final Counter retriedStepsCounter;
   private final Timer stepTimer;
   private final Timer publishTimer;
   private final DistributionSummary publishBytes;
@@ -212,6 +214,9 @@ public final class TrainerService implements AutoCloseable {
     clientMetrics.forEach(m -> m.bindTo(meters));
     trainedTokensCounter = Counter.builder("sft.trainer.tokens.trained").register(meters);
     examplesCounter = Counter.builder("sft.trainer.examples.trained").register(meters);
+    retriedStepsCounter = Counter.builder("sft.trainer.steps.retried")
+        .description("Steps computed a second time because the first result was not finite")
+        .register(meters);
     skippedStepsCounter = Counter.builder("sft.trainer.steps.skipped")
         .description("Steps skipped because the loss or gradient norm was not finite").register(meters);
     stepTimer = Timer.builder("sft.trainer.step").register(meters);
@@ -456,6 +461,15 @@ public final class TrainerService implements AutoCloseable {
     TokenBudgetBatcher.Plan plan = batcher.plan(window);
     LoraTrainer.StepResult result = trainer.train(plan);
     stepTimer.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+    if (result.attempts() > 1) {
+      retriedSteps++;
+      retriedStepsCounter.increment();
+      LoraTrainer.StepResult first = result.firstAttempt();
+      log.warn("step {} computed twice: the first computation had loss {} gradient norm {}"
+          + " (non-finite gradients in {}); the second {}", result.step(), first.loss(),
+          first.gradNorm(), first.nonFiniteGradients(),
+          result.applied() ? "was finite and was applied" : "was not finite either");
+    }
     if (result.applied()) {
       examplesTrained += window.size();
       tokensTrained += result.trainedTokens();
@@ -581,6 +595,7 @@ public final class TrainerService implements AutoCloseable {
     put(m, "learning_rate", lastLr);
     put(m, "grad_norm", lastGradNorm);
     m.put("skipped_steps", (double) skippedSteps);
+    m.put("retried_steps", (double) retriedSteps);
     m.put("examples_in_skipped_steps", (double) examplesInSkippedSteps);
     m.put("eval_examples", (double) evalSet.size());
     return m;
@@ -629,6 +644,7 @@ public final class TrainerService implements AutoCloseable {
     s.put("examples_trained", examplesTrained);
     s.put("tokens_trained", tokensTrained);
     s.put("skipped_steps", skippedSteps);
+    s.put("retried_steps", retriedSteps);
     s.put("examples_in_skipped_steps", examplesInSkippedSteps);
     s.put("seed", config.getInt("seed"));
     ObjectNode offsets = s.putObject("offsets");
@@ -717,6 +733,7 @@ public final class TrainerService implements AutoCloseable {
         examplesTrained = s.path("examples_trained").asLong();
         tokensTrained = s.path("tokens_trained").asLong();
         skippedSteps = s.path("skipped_steps").asLong();
+        retriedSteps = s.path("retried_steps").asLong();
         examplesInSkippedSteps = s.path("examples_in_skipped_steps").asLong();
         evalSet.clear();
         for (JsonNode e : s.path("eval_set")) {
