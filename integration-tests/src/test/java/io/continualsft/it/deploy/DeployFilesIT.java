@@ -12,6 +12,7 @@ import io.continualsft.it.support.Clients;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.it.support.TestConfigs;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.it.trainer.TrainerFixtures;
 import io.continualsft.local.FreePorts;
@@ -180,19 +181,8 @@ class DeployFilesIT {
     String in = "conversations-" + s;
     String examples = "examples-" + s;
     kafka.createTopics(1, in, examples, "dlq-" + s, "examples-dlq-" + s, "checkpoints-" + s);
-    Map<String, String> streams = new HashMap<>();
-    streams.put("bootstrap.servers", kafka.bootstrapServers());
-    streams.put("schema.registry.url", registry.url());
-    streams.put("auto.register.schemas", "true");
-    streams.put("application.id", "deploy-" + s);
-    streams.put("topic.conversations", in);
-    streams.put("topic.examples", examples);
-    streams.put("topic.dead-letters", "dlq-" + s);
-    streams.put("model.dir", model.toString());
-    streams.put("metrics.port", String.valueOf(FreePorts.pick()));
-    streams.put("metrics.host", "127.0.0.1");
-    streams.put("state.dir", work.resolve("state").toString());
-    streams.put("commit.interval.ms", "200");
+    Map<String, String> streams = TestConfigs.streamsApp(kafka, registry, "deploy-" + s, in,
+        examples, "dlq-" + s, model, work.resolve("state"));
     Map<String, String> trainer = TrainerFixtures.config(kafka, registry.url(), model, examples,
         "examples-dlq-" + s, "checkpoints-" + s, "default", "deploy-" + s);
     trainer.put("metrics.port", String.valueOf(FreePorts.pick()));

@@ -2,14 +2,15 @@ package io.continualsft.it.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.SftExample;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.it.support.TestConfigs;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.it.trainer.TrainerFixtures;
+import io.continualsft.it.trainer.TrainerServiceIT;
 import io.continualsft.local.ChildProcess;
 import io.continualsft.local.JavaRuntime;
 import io.continualsft.local.KafkaBroker;
@@ -17,19 +18,15 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
-import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.service.TrainerService;
-import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -42,7 +39,6 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
@@ -70,20 +66,11 @@ class PipelineFaultsIT {
     kafka.createTopics(1, conversations, examples, "conversations-dlq-" + s, "examples-dlq-" + s,
         checkpoints);
 
-    Map<String, String> streams = new HashMap<>();
-    streams.put("bootstrap.servers", kafka.bootstrapServers());
-    streams.put("schema.registry.url", registry.url());
-    streams.put("auto.register.schemas", "true");
-    streams.put("application.id", "faults-" + s);
-    streams.put("topic.conversations", conversations);
-    streams.put("topic.examples", examples);
-    streams.put("topic.dead-letters", "conversations-dlq-" + s);
-    streams.put("model.dir", model.toString());
+    Map<String, String> streams = TestConfigs.streamsApp(kafka, registry, "faults-" + s,
+        conversations, examples, "conversations-dlq-" + s, model, work.resolve("streams-state"));
     streams.put("metrics.port", "0");
-    streams.put("state.dir", work.resolve("streams-state").toString());
-    streams.put("commit.interval.ms", "200");
-    Path streamsConfig = write(work.resolve("streams.properties"), streams);
-    Path trainerConfig = write(work.resolve("trainer.properties"), TrainerFixtures.config(kafka,
+    Path streamsConfig = TestConfigs.write(work.resolve("streams.properties"), streams);
+    Path trainerConfig = TestConfigs.write(work.resolve("trainer.properties"), TrainerFixtures.config(kafka,
         registry.url(), model, examples, "examples-dlq-" + s, checkpoints, "default",
         "faults-" + s));
 
@@ -244,21 +231,6 @@ class PipelineFaultsIT {
 
   private static Optional<Checkpoint> newest(KafkaCluster kafka, SchemaRegistryClient client,
       String topic) {
-    try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
-        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
-        ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576),
-        new StringDeserializer(), AvroDeserializer.specific(CheckpointRecord.class, client))) {
-      return CheckpointLocator.newest(consumer, topic, "default", Duration.ofSeconds(30));
-    }
-  }
-
-  private static Path write(Path file, Map<String, String> config) throws Exception {
-    Properties p = new Properties();
-    p.putAll(config);
-    try (Writer w = Files.newBufferedWriter(file)) {
-      p.store(w, null);
-    }
-    return file;
+    return TrainerServiceIT.newest(kafka, client, topic, "default");
   }
 }

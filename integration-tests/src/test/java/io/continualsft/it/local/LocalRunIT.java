@@ -2,11 +2,18 @@ package io.continualsft.it.local;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.continualsft.it.support.KafkaCluster;
+import io.continualsft.it.support.RealServices;
+import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestDirs;
+import io.continualsft.it.trainer.TrainerFixtures;
 import io.continualsft.local.LocalStackMain;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.service.TrainerService;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -15,12 +22,14 @@ import picocli.CommandLine;
 
 /**
  * README command 1, as a user runs it: its own broker and registry, a generated model, the
- * bundled sample through the streams app and the trainer, the adapter pulled back from Kafka.
+ * bundled sample through the streams app and the trainer, the adapter pulled back from Kafka;
+ * and with the options a user has: their own conversations, model, cluster and registry.
  */
+@RealServices
 class LocalRunIT {
 
   @Test
-  void theLocalRunTrainsTheBundledSampleAndLeavesNothingRunning() {
+  void theLocalRunTrainsTheBundledSampleAndLeavesNothingRunning() throws Exception {
     Path work = TestDirs.fresh("local-run");
     // Other tests' shared broker and registry may already run as children of this JVM.
     Set<Long> before = ProcessHandle.current().descendants().map(ProcessHandle::pid)
@@ -49,5 +58,45 @@ class LocalRunIT {
     assertThat(ProcessHandle.current().descendants().filter(ProcessHandle::isAlive)
         .map(ProcessHandle::pid).filter(pid -> !before.contains(pid)).toList())
         .as("processes the run started and left").isEmpty();
+  }
+
+  @Test
+  void theUsersOwnConversationsModelClusterAndRegistry(KafkaCluster kafka,
+      SchemaRegistry registry) throws Exception {
+    Path work = Files.createDirectories(TestDirs.fresh("local-run-options"));
+    Path model = TrainerFixtures.tinyModel(Files.createDirectories(work.resolve("my-model")));
+    List<String> lines = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      lines.add("{\"id\": \"mine-" + i + "\", \"conversations\": [{\"role\": \"user\","
+          + " \"content\": \"Note " + i + "\"}, {\"role\": \"assistant\", \"content\":"
+          + " \"OK, noted.\"}]}");
+    }
+    lines.add("{\"id\": \"mine-bad\", \"conversations\": [{\"role\": \"user\", \"content\":"
+        + " \"no answer\"}]}");
+    Path input = Files.write(work.resolve("mine.jsonl"), lines);
+    Set<String> topicsBefore = kafka.admin().listTopics().names().get();
+
+    LocalStackMain main = new LocalStackMain();
+    int code = new CommandLine(main).execute("--work-dir", work.toString(), "--input",
+        input.toString(), "--model", model.toString(), "--bootstrap", kafka.bootstrapServers(),
+        "--registry", registry.url());
+
+    assertThat(code).isZero();
+    LocalStackMain.Summary run = main.summary();
+    assertThat(run.counts().sent()).isEqualTo(21);
+    assertThat(run.examplesRead()).isEqualTo(20);
+    assertThat(run.deadLettersByReason()).isEqualTo(Map.of("NO_ASSISTANT_MESSAGE", 1));
+    TrainerService.Published last = run.checkpoints().getLast();
+    assertThat(last.examplesTrained() + last.examplesInSkippedSteps() + run.heldOutExamples())
+        .isEqualTo(20);
+    // On a cluster of the user's, the run's topics are its own (suffixed), next to theirs.
+    Set<String> created = new java.util.TreeSet<>(kafka.admin().listTopics().names().get());
+    created.removeAll(topicsBefore);
+    assertThat(created.stream().filter(t -> t.startsWith("sft.")))
+        .hasSize(5).allMatch(t -> t.contains(".local-"));
+    assertThat(created.stream().filter(t -> !t.startsWith("sft.")))
+        .as("the streams app's own internal topic").hasSize(1)
+        .allMatch(t -> t.startsWith("sft-streams-local-") && t.endsWith("-changelog"));
+    assertThat(kafka.embeddedBroker().map(b -> b.isRunning()).orElse(true)).isTrue();
   }
 }

@@ -11,6 +11,7 @@ import io.continualsft.it.support.Clients;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.it.support.TestConfigs;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
@@ -20,11 +21,11 @@ import io.continualsft.streams.config.StreamsAppConfig;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -66,19 +67,8 @@ class StreamsPipelineIT {
     kafka.admin().createTopics(List.of(new NewTopic(in, 2, (short) 1).configs(
         Map.of("max.message.bytes", String.valueOf(12 * 1024 * 1024))))).all().get();
 
-    Map<String, String> config = new HashMap<>();
-    config.put(StreamsAppConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
-    config.put("schema.registry.url", registry.url());
-    config.put("auto.register.schemas", "true");
-    config.put(StreamsAppConfig.APPLICATION_ID, "sft-it-" + suffix);
-    config.put(StreamsAppConfig.TOPIC_CONVERSATIONS, in);
-    config.put(StreamsAppConfig.TOPIC_EXAMPLES, out);
-    config.put(StreamsAppConfig.TOPIC_DEAD_LETTERS, dlq);
-    config.put(StreamsAppConfig.MODEL_DIR, System.getProperty("qwen3.dir"));
-    config.put(StreamsAppConfig.METRICS_PORT, String.valueOf(io.continualsft.local.FreePorts.pick()));
-    config.put(StreamsAppConfig.METRICS_HOST, "127.0.0.1");
-    config.put("state.dir", TestDirs.fresh("streams-state").toString());
-    config.put("commit.interval.ms", "200");
+    Map<String, String> config = TestConfigs.streamsApp(kafka, registry, "sft-it-" + suffix, in,
+        out, dlq, Path.of(System.getProperty("qwen3.dir")), TestDirs.fresh("streams-state"));
 
     // What goes in, keyed so each dead letter can be matched with what was sent.
     Map<String, byte[]> sent = new LinkedHashMap<>();

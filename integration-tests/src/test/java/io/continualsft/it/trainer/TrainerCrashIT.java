@@ -6,13 +6,13 @@ import io.continualsft.avro.SftExample;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.it.support.TestConfigs;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.local.ChildProcess;
 import io.continualsft.local.JavaRuntime;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.service.TrainerService;
-import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,7 +20,6 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -56,7 +55,7 @@ class TrainerCrashIT {
       TrainerFixtures.produce(kafka, client, steady.examples(), examples);
 
       // The reference: one uninterrupted run, a child JVM like the crashing one.
-      Path steadyFile = write(work.resolve("steady.properties"), TrainerFixtures.config(kafka,
+      Path steadyFile = TestConfigs.write(work.resolve("steady.properties"), TrainerFixtures.config(kafka,
           registry.url(), model, steady.examples(), steady.dlq(), steady.checkpoints(), "default",
           "crash-steady-" + steady.examples()));
       ChildProcess uninterrupted = start(work, steadyFile, "steady");
@@ -75,7 +74,7 @@ class TrainerCrashIT {
       Map<String, String> crashConfig = TrainerFixtures.config(kafka, registry.url(), model,
           crashed.examples(), crashed.dlq(), crashed.checkpoints(), "default",
           "crash-killed-" + crashed.examples());
-      Path configFile = write(work.resolve("killed.properties"), crashConfig);
+      Path configFile = TestConfigs.write(work.resolve("killed.properties"), crashConfig);
       long afterFirstKill = runAndKill(work, configFile, kafka, client, crashed, 0, 2, trainable);
       long afterSecondKill = runAndKill(work, configFile, kafka, client, crashed, afterFirstKill, 2,
           trainable);
@@ -134,15 +133,6 @@ class TrainerCrashIT {
 
   private static boolean consumedAll(Checkpoint c, long records) {
     return c.manifest().getSourceOffsets().get(0).getOffset() == records;
-  }
-
-  private static Path write(Path file, Map<String, String> config) throws Exception {
-    Properties p = new Properties();
-    p.putAll(config);
-    try (Writer w = Files.newBufferedWriter(file)) {
-      p.store(w, null);
-    }
-    return file;
   }
 
   private static ChildProcess start(Path work, Path config, String run) {

@@ -46,7 +46,7 @@ import org.junit.jupiter.api.Test;
 
 /** The trainer service on the real broker and registry. */
 @RealServices
-class TrainerServiceIT {
+public class TrainerServiceIT {
   private static Path model;
 
   @BeforeAll
@@ -63,7 +63,7 @@ class TrainerServiceIT {
     }
   }
 
-  static Optional<Checkpoint> newest(KafkaCluster kafka, SchemaRegistryClient client, String topic,
+  public static Optional<Checkpoint> newest(KafkaCluster kafka, SchemaRegistryClient client, String topic,
       String adapter) {
     try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
         ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
