@@ -21,7 +21,7 @@ public final class ReproducibilityProbe {
   public static void main(String[] args) throws Exception {
     Engines.configure();
     double dropout = Double.parseDouble(args.length > 0 ? args[0] : "0.1");
-    Path dir = Path.of(args.length > 1 ? args[1] : "/tmp/probe/model");
+    Path dir = Path.of(args.length > 1 ? args[1] : "target/reproducibility-probe/model");
     if (!Files.exists(dir.resolve("config.json"))) {
       io.continualsft.it.trainer.TrainerFixtures.tinyModel(java.nio.file.Files.createDirectories(dir));
     }
