@@ -34,7 +34,9 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.avro.Schema;
 import org.apache.kafka.clients.admin.Admin;
@@ -135,12 +137,23 @@ public final class LocalStackMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Engines.configure();
-    AtomicBoolean finished = new AtomicBoolean();
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      if (!finished.get()) { // Ctrl-C: the children's own hooks stop the broker and registry
-        System.out.println("Interrupted: stopping everything this run started.");
+    // On Ctrl-C the children's own hooks stop the broker and the registry; this one says so.
+    Thread interrupted = new Thread(
+        () -> System.out.println("Interrupted: stopping everything this run started."),
+        "local-run-interrupted");
+    Runtime.getRuntime().addShutdownHook(interrupted);
+    try {
+      return runPipeline();
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(interrupted);
+      } catch (IllegalStateException shuttingDown) {
+        // Ctrl-C: the hook is running or has run
       }
-    }, "local-run-interrupted"));
+    }
+  }
+
+  private int runPipeline() throws Exception {
     Instant started = Instant.now();
     String runId = String.valueOf(started.toEpochMilli());
     Path run = workDir.resolve(runId).toAbsolutePath().normalize();
@@ -194,13 +207,16 @@ public final class LocalStackMain implements Callable<Integer> {
               services.embedded() ? ", the registry and the broker" : "");
           try {
             training.get(60, TimeUnit.SECONDS);
+          } catch (ExecutionException e) { // already reported by await(), if it got that far
+            say("The trainer had stopped with: %s", e.getCause());
+          } catch (TimeoutException e) {
+            say("The trainer did not stop within 60 s; closing it.");
           } finally {
             trainer.close();
           }
         }
       }
     }
-    finished.set(true);
     say("Done in %s; nothing of this run is left running.", human(Duration.between(started,
         Instant.now())));
     return 0;
