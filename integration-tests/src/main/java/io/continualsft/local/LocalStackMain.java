@@ -248,6 +248,12 @@ public final class LocalStackMain implements Callable<Integer> {
   /** A small random model in Hugging Face format with the bundled tokenizer and its license. */
   private Path generateModel(Path run) {
     Path dir = run.resolve("model");
+    Path tokenizerJson = tokenizer.toAbsolutePath().normalize().resolve("tokenizer.json");
+    if (!Files.isRegularFile(tokenizerJson)) {
+      throw new IllegalArgumentException("--tokenizer: " + tokenizerJson + " does not exist (run"
+          + " from the integration-tests directory, as `./mvnw -Plocal package` does, or pass"
+          + " --tokenizer DIR or --model DIR)");
+    }
     say("Generating a small random model (Qwen3 architecture, hidden %d, 2 layers) with the"
         + " tokenizer in %s ...", hidden, tokenizer.toAbsolutePath().normalize());
     int code = TrainerCli.commandLine().execute("init-model", "--arch", "qwen3", "--hidden", String.valueOf(hidden),
