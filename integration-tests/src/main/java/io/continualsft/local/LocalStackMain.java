@@ -131,7 +131,16 @@ public final class LocalStackMain implements Callable<Integer> {
   boolean keepRunning;
 
   public static void main(String[] args) {
-    System.exit(new CommandLine(new LocalStackMain()).execute(args));
+    CommandLine cli = new CommandLine(new LocalStackMain());
+    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+      // What the run could explain (a bad option, a stage that did not finish) needs no trace.
+      if (!(e instanceof IllegalArgumentException || e instanceof IllegalStateException)) {
+        throw e;
+      }
+      commandLine.getErr().println("error: " + e.getMessage());
+      return 1;
+    });
+    System.exit(cli.execute(args));
   }
 
   @Override
