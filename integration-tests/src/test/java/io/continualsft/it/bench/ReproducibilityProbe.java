@@ -26,7 +26,7 @@ public final class ReproducibilityProbe {
       io.continualsft.it.trainer.TrainerFixtures.tinyModel(java.nio.file.Files.createDirectories(dir));
     }
     List<SftExample> examples = TrainerThroughputBenchmark.label(dir,
-        io.continualsft.it.trainer.TrainerFixtures.conversations(400, "crash"));
+        io.continualsft.it.trainer.TrainerFixtures.conversations(Integer.getInteger("probe.conversations", 400), "crash"));
     List<SftExample> trainable = examples.stream()
         .filter(e -> !TrainerService.heldOut(e.getConversationId(), 0.15)).toList();
     try (NDManager params = NDManager.newBaseManager();
@@ -38,7 +38,7 @@ public final class ReproducibilityProbe {
       TokenBudgetBatcher batcher = new TokenBudgetBatcher(512, 256, false, 0);
       for (List<Batch.Example> w : TrainerThroughputBenchmark.windows(trainable, 60)) {
         LoraTrainer.StepResult r = trainer.train(batcher.plan(w));
-        System.out.println("STEP " + r.step() + " " + r.applied() + " " + r.loss() + " " + r.gradNorm());
+        System.out.println("STEP " + r.step() + " " + r.applied() + " " + r.attempts() + " " + r.loss() + " " + r.gradNorm());
       }
     }
   }
