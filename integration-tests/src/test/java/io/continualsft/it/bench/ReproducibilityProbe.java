@@ -20,6 +20,23 @@ import java.util.List;
 public final class ReproducibilityProbe {
   public static void main(String[] args) throws Exception {
     Engines.configure();
+    if (Boolean.getBoolean("probe.churn")) { // GC pressure, as a service's Kafka clients make
+      Thread churn = new Thread(() -> {
+        java.util.List<Object> keep = new java.util.ArrayList<>();
+        for (long i = 0; ; i++) {
+          keep.add(new byte[64 * 1024]);
+          keep.add(java.nio.ByteBuffer.allocateDirect(256 * 1024));
+          if (keep.size() > 200) {
+            keep.clear();
+          }
+          if (i % 500 == 0) {
+            System.gc();
+          }
+        }
+      }, "churn");
+      churn.setDaemon(true);
+      churn.start();
+    }
     double dropout = Double.parseDouble(args.length > 0 ? args[0] : "0.1");
     Path dir = Path.of(args.length > 1 ? args[1] : "target/reproducibility-probe/model");
     if (!Files.exists(dir.resolve("config.json"))) {

@@ -63,7 +63,7 @@ public final class LlamaModel implements AutoCloseable {
           ? ai.djl.nn.norm.Dropout.dropout(x, dropout, true).singletonOrThrow() : x;
       NDArray down = ai.djl.nn.core.Linear.linear(in, loraA, null).singletonOrThrow(); // [..., r]
       NDArray up = ai.djl.nn.core.Linear.linear(down, loraB, null).singletonOrThrow(); // [..., out]
-      return y.add(up.mul(scaling));
+      return y.add(up.mul(scalar(up, scaling)));
     }
   }
 
@@ -345,9 +345,20 @@ public final class LlamaModel implements AutoCloseable {
     return ai.djl.nn.core.Linear.linear(hidden, lmHead, null).singletonOrThrow();
   }
 
+  /**
+   * A scalar operand for a differentiable op, kept in {@code like}'s manager until the step's
+   * backward is done. Never write {@code x.mul(2f)} in the graph: DJL turns the number into a
+   * temporary tensor over a Java direct buffer and closes it at once, but autograd keeps that
+   * tensor for the backward pass, which then reads memory the GC may have freed (NaN or, worse,
+   * finite garbage). Ops whose backward does not need the operand (add, sub) are safe.
+   */
+  static NDArray scalar(NDArray like, float value) {
+    return like.getManager().create(value);
+  }
+
   private NDArray rmsNorm(NDArray x, NDArray weight) { // [..., H] -> [..., H]
-    NDArray variance = x.pow(2).mean(new int[] {-1}, true);
-    return x.mul(variance.add((float) config.rmsNormEps()).pow(-0.5f)).mul(weight);
+    NDArray variance = x.mul(x).mean(new int[] {-1}, true);
+    return x.mul(variance.add((float) config.rmsNormEps()).pow(scalar(x, -0.5f))).mul(weight);
   }
 
   private NDArray attention(Block block, NDArray x, NDArray mask, NDArray[] rope, KvCache cache,
@@ -376,7 +387,7 @@ public final class LlamaModel implements AutoCloseable {
       k = k.repeat(1, heads / kvHeads);
       v = v.repeat(1, heads / kvHeads);
     }
-    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul((float) (1.0 / Math.sqrt(d)))
+    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scalar(q, (float) (1.0 / Math.sqrt(d))))
         .add(mask); // [B, nh, T, T]
     NDArray out = scores.softmax(-1).matMul(v); // [B, nh, T, D]
     out = out.transpose(0, 2, 1, 3).reshape(batch, time, (long) heads * d); // [B, T, nh*D]

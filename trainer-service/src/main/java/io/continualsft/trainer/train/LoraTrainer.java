@@ -117,7 +117,9 @@ public final class LoraTrainer {
           try (NDManager microStep = scope.newSubManager()) {
             SftLoss.Result r = SftLoss.compute(model, b, microStep);
             lossSum += r.sum().getFloat();
-            gc.backward(r.sum().div((float) stepTokens));
+            // The divisor as a tensor of this micro-step, alive through backward (see
+            // LlamaModel.scalar for why not div(float)).
+            gc.backward(r.sum().div(microStep.create((float) stepTokens)));
           }
         }
       }

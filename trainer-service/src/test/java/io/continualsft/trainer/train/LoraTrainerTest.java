@@ -36,6 +36,11 @@ class LoraTrainerTest {
   /** Steps 1 and 2 of a fresh trainer whose gradients are made NaN on the calls listed. */
   private static List<LoraTrainer.StepResult> twoSteps(List<Integer> nanCalls,
       List<float[]> adapterAfter) {
+    return steps(2, nanCalls, adapterAfter);
+  }
+
+  private static List<LoraTrainer.StepResult> steps(int count, List<Integer> nanCalls,
+      List<float[]> adapterAfter) {
     Map<Long, Integer> calls = new HashMap<>();
     int[] call = {0};
     try (NDManager params = NDManager.newBaseManager();
@@ -51,8 +56,9 @@ class LoraTrainerTest {
           });
       TokenBudgetBatcher batcher = new TokenBudgetBatcher(256, 64, false, 0);
       List<LoraTrainer.StepResult> results = new ArrayList<>();
-      results.add(trainer.train(batcher.plan(examples())));
-      results.add(trainer.train(batcher.plan(examples())));
+      for (int i = 0; i < count; i++) {
+        results.add(trainer.train(batcher.plan(examples())));
+      }
       model.loraParameters().values().forEach(p -> adapterAfter.add(p.toFloatArray()));
       return results;
     }
@@ -76,6 +82,51 @@ class LoraTrainerTest {
     assertThat(once.get(1).gradNorm()).isEqualTo(clean.get(1).gradNorm());
     for (int i = 0; i < undisturbed.size(); i++) {
       assertThat(retried.get(i)).containsExactly(undisturbed.get(i));
+    }
+  }
+
+  /**
+   * The regression test of a use-after-free: DJL's {@code x.mul(2f)} builds the operand over a
+   * Java direct buffer and closes it at once, while autograd keeps it for backward; with the
+   * garbage collector busy, backward read freed memory and every gradient came out NaN (every
+   * step of a probe with allocation churn, against 1 in several hundred without). Scalars in
+   * the graph are now tensors of the step. With the collector churning, every step must be
+   * finite at the first computation and the adapter bit-identical to a quiet run's.
+   */
+  @Test
+  void gradientsDoNotDependOnTheGarbageCollector() throws Exception {
+    List<float[]> quiet = new ArrayList<>();
+    List<LoraTrainer.StepResult> quietSteps = steps(12, List.of(), quiet);
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    Thread churn = new Thread(() -> {
+      List<Object> keep = new ArrayList<>();
+      for (long i = 0; !stop.get(); i++) {
+        keep.add(java.nio.ByteBuffer.allocateDirect(256 * 1024));
+        keep.add(new byte[64 * 1024]);
+        if (keep.size() > 200) {
+          keep.clear();
+        }
+        if (i % 200 == 0) {
+          System.gc();
+        }
+      }
+    }, "gc-churn");
+    churn.start();
+    List<float[]> churned = new ArrayList<>();
+    List<LoraTrainer.StepResult> churnedSteps;
+    try {
+      churnedSteps = steps(12, List.of(), churned);
+    } finally {
+      stop.set(true);
+      churn.join();
+    }
+    assertThat(churnedSteps).allMatch(r -> r.applied() && r.attempts() == 1);
+    for (int i = 0; i < quietSteps.size(); i++) {
+      assertThat(churnedSteps.get(i).loss()).isEqualTo(quietSteps.get(i).loss());
+      assertThat(churnedSteps.get(i).gradNorm()).isEqualTo(quietSteps.get(i).gradNorm());
+    }
+    for (int i = 0; i < quiet.size(); i++) {
+      assertThat(churned.get(i)).containsExactly(quiet.get(i));
     }
   }
 
