@@ -28,11 +28,8 @@ import org.junit.jupiter.api.Test;
  * run on the same single-partition input), and publishes a final adapter bit-identical to the
  * uninterrupted run's.
  *
- * <p>Equality across the two runs is checked only with {@code
- * -Dtrainer.strict-reproducibility=true}. Before non-finite steps were computed twice, it failed
- * in 3 of 9 runs: one process hit a NaN gradient the other did not, so some libtorch CPU path
- * is not always reproducible (cause not found). CI checks what held in every run: each run
- * accounts for every example exactly once; every run prints whether the adapters were identical.
+ * <p>This failed in 3 of 9 runs until scalars in the autograd graph stopped being temporaries
+ * the garbage collector could free before backward (see {@code LlamaModel.scalar}).
  */
 @RealServices
 class TrainerCrashIT {
@@ -96,24 +93,16 @@ class TrainerCrashIT {
             .isEqualTo(trainable);
         assertThat(c.manifest().getSourceOffsets().get(0).getOffset()).isEqualTo(examples.size());
       }
-      boolean identical = java.util.Arrays.equals(
-          finalCheckpoint.files().get(Checkpoint.ADAPTER_WEIGHTS),
-          reference.files().get(Checkpoint.ADAPTER_WEIGHTS));
-      System.out.println("crash equivalence: final adapter bit-identical to the uninterrupted run: "
-          + identical + " (skipped steps: " + reference.manifest().getMetrics().get("skipped_steps")
-          + " uninterrupted, " + finalCheckpoint.manifest().getMetrics().get("skipped_steps")
-          + " killed; steps computed twice: " + reference.manifest().getMetrics().get("retried_steps")
-          + " uninterrupted, " + finalCheckpoint.manifest().getMetrics().get("retried_steps")
-          + " killed)");
-      if (Boolean.getBoolean("trainer.strict-reproducibility")) {
-        assertThat(finalCheckpoint.manifest().getStep()).isEqualTo(reference.manifest().getStep());
-        assertThat(finalCheckpoint.manifest().getExamplesTrained())
-            .isEqualTo(reference.manifest().getExamplesTrained());
-        // Every metric but how many steps a process had to compute twice, which is its own.
-        assertThat(withoutRetries(finalCheckpoint.manifest().getMetrics()))
-            .isEqualTo(withoutRetries(reference.manifest().getMetrics()));
-        assertThat(identical).as("bit-identical adapter").isTrue();
-      }
+      // And the same run: same steps, same metrics, the adapter bit for bit.
+      assertThat(finalCheckpoint.manifest().getStep()).isEqualTo(reference.manifest().getStep());
+      assertThat(finalCheckpoint.manifest().getExamplesTrained())
+          .isEqualTo(reference.manifest().getExamplesTrained());
+      // Every metric but how many steps a process had to compute twice, which is its own.
+      assertThat(withoutRetries(finalCheckpoint.manifest().getMetrics()))
+          .isEqualTo(withoutRetries(reference.manifest().getMetrics()));
+      assertThat(finalCheckpoint.files().get(Checkpoint.ADAPTER_WEIGHTS))
+          .as("the final adapter, bit for bit")
+          .isEqualTo(reference.files().get(Checkpoint.ADAPTER_WEIGHTS));
     }
   }
 
