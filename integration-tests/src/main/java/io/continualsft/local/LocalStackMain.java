@@ -105,7 +105,7 @@ public final class LocalStackMain implements Callable<Integer> {
       + " URL) to use instead of starting one.")
   String registryUrl;
 
-  @Option(names = "--lr", defaultValue = "0.05", description = "Learning rate (default:"
+  @Option(names = "--lr", defaultValue = "0.03", description = "Learning rate (default:"
       + " ${DEFAULT-VALUE}; high, because the generated model is small and random).")
   double learningRate;
 
@@ -474,8 +474,13 @@ public final class LocalStackMain implements Callable<Integer> {
           last.step(), last.examplesTrained(), last.tokensTrained());
       say("  checkpoints:         %d (eval loss %s -> %s at v%d)", published.size(),
           format(first.evalLoss()), format(last.evalLoss()), last.version());
-      say("  held-out loss:       %.4f before -> %.4f after (%d examples never trained on)",
-          baseLoss, adaptedLoss, heldOut.size());
+      if (heldOut.isEmpty()) {
+        say("  held-out loss:       n/a (no conversation fell in the %.0f %% held-out slice)",
+            EVAL_FRACTION * 100);
+      } else {
+        say("  held-out loss:       %.4f before -> %.4f after (%d examples never trained on)",
+            baseLoss, adaptedLoss, heldOut.size());
+      }
       say("  adapter (PEFT):      %s", adapter);
       say("  took:                %s", human(Duration.between(started, Instant.now())));
       say("");

@@ -51,7 +51,8 @@ class LocalRunIT {
     TrainerService.Published last = run.checkpoints().getLast();
     assertThat(last.examplesTrained() + last.examplesInSkippedSteps() + run.heldOutExamples())
         .isEqualTo(300);
-    // It learned: measured 128.7 -> 4.5 on the held-out slice; asserted with a wide margin.
+    // It learned: measured 128.7 -> 4.2 on the held-out slice (3.9 with the suite's one
+    // libtorch thread); asserted with a wide margin.
     assertThat(run.heldOutLossAfter()).isLessThan(0.25 * run.heldOutLossBefore());
     assertThat(last.evalLoss()).isLessThan(first.evalLoss());
     assertThat(PeftAdapter.read(run.adapter()).settings().r()).isEqualTo(16);
