@@ -17,14 +17,12 @@ import io.continualsft.it.support.TestDirs;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.trainer.generate.ChatSession;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.cli.TrainerCli;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
-import io.continualsft.trainer.model.LlamaModel;
-import io.continualsft.trainer.model.ModelLoader;
-import io.continualsft.trainer.model.SftLoss;
 import io.continualsft.trainer.service.TrainerConfig;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Files;
@@ -188,19 +186,9 @@ public class TrainerServiceIT {
       // The trainer keeps the most recent eval.max-examples (32) held-out examples.
       List<Batch.Example> kept = evalSet.subList(Math.max(0, evalSet.size() - 32), evalSet.size());
       try (NDManager params = NDManager.newBaseManager();
-          LlamaModel llm = ModelLoader.load(model, params.newSubManager())) {
-        PeftAdapter adapter = PeftAdapter.read(out);
-        llm.setLora(adapter.settings(), adapter.weights());
-        double sum = 0;
-        long tokens = 0;
-        for (Batch.Example e : kept) {
-          try (NDManager step = params.newSubManager()) {
-            SftLoss.Result r = SftLoss.compute(llm, Batch.separate(List.of(e), 0), step);
-            sum += r.sum().getFloat();
-            tokens += r.tokens();
-          }
-        }
-        assertThat(sum / tokens).isCloseTo(evalLoss, org.assertj.core.data.Offset.offset(1e-4));
+          ChatSession pulled = ChatSession.open(model, out, params)) {
+        assertThat(pulled.meanLoss(kept)).isCloseTo(evalLoss,
+            org.assertj.core.data.Offset.offset(1e-4));
       }
     }
   }
