@@ -444,8 +444,7 @@ public final class LocalStackMain implements Callable<Integer> {
       dead.forEach(r -> byReason.merge(r.getReason().name(), 1, Integer::sum));
       List<Batch.Example> heldOut = examples.stream()
           .filter(e -> TrainerService.heldOut(e.getConversationId(), EVAL_FRACTION))
-          .map(e -> new Batch.Example(e.getInputIds().stream().mapToInt(Integer::intValue).toArray(),
-              e.getLabels().stream().mapToInt(Integer::intValue).toArray()))
+          .map(e -> Batch.Example.of(e.getInputIds(), e.getLabels()))
           .toList();
       double baseLoss;
       double adaptedLoss;

@@ -111,8 +111,7 @@ public final class TrainerThroughputBenchmark {
     List<Batch.Example> current = new ArrayList<>();
     long tokens = 0;
     for (SftExample e : examples) {
-      current.add(new Batch.Example(e.getInputIds().stream().mapToInt(Integer::intValue).toArray(),
-          e.getLabels().stream().mapToInt(Integer::intValue).toArray()));
+      current.add(Batch.Example.of(e.getInputIds(), e.getLabels()));
       tokens += e.getTrainedTokens();
       if (tokens >= stepTokens) {
         out.add(current);

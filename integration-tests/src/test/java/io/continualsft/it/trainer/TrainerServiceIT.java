@@ -179,8 +179,7 @@ public class TrainerServiceIT {
       List<Batch.Example> evalSet = new ArrayList<>();
       for (SftExample e : examples) {
         if (TrainerService.heldOut(e.getConversationId(), 0.15)) {
-          evalSet.add(new Batch.Example(e.getInputIds().stream().mapToInt(Integer::intValue).toArray(),
-              e.getLabels().stream().mapToInt(Integer::intValue).toArray()));
+          evalSet.add(Batch.Example.of(e.getInputIds(), e.getLabels()));
         }
       }
       // The trainer keeps the most recent eval.max-examples (32) held-out examples.

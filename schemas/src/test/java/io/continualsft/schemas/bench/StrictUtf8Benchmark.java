@@ -5,11 +5,11 @@ import io.continualsft.avro.Message;
 import io.continualsft.schemas.registry.SchemaResolver;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.schemas.serde.SingleSchemaResolver;
 import io.continualsft.schemas.serde.WireFormat;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import org.apache.avro.Schema;
 import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.specific.SpecificDatumReader;
@@ -22,17 +22,7 @@ import org.apache.avro.specific.SpecificDatumReader;
  */
 public final class StrictUtf8Benchmark {
   public static void main(String[] args) {
-    SchemaResolver one = new SchemaResolver() {
-      @Override
-      public int idFor(String subject, Schema schema) {
-        return 1;
-      }
-
-      @Override
-      public Schema schemaById(int id) {
-        return Conversation.getClassSchema();
-      }
-    };
+    SchemaResolver one = new SingleSchemaResolver(Conversation.getClassSchema());
     AvroSerializer<Conversation> serializer = new AvroSerializer<>(one, false);
     List<byte[]> records = new ArrayList<>();
     String english = "Please note that the quarterly report moved to Tuesday afternoon. ";

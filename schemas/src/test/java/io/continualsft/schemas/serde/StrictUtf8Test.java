@@ -16,18 +16,9 @@ import org.junit.jupiter.api.Test;
 
 /** Avro would read malformed UTF-8 as U+FFFD; the deserializer refuses it instead. */
 class StrictUtf8Test {
-  /** One schema, id 1: enough registry for a round trip of the serde alone. */
-  private static final SchemaResolver ONE_SCHEMA = new SchemaResolver() {
-    @Override
-    public int idFor(String subject, Schema schema) {
-      return 1;
-    }
+  private static final SchemaResolver ONE_SCHEMA =
+      new SingleSchemaResolver(Conversation.getClassSchema());
 
-    @Override
-    public Schema schemaById(int id) {
-      return Conversation.getClassSchema();
-    }
-  };
 
   private static byte[] conversation(String content) {
     Conversation c = Conversation.newBuilder().setId("c1")

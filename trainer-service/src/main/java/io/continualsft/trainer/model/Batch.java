@@ -18,6 +18,12 @@ public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[]
         throw new IllegalArgumentException("ids and labels must have the same, non-zero length");
       }
     }
+
+    /** From the boxed lists an Avro {@code SftExample} carries. */
+    public static Example of(List<Integer> ids, List<Integer> labels) {
+      return new Example(ids.stream().mapToInt(Integer::intValue).toArray(),
+          labels.stream().mapToInt(Integer::intValue).toArray());
+    }
   }
 
   public int rows() {

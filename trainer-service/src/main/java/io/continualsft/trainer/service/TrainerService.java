@@ -367,9 +367,7 @@ public final class TrainerService implements AutoCloseable {
       deadLetter(r, RejectionReason.valueOf(parts[0]), parts[1].strip());
       return;
     }
-    Batch.Example e = new Batch.Example(
-        example.getInputIds().stream().mapToInt(Integer::intValue).toArray(),
-        example.getLabels().stream().mapToInt(Integer::intValue).toArray());
+    Batch.Example e = Batch.Example.of(example.getInputIds(), example.getLabels());
     if (heldOut(example.getConversationId())) {
       skipped.get("HELD_OUT").increment();
       evalSet.addLast(e);
