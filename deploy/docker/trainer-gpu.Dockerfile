@@ -19,7 +19,7 @@ COPY --from=libtorch /opt/libtorch /opt/libtorch
 WORKDIR /opt/sft
 COPY trainer-service/target/trainer-service.jar /opt/sft/trainer-service.jar
 COPY trainer-service/target/lib /opt/sft/lib
-COPY streams-app/src/test/resources/tokenizers/qwen3 /opt/sft/tokenizers/qwen3
+COPY tokenizers/qwen3 /opt/sft/tokenizers/qwen3
 RUN mkdir -p /var/cache/djl && chown sft /var/cache/djl
 USER sft
 ENV PYTORCH_LIBRARY_PATH=/opt/libtorch/lib \

@@ -10,7 +10,7 @@ WORKDIR /opt/sft
 COPY trainer-service/target/trainer-service.jar /opt/sft/trainer-service.jar
 COPY trainer-service/target/lib /opt/sft/lib
 # The project's bundled tokenizer (Apache-2.0, LICENSE included), for `init-model` demos.
-COPY streams-app/src/test/resources/tokenizers/qwen3 /opt/sft/tokenizers/qwen3
+COPY tokenizers/qwen3 /opt/sft/tokenizers/qwen3
 RUN mkdir -p /var/cache/djl && chown sft /var/cache/djl
 USER sft
 ENV DJL_CACHE_DIR=/var/cache/djl \

@@ -9,11 +9,11 @@ import io.continualsft.local.Topics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroSerializer;
-import io.continualsft.streams.TestModels;
-import io.continualsft.streams.bench.ConversationMix;
+import io.continualsft.chat.TestModels;
+import io.continualsft.chat.bench.ConversationMix;
 import io.continualsft.streams.labels.ExamplePreparer;
-import io.continualsft.streams.labels.LabelingSettings;
-import io.continualsft.streams.model.ChatModel;
+import io.continualsft.chat.labels.LabelingSettings;
+import io.continualsft.chat.format.ChatModel;
 import io.continualsft.trainer.cli.Engines;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
@@ -98,7 +98,7 @@ public final class TrainerThroughputBenchmark {
       for (Conversation c : conversations) {
         try {
           out.add(preparer.prepare(c, "in", 0, out.size()).example());
-        } catch (io.continualsft.streams.labels.RejectedException e) {
+        } catch (io.continualsft.chat.labels.RejectedException e) {
           // longer than 4096 tokens: not part of the mix
         }
       }

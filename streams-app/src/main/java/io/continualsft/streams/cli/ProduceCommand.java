@@ -1,5 +1,7 @@
 package io.continualsft.streams.cli;
 
+import io.continualsft.chat.jsonl.JsonlConversation;
+
 import io.continualsft.avro.Conversation;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;

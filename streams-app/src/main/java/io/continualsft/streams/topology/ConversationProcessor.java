@@ -5,7 +5,7 @@ import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.schemas.serde.BadRecordException;
 import io.continualsft.streams.labels.ExamplePreparer;
-import io.continualsft.streams.labels.RejectedException;
+import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import java.nio.ByteBuffer;
 import java.time.Instant;

@@ -3,7 +3,7 @@ package io.continualsft.streams.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.continualsft.streams.TestModels;
+import io.continualsft.chat.TestModels;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;

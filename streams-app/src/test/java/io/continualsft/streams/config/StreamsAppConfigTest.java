@@ -3,7 +3,7 @@ package io.continualsft.streams.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.continualsft.streams.labels.LabelingSettings;
+import io.continualsft.chat.labels.LabelingSettings;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -2,7 +2,7 @@ package io.continualsft.trainer.generate;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import io.continualsft.streams.model.ChatModel;
+import io.continualsft.chat.format.ChatModel;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;

@@ -1,7 +1,7 @@
 package io.continualsft.trainer.service;
 
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
-import io.continualsft.streams.config.LayeredConfig;
+import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.train.LearningRate;
 import java.nio.file.Path;

@@ -17,7 +17,7 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.schemas.serde.BadRecordException;
-import io.continualsft.streams.metrics.MetricsServer;
+import io.continualsft.runtime.metrics.MetricsServer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;

@@ -4,7 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.continualsft.streams.cli.StreamsAppCli;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.continualsft.chat.TestModels;
+import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.labels.AssistantLabeler;
+import io.continualsft.chat.labels.ChatMessage;
+import io.continualsft.chat.labels.LabelingSettings;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -15,11 +20,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * init-model → mask → eval-loss → generate, on a small random Qwen3 with the real tokenizer: the
- * commands a user runs to see what the model is trained on and what it says.
+ * init-model → label (as `streams-app mask` writes it) → eval-loss → generate, on a small random
+ * Qwen3 with the real tokenizer: the commands a user runs to see what the model says.
  */
 class TrainerCliTest {
-  static final Path TOKENIZER = Path.of("../streams-app/src/test/resources/tokenizers/qwen3");
+  static final Path TOKENIZER = TestModels.qwen3Dir();
   static final ObjectMapper JSON = new ObjectMapper();
 
   @Test
@@ -36,15 +41,11 @@ class TrainerCliTest {
     assertThat(config.get("vocab_size").asInt()).isEqualTo(151_669);
     assertThat(config.get("model_type").asText()).isEqualTo("qwen3");
 
-    Path conversations = dir.resolve("c.jsonl");
-    Files.write(conversations, List.of(
-        "{\"id\": \"a\", \"conversations\": [{\"role\": \"user\", \"content\": \"2+2?\"},"
-            + " {\"role\": \"assistant\", \"content\": \"4\"}]}",
-        "{\"id\": \"b\", \"conversations\": [{\"role\": \"user\", \"content\": \"Hi\"},"
-            + " {\"role\": \"assistant\", \"content\": \"Hello there, friend.\"}]}"));
     Path labelled = dir.resolve("l.jsonl");
-    assertThat(StreamsAppCli.commandLine().execute("mask", "--model", model.toString(),
-        "--input", conversations.toString(), "--output", labelled.toString())).isZero();
+    Files.write(labelled, List.of(
+        labelled(model, "a", List.of(ChatMessage.of("user", "2+2?"), ChatMessage.of("assistant", "4"))),
+        labelled(model, "b", List.of(ChatMessage.of("user", "Hi"),
+            ChatMessage.of("assistant", "Hello there, friend.")))));
 
     String out = capture(() -> TrainerCli.commandLine().execute("eval-loss", "--model",
         model.toString(), "--input", labelled.toString()));
@@ -70,6 +71,19 @@ class TrainerCliTest {
     String reply2 = capture(() -> TrainerCli.commandLine().execute("generate", "--model",
         model.toString(), "--prompt-file", prompt.toString(), "--max-new-tokens", "5"));
     assertThat(reply1).as("greedy decoding is deterministic").isEqualTo(reply2);
+  }
+
+  /** One line of `streams-app mask` output: {"id", "input_ids", "labels"}. */
+  private static String labelled(Path model, String id, List<ChatMessage> messages)
+      throws Exception {
+    try (ChatModel chat = ChatModel.load(model, "default", TestModels.FIXED)) {
+      AssistantLabeler.Labeled l = new AssistantLabeler(chat, LabelingSettings.DEFAULTS)
+          .label(messages, null);
+      ObjectNode line = JSON.createObjectNode().put("id", id);
+      java.util.Arrays.stream(l.inputIds()).forEach(line.putArray("input_ids")::add);
+      java.util.Arrays.stream(l.labels()).forEach(line.putArray("labels")::add);
+      return line.toString();
+    }
   }
 
   private static String capture(Runnable run) {

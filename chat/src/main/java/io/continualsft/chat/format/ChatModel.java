@@ -1,0 +1,215 @@
+package io.continualsft.chat.format;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.continualsft.schemas.Fingerprints;
+import io.continualsft.chat.template.JinjaTemplate;
+import io.continualsft.chat.template.TemplateException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What the streams app needs of a Hugging Face model directory: the chat template, the special
+ * tokens the template may reference, the tokenizer, and fingerprints of both. Loading fails with a
+ * {@link ModelDirectoryException} naming the file and what is wrong with it.
+ */
+public final class ChatModel implements AutoCloseable {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final Path directory;
+  private final String templateSource;
+  private final JinjaTemplate template;
+  private final Map<String, Object> specialTokenVariables;
+  private final Set<String> specialTokens;
+  private final ChatTokenizer tokenizer;
+  private final String tokenizerFingerprint;
+  private final String templateFingerprint;
+  private final Clock clock;
+
+  private ChatModel(Path directory, String templateSource, JinjaTemplate template,
+      Map<String, Object> specialTokenVariables, Set<String> specialTokens,
+      ChatTokenizer tokenizer, String tokenizerFingerprint, Clock clock) {
+    this.directory = directory;
+    this.templateSource = templateSource;
+    this.template = template;
+    this.specialTokenVariables = specialTokenVariables;
+    this.specialTokens = specialTokens;
+    this.tokenizer = tokenizer;
+    this.tokenizerFingerprint = tokenizerFingerprint;
+    this.templateFingerprint = Fingerprints.sha256(templateSource.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    this.clock = clock;
+  }
+
+  /**
+   * Loads {@code tokenizer.json}, {@code tokenizer_config.json} and the chat template from {@code
+   * directory}. The template is {@code chat_template.jinja} when present (as transformers saves it
+   * since 4.43), else {@code chat_template} of tokenizer_config.json: a string, or a list of
+   * {@code {name, template}} from which {@code templateName} is taken.
+   */
+  public static ChatModel load(Path directory, String templateName, Clock clock) {
+    if (!Files.isDirectory(directory)) {
+      throw new ModelDirectoryException(directory, "not a directory");
+    }
+    Path tokenizerJson = directory.resolve("tokenizer.json");
+    Path configFile = directory.resolve("tokenizer_config.json");
+    Path jinjaFile = directory.resolve("chat_template.jinja");
+    byte[] tokenizerBytes = read(tokenizerJson);
+    JsonNode tokenizerTree = parse(tokenizerJson, tokenizerBytes);
+    JsonNode config = Files.exists(configFile) ? parse(configFile, read(configFile))
+        : JSON.createObjectNode();
+
+    String source;
+    if (Files.exists(jinjaFile)) {
+      source = new String(read(jinjaFile), java.nio.charset.StandardCharsets.UTF_8);
+    } else {
+      JsonNode chatTemplate = config.get("chat_template");
+      if (chatTemplate == null || chatTemplate.isNull()) {
+        throw new ModelDirectoryException(directory,
+            "no chat template: neither chat_template.jinja nor a chat_template in tokenizer_config.json");
+      }
+      source = pickTemplate(configFile, chatTemplate, templateName);
+    }
+    JinjaTemplate template;
+    try {
+      template = JinjaTemplate.compile(source);
+    } catch (TemplateException e) {
+      throw new ModelDirectoryException(Files.exists(jinjaFile) ? jinjaFile : configFile,
+          "the chat template does not parse: " + e.getMessage(), e);
+    }
+
+    Map<String, Object> variables = new LinkedHashMap<>();
+    for (String key : List.of("bos_token", "eos_token", "unk_token", "pad_token", "sep_token",
+        "cls_token", "mask_token")) {
+      String token = tokenText(config.get(key));
+      if (token != null) { // transformers passes only the tokens that are set
+        variables.put(key, token);
+      }
+    }
+    JsonNode additional = config.get("additional_special_tokens");
+    if (additional != null && additional.isArray()) {
+      List<Object> list = new ArrayList<>();
+      additional.forEach(t -> list.add(tokenText(t)));
+      variables.put("additional_special_tokens", list);
+    }
+
+    Set<String> specials = new LinkedHashSet<>();
+    JsonNode added = tokenizerTree.get("added_tokens");
+    if (added != null) {
+      added.forEach(t -> {
+        if (t.path("special").asBoolean(false)) {
+          specials.add(t.path("content").asText());
+        }
+      });
+    }
+    ChatTokenizer tokenizer = ChatTokenizer.load(tokenizerJson);
+    return new ChatModel(directory, source, template, java.util.Collections.unmodifiableMap(variables),
+        java.util.Collections.unmodifiableSet(specials),
+        tokenizer, Fingerprints.sha256(tokenizerBytes), clock);
+  }
+
+  private static String pickTemplate(Path configFile, JsonNode chatTemplate, String name) {
+    if (chatTemplate.isTextual()) {
+      return chatTemplate.asText();
+    }
+    if (chatTemplate.isArray()) {
+      List<String> names = new ArrayList<>();
+      for (JsonNode entry : chatTemplate) {
+        names.add(entry.path("name").asText());
+        if (entry.path("name").asText().equals(name)) {
+          return entry.path("template").asText();
+        }
+      }
+      throw new ModelDirectoryException(configFile,
+          "chat_template has no template named '" + name + "' (it has " + names + ")");
+    }
+    throw new ModelDirectoryException(configFile, "chat_template must be a string or a list");
+  }
+
+  private static String tokenText(JsonNode node) {
+    if (node == null || node.isNull()) {
+      return null;
+    }
+    if (node.isTextual()) {
+      return node.asText();
+    }
+    JsonNode content = node.get("content"); // a serialised AddedToken
+    return content == null ? null : content.asText();
+  }
+
+  private static byte[] read(Path file) {
+    if (!Files.isRegularFile(file)) {
+      throw new ModelDirectoryException(file, "missing");
+    }
+    try {
+      return Files.readAllBytes(file);
+    } catch (IOException e) {
+      throw new ModelDirectoryException(file, "unreadable: " + e.getMessage(), e);
+    }
+  }
+
+  private static JsonNode parse(Path file, byte[] bytes) {
+    try {
+      return JSON.readTree(bytes);
+    } catch (IOException e) {
+      throw new ModelDirectoryException(file, "not valid JSON: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Renders {@code messages} (maps with role and content) as transformers'
+   * apply_chat_template(tokenize=False) does.
+   */
+  public String render(List<Map<String, Object>> messages, Object tools,
+      boolean addGenerationPrompt) {
+    Map<String, Object> vars = new LinkedHashMap<>(specialTokenVariables);
+    vars.put("messages", messages);
+    vars.put("tools", tools);
+    vars.put("documents", null);
+    vars.put("add_generation_prompt", addGenerationPrompt);
+    return template.render(vars, clock);
+  }
+
+  public ChatTokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  /** Contents of the tokenizer's special added tokens ({@code <|im_start|>}, ...). */
+  public Set<String> specialTokens() {
+    return specialTokens;
+  }
+
+  public Map<String, Object> specialTokenVariables() {
+    return specialTokenVariables;
+  }
+
+  public String templateSource() {
+    return templateSource;
+  }
+
+  /** sha256 of tokenizer.json, lower-case hex. */
+  public String tokenizerFingerprint() {
+    return tokenizerFingerprint;
+  }
+
+  /** sha256 of the chat template text, lower-case hex. */
+  public String templateFingerprint() {
+    return templateFingerprint;
+  }
+
+  public Path directory() {
+    return directory;
+  }
+
+  @Override
+  public void close() {
+    tokenizer.close();
+  }
+}

@@ -1,0 +1,260 @@
+package io.continualsft.chat.labels;
+
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.format.ChatTokenizer;
+import io.continualsft.chat.template.TemplateException;
+import io.continualsft.chat.template.TemplateRaisedException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Renders a conversation with the model's chat template, tokenizes the render once, and labels
+ * it: {@code labels[i] = ids[i]} for tokens whose character span overlaps a trained assistant
+ * turn, {@code -100} everywhere else (unshifted, as Hugging Face models expect).
+ *
+ * <p>A trained turn's span starts where {@code render(messages[:i], add_generation_prompt=True)}
+ * ends and runs through the turn's end-of-turn token; the newline after it is not trained. That
+ * prefix render is usually a prefix of the full render. When it is not (a template that renders
+ * earlier turns differently once later ones exist), the turn is found by its generation header
+ * instead: the k-th occurrence of the header for the k-th assistant turn. Either way the turn's
+ * content must then appear in the span, or the conversation is rejected
+ * (ASSISTANT_SPAN_NOT_FOUND) rather than labelled by a guess.
+ */
+public final class AssistantLabeler {
+  public static final int IGNORE_INDEX = -100;
+
+  /** The result: ids and labels of equal length, and counts for metrics. */
+  public record Labeled(int[] inputIds, int[] labels, int trainedTokens, int renderedChars,
+      boolean truncated) {}
+
+  private final ChatModel model;
+  private final LabelingSettings settings;
+  private final ConversationValidator validator;
+  private final String endOfTurn;
+
+  public AssistantLabeler(ChatModel model, LabelingSettings settings) {
+    this.model = model;
+    this.settings = settings;
+    this.validator = new ConversationValidator(settings, model.specialTokens());
+    this.endOfTurn = settings.endOfTurnToken() != null ? settings.endOfTurnToken()
+        : detectEndOfTurn(model);
+  }
+
+  /** The text that closes an assistant turn in this template ({@code <|im_end|>}, ...). */
+  public String endOfTurnToken() {
+    return endOfTurn;
+  }
+
+  public Labeled label(List<ChatMessage> messages, String toolsJson) throws RejectedException {
+    Object tools = validator.validate(messages, toolsJson);
+    List<Map<String, Object>> chat = templateMessages(messages);
+    String full = render(chat, tools, false);
+
+    List<int[]> spans = new ArrayList<>();
+    int lastAssistant = -1;
+    for (int i = 0; i < messages.size(); i++) {
+      if (messages.get(i).role().equals("assistant")) {
+        lastAssistant = i;
+      }
+    }
+    int assistantsBefore = 0;
+    int previousEnd = 0;
+    for (int i = 0; i < messages.size(); i++) {
+      ChatMessage m = messages.get(i);
+      if (!m.role().equals("assistant")) {
+        continue;
+      }
+      boolean trained = m.train() != null ? m.train()
+          : settings.policy() == LabelingSettings.TrainPolicy.ALL || i == lastAssistant;
+      if (trained) {
+        int[] span = findSpan(full, chat, tools, i, assistantsBefore, previousEnd, m.content());
+        spans.add(span);
+        previousEnd = span[1];
+      }
+      assistantsBefore++;
+    }
+
+    ChatTokenizer.Tokens tokens = model.tokenizer().encode(full);
+    int n = tokens.size();
+    boolean truncated = false;
+    if (n > settings.maxLength()) {
+      if (settings.truncation() == LabelingSettings.Truncation.DROP) {
+        throw new RejectedException(RejectionReason.TOO_MANY_TOKENS, "the rendered conversation"
+            + " has " + n + " tokens; max-length is " + settings.maxLength()
+            + " and truncation is drop");
+      }
+      n = settings.maxLength();
+      truncated = true;
+    }
+    int[] ids = Arrays.copyOf(tokens.ids(), n);
+    int[] labels = new int[n];
+    int trainedTokens = 0;
+    for (int t = 0; t < n; t++) {
+      labels[t] = IGNORE_INDEX;
+      int s = tokens.starts()[t];
+      int e = tokens.ends()[t];
+      for (int[] span : spans) {
+        boolean overlaps = e > s ? s < span[1] && e > span[0] : s >= span[0] && s < span[1];
+        if (overlaps) {
+          labels[t] = ids[t];
+          trainedTokens++;
+          break;
+        }
+      }
+    }
+    if (trainedTokens == 0) {
+      throw new RejectedException(RejectionReason.NO_TRAINED_TOKENS, truncated
+          ? "no trained token is left within the first " + settings.maxLength() + " tokens"
+          : "no assistant token is trained (every assistant turn is excluded by the policy or"
+              + " its train flag)");
+    }
+    return new Labeled(ids, labels, trainedTokens, full.length(), truncated);
+  }
+
+  private int[] findSpan(String full, List<Map<String, Object>> chat, Object tools, int i,
+      int assistantsBefore, int notBefore, String content) throws RejectedException {
+    String prefix = render(chat.subList(0, i), tools, true);
+    int start;
+    if (full.startsWith(prefix)) {
+      start = prefix.length();
+    } else {
+      start = byGenerationHeader(full, chat, tools, i, assistantsBefore, prefix);
+    }
+    if (start < notBefore) {
+      throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "assistant message "
+          + i + " would start inside the previous trained turn");
+    }
+    String needle = visibleContent(content);
+    int at = full.indexOf(needle, start);
+    int eotBeforeContent = full.indexOf(endOfTurn, start);
+    if (at < 0 || (eotBeforeContent >= 0 && eotBeforeContent < at)) {
+      throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "the content of"
+          + " assistant message " + i + " does not appear in the render where its turn starts;"
+          + " the template rewrites it in a way the labeler cannot follow");
+    }
+    int eot = full.indexOf(endOfTurn, at + needle.length());
+    if (eot < 0) {
+      throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "assistant message "
+          + i + " is not followed by the end-of-turn token " + endOfTurn + " in the render");
+    }
+    return new int[] {start, eot + endOfTurn.length()};
+  }
+
+  /**
+   * Locates turn i when the prefix render is not a prefix of the full render: isolate the
+   * generation header (what add_generation_prompt appends) and take its occurrence for this turn.
+   */
+  private int byGenerationHeader(String full, List<Map<String, Object>> chat, Object tools, int i,
+      int assistantsBefore, String prefixWithHeader) throws RejectedException {
+    String prefixWithout = render(chat.subList(0, i), tools, false);
+    if (!prefixWithHeader.startsWith(prefixWithout)
+        || prefixWithHeader.length() == prefixWithout.length()) {
+      throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "render(messages[:"
+          + i + "], add_generation_prompt=True) is not a prefix of the full render and the"
+          + " template's generation header cannot be isolated");
+    }
+    String header = prefixWithHeader.substring(prefixWithout.length());
+    int at = -1;
+    for (int k = 0; k <= assistantsBefore; k++) {
+      at = full.indexOf(header, at + 1);
+      if (at < 0) {
+        throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "the generation"
+            + " header of assistant message " + i + " does not appear in the full render");
+      }
+    }
+    return at + header.length();
+  }
+
+  /**
+   * The part of an assistant message that a template prints verbatim: stripped (templates often
+   * trim), and for a reasoning message the answer after its last {@code </think>}, which some
+   * templates keep while dropping the reasoning.
+   */
+  private static String visibleContent(String content) {
+    String visible = content;
+    int think = visible.lastIndexOf("</think>");
+    if (think >= 0 && !visible.substring(think + "</think>".length()).isBlank()) {
+      visible = visible.substring(think + "</think>".length());
+    }
+    return visible.strip();
+  }
+
+  private String render(List<Map<String, Object>> chat, Object tools, boolean generationPrompt)
+      throws RejectedException {
+    try {
+      return model.render(chat, tools, generationPrompt);
+    } catch (TemplateRaisedException e) {
+      throw new RejectedException(RejectionReason.TEMPLATE_REFUSED,
+          "the chat template refused it: " + e.templateMessage());
+    } catch (TemplateException e) {
+      throw new RejectedException(RejectionReason.TEMPLATE_REFUSED,
+          "the chat template failed on it: " + e.getMessage());
+    }
+  }
+
+  private static List<Map<String, Object>> templateMessages(List<ChatMessage> messages) {
+    List<Map<String, Object>> chat = new ArrayList<>(messages.size());
+    for (ChatMessage m : messages) {
+      Map<String, Object> message = new LinkedHashMap<>();
+      message.put("role", m.role());
+      message.put("content", m.content());
+      chat.add(message);
+    }
+    return chat;
+  }
+
+  /**
+   * Renders a probe conversation and takes the first special token after the assistant's text:
+   * {@code <|im_end|>} for ChatML, {@code <|eot_id|>} for Llama 3, {@code <end_of_turn>} for
+   * Gemma; the eos token when no special token follows.
+   */
+  static String detectEndOfTurn(ChatModel model) {
+    String marker = "PROBE-ASSISTANT-REPLY";
+    List<List<Map<String, Object>>> probes = List.of(
+        List.of(message("user", "PROBE-USER"), message("assistant", marker)),
+        List.of(message("system", "PROBE-SYSTEM"), message("user", "PROBE-USER"),
+            message("assistant", marker)));
+    for (List<Map<String, Object>> probe : probes) {
+      String text;
+      try {
+        text = model.render(probe, null, false);
+      } catch (TemplateException e) {
+        continue;
+      }
+      int at = text.indexOf(marker);
+      if (at < 0) {
+        continue;
+      }
+      int from = at + marker.length();
+      String best = null;
+      int bestAt = Integer.MAX_VALUE;
+      for (String token : model.specialTokens()) {
+        int p = text.indexOf(token, from);
+        if (p >= 0 && (p < bestAt || (p == bestAt && token.length() > best.length()))) {
+          best = token;
+          bestAt = p;
+        }
+      }
+      Object eos = model.specialTokenVariables().get("eos_token");
+      if (best == null && eos instanceof String e && text.indexOf(e, from) >= 0) {
+        best = e;
+      }
+      if (best != null) {
+        return best;
+      }
+    }
+    throw new IllegalStateException("could not tell which token ends an assistant turn in the"
+        + " chat template of " + model.directory() + "; set end-of-turn-token");
+  }
+
+  private static Map<String, Object> message(String role, String content) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("role", role);
+    m.put("content", content);
+    return m;
+  }
+}

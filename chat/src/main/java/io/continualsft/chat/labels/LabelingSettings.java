@@ -1,0 +1,83 @@
+package io.continualsft.chat.labels;
+
+import java.util.Locale;
+
+/**
+ * How conversations are checked and labelled.
+ *
+ * @param policy which assistant turns are trained when a message's own {@code train} flag is
+ *     unset
+ * @param maxLength the most tokens an example may have
+ * @param truncation what to do with a longer one
+ * @param maxContentChars the most UTF-16 characters one message's content may have
+ * @param maxTurns the most messages a conversation may have
+ * @param allowSpecialTokensInContent whether content may contain the literal text of a special
+ *     token (such as {@code <|im_end|>}); off by default, since it lets a user forge turns
+ * @param endOfTurnToken the token that ends an assistant turn, or null to detect it from the
+ *     template
+ */
+public record LabelingSettings(
+    TrainPolicy policy,
+    int maxLength,
+    Truncation truncation,
+    int maxContentChars,
+    int maxTurns,
+    boolean allowSpecialTokensInContent,
+    String endOfTurnToken) {
+
+  public static final LabelingSettings DEFAULTS =
+      new LabelingSettings(TrainPolicy.ALL, 4096, Truncation.DROP, 100_000, 256, false, null);
+
+  public LabelingSettings {
+    if (maxLength < 1) {
+      throw new IllegalArgumentException("max-length must be >= 1, got " + maxLength);
+    }
+    if (maxContentChars < 1) {
+      throw new IllegalArgumentException("max-content-chars must be >= 1, got " + maxContentChars);
+    }
+    if (maxTurns < 1) {
+      throw new IllegalArgumentException("max-turns must be >= 1, got " + maxTurns);
+    }
+  }
+
+  public LabelingSettings withPolicy(TrainPolicy p) {
+    return new LabelingSettings(p, maxLength, truncation, maxContentChars, maxTurns,
+        allowSpecialTokensInContent, endOfTurnToken);
+  }
+
+  public LabelingSettings withMaxLength(int n, Truncation t) {
+    return new LabelingSettings(policy, n, t, maxContentChars, maxTurns,
+        allowSpecialTokensInContent, endOfTurnToken);
+  }
+
+  /** Which assistant turns are trained by default. */
+  public enum TrainPolicy {
+    ALL,
+    LAST;
+
+    public static TrainPolicy parse(String s) {
+      return switch (s.trim().toLowerCase(Locale.ROOT)) {
+        case "all" -> ALL;
+        case "last" -> LAST;
+        default -> throw new IllegalArgumentException("policy must be all or last, got '" + s + "'");
+      };
+    }
+  }
+
+  /** What happens to an example longer than max-length. */
+  public enum Truncation {
+    /** Reject it (reason TOO_MANY_TOKENS). */
+    DROP,
+    /** Keep its first max-length tokens, if at least one of them is trained. */
+    KEEP_START;
+
+    public static Truncation parse(String s) {
+      return switch (s.trim().toLowerCase(Locale.ROOT)) {
+        case "drop" -> DROP;
+        case "keep-start" -> KEEP_START;
+        default -> throw new IllegalArgumentException(
+            "truncation must be drop or keep-start, got '" + s + "'");
+      };
+    }
+  }
+}

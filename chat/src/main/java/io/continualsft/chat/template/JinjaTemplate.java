@@ -1,0 +1,79 @@
+package io.continualsft.chat.template;
+
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A compiled Jinja template rendered with the semantics transformers gives chat templates:
+ * jinja2's {@code ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)} with the
+ * {@code loopcontrols} extension, its own {@code tojson} ({@code ensure_ascii=False}, Python's
+ * spacing), and the globals {@code raise_exception} and {@code strftime_now}.
+ *
+ * <p>Written here rather than taken from a library: Jinjava, the maintained Java Jinja engine,
+ * cannot parse slices with a step ({@code messages[::-1]}, used by Qwen3), mis-parses {@code
+ * namespace(x=messages|length - 1)}, prints Java's {@code true}/{@code null} instead of Python's
+ * {@code True}/{@code None}, and collects errors instead of raising them; fixing that means forking
+ * its parser. The JavaScript and C++ runtimes made the same choice for the same reason
+ * (transformers.js's {@code @huggingface/jinja}, llama.cpp's {@code minja}). This engine covers the
+ * subset chat templates use; anything else is a {@link TemplateSyntaxException} naming it, never a
+ * silent difference.
+ *
+ * <p>Thread-safe: the parsed template is immutable and every render has its own state.
+ */
+public final class JinjaTemplate {
+  private final List<Ast.Node> ast;
+
+  private JinjaTemplate(List<Ast.Node> ast) {
+    this.ast = ast;
+  }
+
+  /** Parses {@code source}; a syntax error names the line. */
+  public static JinjaTemplate compile(String source) {
+    return new JinjaTemplate(Parser.parse(Objects.requireNonNull(source, "source")));
+  }
+
+  public String render(Map<String, ?> variables) {
+    return render(variables, Clock.systemDefaultZone());
+  }
+
+  /**
+   * Renders with {@code variables} (Java strings, numbers, booleans, null, lists and maps).
+   *
+   * @throws TemplateRaisedException when the template calls raise_exception
+   * @throws TemplateException on any other template error (an undefined attribute used, a type
+   *     error), with jinja2's message
+   */
+  public String render(Map<String, ?> variables, Clock clock) {
+    Builtins builtins = new Builtins(clock);
+    @SuppressWarnings("unchecked")
+    Map<String, Object> vars = (Map<String, Object>) toTemplateValue(variables);
+    return new Interpreter(builtins).render(ast, builtins.globals(), vars);
+  }
+
+  /** Java values to the template's value model: integers as Long, floats as Double. */
+  static Object toTemplateValue(Object v) {
+    if (v instanceof Integer || v instanceof Short || v instanceof Byte) {
+      return ((Number) v).longValue();
+    }
+    if (v instanceof Float f) {
+      return f.doubleValue();
+    }
+    if (v instanceof List<?> list) {
+      List<Object> out = new ArrayList<>(list.size());
+      for (Object item : list) {
+        out.add(toTemplateValue(item));
+      }
+      return out;
+    }
+    if (v instanceof Map<?, ?> map) {
+      Map<Object, Object> out = new LinkedHashMap<>();
+      map.forEach((k, val) -> out.put(k, toTemplateValue(val)));
+      return out;
+    }
+    return v;
+  }
+}

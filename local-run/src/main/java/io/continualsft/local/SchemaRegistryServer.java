@@ -1,0 +1,195 @@
+package io.continualsft.local;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A real schema registry: Apicurio Registry (a ready Quarkus application that Maven unpacks from
+ * Central) run as a child process on 127.0.0.1, in-memory storage, global compatibility BACKWARD.
+ * Clients use its Confluent-compatible API at {@link #url()}.
+ *
+ * <p>Apicurio because Confluent's own server is not published on Maven Central; the project's
+ * client speaks only the Confluent REST dialect, so any server that speaks it would do.
+ */
+public final class SchemaRegistryServer implements AutoCloseable {
+  /** System property (and environment variable APICURIO_HOME) naming the unpacked app. */
+  public static final String HOME_PROPERTY = "apicurio.home";
+  private static final String CCOMPAT_PATH = "/apis/ccompat/v7";
+  private static final Duration READY_TIMEOUT = Duration.ofSeconds(120);
+  private static final int MIN_JAVA = 21;
+
+  private final Path home;
+  private final Path dir;
+  private final int port;
+  private final int managementPort;
+  private ChildProcess process;
+  private Duration lastStartup = Duration.ZERO;
+
+  private SchemaRegistryServer(Path home, Path dir, int port, int managementPort) {
+    this.home = home;
+    this.dir = dir;
+    this.port = port;
+    this.managementPort = managementPort;
+  }
+
+  /**
+   * Starts the registry found at {@link #locateHome()} with its work files under {@code dir}, and
+   * waits until its Confluent-compatible API answers.
+   */
+  public static SchemaRegistryServer start(Path dir) {
+    return start(locateHome(), dir);
+  }
+
+  public static SchemaRegistryServer start(Path home, Path dir) {
+    if (JavaRuntime.featureVersion() < MIN_JAVA) {
+      throw new IllegalStateException(
+          "Apicurio Registry needs Java " + MIN_JAVA + "+, but this JVM is "
+              + Runtime.version() + ": run with a JDK " + MIN_JAVA + " or newer (JAVA_HOME)");
+    }
+    Path jar = home.resolve("quarkus-run.jar");
+    if (!Files.isRegularFile(jar)) {
+      throw new IllegalStateException(
+          "no quarkus-run.jar in " + home + ": build the local-run module first"
+              + " (./mvnw -pl local-run -am package -DskipTests unpacks the registry)");
+    }
+    SchemaRegistryServer server =
+        new SchemaRegistryServer(home, dir, FreePorts.pick(), FreePorts.pick());
+    server.launch();
+    return server;
+  }
+
+  /**
+   * Where the unpacked registry lives: the {@value #HOME_PROPERTY} system property, else the
+   * APICURIO_HOME environment variable, else the build's default location.
+   */
+  public static Path locateHome() {
+    String configured = System.getProperty(HOME_PROPERTY, System.getenv("APICURIO_HOME"));
+    if (configured != null && !configured.isBlank()) {
+      return Path.of(configured);
+    }
+    for (Path candidate : List.of(
+        Path.of("target", "apicurio-registry"),
+        Path.of("local-run", "target", "apicurio-registry"),
+        Path.of("..", "local-run", "target", "apicurio-registry"))) {
+      if (Files.isRegularFile(candidate.resolve("quarkus-run.jar"))) {
+        return candidate.toAbsolutePath().normalize();
+      }
+    }
+    return Path.of("local-run", "target", "apicurio-registry").toAbsolutePath();
+  }
+
+  /** Base URL of the Confluent-compatible API, e.g. {@code http://127.0.0.1:PORT/apis/ccompat/v7}. */
+  public String url() {
+    return "http://127.0.0.1:" + port + CCOMPAT_PATH;
+  }
+
+  public int port() {
+    return port;
+  }
+
+  public Duration lastStartup() {
+    return lastStartup;
+  }
+
+  public boolean isRunning() {
+    return process != null && process.isAlive();
+  }
+
+  public long pid() {
+    return process.pid();
+  }
+
+  public void stop() {
+    if (process != null) {
+      process.stop(Duration.ofSeconds(20));
+    }
+  }
+
+  @Override
+  public void close() {
+    stop();
+  }
+
+  public String logTail(int lines) {
+    return process == null ? "(not started)" : process.logTail(lines);
+  }
+
+  private void launch() {
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not create " + dir, e);
+    }
+    List<String> command = new ArrayList<>(List.of(
+        JavaRuntime.javaExecutable(),
+        "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+        "-Dquarkus.http.host=127.0.0.1",
+        "-Dquarkus.http.port=" + port,
+        // Without these the management interface opens 0.0.0.0:9000.
+        "-Dquarkus.management.host=127.0.0.1",
+        "-Dquarkus.management.port=" + managementPort,
+        "-Dapicurio.rules.global.compatibility=BACKWARD",
+        "-Dquarkus.log.console.color=false",
+        "-Dquarkus.banner.enabled=false",
+        "-jar", home.resolve("quarkus-run.jar").toString()));
+    Instant begin = Instant.now();
+    process = ChildProcess.start("schema-registry", command, dir, dir.resolve("registry.log"));
+    awaitReady();
+    lastStartup = Duration.between(begin, Instant.now());
+  }
+
+  private void awaitReady() {
+    Instant deadline = Instant.now().plus(READY_TIMEOUT);
+    URI probe = URI.create(url() + "/subjects");
+    try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build()) {
+      while (true) {
+        if (!process.isAlive()) {
+          throw new IllegalStateException(
+              "the schema registry exited during start-up; last log lines (" + process.logFile()
+                  + "):\n" + process.logTail(60));
+        }
+        try {
+          HttpResponse<Void> response = http.send(
+              HttpRequest.newBuilder(probe).timeout(Duration.ofSeconds(5)).GET().build(),
+              HttpResponse.BodyHandlers.discarding());
+          if (response.statusCode() == 200) {
+            return;
+          }
+        } catch (IOException e) {
+          // not listening yet
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted while waiting for the schema registry", e);
+        }
+        if (Instant.now().isAfter(deadline)) {
+          process.stop(Duration.ofSeconds(5));
+          throw new IllegalStateException(
+              "the schema registry did not answer " + probe + " within "
+                  + READY_TIMEOUT.toSeconds() + " s; last log lines (" + process.logFile() + "):\n"
+                  + process.logTail(60));
+        }
+        try {
+          Thread.sleep(250);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted", e);
+        }
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "SchemaRegistryServer[" + url() + "]";
+  }
+}

@@ -1,8 +1,0 @@
-package io.continualsft.streams.template;
-
-/** The template text is not valid (for this engine's Jinja subset). */
-public final class TemplateSyntaxException extends TemplateException {
-  public TemplateSyntaxException(String message, int line) {
-    super(message + " (template line " + line + ")");
-  }
-}
