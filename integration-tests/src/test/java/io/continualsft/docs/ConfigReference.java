@@ -3,7 +3,7 @@ package io.continualsft.docs;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.streams.config.StreamsAppConfig;
-import io.continualsft.trainer.service.TrainerConfig;
+import io.continualsft.trainer.config.TrainerConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

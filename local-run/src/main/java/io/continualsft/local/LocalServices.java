@@ -26,22 +26,22 @@ final class LocalServices implements AutoCloseable {
     SchemaRegistryServer registry = null;
     try {
       if (bootstrap == null) {
-        LocalStackMain.say("Starting a real Apache Kafka broker (KRaft, child JVM) ...");
+        LocalRun.say("Starting a real Apache Kafka broker (KRaft, child JVM) ...");
         broker = KafkaBroker.start(dir.resolve("kafka"));
         bootstrap = broker.bootstrapServers();
-        LocalStackMain.say("  ready at %s in %.1f s (log: %s)", bootstrap,
+        LocalRun.say("  ready at %s in %.1f s (log: %s)", bootstrap,
             broker.lastStartup().toMillis() / 1000.0, dir.resolve("kafka/broker.log"));
       } else {
-        LocalStackMain.say("Using the Kafka cluster at %s", bootstrap);
+        LocalRun.say("Using the Kafka cluster at %s", bootstrap);
       }
       if (registryUrl == null) {
-        LocalStackMain.say("Starting the schema registry (Apicurio, Confluent-compatible API) ...");
+        LocalRun.say("Starting the schema registry (Apicurio, Confluent-compatible API) ...");
         registry = SchemaRegistryServer.start(dir.resolve("registry"));
         registryUrl = registry.url();
-        LocalStackMain.say("  ready at %s in %.1f s", registryUrl,
+        LocalRun.say("  ready at %s in %.1f s", registryUrl,
             registry.lastStartup().toMillis() / 1000.0);
       } else {
-        LocalStackMain.say("Using the schema registry at %s", registryUrl);
+        LocalRun.say("Using the schema registry at %s", registryUrl);
       }
       return new LocalServices(broker, registry, bootstrap, registryUrl);
     } catch (RuntimeException e) {

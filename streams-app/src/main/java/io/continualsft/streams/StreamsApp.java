@@ -39,17 +39,19 @@ public final class StreamsApp implements AutoCloseable {
   private final MetricsServer metricsServer;
   private final KafkaStreamsMetrics streamsMetrics;
   private final PrometheusMeterRegistry meterRegistry;
+  private final PipelineMetrics metrics;
   private final CountDownLatch stopped;
 
   private StreamsApp(ChatModel model, SchemaRegistryClient registryClient, KafkaStreams streams,
       MetricsServer metricsServer, KafkaStreamsMetrics streamsMetrics,
-      PrometheusMeterRegistry meterRegistry, CountDownLatch stopped) {
+      PrometheusMeterRegistry meterRegistry, PipelineMetrics metrics, CountDownLatch stopped) {
     this.model = model;
     this.registryClient = registryClient;
     this.streams = streams;
     this.metricsServer = metricsServer;
     this.streamsMetrics = streamsMetrics;
     this.meterRegistry = meterRegistry;
+    this.metrics = metrics;
     this.stopped = stopped;
   }
 
@@ -111,7 +113,8 @@ public final class StreamsApp implements AutoCloseable {
           config.get(StreamsAppConfig.METRICS_HOST), server.port());
     }
     streams.start();
-    return new StreamsApp(model, registry, streams, server, streamsMetrics, meters, stopped);
+    return new StreamsApp(model, registry, streams, server, streamsMetrics, meters, metrics,
+        stopped);
   }
 
   private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
@@ -135,6 +138,11 @@ public final class StreamsApp implements AutoCloseable {
 
   public PrometheusMeterRegistry meterRegistry() {
     return meterRegistry;
+  }
+
+  /** The app's own counts: accepted, rejected by reason, duplicates. */
+  public PipelineMetrics metrics() {
+    return metrics;
   }
 
   public int metricsPort() {

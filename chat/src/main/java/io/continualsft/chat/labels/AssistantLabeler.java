@@ -13,8 +13,8 @@ import java.util.Map;
 
 /**
  * Renders a conversation with the model's chat template, tokenizes the render once, and labels
- * it: {@code labels[i] = ids[i]} for tokens whose character span overlaps a trained assistant
- * turn, {@code -100} everywhere else (unshifted, as Hugging Face models expect).
+ * it by the {@link LabelContract}: {@code labels[i] = ids[i]} for tokens whose character span
+ * overlaps a trained assistant turn, {@code -100} everywhere else.
  *
  * <p>A trained turn's span starts where {@code render(messages[:i], add_generation_prompt=True)}
  * ends and runs through the turn's end-of-turn token; the newline after it is not trained. That
@@ -25,8 +25,6 @@ import java.util.Map;
  * (ASSISTANT_SPAN_NOT_FOUND) rather than labelled by a guess.
  */
 public final class AssistantLabeler {
-  public static final int IGNORE_INDEX = -100;
-
   /** The result: ids and labels of equal length, and counts for metrics. */
   public record Labeled(int[] inputIds, int[] labels, int trainedTokens, int renderedChars,
       boolean truncated) {}
@@ -94,17 +92,9 @@ public final class AssistantLabeler {
     int[] labels = new int[n];
     int trainedTokens = 0;
     for (int t = 0; t < n; t++) {
-      labels[t] = IGNORE_INDEX;
-      int s = tokens.starts()[t];
-      int e = tokens.ends()[t];
-      for (int[] span : spans) {
-        boolean overlaps = e > s ? s < span[1] && e > span[0] : s >= span[0] && s < span[1];
-        if (overlaps) {
-          labels[t] = ids[t];
-          trainedTokens++;
-          break;
-        }
-      }
+      boolean trained = overlapsAny(tokens.starts()[t], tokens.ends()[t], spans);
+      labels[t] = LabelContract.label(ids[t], trained);
+      trainedTokens += trained ? 1 : 0;
     }
     if (trainedTokens == 0) {
       throw new RejectedException(RejectionReason.NO_TRAINED_TOKENS, truncated
@@ -113,6 +103,16 @@ public final class AssistantLabeler {
               + " its train flag)");
     }
     return new Labeled(ids, labels, trainedTokens, full.length(), truncated);
+  }
+
+  /** Whether the token spanning characters [s, e) overlaps a trained span (empty: starts in it). */
+  private static boolean overlapsAny(int s, int e, List<int[]> spans) {
+    for (int[] span : spans) {
+      if (e > s ? s < span[1] && e > span[0] : s >= span[0] && s < span[1]) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private int[] findSpan(String full, List<Map<String, Object>> chat, Object tools, int i,

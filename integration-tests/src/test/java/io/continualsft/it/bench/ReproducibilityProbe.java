@@ -7,7 +7,7 @@ import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
 import io.continualsft.trainer.model.ModelLoader;
-import io.continualsft.trainer.service.TrainerService;
+import io.continualsft.trainer.service.ExampleAdmission;
 import io.continualsft.trainer.train.AdamW;
 import io.continualsft.trainer.train.LearningRate;
 import io.continualsft.trainer.train.LoraTrainer;
@@ -45,7 +45,7 @@ public final class ReproducibilityProbe {
     List<SftExample> examples = TrainerThroughputBenchmark.label(dir,
         io.continualsft.it.trainer.TrainerFixtures.conversations(Integer.getInteger("probe.conversations", 400), "crash"));
     List<SftExample> trainable = examples.stream()
-        .filter(e -> !TrainerService.heldOut(e.getConversationId(), 0.15)).toList();
+        .filter(e -> !ExampleAdmission.heldOut(e.getConversationId(), 0.15)).toList();
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(dir, params.newSubManager())) {
       model.addLora(new LoraSettings(8, 16, dropout, List.of("all-linear"), false), 11);
@@ -55,7 +55,7 @@ public final class ReproducibilityProbe {
       TokenBudgetBatcher batcher = new TokenBudgetBatcher(512, 256, false, 0);
       for (List<Batch.Example> w : TrainerThroughputBenchmark.windows(trainable, 60)) {
         LoraTrainer.StepResult r = trainer.train(batcher.plan(w));
-        System.out.println("STEP " + r.step() + " " + r.applied() + " " + r.attempts() + " " + r.loss() + " " + r.gradNorm());
+        System.out.println("STEP " + r.step() + " " + r.applied() + " " + r.loss() + " " + r.gradNorm());
       }
     }
   }

@@ -21,7 +21,7 @@ import io.continualsft.trainer.model.LlamaModel;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
 import io.continualsft.trainer.model.ModelLoader;
-import io.continualsft.trainer.service.TrainerConfig;
+import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.service.TrainerService;
 import io.continualsft.trainer.train.AdamW;
 import io.continualsft.trainer.train.LearningRate;
@@ -32,7 +32,6 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -161,24 +160,25 @@ public final class TrainerThroughputBenchmark {
         }
         producer.flush();
       }
-      Map<String, String> c = new HashMap<>();
-      c.put("bootstrap.servers", broker.bootstrapServers());
-      c.put("schema.registry.url", registry.url());
-      c.put("auto.register.schemas", "true");
-      c.put("topic.examples", "ex");
-      c.put("topic.dead-letters", "dlq");
-      c.put("topic.checkpoints", "ckpt");
-      c.put("model.dir", modelDir.toString());
-      c.put("train.max-length", "1024");
-      c.put("batch.token-budget", "4096");
-      c.put("step.tokens", "512");
-      c.put("eval.fraction", "0");
-      c.put("checkpoint.every-steps", "5");
-      c.put("metrics.port", "0");
-      c.put("progress.every-steps", "1000000");
+      TrainerSettings settings = TrainerSettings.builder()
+          .bootstrapServers(broker.bootstrapServers())
+          .registryUrl(registry.url())
+          .autoRegisterSchemas(true)
+          .examplesTopic("ex")
+          .deadLetterTopic("dlq")
+          .checkpointTopic("ckpt")
+          .modelDir(modelDir)
+          .maxLength(1024)
+          .tokenBudget(4096)
+          .stepTokens(512)
+          .evalFraction(0)
+          .checkpointEverySteps(5)
+          .metricsPort(0)
+          .progressEverySteps(1_000_000)
+          .build();
       long total = examples.stream().mapToLong(SftExample::getTrainedTokens).sum();
       long start = System.nanoTime();
-      try (TrainerService service = new TrainerService(TrainerConfig.of(c))) {
+      try (TrainerService service = TrainerService.create(settings)) {
         AtomicBoolean stop = new AtomicBoolean();
         // A thread of our own: inside exec:java the common pool lacks the project's class loader.
         CompletableFuture<Void> run = new CompletableFuture<>();
@@ -196,8 +196,8 @@ public final class TrainerThroughputBenchmark {
         double trained = 0;
         double skippedSteps = 0;
         while (System.nanoTime() < deadline && !run.isDone()) {
-          trained = service.meters().get("sft.trainer.tokens.trained").counter().count();
-          skippedSteps = service.meters().get("sft.trainer.steps.skipped").counter().count();
+          trained = service.metrics().tokensTrained();
+          skippedSteps = service.metrics().stepsSkipped();
           if (trained >= total || (trained > 0 && skippedSteps > 0 && trained + 2000 >= total)) {
             break;
           }

@@ -22,7 +22,8 @@ import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.streams.StreamsApp;
 import io.continualsft.streams.config.StreamsAppConfig;
-import io.continualsft.trainer.service.TrainerConfig;
+import io.continualsft.trainer.config.TrainerConfig;
+import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.service.TrainerService;
 import java.io.StringReader;
 import java.net.URI;
@@ -110,7 +111,7 @@ class DeployFilesIT {
       if (streams) {
         StreamsAppConfig.of(values).topologySettings();
       } else {
-        TrainerConfig.of(values);
+        TrainerConfig.fromMap(values);
       }
     }
   }
@@ -183,15 +184,14 @@ class DeployFilesIT {
     kafka.createTopics(1, in, examples, "dlq-" + s, "examples-dlq-" + s, "checkpoints-" + s);
     Map<String, String> streams = TestConfigs.streamsApp(kafka, registry, "deploy-" + s, in,
         examples, "dlq-" + s, model, work.resolve("state"));
-    Map<String, String> trainer = TrainerFixtures.config(kafka, registry.url(), model, examples,
-        "examples-dlq-" + s, "checkpoints-" + s, "default", "deploy-" + s);
-    trainer.put("metrics.port", String.valueOf(FreePorts.pick()));
-    trainer.put("metrics.host", "127.0.0.1");
+    TrainerSettings trainer = TrainerFixtures.settings(kafka, registry.url(), model, examples,
+        "examples-dlq-" + s, "checkpoints-" + s, "default", "deploy-" + s)
+        .metricsPort(FreePorts.pick()).metricsHost("127.0.0.1").build();
 
     List<Conversation> conversations = TrainerFixtures.conversations(20, "deploy");
     try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(streams));
         SchemaRegistryClient client = registry.client(true);
-        TrainerService service = new TrainerService(TrainerConfig.of(trainer))) {
+        TrainerService service = TrainerService.create(trainer)) {
       Clients.produce(kafka, in, new AvroSerializer<Conversation>(client, false),
           conversations.stream().map(Conversation::getId).toList(), conversations);
       Clients.consume(kafka, examples, AvroDeserializer.specific(SftExample.class, client), 20,

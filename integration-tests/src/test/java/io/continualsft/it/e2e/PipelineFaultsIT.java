@@ -18,6 +18,8 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.trainer.config.TrainerConfig;
+import io.continualsft.trainer.service.ExampleAdmission;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,7 +53,7 @@ import org.junit.jupiter.api.Test;
 @RealServices
 class PipelineFaultsIT {
   private static final int PER_BATCH = 100;
-  private static final double EVAL_FRACTION = 0.15; // TrainerFixtures.config's
+  private static final double EVAL_FRACTION = TrainerFixtures.EVAL_FRACTION;
   private static final Duration PATIENCE = Duration.ofSeconds(180);
 
   @Test
@@ -70,9 +72,9 @@ class PipelineFaultsIT {
         conversations, examples, "conversations-dlq-" + s, model, work.resolve("streams-state"));
     streams.put("metrics.port", "0");
     Path streamsConfig = TestConfigs.write(work.resolve("streams.properties"), streams);
-    Path trainerConfig = TestConfigs.write(work.resolve("trainer.properties"), TrainerFixtures.config(kafka,
-        registry.url(), model, examples, "examples-dlq-" + s, checkpoints, "default",
-        "faults-" + s));
+    Path trainerConfig = TestConfigs.write(work.resolve("trainer.properties"),
+        TrainerConfig.toProperties(TrainerFixtures.settings(kafka, registry.url(), model, examples,
+            "examples-dlq-" + s, checkpoints, "default", "faults-" + s).build()));
 
     List<Conversation> sent = new ArrayList<>();
     List<ChildProcess> children = new ArrayList<>();
@@ -135,7 +137,7 @@ class PipelineFaultsIT {
           .hasSize(sent.size())
           .containsExactlyInAnyOrderElementsOf(sent.stream().map(Conversation::getId).toList());
       Checkpoint last = newest(kafka, client, checkpoints).orElseThrow();
-      long trainable = ids.stream().filter(id -> !TrainerService.heldOut(id, EVAL_FRACTION)).count();
+      long trainable = ids.stream().filter(id -> !ExampleAdmission.heldOut(id, EVAL_FRACTION)).count();
       assertThat(last.manifest().getExamplesTrained()
           + last.manifest().getMetrics().get("examples_in_skipped_steps").longValue())
           .as("every trainable example trained once, across two trainer processes")

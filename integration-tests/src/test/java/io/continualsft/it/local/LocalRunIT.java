@@ -7,7 +7,7 @@ import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.it.trainer.TrainerFixtures;
-import io.continualsft.local.LocalStackMain;
+import io.continualsft.local.LocalRunCommand;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Files;
@@ -34,15 +34,15 @@ class LocalRunIT {
     // Other tests' shared broker and registry may already run as children of this JVM.
     Set<Long> before = ProcessHandle.current().descendants().map(ProcessHandle::pid)
         .collect(Collectors.toSet());
-    LocalStackMain main = new LocalStackMain();
+    LocalRunCommand main = new LocalRunCommand();
     int code = new CommandLine(main).execute("--work-dir", work.toString());
 
     assertThat(code).isZero();
-    LocalStackMain.Summary run = main.summary();
+    LocalRunCommand.Summary run = main.summary();
     // The bundled sample: 300 good conversations, 6 bad ones (one per reason), 3 repeats.
-    assertThat(run.counts().sent()).isEqualTo(309);
+    assertThat(run.sent()).isEqualTo(309);
     assertThat(run.examplesRead()).isEqualTo(300);
-    assertThat(run.counts().duplicates()).isEqualTo(3);
+    assertThat(run.duplicates()).isEqualTo(3);
     assertThat(run.deadLettersByReason()).isEqualTo(Map.of("EMPTY_ASSISTANT_MESSAGE", 1,
         "NO_ASSISTANT_MESSAGE", 1, "NO_MESSAGES", 1, "SPECIAL_TOKEN_IN_CONTENT", 1,
         "SYSTEM_NOT_FIRST", 1, "UNKNOWN_ROLE", 1));
@@ -77,14 +77,14 @@ class LocalRunIT {
     Path input = Files.write(work.resolve("mine.jsonl"), lines);
     Set<String> topicsBefore = kafka.admin().listTopics().names().get();
 
-    LocalStackMain main = new LocalStackMain();
+    LocalRunCommand main = new LocalRunCommand();
     int code = new CommandLine(main).execute("--work-dir", work.toString(), "--input",
         input.toString(), "--model", model.toString(), "--bootstrap", kafka.bootstrapServers(),
         "--registry", registry.url());
 
     assertThat(code).isZero();
-    LocalStackMain.Summary run = main.summary();
-    assertThat(run.counts().sent()).isEqualTo(21);
+    LocalRunCommand.Summary run = main.summary();
+    assertThat(run.sent()).isEqualTo(21);
     assertThat(run.examplesRead()).isEqualTo(20);
     assertThat(run.deadLettersByReason()).isEqualTo(Map.of("NO_ASSISTANT_MESSAGE", 1));
     TrainerService.Published last = run.checkpoints().getLast();

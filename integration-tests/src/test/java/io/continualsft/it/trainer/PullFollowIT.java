@@ -12,7 +12,6 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.cli.TrainerCli;
-import io.continualsft.trainer.service.TrainerConfig;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -52,11 +51,10 @@ class PullFollowIT {
         "--vllm-url", "http://127.0.0.1:" + vllm.getAddress().getPort()));
     try (SchemaRegistryClient client = registry.client(true)) {
       TrainerFixtures.produce(kafka, client, t.examples(), examples);
-      var config = TrainerFixtures.config(kafka, registry.url(), model, t.examples(), t.dlq(),
-          t.checkpoints(), "default", "follow-" + t.examples());
-      config.put("eval.fraction", "0");
+      var config = TrainerFixtures.settings(kafka, registry.url(), model, t.examples(), t.dlq(),
+          t.checkpoints(), "default", "follow-" + t.examples()).evalFraction(0).build();
       follower.start();
-      TrainerServiceIT.runUntil(TrainerConfig.of(config), kafka, client, t.checkpoints(),
+      TrainerServiceIT.runUntil(config, kafka, client, t.checkpoints(),
           "default", c -> c.manifest().getSourceOffsets().get(0).getOffset() == examples.size())
           .close();
       Checkpoint newest = TrainerServiceIT.newest(kafka, client, t.checkpoints(), "default")

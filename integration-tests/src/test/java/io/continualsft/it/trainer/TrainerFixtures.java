@@ -4,6 +4,7 @@ import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
 import io.continualsft.it.support.KafkaCluster;
+import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.chat.TestModels;
@@ -11,13 +12,13 @@ import io.continualsft.streams.labels.ExamplePreparer;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.chat.format.ChatModel;
+import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -60,7 +61,7 @@ public final class TrainerFixtures {
           Clock.systemUTC());
       for (int i = 0; i < conversations.size(); i++) {
         try {
-          out.add(preparer.prepare(conversations.get(i), "sft.conversations", 0, i).example());
+          out.add(preparer.prepare(conversations.get(i), SftTopics.CONVERSATIONS, 0, i).example());
         } catch (RejectedException e) {
           throw new IllegalStateException(e.detail());
         }
@@ -82,36 +83,39 @@ public final class TrainerFixtures {
   }
 
   /** Trainer settings for a fast test: small steps, frequent checkpoints, one thread. */
-  public static Map<String, String> config(KafkaCluster kafka, String registryUrl, Path modelDir,
-      String examples, String dlq, String checkpoints, String adapter, String txId) {
-    Map<String, String> c = new HashMap<>();
-    c.put("bootstrap.servers", kafka.bootstrapServers());
-    c.put("schema.registry.url", registryUrl);
-    c.put("auto.register.schemas", "true");
-    c.put("adapter.id", adapter);
-    c.put("transactional.id", txId);
-    c.put("group.id", txId);
-    c.put("topic.examples", examples);
-    c.put("topic.dead-letters", dlq);
-    c.put("topic.checkpoints", checkpoints);
-    c.put("model.dir", modelDir.toString());
-    c.put("model.name", "tiny-qwen3");
-    c.put("lora.r", "8");
-    c.put("lora.alpha", "16");
-    c.put("lora.dropout", "0.1");
-    c.put("lora.target-modules", "all-linear");
-    c.put("seed", "11");
-    c.put("train.max-length", "256");
-    c.put("batch.token-budget", "512");
-    c.put("step.tokens", "60");
-    c.put("optimizer.lr", "0.01");
-    c.put("lr.warmup-steps", "2");
-    c.put("eval.fraction", "0.15");
-    c.put("checkpoint.every-steps", "2");
-    c.put("checkpoint.every-seconds", "3600");
-    c.put("checkpoint.chunk-bytes", "65536");
-    c.put("metrics.port", "0");
-    c.put("progress.every-steps", "1");
-    return c;
+  public static TrainerSettings.Builder settings(KafkaCluster kafka, String registryUrl,
+      Path modelDir, String examples, String dlq, String checkpoints, String adapter,
+      String txId) {
+    return TrainerSettings.builder()
+        .bootstrapServers(kafka.bootstrapServers())
+        .registryUrl(registryUrl)
+        .autoRegisterSchemas(true)
+        .adapter(adapter)
+        .transactionalId(txId)
+        .groupId(txId)
+        .examplesTopic(examples)
+        .deadLetterTopic(dlq)
+        .checkpointTopic(checkpoints)
+        .modelDir(modelDir)
+        .modelName("tiny-qwen3")
+        .loraR(8)
+        .loraAlpha(16)
+        .loraDropout(0.1)
+        .loraTargetModules(List.of("all-linear"))
+        .seed(11)
+        .maxLength(256)
+        .tokenBudget(512)
+        .stepTokens(60)
+        .learningRate(0.01)
+        .warmupSteps(2)
+        .evalFraction(EVAL_FRACTION)
+        .checkpointEverySteps(2)
+        .checkpointEverySeconds(3600)
+        .chunkBytes(65536)
+        .metricsPort(0)
+        .progressEverySteps(1);
   }
+
+  /** {@link #settings}' held-out share. */
+  public static final double EVAL_FRACTION = 0.15;
 }

@@ -1,25 +1,12 @@
 package io.continualsft.streams.cli;
 
-import io.continualsft.chat.jsonl.JsonlConversation;
-
-import io.continualsft.avro.Conversation;
-import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
-import io.continualsft.schemas.serde.AvroSerializer;
-import java.io.BufferedReader;
+import io.continualsft.streams.produce.ConversationFileProducer;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -36,7 +23,7 @@ final class ProduceCommand implements Callable<Integer> {
   @Option(names = "--input", required = true, description = "JSONL file.")
   Path input;
 
-  @Option(names = "--topic", defaultValue = "sft.conversations", description = "Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--topic", defaultValue = SftTopics.CONVERSATIONS, description = "Default: ${DEFAULT-VALUE}.")
   String topic;
 
   @Option(names = "--adapter", defaultValue = "default", description = "Adapter for lines without one (default: ${DEFAULT-VALUE}).")
@@ -49,67 +36,27 @@ final class ProduceCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintStream err = System.err;
-    long total;
-    try (var lines = Files.lines(input, StandardCharsets.UTF_8)) {
-      total = lines.count();
-    }
-    AtomicLong acked = new AtomicLong();
-    AtomicReference<Exception> failure = new AtomicReference<>();
-    long invalid = 0;
     long started = System.nanoTime();
-    Map<String, Object> config = Map.of(
-        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-        ProducerConfig.ACKS_CONFIG, "all",
-        ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-        ProducerConfig.LINGER_MS_CONFIG, 5);
-    try (SchemaRegistryClient client = new SchemaRegistryClient(
-            SchemaRegistryConfig.forUrl(registry, autoRegister));
-        KafkaProducer<String, Conversation> producer = new KafkaProducer<>(config,
-            new StringSerializer(), new AvroSerializer<>(client, false));
-        BufferedReader in = Files.newBufferedReader(input, StandardCharsets.UTF_8)) {
-      String line;
-      long lineNo = 0;
-      while ((line = in.readLine()) != null) {
-        lineNo++;
-        if (line.isBlank()) {
-          invalid++;
-          err.printf("%nline %d: blank, skipped%n", lineNo);
-          continue;
-        }
-        JsonlConversation c;
-        try {
-          c = JsonlConversation.parse(line);
-        } catch (JsonlConversation.InvalidLineException e) {
-          invalid++;
-          err.printf("%nline %d: %s, skipped%n", lineNo, e.getMessage());
-          continue;
-        }
-        Conversation event = c.toAvro(adapter, Instant.ofEpochMilli(System.currentTimeMillis()));
-        producer.send(new ProducerRecord<>(topic, event.getId(), event), (metadata, e) -> {
-          if (e != null) {
-            failure.compareAndSet(null, e);
-          } else {
-            acked.incrementAndGet();
-          }
-        });
-        if (lineNo % 50 == 0) {
-          progress(err, acked.get(), total, started);
-        }
-      }
-      producer.flush();
+    ConversationFileProducer.Result result;
+    try (ConversationFileProducer producer = ConversationFileProducer.open(bootstrap,
+        SchemaRegistryConfig.forUrl(registry, autoRegister), Map.of())) {
+      result = producer.send(input, topic, adapter,
+          (done, total) -> progress(err, done, total, started));
     }
-    progress(err, acked.get(), total, started);
     err.println();
-    if (failure.get() != null) {
-      err.println("produce: failed: " + failure.get().getMessage());
+    for (ConversationFileProducer.SkippedLine s : result.skipped()) {
+      err.printf("line %d: %s, skipped%n", s.line(), s.reason());
+    }
+    if (result.failure() != null) {
+      err.println("produce: failed: " + result.failure().getMessage());
       return 1;
     }
-    System.out.printf("produce: %d conversations sent to %s, %d lines skipped%n", acked.get(),
-        topic, invalid);
-    return invalid > 0 ? 3 : 0;
+    System.out.printf("produce: %d conversations sent to %s, %d lines skipped%n", result.sent(),
+        topic, result.skipped().size());
+    return result.skipped().isEmpty() ? 0 : 3;
   }
 
-  private static void progress(PrintStream err, long done, long total, long started) {
+  static void progress(PrintStream err, long done, long total, long started) {
     int width = 30;
     int filled = total == 0 ? width : (int) (width * done / total);
     double seconds = (System.nanoTime() - started) / 1e9;

@@ -2,6 +2,7 @@ package io.continualsft.streams.config;
 
 import io.continualsft.runtime.config.LayeredConfig;
 
+import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.streams.topology.TopologySettings;
@@ -52,9 +53,9 @@ public final class StreamsAppConfig {
           "Register the output schemas if missing (on for local runs, off in production)."),
       new LayeredConfig.Key(APPLICATION_ID, "sft-streams",
           "Kafka Streams application id: consumer group, state and internal topic prefix."),
-      new LayeredConfig.Key(TOPIC_CONVERSATIONS, "sft.conversations", "Input topic (Avro Conversation)."),
-      new LayeredConfig.Key(TOPIC_EXAMPLES, "sft.examples", "Output topic (Avro SftExample)."),
-      new LayeredConfig.Key(TOPIC_DEAD_LETTERS, "sft.conversations.dlq", "Dead-letter topic (Avro Rejection)."),
+      new LayeredConfig.Key(TOPIC_CONVERSATIONS, SftTopics.CONVERSATIONS, "Input topic (Avro Conversation)."),
+      new LayeredConfig.Key(TOPIC_EXAMPLES, SftTopics.EXAMPLES, "Output topic (Avro SftExample)."),
+      new LayeredConfig.Key(TOPIC_DEAD_LETTERS, SftTopics.CONVERSATIONS_DLQ, "Dead-letter topic (Avro Rejection)."),
       new LayeredConfig.Key(MODEL_DIR, null,
           "Hugging Face model directory with tokenizer.json and tokenizer_config.json or"
               + " chat_template.jinja (required)."),

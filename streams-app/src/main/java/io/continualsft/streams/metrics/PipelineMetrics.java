@@ -84,4 +84,9 @@ public final class PipelineMetrics {
   public double rejectedCount(RejectionReason reason) {
     return rejected.get(reason).count();
   }
+
+  /** Dead letters of every reason. */
+  public double rejectedCount() {
+    return rejected.values().stream().mapToDouble(Counter::count).sum();
+  }
 }

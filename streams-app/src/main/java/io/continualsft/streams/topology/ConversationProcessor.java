@@ -3,11 +3,11 @@ package io.continualsft.streams.topology;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
+import io.continualsft.schemas.DeadLetters;
 import io.continualsft.schemas.serde.BadRecordException;
 import io.continualsft.streams.labels.ExamplePreparer;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.streams.metrics.PipelineMetrics;
-import java.nio.ByteBuffer;
 import java.time.Instant;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
@@ -92,25 +92,10 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
   private void reject(FixedKeyRecord<byte[], byte[]> record, RecordMetadata source,
       RejectionReason reason, String detail) {
     metrics.rejected(reason);
-    byte[] value = record.value();
-    boolean copied = value == null || value.length <= settings.maxOriginalBytes();
-    if (!copied) {
-      detail += String.format(" [original value of %,d bytes not copied here (over"
-          + " dead-letters.max-original-bytes, %,d): it is in %s partition %d at offset %d]",
-          value.length, settings.maxOriginalBytes(), source.topic(), source.partition(),
-          source.offset());
-    }
-    Rejection rejection = Rejection.newBuilder()
-        .setReason(reason)
-        .setDetail(detail)
-        .setRejectedBy(settings.applicationId())
-        .setOriginalKey(record.key() == null ? null : ByteBuffer.wrap(record.key()))
-        .setOriginalValue(value == null || !copied ? null : ByteBuffer.wrap(value))
-        .setSourceTopic(source.topic())
-        .setSourcePartition(source.partition())
-        .setSourceOffset(source.offset())
-        .setCreatedAt(Instant.ofEpochMilli(context.currentSystemTimeMs()))
-        .build();
+    Rejection rejection = DeadLetters.rejection(reason, detail, settings.applicationId(),
+        new DeadLetters.Source(source.topic(), source.partition(), source.offset(), record.key(),
+            record.value()),
+        Instant.ofEpochMilli(context.currentSystemTimeMs()), settings.maxOriginalBytes());
     context.forward(record.withValue(new Outcome.Rejected(rejection)));
   }
 }

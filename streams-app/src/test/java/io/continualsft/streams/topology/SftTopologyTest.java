@@ -9,6 +9,7 @@ import io.continualsft.avro.Message;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
+import io.continualsft.schemas.registry.InMemorySchemaRegistry;
 import io.continualsft.schemas.registry.RegistryUnavailableException;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerde;

@@ -18,6 +18,9 @@ import java.util.Optional;
  * so a read_committed consumer sees all of them or none.
  */
 public final class CheckpointCodec {
+  /** The largest file a checkpoint may hold: what one Java array can. */
+  static final long MAX_FILE_BYTES = Integer.MAX_VALUE - 8;
+
   private CheckpointCodec() {}
 
   /** Chunks of every file, then the manifest (with the files' entries filled in). */
@@ -46,36 +49,54 @@ public final class CheckpointCodec {
   /**
    * Assembles the checkpoint that {@code manifest} closes from {@code chunks} (this version's
    * chunks, any order). Empty when a chunk is missing or a checksum or size disagrees: such a
-   * checkpoint is partial or corrupt and must not be used.
+   * checkpoint is partial or corrupt and must not be used. Nothing the manifest claims is
+   * trusted before the chunks bear it out: a file's bytes are allocated only once its chunks
+   * are all there, contiguous, and add up to its size.
    */
   public static Optional<Map<String, byte[]>> assemble(CheckpointManifest manifest,
       List<CheckpointChunk> chunks) {
     Map<String, byte[]> files = new LinkedHashMap<>();
     for (CheckpointFile f : manifest.getFiles()) {
-      byte[] bytes = new byte[Math.toIntExact(f.getSize())];
-      boolean[] seen = new boolean[f.getChunks()];
-      for (CheckpointChunk c : chunks) {
-        if (!c.getFile().equals(f.getName()) || c.getIndex() >= f.getChunks()) {
-          continue;
-        }
-        ByteBuffer data = c.getData().duplicate();
-        if (c.getOffset() + data.remaining() > bytes.length) {
-          return Optional.empty();
-        }
-        data.get(bytes, (int) c.getOffset(), data.remaining());
-        seen[c.getIndex()] = true;
-      }
-      for (boolean s : seen) {
-        if (!s) {
-          return Optional.empty();
-        }
-      }
-      if (!sha256(bytes).equals(f.getSha256())) {
+      Optional<byte[]> bytes = assembleFile(f, chunks);
+      if (bytes.isEmpty() || files.containsKey(f.getName())) {
         return Optional.empty();
       }
-      files.put(f.getName(), bytes);
+      files.put(f.getName(), bytes.get());
     }
     return Optional.of(files);
+  }
+
+  private static Optional<byte[]> assembleFile(CheckpointFile f, List<CheckpointChunk> chunks) {
+    // A file has at least one chunk, and no more than the records that arrived.
+    if (f.getChunks() < 1 || f.getChunks() > chunks.size() || f.getSize() < 0
+        || f.getSize() > MAX_FILE_BYTES) {
+      return Optional.empty();
+    }
+    CheckpointChunk[] byIndex = new CheckpointChunk[f.getChunks()];
+    for (CheckpointChunk c : chunks) {
+      if (!c.getFile().equals(f.getName())) {
+        continue;
+      }
+      if (c.getIndex() < 0 || c.getIndex() >= byIndex.length) {
+        return Optional.empty();
+      }
+      byIndex[c.getIndex()] = c; // a repeat of an index: the last one read, checked by sha256
+    }
+    long expected = 0;
+    for (CheckpointChunk c : byIndex) {
+      if (c == null || c.getOffset() != expected) {
+        return Optional.empty();
+      }
+      expected += c.getData().remaining();
+    }
+    if (expected != f.getSize()) {
+      return Optional.empty();
+    }
+    byte[] bytes = new byte[(int) expected];
+    for (CheckpointChunk c : byIndex) {
+      c.getData().duplicate().get(bytes, (int) c.getOffset(), c.getData().remaining());
+    }
+    return sha256(bytes).equals(f.getSha256()) ? Optional.of(bytes) : Optional.empty();
   }
 
   public static String sha256(byte[] bytes) {

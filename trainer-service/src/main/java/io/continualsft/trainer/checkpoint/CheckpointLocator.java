@@ -13,7 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.utils.Utils;
 
@@ -36,7 +36,7 @@ public final class CheckpointLocator {
    * The newest complete checkpoint of {@code adapter}, or empty when there is none. {@code
    * consumer} must read with isolation.level=read_committed; it is assigned and sought here.
    */
-  public static Optional<Checkpoint> newest(KafkaConsumer<String, CheckpointRecord> consumer,
+  public static Optional<Checkpoint> newest(Consumer<String, CheckpointRecord> consumer,
       String topic, String adapter, Duration patience) {
     int partitions = consumer.partitionsFor(topic).size();
     TopicPartition tp = new TopicPartition(topic, partitionFor(adapter, partitions));
@@ -57,7 +57,7 @@ public final class CheckpointLocator {
     return Optional.empty();
   }
 
-  private static List<CheckpointRecord> read(KafkaConsumer<String, CheckpointRecord> consumer,
+  private static List<CheckpointRecord> read(Consumer<String, CheckpointRecord> consumer,
       TopicPartition tp, long from, long end, Duration patience) {
     consumer.seek(tp, from);
     List<CheckpointRecord> out = new ArrayList<>();
@@ -103,11 +103,16 @@ public final class CheckpointLocator {
     return windowStartsAtBeginning ? Optional.of(Optional.empty()) : Optional.empty();
   }
 
-  /** For callers that keep the consumer elsewhere. */
-  public static Optional<Checkpoint> newest(Supplier<KafkaConsumer<String, CheckpointRecord>> factory,
-      String topic, String adapter) {
-    try (KafkaConsumer<String, CheckpointRecord> consumer = factory.get()) {
-      return newest(consumer, topic, adapter, Duration.ofSeconds(30));
-    }
+  /**
+   * A {@link CheckpointSource} that opens a consumer from {@code consumers} for each lookup
+   * (a trainer looks up once, at start) and waits up to {@code patience} for each window.
+   */
+  public static CheckpointSource source(Supplier<Consumer<String, CheckpointRecord>> consumers,
+      String topic, Duration patience) {
+    return adapter -> {
+      try (Consumer<String, CheckpointRecord> consumer = consumers.get()) {
+        return newest(consumer, topic, adapter, patience);
+      }
+    };
   }
 }

@@ -49,14 +49,11 @@ final class InitModelCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--arch must be llama, qwen2 or qwen3, got " + arch);
     }
     int vocab = ModelFactory.vocabSize(tokenizer.resolve("tokenizer.json"));
-    ModelConfig config = new ModelConfig(arch, vocab, hidden, intermediate, layers, heads, kvHeads,
-        headDim != null ? headDim : hidden / heads, 1e-6, arch.equals("llama") ? 500000.0 : 1000000.0,
-        tie, arch.equals("qwen2"), arch.equals("qwen3"), 32768);
+    ModelConfig config = ModelConfig.of(arch, vocab, hidden, intermediate, layers, heads, kvHeads,
+        headDim != null ? headDim : hidden / heads, tie);
     ModelFactory.write(out, config, seed, embeddingStd, tokenizer);
-    long params = io.continualsft.trainer.model.WeightNames.expected(config).values().stream()
-        .mapToLong(s -> java.util.Arrays.stream(s).reduce(1, (a, b) -> a * b)).sum();
-    System.out.printf("init-model: %s, %,d parameters (vocab %d), written to %s%n", arch, params,
-        vocab, out);
+    System.out.printf("init-model: %s, %,d parameters (vocab %d), written to %s%n", arch,
+        config.parameterCount(), vocab, out);
     return 0;
   }
 }

@@ -1,28 +1,18 @@
 package io.continualsft.trainer.cli;
 
-import io.continualsft.avro.CheckpointRecord;
-import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
-import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
-import io.continualsft.trainer.checkpoint.CheckpointLocator;
-import io.continualsft.trainer.checkpoint.Directories;
-import java.io.IOException;
+import io.continualsft.trainer.checkpoint.CheckpointReader;
+import io.continualsft.trainer.checkpoint.PeftDirectory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -36,7 +26,7 @@ final class PullCommand implements Callable<Integer> {
 
   @Option(names = "--adapter", defaultValue = "default") String adapter;
 
-  @Option(names = "--topic", defaultValue = "sft.adapter-checkpoints") String topic;
+  @Option(names = "--topic", defaultValue = SftTopics.ADAPTER_CHECKPOINTS) String topic;
 
   @Option(names = "--out", required = true, description = "Directory to write (replaced atomically);"
       + " with --follow, the parent of v<N>/ directories and a `latest` link.")
@@ -53,19 +43,11 @@ final class PullCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Map<String, Object> config = Map.of(
-        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
-        ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
-        ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576);
     long written = -1;
-    try (SchemaRegistryClient client =
-            new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry, false));
-        KafkaConsumer<String, CheckpointRecord> consumer = new KafkaConsumer<>(config,
-            new StringDeserializer(), AvroDeserializer.specific(CheckpointRecord.class, client))) {
+    try (CheckpointReader reader = CheckpointReader.open(bootstrap,
+        SchemaRegistryConfig.forUrl(registry, false), topic, Map.of())) {
       do {
-        Optional<Checkpoint> newest = CheckpointLocator.newest(consumer, topic, adapter,
-            Duration.ofSeconds(60));
+        Optional<Checkpoint> newest = reader.newest(adapter);
         if (newest.isEmpty() && !follow) {
           System.err.println("error: no complete checkpoint of adapter " + adapter + " in " + topic);
           return 1;
@@ -73,9 +55,9 @@ final class PullCommand implements Callable<Integer> {
         if (newest.isPresent() && newest.get().version() > written) {
           Checkpoint c = newest.get();
           Path target = follow ? out.resolve("v" + c.version()) : out;
-          writeAtomically(c, target);
+          PeftDirectory.write(c, target);
           if (follow) {
-            link(out.resolve("latest"), target.getFileName());
+            PeftDirectory.link(out.resolve("latest"), target.getFileName());
             if (vllmUrl != null) {
               loadIntoVllm(vllmUrl, adapter + "-v" + c.version(), target.toAbsolutePath());
             }
@@ -91,31 +73,6 @@ final class PullCommand implements Callable<Integer> {
       } while (follow);
     }
     return 0;
-  }
-
-  /** Writes the PEFT files into a temporary sibling directory, then renames it over the target. */
-  static void writeAtomically(Checkpoint c, Path target) throws IOException {
-    Path parent = target.toAbsolutePath().getParent();
-    Files.createDirectories(parent);
-    Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
-    for (String file : List.of(Checkpoint.ADAPTER_CONFIG, Checkpoint.ADAPTER_WEIGHTS)) {
-      Files.write(tmp.resolve(file), c.files().get(file));
-    }
-    if (Files.exists(target)) {
-      Path old = Files.createTempDirectory(parent, "." + target.getFileName() + ".old");
-      Files.move(target, old.resolve("d"), StandardCopyOption.ATOMIC_MOVE);
-      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-      Directories.deleteTree(old);
-    } else {
-      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-    }
-  }
-
-  private static void link(Path link, Path target) throws IOException {
-    Path tmp = link.resolveSibling(".latest.tmp");
-    Files.deleteIfExists(tmp);
-    Files.createSymbolicLink(tmp, target);
-    Files.move(tmp, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
   private static void loadIntoVllm(String vllm, String name, Path dir) throws Exception {

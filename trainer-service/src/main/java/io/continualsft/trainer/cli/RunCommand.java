@@ -1,6 +1,7 @@
 package io.continualsft.trainer.cli;
 
-import io.continualsft.trainer.service.TrainerConfig;
+import io.continualsft.trainer.config.TrainerConfig;
+import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -20,7 +21,7 @@ final class RunCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    TrainerConfig cfg = TrainerConfig.load(config, System.getenv());
+    TrainerSettings cfg = TrainerConfig.load(config, System.getenv());
     AtomicBoolean stop = new AtomicBoolean();
     CountDownLatch finished = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -31,12 +32,13 @@ final class RunCommand implements Callable<Integer> {
         Thread.currentThread().interrupt();
       }
     }, "trainer-shutdown"));
-    try (TrainerService service = new TrainerService(cfg)) {
+    try (TrainerService service = TrainerService.create(cfg)) {
       service.run(stop::get);
       return 0;
     } catch (ProducerFencedException | InvalidProducerEpochException e) {
-      System.err.println("error: another trainer with transactional id " + cfg.transactionalId()
-          + " took over adapter " + cfg.adapter() + "; this one stops (" + e.getMessage() + ")");
+      System.err.println("error: another trainer with transactional id "
+          + cfg.kafka().transactionalId() + " took over adapter " + cfg.adapter()
+          + "; this one stops (" + e.getMessage() + ")");
       return 3;
     } finally {
       finished.countDown();

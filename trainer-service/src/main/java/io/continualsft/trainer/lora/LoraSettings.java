@@ -1,5 +1,6 @@
 package io.continualsft.trainer.lora;
 
+import io.continualsft.trainer.model.LinearModules;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -14,8 +15,7 @@ public record LoraSettings(int r, double alpha, double dropout, List<String> tar
     boolean useRslora) {
 
   /** Every linear module of a Llama-family block, in PEFT's names. */
-  public static final List<String> ALL_LINEAR =
-      List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+  public static final List<String> ALL_LINEAR = LinearModules.ALL;
 
   public LoraSettings {
     if (r < 1) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.continualsft.trainer.safetensors.Safetensors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -40,14 +41,32 @@ public record PeftAdapter(LoraSettings settings, String baseModel, Map<String, f
   public void write(Path dir) {
     try {
       Files.createDirectories(dir);
-      Files.writeString(dir.resolve(CONFIG_FILE),
-          JSON.writerWithDefaultPrettyPrinter().writeValueAsString(configJson()) + "\n");
+      Files.write(dir.resolve(CONFIG_FILE), configBytes());
     } catch (IOException e) {
       throw new UncheckedIOException("could not write " + dir.resolve(CONFIG_FILE), e);
     }
+    Safetensors.write(dir.resolve(WEIGHTS_FILE), tensors(), Map.of("format", "pt"));
+  }
+
+  /** {@value #CONFIG_FILE} as {@link #write(Path)} writes it. */
+  public byte[] configBytes() {
+    try {
+      return (JSON.writerWithDefaultPrettyPrinter().writeValueAsString(configJson()) + "\n")
+          .getBytes(StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // a tree of strings and numbers always serialises
+    }
+  }
+
+  /** {@value #WEIGHTS_FILE} as {@link #write(Path)} writes it. */
+  public byte[] weightsBytes() {
+    return Safetensors.toBytes(tensors(), Map.of("format", "pt"));
+  }
+
+  private List<Safetensors.Tensor> tensors() {
     List<Safetensors.Tensor> tensors = new ArrayList<>();
     weights.forEach((key, values) -> tensors.add(new Safetensors.Tensor(key, shapes.get(key), values)));
-    Safetensors.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
+    return tensors;
   }
 
   /** adapter_config.json as PEFT writes it for LoRA on a causal LM. */
@@ -82,23 +101,41 @@ public record PeftAdapter(LoraSettings settings, String baseModel, Map<String, f
    */
   public static PeftAdapter read(Path dir) {
     Path configFile = dir.resolve(CONFIG_FILE);
-    JsonNode c;
+    byte[] config;
     try {
-      c = JSON.readTree(Files.readString(configFile));
+      config = Files.readAllBytes(configFile);
     } catch (IOException e) {
       throw new IllegalArgumentException(configFile + ": " + (Files.exists(configFile)
-          ? "not readable JSON: " + e.getMessage() : "missing"), e);
+          ? "not readable: " + e.getMessage() : "missing"), e);
+    }
+    return parse(config, configFile.toString(), () -> Safetensors.open(dir.resolve(WEIGHTS_FILE)));
+  }
+
+  /** The adapter in a checkpoint's files, in memory; errors name {@code where}. */
+  public static PeftAdapter fromBytes(byte[] config, byte[] weights, String where) {
+    return parse(config, where + " " + CONFIG_FILE,
+        () -> Safetensors.read(where + " " + WEIGHTS_FILE, weights));
+  }
+
+  /** The configuration is checked first, so a refused feature is named before the weights. */
+  private static PeftAdapter parse(byte[] config, String configName,
+      java.util.function.Supplier<Safetensors.Reader> weightsFile) {
+    JsonNode c;
+    try {
+      c = JSON.readTree(config);
+    } catch (IOException e) {
+      throw new IllegalArgumentException(configName + ": not readable JSON: " + e.getMessage(), e);
     }
     String type = c.path("peft_type").asText("");
     if (!type.equals("LORA")) {
-      throw new IllegalArgumentException(configFile + ": peft_type '" + type + "' is not LORA");
+      throw new IllegalArgumentException(configName + ": peft_type '" + type + "' is not LORA");
     }
-    refuse(configFile, c.path("use_dora").asBoolean(false), "use_dora=true");
-    refuse(configFile, !c.path("bias").asText("none").equals("none"), "bias=" + c.path("bias").asText());
-    refuse(configFile, c.path("fan_in_fan_out").asBoolean(false), "fan_in_fan_out=true");
-    refuse(configFile, c.hasNonNull("layers_to_transform"), "layers_to_transform");
-    refuse(configFile, c.path("rank_pattern").size() > 0, "rank_pattern");
-    refuse(configFile, c.path("alpha_pattern").size() > 0, "alpha_pattern");
+    refuse(configName, c.path("use_dora").asBoolean(false), "use_dora=true");
+    refuse(configName, !c.path("bias").asText("none").equals("none"), "bias=" + c.path("bias").asText());
+    refuse(configName, c.path("fan_in_fan_out").asBoolean(false), "fan_in_fan_out=true");
+    refuse(configName, c.hasNonNull("layers_to_transform"), "layers_to_transform");
+    refuse(configName, c.path("rank_pattern").size() > 0, "rank_pattern");
+    refuse(configName, c.path("alpha_pattern").size() > 0, "alpha_pattern");
     List<String> targets = new ArrayList<>();
     JsonNode t = c.path("target_modules");
     if (t.isTextual()) {
@@ -111,18 +148,18 @@ public record PeftAdapter(LoraSettings settings, String baseModel, Map<String, f
       settings = new LoraSettings(c.path("r").asInt(0), c.path("lora_alpha").asDouble(0),
           c.path("lora_dropout").asDouble(0), targets, c.path("use_rslora").asBoolean(false));
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(configFile + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(configName + ": " + e.getMessage(), e);
     }
     Map<String, float[]> weights = new LinkedHashMap<>();
     Map<String, long[]> shapes = new LinkedHashMap<>();
-    try (Safetensors.Reader reader = Safetensors.open(dir.resolve(WEIGHTS_FILE))) {
+    try (Safetensors.Reader reader = weightsFile.get()) {
       for (Safetensors.TensorInfo info : reader.tensors().values()) {
         String key = info.name().replace(".lora_A.default.weight", ".lora_A.weight")
             .replace(".lora_B.default.weight", ".lora_B.weight");
         try {
           PeftKeys.fromKey(key);
         } catch (IllegalArgumentException e) {
-          throw new IllegalArgumentException(dir.resolve(WEIGHTS_FILE) + ": " + e.getMessage(), e);
+          throw new IllegalArgumentException(reader.name() + ": " + e.getMessage(), e);
         }
         weights.put(key, reader.readFloats(info.name()));
         shapes.put(key, info.shape());
@@ -131,7 +168,7 @@ public record PeftAdapter(LoraSettings settings, String baseModel, Map<String, f
     return new PeftAdapter(settings, c.path("base_model_name_or_path").asText(""), weights, shapes);
   }
 
-  private static void refuse(Path file, boolean present, String feature) {
+  private static void refuse(String file, boolean present, String feature) {
     if (present) {
       throw new IllegalArgumentException(file + ": " + feature + " is not supported by this trainer");
     }

@@ -1,5 +1,6 @@
 package io.continualsft.trainer.lora;
 
+import io.continualsft.trainer.model.LinearModules;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -16,9 +17,7 @@ public final class PeftKeys {
   /** Which parameter: layer index, module name (q_proj ...), and A or B. */
   public record LoraParam(int layer, String module, char matrix) {
     public LoraParam {
-      if (!LoraSettings.ALL_LINEAR.contains(module)) {
-        throw new IllegalArgumentException("unknown module " + module);
-      }
+      LinearModules.requireKnown(module);
       if (matrix != 'A' && matrix != 'B') {
         throw new IllegalArgumentException("matrix must be A or B");
       }
@@ -26,9 +25,8 @@ public final class PeftKeys {
   }
 
   public static String toKey(LoraParam p) {
-    String block = p.module().endsWith("_proj") && isAttention(p.module()) ? "self_attn" : "mlp";
-    return "base_model.model.model.layers." + p.layer() + "." + block + "." + p.module()
-        + ".lora_" + p.matrix() + ".weight";
+    return "base_model.model.model.layers." + p.layer() + "." + LinearModules.block(p.module())
+        + "." + p.module() + ".lora_" + p.matrix() + ".weight";
   }
 
   /** The parameter a key names; an error naming the key when it is not a LoRA weight we know. */
@@ -39,14 +37,12 @@ public final class PeftKeys {
     }
     String module = m.group(3);
     String block = m.group(2);
-    if (block.equals("self_attn") != isAttention(module)) {
+    if (!LinearModules.ALL.contains(module)) {
+      throw new IllegalArgumentException("unknown module " + module + ": " + key);
+    }
+    if (!block.equals(LinearModules.block(module))) {
       throw new IllegalArgumentException("module " + module + " is not in " + block + ": " + key);
     }
     return new LoraParam(Integer.parseInt(m.group(1)), module, m.group(4).charAt(0));
-  }
-
-  private static boolean isAttention(String module) {
-    return module.equals("q_proj") || module.equals("k_proj") || module.equals("v_proj")
-        || module.equals("o_proj");
   }
 }

@@ -3,10 +3,11 @@ package io.continualsft.trainer.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.continualsft.chat.labels.LabelContract;
 import java.util.List;
 
 /**
- * A micro-batch as the model sees it: [B, T] token ids, labels (unshifted, -100 where untrained),
+ * A micro-batch as the model sees it: [B, T] token ids, labels (by the {@link LabelContract}),
  * positions (restarting at 0 for every example) and segments (each token's example number within
  * its row, from 1; 0 for padding).
  */
@@ -14,8 +15,11 @@ public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[]
   /** One example: ids and labels of equal length. */
   public record Example(int[] ids, int[] labels) {
     public Example {
-      if (ids.length != labels.length || ids.length == 0) {
-        throw new IllegalArgumentException("ids and labels must have the same, non-zero length");
+      try {
+        LabelContract.checkLengths(ids.length, labels.length);
+      } catch (LabelContract.Violation e) {
+        throw new IllegalArgumentException("ids and labels must have the same, non-zero length: "
+            + e.getMessage(), e);
       }
     }
 
@@ -46,7 +50,7 @@ public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[]
     int[][] segments = new int[rows.size()][time];
     for (int b = 0; b < rows.size(); b++) {
       java.util.Arrays.fill(ids[b], padId);
-      java.util.Arrays.fill(labels[b], SftLoss.IGNORE_INDEX);
+      java.util.Arrays.fill(labels[b], LabelContract.IGNORE_INDEX);
       int t = 0;
       int segment = 0;
       for (Example e : rows.get(b)) {

@@ -112,10 +112,10 @@ public final class LlamaModel implements AutoCloseable {
     for (int i = 0; i < config.numLayers(); i++) {
       String p = "model.layers." + i + ".";
       Map<String, Linear> linears = new LinkedHashMap<>();
-      for (String module : LoraSettings.ALL_LINEAR) {
-        String name = p + WeightNames.block(module) + "." + module;
+      for (String module : LinearModules.ALL) {
+        String name = p + LinearModules.block(module) + "." + module;
         long[] shape = WeightNames.linearShape(config, module);
-        NDArray bias = config.attentionBias() && WeightNames.hasBias(module)
+        NDArray bias = config.attentionBias() && LinearModules.hasBias(module)
             ? tensor(params, weights, name + ".bias", shape[0]) : null;
         linears.put(module, new Linear(tensor(params, weights, name + ".weight", shape), bias));
       }

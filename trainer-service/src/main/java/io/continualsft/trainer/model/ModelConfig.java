@@ -33,6 +33,27 @@ public record ModelConfig(
   public static final Set<String> SUPPORTED = Set.of("llama", "mistral", "qwen2", "qwen3");
   private static final ObjectMapper JSON = new ObjectMapper();
 
+  /**
+   * A new model's shape with each family's conventions: llama (rope theta 500,000), qwen2 (q/k/v
+   * biases), qwen3 (per-head q/k norms); RMSNorm eps 1e-6, 32,768 positions.
+   */
+  public static ModelConfig of(String arch, int vocabSize, int hidden, int intermediate,
+      int layers, int heads, int kvHeads, int headDim, boolean tieEmbeddings) {
+    if (!arch.equals("llama") && !arch.equals("qwen2") && !arch.equals("qwen3")) {
+      throw new IllegalArgumentException("the architecture must be llama, qwen2 or qwen3, got "
+          + arch);
+    }
+    return new ModelConfig(arch, vocabSize, hidden, intermediate, layers, heads, kvHeads, headDim,
+        1e-6, arch.equals("llama") ? 500000.0 : 1000000.0, tieEmbeddings, arch.equals("qwen2"),
+        arch.equals("qwen3"), 32768);
+  }
+
+  /** The number of weights the shape calls for. */
+  public long parameterCount() {
+    return WeightNames.expected(this).values().stream()
+        .mapToLong(shape -> java.util.Arrays.stream(shape).reduce(1, (a, b) -> a * b)).sum();
+  }
+
   public ModelConfig {
     require(hiddenSize > 0 && numLayers > 0 && numHeads > 0 && numKvHeads > 0 && vocabSize > 0
         && intermediateSize > 0 && headDim > 0, "sizes must be positive");

@@ -3,15 +3,15 @@ package io.continualsft.trainer.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.continualsft.chat.labels.LabelContract;
 
 /**
  * Cross-entropy of the SFT objective, with the Hugging Face shift: the hidden state at t predicts
- * the label at t+1, within the same example only, and only where that label is not -100. Those
+ * the label at t+1, within the same example only, and only where that label is trained (see
+ * {@link LabelContract}). Those
  * hidden states are selected before the LM head, so the [B, T, V] logits are never built.
  */
 public final class SftLoss {
-  public static final int IGNORE_INDEX = -100;
-
   private SftLoss() {}
 
   /**
@@ -35,7 +35,7 @@ public final class SftLoss {
     for (int b = 0; b < rows; b++) {
       for (int t = 0; t < time; t++) {
         int target = target(batch, b, t);
-        if (target != IGNORE_INDEX) {
+        if (LabelContract.isTrained(target)) {
           positions[n] = (long) b * time + t;
           targetIds[n] = target;
           exampleOf[n] = firstExample[b] + batch.segments()[b][t] - 1;
@@ -70,7 +70,7 @@ public final class SftLoss {
     long n = 0;
     for (int b = 0; b < batch.rows(); b++) {
       for (int t = 0; t < batch.time(); t++) {
-        if (target(batch, b, t) != IGNORE_INDEX) {
+        if (LabelContract.isTrained(target(batch, b, t))) {
           n++;
         }
       }
@@ -78,11 +78,11 @@ public final class SftLoss {
     return n;
   }
 
-  /** The label the hidden state at (b, t) is trained to predict, or -100. */
+  /** The label the hidden state at (b, t) is trained to predict, or the ignore index. */
   static int target(Batch batch, int b, int t) {
     int[] seg = batch.segments()[b];
     if (t + 1 >= batch.time() || seg[t] == 0 || seg[t + 1] != seg[t]) {
-      return IGNORE_INDEX;
+      return LabelContract.IGNORE_INDEX;
     }
     return batch.labels()[b][t + 1];
   }

@@ -1,6 +1,5 @@
 package io.continualsft.trainer.model;
 
-import io.continualsft.trainer.lora.LoraSettings;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -10,15 +9,6 @@ import java.util.TreeSet;
 /** The Hugging Face names and shapes of a Llama-family checkpoint's tensors. */
 public final class WeightNames {
   private WeightNames() {}
-
-  static String block(String module) {
-    return module.equals("gate_proj") || module.equals("up_proj") || module.equals("down_proj")
-        ? "mlp" : "self_attn";
-  }
-
-  static boolean hasBias(String module) {
-    return module.equals("q_proj") || module.equals("k_proj") || module.equals("v_proj");
-  }
 
   /** [out, in] of a block's linear module. */
   public static long[] linearShape(ModelConfig c, String module) {
@@ -39,11 +29,11 @@ public final class WeightNames {
     for (int i = 0; i < c.numLayers(); i++) {
       String p = "model.layers." + i + ".";
       out.put(p + "input_layernorm.weight", new long[] {c.hiddenSize()});
-      for (String module : LoraSettings.ALL_LINEAR) {
+      for (String module : LinearModules.ALL) {
         long[] shape = linearShape(c, module);
-        out.put(p + block(module) + "." + module + ".weight", shape);
-        if (c.attentionBias() && hasBias(module)) {
-          out.put(p + block(module) + "." + module + ".bias", new long[] {shape[0]});
+        out.put(p + LinearModules.block(module) + "." + module + ".weight", shape);
+        if (c.attentionBias() && LinearModules.hasBias(module)) {
+          out.put(p + LinearModules.block(module) + "." + module + ".bias", new long[] {shape[0]});
         }
       }
       if (c.qkNorm()) {

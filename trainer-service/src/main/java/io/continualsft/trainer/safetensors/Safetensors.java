@@ -10,7 +10,6 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -54,18 +53,68 @@ public final class Safetensors {
     }
   }
 
-  /** An open safetensors file: its header, and its tensors read on demand. */
+  /**
+   * Where a reader's bytes come from: a memory-mapped file (tensor by tensor, 64-bit offsets) or
+   * an array already in memory (a checkpoint file assembled from Kafka records).
+   */
+  private interface Source extends AutoCloseable {
+    long size();
+
+    ByteBuffer read(long offset, long length) throws IOException;
+
+    @Override
+    void close() throws IOException;
+  }
+
+  private record FileSource(FileChannel channel) implements Source {
+    public long size() {
+      try {
+        return channel.size();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
+    public ByteBuffer read(long offset, long length) throws IOException {
+      if (length <= 64 * 1024) { // a header: read it rather than map a few bytes
+        ByteBuffer buffer = ByteBuffer.allocate((int) length);
+        while (buffer.hasRemaining() && channel.read(buffer, offset + buffer.position()) >= 0) {
+          // a read may return fewer bytes than asked for
+        }
+        return buffer.flip();
+      }
+      return channel.map(FileChannel.MapMode.READ_ONLY, offset, length);
+    }
+
+    public void close() throws IOException {
+      channel.close();
+    }
+  }
+
+  private record MemorySource(byte[] bytes) implements Source {
+    public long size() {
+      return bytes.length;
+    }
+
+    public ByteBuffer read(long offset, long length) {
+      return ByteBuffer.wrap(bytes, (int) offset, (int) length).slice();
+    }
+
+    public void close() {}
+  }
+
+  /** An open safetensors file (or bytes): its header, and its tensors read on demand. */
   public static final class Reader implements AutoCloseable {
-    private final Path file;
-    private final FileChannel channel;
+    private final String name;
+    private final Source source;
     private final long dataStart;
     private final Map<String, TensorInfo> tensors;
     private final Map<String, String> metadata;
 
-    private Reader(Path file, FileChannel channel, long dataStart, Map<String, TensorInfo> tensors,
+    private Reader(String name, Source source, long dataStart, Map<String, TensorInfo> tensors,
         Map<String, String> metadata) {
-      this.file = file;
-      this.channel = channel;
+      this.name = name;
+      this.source = source;
       this.dataStart = dataStart;
       this.tensors = tensors;
       this.metadata = metadata;
@@ -79,37 +128,38 @@ public final class Safetensors {
       return metadata;
     }
 
-    public Path file() {
-      return file;
+    /** The file's path, or the name the bytes were given. */
+    public String name() {
+      return name;
     }
 
     /** The tensor's values as float32, converted from F32, F16, BF16 or F64. */
-    public float[] readFloats(String name) {
-      TensorInfo info = tensors.get(name);
+    public float[] readFloats(String tensor) {
+      TensorInfo info = tensors.get(tensor);
       if (info == null) {
-        throw new SafetensorsException(file, "no tensor named " + name);
+        throw new SafetensorsException(name, "no tensor named " + tensor);
       }
       long count = info.elements();
       if (count > Integer.MAX_VALUE - 8) {
-        throw new SafetensorsException(file, info + " has more elements than one Java array holds");
+        throw new SafetensorsException(name, info + " has more elements than one Java array holds");
       }
       int width = switch (info.dtype()) {
         case "F32" -> 4;
         case "F16", "BF16" -> 2;
         case "F64" -> 8;
-        default -> throw new SafetensorsException(file, info + ": dtype " + info.dtype()
+        default -> throw new SafetensorsException(name, info + ": dtype " + info.dtype()
             + " is not a floating-point type this reader converts (F32, F16, BF16, F64)");
       };
       long bytes = info.end() - info.begin();
       if (bytes != count * width) {
-        throw new SafetensorsException(file, info + " spans " + bytes + " bytes, but its shape"
+        throw new SafetensorsException(name, info + " spans " + bytes + " bytes, but its shape"
             + " and dtype need " + count * width);
       }
-      MappedByteBuffer buffer;
+      ByteBuffer buffer;
       try {
-        buffer = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin(), bytes);
+        buffer = source.read(dataStart + info.begin(), bytes);
       } catch (IOException e) {
-        throw new SafetensorsException(file, "could not map " + info + ": " + e.getMessage());
+        throw new SafetensorsException(name, "could not read " + info + ": " + e.getMessage());
       }
       buffer.order(ByteOrder.LITTLE_ENDIAN);
       float[] out = new float[(int) count];
@@ -137,7 +187,7 @@ public final class Safetensors {
     @Override
     public void close() {
       try {
-        channel.close();
+        source.close();
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
@@ -152,26 +202,34 @@ public final class Safetensors {
     } catch (IOException e) {
       throw new SafetensorsException(file, "cannot open: " + e.getMessage());
     }
+    return open(file.toString(), new FileSource(channel));
+  }
+
+  /** Reads safetensors {@code bytes} (called {@code name} in errors), validating the header. */
+  public static Reader read(String name, byte[] bytes) {
+    return open(name, new MemorySource(bytes));
+  }
+
+  private static Reader open(String name, Source source) {
     try {
-      long size = channel.size();
+      long size = source.size();
       if (size < 8) {
-        throw new SafetensorsException(file, "truncated: " + size + " bytes, shorter than the"
+        throw new SafetensorsException(name, "truncated: " + size + " bytes, shorter than the"
             + " 8-byte header length");
       }
-      ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-      channel.read(lengthBytes, 0);
-      long headerLength = lengthBytes.flip().getLong();
+      long headerLength = source.read(0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
       if (headerLength <= 0 || headerLength > MAX_HEADER || 8 + headerLength > size) {
-        throw new SafetensorsException(file, "header length " + headerLength + " does not fit a"
+        throw new SafetensorsException(name, "header length " + headerLength + " does not fit a"
             + " file of " + size + " bytes (truncated or not safetensors)");
       }
-      ByteBuffer header = ByteBuffer.allocate((int) headerLength);
-      channel.read(header, 8);
+      ByteBuffer header = source.read(8, headerLength);
+      byte[] headerBytes = new byte[header.remaining()];
+      header.get(headerBytes);
       JsonNode tree;
       try {
-        tree = JSON.readTree(new String(header.array(), StandardCharsets.UTF_8));
+        tree = JSON.readTree(new String(headerBytes, StandardCharsets.UTF_8));
       } catch (IOException e) {
-        throw new SafetensorsException(file, "header is not valid JSON: " + e.getMessage());
+        throw new SafetensorsException(name, "header is not valid JSON: " + e.getMessage());
       }
       long dataStart = 8 + headerLength;
       long dataLength = size - dataStart;
@@ -191,25 +249,25 @@ public final class Safetensors {
         long begin = t.path("data_offsets").path(0).asLong(-1);
         long end = t.path("data_offsets").path(1).asLong(-1);
         if (begin < 0 || end < begin || end > dataLength) {
-          throw new SafetensorsException(file, "tensor " + e.getKey() + " has data offsets ["
+          throw new SafetensorsException(name, "tensor " + e.getKey() + " has data offsets ["
               + begin + ", " + end + ") outside the " + dataLength + " data bytes (truncated?)");
         }
         tensors.put(e.getKey(), new TensorInfo(e.getKey(), t.path("dtype").asText(), shape, begin,
             end));
       }
-      return new Reader(file, channel, dataStart, tensors, metadata);
+      return new Reader(name, source, dataStart, tensors, metadata);
     } catch (IOException e) {
-      closeQuietly(channel);
-      throw new SafetensorsException(file, "cannot read: " + e.getMessage());
+      closeQuietly(source);
+      throw new SafetensorsException(name, "cannot read: " + e.getMessage());
     } catch (RuntimeException e) {
-      closeQuietly(channel);
+      closeQuietly(source);
       throw e;
     }
   }
 
-  private static void closeQuietly(FileChannel channel) {
+  private static void closeQuietly(Source source) {
     try {
-      channel.close();
+      source.close();
     } catch (IOException ignored) {
       // already failing
     }
@@ -224,6 +282,33 @@ public final class Safetensors {
    * temporary file and renames it, so a reader never sees a half-written file.
    */
   public static void write(Path file, List<Tensor> tensors, Map<String, String> metadata) {
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    try (OutputStream out = Files.newOutputStream(tmp)) {
+      write(out, tensors, metadata);
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not write " + file, e);
+    }
+    try {
+      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not move " + tmp + " to " + file, e);
+    }
+  }
+
+  /** The bytes {@link #write(Path, List, Map)} would write, in memory. */
+  public static byte[] toBytes(List<Tensor> tensors, Map<String, String> metadata) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try {
+      write(out, tensors, metadata);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // a ByteArrayOutputStream does not fail
+    }
+    return out.toByteArray();
+  }
+
+  private static void write(OutputStream out, List<Tensor> tensors, Map<String, String> metadata)
+      throws IOException {
     Map<String, Tensor> sorted = new TreeMap<>();
     tensors.forEach(t -> sorted.put(t.name(), t));
     ObjectNode header = JSON.createObjectNode();
@@ -252,43 +337,27 @@ public final class Safetensors {
       offsets.add(offset + 4L * t.data().length);
       offset += 4L * t.data().length;
     }
-    byte[] headerBytes;
-    try {
-      ByteArrayOutputStream json = new ByteArrayOutputStream();
-      try (JsonGenerator g = JSON.getFactory().createGenerator(json)) {
-        JSON.writeTree(g, header);
-      }
-      headerBytes = json.toByteArray();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    ByteArrayOutputStream json = new ByteArrayOutputStream();
+    try (JsonGenerator g = JSON.getFactory().createGenerator(json)) {
+      JSON.writeTree(g, header);
     }
+    byte[] headerBytes = json.toByteArray();
     int padded = (headerBytes.length + 7) / 8 * 8;
     byte[] headerOut = Arrays.copyOf(headerBytes, padded);
     Arrays.fill(headerOut, headerBytes.length, padded, (byte) ' ');
 
-    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (OutputStream out = Files.newOutputStream(tmp)) {
-      out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
-      out.write(headerOut);
-      ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-      for (Tensor t : sorted.values()) {
-        for (float v : t.data()) {
-          if (!chunk.hasRemaining()) {
-            out.write(chunk.array(), 0, chunk.position());
-            chunk.clear();
-          }
-          chunk.putFloat(v);
+    out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
+    out.write(headerOut);
+    ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+    for (Tensor t : sorted.values()) {
+      for (float v : t.data()) {
+        if (!chunk.hasRemaining()) {
+          out.write(chunk.array(), 0, chunk.position());
+          chunk.clear();
         }
+        chunk.putFloat(v);
       }
-      out.write(chunk.array(), 0, chunk.position());
-    } catch (IOException e) {
-      throw new UncheckedIOException("could not write " + file, e);
     }
-    try {
-      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException e) {
-      throw new UncheckedIOException("could not move " + tmp + " to " + file, e);
-    }
+    out.write(chunk.array(), 0, chunk.position());
   }
 }

@@ -2,9 +2,13 @@ package io.continualsft.trainer.safetensors;
 
 import java.nio.file.Path;
 
-/** A safetensors file that cannot be read as such; names the file and the problem. */
+/** Safetensors bytes that cannot be read as such; names where they came from and the problem. */
 public final class SafetensorsException extends RuntimeException {
   public SafetensorsException(Path file, String problem) {
-    super(file + ": " + problem);
+    this(file.toString(), problem);
+  }
+
+  public SafetensorsException(String source, String problem) {
+    super(source + ": " + problem);
   }
 }

@@ -45,7 +45,10 @@ public final class AdamW {
       try (NDArray squared = g.mul(g)) {
         v.muli((float) beta2).addi(squared.muli((float) (1 - beta2)));
       }
-      NDArray denominator = v.div((float) correction2).sqrt().addi((float) eps);
+      NDArray denominator;
+      try (NDArray corrected = v.div((float) correction2)) { // closed: it would outlive the step
+        denominator = corrected.sqrt().addi((float) eps);
+      }
       NDArray update = m.div((float) correction1).divi(denominator);
       // The parameter is an autograd leaf: update its storage through a detached view.
       try (NDArray data = p.stopGradient()) {

@@ -32,18 +32,11 @@ public final class LoraTrainer {
 
   /**
    * What one step did; {@code nonFiniteGradients} names the parameters whose gradient had a NaN
-   * or an infinity (empty when the step was applied); {@code firstAttempt} is the non-finite
-   * first computation when the step took two, else null.
+   * or an infinity (empty when the step was applied).
    */
   public record StepResult(long step, boolean applied, double loss, double gradNorm,
       double learningRate, long trainedTokens, double utilisation,
-      List<String> nonFiniteGradients, int attempts, StepResult firstAttempt) {
-
-    StepResult withAttempts(int attempts, StepResult firstAttempt) {
-      return new StepResult(step, applied, loss, gradNorm, learningRate, trainedTokens,
-          utilisation, nonFiniteGradients, attempts, firstAttempt);
-    }
-  }
+      List<String> nonFiniteGradients) {}
 
   private final LlamaModel model;
   private final NDManager params;
@@ -78,23 +71,10 @@ public final class LoraTrainer {
     this.step = step;
   }
 
-  /**
-   * One step. A step whose loss or gradient norm comes out non-finite is computed once more from
-   * the same examples and dropout seed before it is skipped: on CPU libtorch we have seen such
-   * results that a second computation (or another process) does not reproduce, and skipping
-   * them would make a run depend on chance. A step that is non-finite twice is skipped.
-   * {@link StepResult#attempts()} says how many computations the step took.
-   */
+  /** One step; a step whose loss or gradient norm is not finite is skipped (not applied). */
   public StepResult train(TokenBudgetBatcher.Plan plan) {
     synchronized (COLLECTOR) {
-      long before = step;
-      StepResult first = trainLocked(plan);
-      if (first.applied()) {
-        return first;
-      }
-      step = before;
-      StepResult second = trainLocked(plan);
-      return second.withAttempts(2, first);
+      return trainLocked(plan);
     }
   }
 
@@ -146,18 +126,22 @@ public final class LoraTrainer {
         step = next;
         if (!Double.isFinite(norm) || !Double.isFinite(loss)) {
           return new StepResult(next, false, loss, norm, lr, stepTokens, plan.utilisation(),
-              nonFinite, 1, null);
+              nonFinite);
         }
         if (clipNorm > 0 && norm > clipNorm) {
           float coefficient = (float) (clipNorm / (norm + 1e-6));
           grads.values().forEach(g -> g.muli(coefficient));
         }
         optimizer.step(lora, grads, lr);
-        return new StepResult(next, true, loss, norm, lr, stepTokens, plan.utilisation(), List.of(),
-            1, null);
+        return new StepResult(next, true, loss, norm, lr, stepTokens, plan.utilisation(),
+            List.of());
       } finally {
         grads.values().forEach(g -> {
-          g.set(new NDIndex(":"), 0f); // zero in place, NaN included (NaN * 0 would stay NaN)
+          // Zero in place, NaN included (NaN * 0 would stay NaN). The zero is a tensor closed
+          // here: set(index, 0f) would leave its own scalar in the parameter's manager.
+          try (NDArray zero = g.getManager().create(0f)) {
+            g.set(new NDIndex(":"), zero);
+          }
           g.close();
         });
         model.setTraining(false);
@@ -170,12 +154,6 @@ public final class LoraTrainer {
     if (examples.isEmpty()) {
       return Double.NaN;
     }
-    double loss = evalOnce(examples, batcher);
-    // Computed again if not finite, for the reason train() gives; a second NaN is reported.
-    return Double.isFinite(loss) ? loss : evalOnce(examples, batcher);
-  }
-
-  private double evalOnce(List<Batch.Example> examples, TokenBudgetBatcher batcher) {
     double sum = 0;
     long tokens = 0;
     model.setTraining(false);

@@ -2,6 +2,7 @@ package io.continualsft.trainer.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.continualsft.chat.labels.LabelContract;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -20,7 +21,7 @@ class LlamaModelTest {
     int[] labels = new int[length];
     for (int i = 0; i < length; i++) {
       ids[i] = (i * 31 + seed * 17) % 96;
-      labels[i] = i >= firstTrained ? ids[i] : SftLoss.IGNORE_INDEX;
+      labels[i] = i >= firstTrained ? ids[i] : LabelContract.IGNORE_INDEX;
     }
     return new Batch.Example(ids, labels);
   }

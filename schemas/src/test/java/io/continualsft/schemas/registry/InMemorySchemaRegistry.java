@@ -1,23 +1,21 @@
-package io.continualsft.streams.topology;
+package io.continualsft.schemas.registry;
 
-import io.continualsft.schemas.registry.RegistryUnavailableException;
-import io.continualsft.schemas.registry.SchemaResolver;
 import io.continualsft.schemas.serde.UnknownSchemaIdException;
 import java.util.HashMap;
 import java.util.Map;
 import org.apache.avro.Schema;
 
 /**
- * A schema registry in memory, for TopologyTestDriver tests only (the subject of those tests is
- * the topology, not the registry; the serde is tested against a real registry in
- * integration-tests). It can be switched "down" to act out an outage.
+ * A schema registry in memory, for unit tests of what uses the serde (a topology, the trainer's
+ * poll loop), never of the serde itself, which is tested against a real registry in
+ * integration-tests. It can be switched "down" to act out an outage.
  */
-final class InMemorySchemaRegistry implements SchemaResolver {
+public final class InMemorySchemaRegistry implements SchemaResolver {
   private final Map<Schema, Integer> ids = new HashMap<>();
   private final Map<Integer, Schema> schemas = new HashMap<>();
   private boolean down;
 
-  void setDown(boolean down) {
+  public void setDown(boolean down) {
     this.down = down;
   }
 

@@ -1,0 +1,254 @@
+package io.continualsft.local;
+
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.streams.StreamsApp;
+import io.continualsft.streams.config.StreamsAppConfig;
+import io.continualsft.streams.produce.ConversationFileProducer;
+import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.trainer.checkpoint.CheckpointReader;
+import io.continualsft.trainer.checkpoint.PeftDirectory;
+import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.model.ModelConfig;
+import io.continualsft.trainer.model.ModelFactory;
+import io.continualsft.trainer.service.TrainerService;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The local default, continual SFT end to end on one machine: the real broker and registry (or
+ * the user's), a small generated model with the bundled Qwen3 tokenizer (or the user's model),
+ * the streams app and the trainer in this JVM, the bundled conversations (or the user's JSONL),
+ * progress while it runs, then the newest adapter pulled from Kafka, a summary and replies from
+ * the model before and after. It calls the services' own classes, not their command lines.
+ */
+final class LocalRun {
+  /** Held out from training (by a hash of the conversation id) and scored before and after. */
+  static final double EVAL_FRACTION = 0.1;
+
+  /** What the user chose; null paths and cluster addresses mean "the project's own". */
+  record Options(Path workDir, Path model, Path tokenizer, Path input, String bootstrap,
+      String registryUrl, double learningRate, int loraR, int hidden, int stepTokens,
+      long timeoutMinutes, boolean keepRunning) {}
+
+  private final Options options;
+
+  LocalRun(Options options) {
+    this.options = options;
+  }
+
+  RunSummary.Summary run() throws Exception {
+    Instant started = Instant.now();
+    String runId = String.valueOf(started.toEpochMilli());
+    Path run = options.workDir().resolve(runId).toAbsolutePath().normalize();
+    Files.createDirectories(run);
+    Path conversations = options.input() != null ? options.input().toAbsolutePath()
+        : bundledSample(run);
+    Path modelDir = options.model() != null ? options.model().toAbsolutePath().normalize()
+        : generateModel(run);
+    say("Work directory: %s", run);
+
+    RunSummary.Summary summary;
+    try (LocalServices services = LocalServices.start(options.bootstrap(),
+        options.registryUrl(), run)) {
+      // On a cluster of the user's own, a run gets its own topics, so a rerun starts clean.
+      RunTopics topics = new RunTopics(services.embedded() ? "" : ".local-" + runId);
+      topics.create(services.bootstrapServers(), services.registryUrl());
+      Map<String, String> before = Replies.of(modelDir, null);
+
+      Map<String, String> streamsConfig = streamsConfig(services, topics, modelDir, run, runId);
+      TrainerSettings trainerSettings = trainerSettings(services, topics, modelDir, runId);
+      List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+      say("Starting the streams app (labels with the chat template of %s) ...", modelDir);
+      try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(streamsConfig))) {
+        say("  metrics: http://127.0.0.1:%d/metrics  health: http://127.0.0.1:%1$d/health",
+            app.metricsPort());
+        say("Starting the trainer (LoRA r=%d on all-linear, lr %s) ...", options.loraR(),
+            options.learningRate());
+        TrainerService trainer = TrainerService.create(trainerSettings);
+        trainer.onPublished(published::add);
+        AtomicBoolean stop = new AtomicBoolean();
+        CompletableFuture<Void> training = CompletableFuture.runAsync(() -> trainer.run(stop::get));
+        try {
+          say("  metrics: http://127.0.0.1:%d/metrics  health: http://127.0.0.1:%1$d/health",
+              trainer.metricsPort());
+          long lines = produce(services, topics, conversations);
+          ProgressWatch.Counts counts = new ProgressWatch(app.metrics(), training, published,
+              Duration.ofMinutes(options.timeoutMinutes()))
+              .await(services.bootstrapServers(), topics.examples(), lines);
+          Path adapter = pull(services, topics, run);
+          summary = RunSummary.read(services, topics, counts, List.copyOf(published), modelDir,
+              adapter, before, EVAL_FRACTION);
+          summary.print(started);
+          if (options.keepRunning()) {
+            keepRunning(services, topics);
+          }
+        } finally {
+          stop.set(true);
+          say("Stopping the trainer, the streams app%s.",
+              services.embedded() ? ", the registry and the broker" : "");
+          try {
+            training.get(60, TimeUnit.SECONDS);
+          } catch (ExecutionException e) { // already reported by the watch, if it got that far
+            say("The trainer had stopped with: %s", e.getCause());
+          } catch (TimeoutException e) {
+            say("The trainer did not stop within 60 s; closing it.");
+          } finally {
+            trainer.close();
+          }
+        }
+      }
+    }
+    say("Done in %s; nothing of this run is left running.",
+        human(Duration.between(started, Instant.now())));
+    return summary;
+  }
+
+  /** A small random model in Hugging Face format with the bundled tokenizer and its license. */
+  private Path generateModel(Path run) {
+    Path dir = run.resolve("model");
+    Path tokenizer = options.tokenizer().toAbsolutePath().normalize();
+    if (!Files.isRegularFile(tokenizer.resolve("tokenizer.json"))) {
+      throw new IllegalArgumentException("--tokenizer: " + tokenizer.resolve("tokenizer.json")
+          + " does not exist (run from the local-run directory, as `./mvnw -Plocal package`"
+          + " does, or pass --tokenizer DIR or --model DIR)");
+    }
+    int hidden = options.hidden();
+    say("Generating a small random model (Qwen3 architecture, hidden %d, 2 layers) with the"
+        + " tokenizer in %s ...", hidden, tokenizer);
+    int vocab = ModelFactory.vocabSize(tokenizer.resolve("tokenizer.json"));
+    ModelConfig config = ModelConfig.of("qwen3", vocab, hidden, 2 * hidden, 2, 4, 2, hidden / 4,
+        true);
+    // A large embedding std, so the small model's adapter can visibly learn (see ModelFactory).
+    ModelFactory.write(dir, config, 7, 1.0, tokenizer);
+    say("  %,d parameters (vocab %d), written to %s", config.parameterCount(), vocab, dir);
+    return dir;
+  }
+
+  private static Map<String, String> streamsConfig(LocalServices services, RunTopics topics,
+      Path modelDir, Path run, String runId) {
+    Map<String, String> c = new HashMap<>();
+    c.put(StreamsAppConfig.BOOTSTRAP_SERVERS, services.bootstrapServers());
+    c.put(SchemaRegistryConfig.URL, services.registryUrl());
+    c.put(StreamsAppConfig.APPLICATION_ID, "sft-streams-local-" + runId);
+    c.put(StreamsAppConfig.TOPIC_CONVERSATIONS, topics.conversations());
+    c.put(StreamsAppConfig.TOPIC_EXAMPLES, topics.examples());
+    c.put(StreamsAppConfig.TOPIC_DEAD_LETTERS, topics.conversationsDlq());
+    c.put(StreamsAppConfig.MODEL_DIR, modelDir.toString());
+    c.put(StreamsAppConfig.METRICS_PORT, String.valueOf(FreePorts.pick()));
+    c.put(StreamsAppConfig.METRICS_HOST, "127.0.0.1");
+    c.put("state.dir", run.resolve("streams-state").toString());
+    c.put("commit.interval.ms", "200");
+    return c;
+  }
+
+  /** Small steps and frequent checkpoints, so a few hundred conversations show a trend. */
+  private TrainerSettings trainerSettings(LocalServices services, RunTopics topics,
+      Path modelDir, String runId) {
+    return TrainerSettings.builder()
+        .bootstrapServers(services.bootstrapServers())
+        .registryUrl(services.registryUrl())
+        .adapter("default")
+        .groupId("sft-trainer-local-" + runId)
+        .transactionalId("sft-trainer-local-" + runId)
+        .examplesTopic(topics.examples())
+        .deadLetterTopic(topics.examplesDlq())
+        .checkpointTopic(topics.checkpoints())
+        .modelDir(modelDir)
+        .loraR(options.loraR())
+        .loraAlpha(2 * options.loraR())
+        .loraDropout(0.05)
+        .loraTargetModules(List.of("all-linear"))
+        .maxLength(1024)
+        .tokenBudget(2048)
+        .stepTokens(options.stepTokens())
+        .learningRate(options.learningRate())
+        .warmupSteps(5)
+        .evalFraction(EVAL_FRACTION)
+        .checkpointEverySteps(20)
+        .metricsPort(FreePorts.pick())
+        .metricsHost("127.0.0.1")
+        .progressEverySteps(10)
+        .build();
+  }
+
+  private static long produce(LocalServices services, RunTopics topics, Path conversations)
+      throws Exception {
+    long lines;
+    try (var stream = Files.lines(conversations)) {
+      lines = stream.filter(l -> !l.isBlank()).count();
+    }
+    say("Producing %d conversations from %s ...", lines, conversations);
+    ConversationFileProducer.Result result;
+    try (ConversationFileProducer producer = ConversationFileProducer.open(
+        services.bootstrapServers(), SchemaRegistryConfig.forUrl(services.registryUrl(), true),
+        Map.of())) {
+      result = producer.send(conversations, topics.conversations(), "default", (done, total) -> { });
+    }
+    if (result.failure() != null) {
+      throw new IllegalStateException("producing the conversations failed: "
+          + result.failure().getMessage(), result.failure());
+    }
+    result.skipped().forEach(s -> say("  line %d: %s, skipped", s.line(), s.reason()));
+    say("  %d conversations sent to %s, %d lines skipped", result.sent(), topics.conversations(),
+        result.skipped().size());
+    return lines;
+  }
+
+  private static Path pull(LocalServices services, RunTopics topics, Path run) {
+    Path out = run.resolve("adapter");
+    say("Pulling the newest adapter from %s ...", topics.checkpoints());
+    try (CheckpointReader reader = CheckpointReader.open(services.bootstrapServers(),
+        SchemaRegistryConfig.forUrl(services.registryUrl(), false), topics.checkpoints(),
+        Map.of())) {
+      Checkpoint newest = reader.newest("default").orElseThrow(() -> new IllegalStateException(
+          "no complete checkpoint of adapter default in " + topics.checkpoints()));
+      PeftDirectory.write(newest, out);
+      say("  v%d (step %d, %d examples, eval loss %s) to %s", newest.version(),
+          newest.manifest().getStep(), newest.manifest().getExamplesTrained(),
+          newest.manifest().getMetrics().getOrDefault("eval_loss", Double.NaN), out);
+    }
+    return out;
+  }
+
+  private static void keepRunning(LocalServices services, RunTopics topics)
+      throws InterruptedException {
+    say("");
+    say("Everything keeps running. Produce more with: java -jar"
+        + " streams-app/target/streams-app.jar produce --bootstrap %s --registry %s"
+        + " --topic %s --input FILE. Ctrl-C stops it all.", services.bootstrapServers(),
+        services.registryUrl(), topics.conversations());
+    CountDownLatch forever = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(forever::countDown));
+    forever.await();
+  }
+
+  private static Path bundledSample(Path run) throws IOException {
+    Path target = run.resolve("conversations.jsonl");
+    try (InputStream in = LocalRun.class.getResourceAsStream("/samples/conversations.jsonl")) {
+      Files.copy(in, target);
+    }
+    return target;
+  }
+
+  static String human(Duration d) {
+    return String.format("%d min %02d s", d.toMinutes(), d.toSecondsPart());
+  }
+
+  static void say(String format, Object... args) {
+    System.out.println(args.length == 0 ? format : String.format(format, args));
+  }
+}

@@ -1,0 +1,121 @@
+package io.continualsft.local;
+
+import io.continualsft.trainer.cli.Engines;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** README command 1: {@code ./mvnw -Plocal package} runs this with {@code -Dlocal.args=...}. */
+@Command(
+    name = "local",
+    mixinStandardHelpOptions = true,
+    description = "Runs continual SFT locally: broker, registry, streams app, trainer, pull.")
+public final class LocalRunCommand implements Callable<Integer> {
+  @Option(names = "--work-dir", description = "Where this run keeps its files and logs"
+      + " (default: ${DEFAULT-VALUE}).", defaultValue = "target/local-run")
+  Path workDir;
+
+  @Option(names = "--model", description = "A Hugging Face model directory (config.json,"
+      + " model.safetensors, tokenizer.json, tokenizer_config.json) to label and train with"
+      + " (default: a small random Qwen3-architecture model generated with --tokenizer).")
+  Path model;
+
+  @Option(names = "--tokenizer", description = "Tokenizer and chat template of the generated"
+      + " model (default: the bundled Qwen3 tokenizer, Apache-2.0).",
+      defaultValue = "../tokenizers/qwen3")
+  Path tokenizer;
+
+  @Option(names = "--input", description = "Conversations JSONL to send, one"
+      + " {\"id\", \"conversations\": [{\"role\", \"content\"}, ...]} per line (default: the"
+      + " bundled sample, 309 lines: 300 conversations, 6 bad ones, 3 repeats).")
+  Path input;
+
+  @Option(names = "--bootstrap", description = "An existing Kafka cluster to use instead of"
+      + " starting one (topics get a per-run suffix so runs do not mix).")
+  String bootstrap;
+
+  @Option(names = "--registry", description = "An existing schema registry (Confluent API base"
+      + " URL) to use instead of starting one.")
+  String registryUrl;
+
+  @Option(names = "--lr", defaultValue = "0.03", description = "Learning rate (default:"
+      + " ${DEFAULT-VALUE}; high, because the generated model is small and random).")
+  double learningRate;
+
+  @Option(names = "--lora-r", defaultValue = "16", description = "LoRA rank (default:"
+      + " ${DEFAULT-VALUE}); alpha is twice the rank.")
+  int loraR;
+
+  @Option(names = "--hidden", defaultValue = "128", description = "Hidden size of the generated"
+      + " model (default: ${DEFAULT-VALUE}).")
+  int hidden;
+
+  @Option(names = "--step-tokens", defaultValue = "32", description = "Trained tokens per"
+      + " optimizer step (default: ${DEFAULT-VALUE}; small, so a few hundred conversations make"
+      + " enough steps to show a trend).")
+  int stepTokens;
+
+  @Option(names = "--timeout-minutes", defaultValue = "20",
+      description = "Give up if the pipeline has not drained by then (default: ${DEFAULT-VALUE}).")
+  long timeoutMinutes;
+
+  @Option(names = "--keep-running", description = "After the summary keep every service running"
+      + " (produce more with `streams-app produce`) until Ctrl-C.")
+  boolean keepRunning;
+
+  private RunSummary.Summary summary;
+
+  public static void main(String[] args) {
+    CommandLine cli = new CommandLine(new LocalRunCommand());
+    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+      // What the run could explain (a bad option, a stage that did not finish) needs no trace.
+      if (!(e instanceof IllegalArgumentException || e instanceof IllegalStateException)) {
+        throw e;
+      }
+      commandLine.getErr().println("error: " + e.getMessage());
+      return 1;
+    });
+    System.exit(cli.execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    Engines.configure(); // before anything loads the engine
+    // On Ctrl-C the children's own hooks stop the broker and the registry; this one says so.
+    Thread interrupted = new Thread(
+        () -> System.out.println("Interrupted: stopping everything this run started."),
+        "local-run-interrupted");
+    Runtime.getRuntime().addShutdownHook(interrupted);
+    try {
+      summary = new LocalRun(new LocalRun.Options(workDir, model, tokenizer, input, bootstrap,
+          registryUrl, learningRate, loraR, hidden, stepTokens, timeoutMinutes, keepRunning))
+          .run();
+      return 0;
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(interrupted);
+      } catch (IllegalStateException shuttingDown) {
+        // Ctrl-C: the hook is running or has run
+      }
+    }
+  }
+
+  /** What the last run ended with, as printed. */
+  public Summary summary() {
+    return summary == null ? null : new Summary(summary);
+  }
+
+  /** The run's outcome for a caller (the test of this command). */
+  public record Summary(long sent, int examplesRead, long duplicates,
+      java.util.Map<String, Integer> deadLettersByReason,
+      java.util.List<io.continualsft.trainer.service.TrainerService.Published> checkpoints,
+      double heldOutLossBefore, double heldOutLossAfter, int heldOutExamples, Path adapter) {
+    Summary(RunSummary.Summary s) {
+      this(s.counts().sent(), s.examplesRead(), s.counts().duplicates(), s.deadLettersByReason(),
+          s.checkpoints(), s.heldOutLossBefore(), s.heldOutLossAfter(), s.heldOutExamples(),
+          s.adapter());
+    }
+  }
+}

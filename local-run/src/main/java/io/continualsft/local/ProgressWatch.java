@@ -1,0 +1,86 @@
+package io.continualsft.local;
+
+import io.continualsft.streams.metrics.PipelineMetrics;
+import io.continualsft.trainer.service.TrainerService;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/**
+ * Prints the run's progress until the streams app has processed every line and the trainer has
+ * published a checkpoint through the end of the examples topic: from the streams app's own
+ * counts and the trainer's published checkpoints, not from metric names.
+ */
+final class ProgressWatch {
+  /** What the streams app made of the lines sent. */
+  record Counts(long sent, long examples, long deadLetters, long duplicates) {}
+
+  private final PipelineMetrics streams;
+  private final CompletableFuture<Void> training;
+  private final List<TrainerService.Published> published;
+  private final Duration timeout;
+
+  ProgressWatch(PipelineMetrics streams, CompletableFuture<Void> training,
+      List<TrainerService.Published> published, Duration timeout) {
+    this.streams = streams;
+    this.training = training;
+    this.published = published;
+    this.timeout = timeout;
+  }
+
+  Counts await(String bootstrapServers, String examplesTopic, long lines) {
+    Instant deadline = Instant.now().plus(timeout);
+    String last = "";
+    try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
+        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
+        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+        new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      TopicPartition examples = new TopicPartition(examplesTopic, 0);
+      while (true) {
+        if (training.isCompletedExceptionally()) {
+          training.join(); // rethrows why the trainer stopped
+        }
+        double accepted = streams.acceptedCount();
+        double duplicates = streams.duplicateCount();
+        double rejected = streams.rejectedCount();
+        long processed = (long) (accepted + duplicates + rejected);
+        long end = consumer.endOffsets(List.of(examples)).get(examples);
+        TrainerService.Published newest = published.isEmpty() ? null : published.getLast();
+        long trainedThrough = newest == null ? 0 : newest.offsets().getOrDefault(examples, 0L);
+        String line = String.format("[progress] conversations %d/%d -> %.0f examples, %.0f dead"
+            + " letters, %.0f duplicates | trainer through %d/%d examples, %d checkpoints",
+            processed, lines, accepted, rejected, duplicates, trainedThrough, end,
+            published.size());
+        if (!line.equals(last)) {
+          LocalRun.say(line);
+          last = line;
+        }
+        if (processed >= lines && end > 0 && trainedThrough >= end) {
+          return new Counts(lines, (long) accepted, (long) rejected, (long) duplicates);
+        }
+        if (Instant.now().isAfter(deadline)) {
+          throw new IllegalStateException(String.format("not drained after %d minutes: the"
+              + " streams app processed %d of %d conversations, the trainer's last checkpoint is"
+              + " at offset %d of %d (raise --timeout-minutes, or see the logs above)",
+              timeout.toMinutes(), processed, lines, trainedThrough, end));
+        }
+        sleep(1000);
+      }
+    }
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+}

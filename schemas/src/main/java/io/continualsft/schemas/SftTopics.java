@@ -1,0 +1,45 @@
+package io.continualsft.schemas;
+
+import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Rejection;
+import io.continualsft.avro.SftExample;
+import java.util.List;
+import org.apache.avro.Schema;
+
+/**
+ * The pipeline's topics: each default name, defined here once, and the record type its values
+ * carry. Every name is a default; each service lets its configuration override it.
+ */
+public final class SftTopics {
+  /** Conversations in (Avro {@code Conversation}, key = conversation id). */
+  public static final String CONVERSATIONS = "sft.conversations";
+  /** Labelled examples (Avro {@code SftExample}, key = conversation id). */
+  public static final String EXAMPLES = "sft.examples";
+  /** The streams app's dead letters (Avro {@code Rejection}). */
+  public static final String CONVERSATIONS_DLQ = "sft.conversations.dlq";
+  /** The trainer's dead letters (Avro {@code Rejection}). */
+  public static final String EXAMPLES_DLQ = "sft.examples.dlq";
+  /** Adapter checkpoints: chunks and manifests (Avro {@code CheckpointRecord}, key = adapter). */
+  public static final String ADAPTER_CHECKPOINTS = "sft.adapter-checkpoints";
+
+  private SftTopics() {}
+
+  /** A topic and the schema of its values. */
+  public record Topic(String name, Schema valueSchema) {
+    /** The same topic under {@code name + suffix} (a per-run copy on a shared cluster). */
+    public Topic withSuffix(String suffix) {
+      return new Topic(name + suffix, valueSchema);
+    }
+  }
+
+  /** Every topic of the pipeline, in flow order. */
+  public static List<Topic> all() {
+    return List.of(
+        new Topic(CONVERSATIONS, Conversation.getClassSchema()),
+        new Topic(EXAMPLES, SftExample.getClassSchema()),
+        new Topic(CONVERSATIONS_DLQ, Rejection.getClassSchema()),
+        new Topic(EXAMPLES_DLQ, Rejection.getClassSchema()),
+        new Topic(ADAPTER_CHECKPOINTS, CheckpointRecord.getClassSchema()));
+  }
+}

@@ -1,0 +1,108 @@
+package io.continualsft.trainer.checkpoint;
+
+import io.continualsft.avro.CheckpointManifest;
+import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.avro.LoraConfig;
+import io.continualsft.avro.PartitionOffset;
+import io.continualsft.trainer.lora.LoraSettings;
+import io.continualsft.trainer.lora.PeftAdapter;
+import io.continualsft.trainer.model.ModelIdentity;
+import io.continualsft.trainer.safetensors.Safetensors;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * A checkpoint's content as its four files, in memory both ways: the PEFT adapter
+ * ({@code adapter_config.json}, {@code adapter_model.safetensors}), the optimizer moments
+ * ({@code optimizer.safetensors}) and {@code trainer_state.json}; and those files as the Kafka
+ * records of one version (chunks, then the manifest). Restoring checks that the checkpoint
+ * belongs to this base model, tokenizer and LoRA configuration before anything is applied.
+ */
+public final class CheckpointFiles {
+  private CheckpointFiles() {}
+
+  /** What a checkpoint holds, before it becomes files and after it is read back. */
+  public record Content(PeftAdapter adapter, Map<String, float[]> moments, TrainingState state) {}
+
+  /** The four files, in the order they are written. */
+  public static Map<String, byte[]> encode(Content content) {
+    Map<String, byte[]> files = new LinkedHashMap<>();
+    files.put(Checkpoint.ADAPTER_CONFIG, content.adapter().configBytes());
+    files.put(Checkpoint.ADAPTER_WEIGHTS, content.adapter().weightsBytes());
+    List<Safetensors.Tensor> moments = new ArrayList<>();
+    content.moments().forEach((name, values) ->
+        moments.add(new Safetensors.Tensor(name, new long[] {values.length}, values)));
+    files.put(Checkpoint.OPTIMIZER, Safetensors.toBytes(moments, Map.of("format", "pt")));
+    files.put(Checkpoint.TRAINER_STATE, content.state().toJson());
+    return files;
+  }
+
+  /**
+   * What the manifest records besides the files: the training totals, the offsets trained
+   * through (everything before them is accounted for), the base model and the LoRA settings.
+   */
+  public record ManifestFacts(long step, long examplesTrained, long tokensTrained,
+      Map<TopicPartition, Long> offsets, ModelIdentity identity, LoraSettings lora,
+      Map<String, Double> metrics, Instant createdAt) {}
+
+  /** The records of one version: every file in chunks of at most {@code chunkBytes}, then the manifest. */
+  public static List<CheckpointRecord> records(String adapter, long version,
+      Map<String, byte[]> files, ManifestFacts facts, int chunkBytes) {
+    LoraSettings lora = facts.lora();
+    CheckpointManifest.Builder manifest = CheckpointManifest.newBuilder()
+        .setStep(facts.step())
+        .setExamplesTrained(facts.examplesTrained())
+        .setTokensTrained(facts.tokensTrained())
+        .setSourceOffsets(facts.offsets().entrySet().stream()
+            .map(e -> new PartitionOffset(e.getKey().topic(), e.getKey().partition(), e.getValue()))
+            .toList())
+        .setBaseModel(facts.identity().baseModelName())
+        .setBaseModelFingerprint(facts.identity().baseFingerprint())
+        .setTokenizerFingerprint(facts.identity().tokenizerFingerprint())
+        .setLora(LoraConfig.newBuilder().setR(lora.r()).setAlpha(lora.alpha())
+            .setDropout(lora.dropout()).setTargetModules(lora.targetModules())
+            .setUseRslora(lora.useRslora()).build())
+        .setMetrics(facts.metrics())
+        .setCreatedAt(facts.createdAt());
+    return CheckpointCodec.encode(adapter, version, files, manifest, chunkBytes);
+  }
+
+  /** Reads the content of {@code checkpoint} back, refusing one of another model or LoRA. */
+  public static Content decode(Checkpoint checkpoint, ModelIdentity identity,
+      LoraSettings configured) {
+    String where = "checkpoint v" + checkpoint.version() + " of adapter " + checkpoint.adapter();
+    CheckpointManifest m = checkpoint.manifest();
+    if (!m.getTokenizerFingerprint().equals(identity.tokenizerFingerprint())
+        || !m.getBaseModelFingerprint().equals(identity.baseFingerprint())) {
+      throw new IllegalStateException(where + " was trained on another base model or tokenizer;"
+          + " refusing to resume from it");
+    }
+    Map<String, byte[]> files = checkpoint.files();
+    for (String name : List.of(Checkpoint.ADAPTER_CONFIG, Checkpoint.ADAPTER_WEIGHTS,
+        Checkpoint.OPTIMIZER, Checkpoint.TRAINER_STATE)) {
+      if (!files.containsKey(name)) {
+        throw new IllegalStateException(where + " lacks " + name);
+      }
+    }
+    PeftAdapter adapter = PeftAdapter.fromBytes(files.get(Checkpoint.ADAPTER_CONFIG),
+        files.get(Checkpoint.ADAPTER_WEIGHTS), where);
+    if (!adapter.settings().equals(configured)) {
+      throw new IllegalStateException(where + " has LoRA " + adapter.settings()
+          + " but this trainer is configured with " + configured);
+    }
+    Map<String, float[]> moments = new LinkedHashMap<>();
+    try (Safetensors.Reader r = Safetensors.read(where + " " + Checkpoint.OPTIMIZER,
+        files.get(Checkpoint.OPTIMIZER))) {
+      for (String name : r.tensors().keySet()) {
+        moments.put(name, r.readFloats(name));
+      }
+    }
+    TrainingState state = TrainingState.fromJson(files.get(Checkpoint.TRAINER_STATE), where);
+    return new Content(adapter, moments, state);
+  }
+
+}

@@ -1,0 +1,59 @@
+package io.continualsft.trainer.checkpoint;
+
+import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.schemas.serde.AvroDeserializer;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+/**
+ * Reads the newest complete checkpoints of a checkpoint topic, as {@code pull} and the local run
+ * do: read_committed, so a checkpoint is seen whole or not at all, and every checksum verified.
+ */
+public final class CheckpointReader implements AutoCloseable {
+  private final SchemaRegistryClient registry;
+  private final KafkaConsumer<String, CheckpointRecord> consumer;
+  private final String topic;
+
+  private CheckpointReader(SchemaRegistryClient registry,
+      KafkaConsumer<String, CheckpointRecord> consumer, String topic) {
+    this.registry = registry;
+    this.consumer = consumer;
+    this.topic = topic;
+  }
+
+  /** {@code clientProperties}: any other Kafka client setting (security, timeouts). */
+  public static CheckpointReader open(String bootstrapServers, SchemaRegistryConfig registryConfig,
+      String topic, Map<String, Object> clientProperties) {
+    Map<String, Object> config = new LinkedHashMap<>(clientProperties);
+    config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    config.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576);
+    SchemaRegistryClient registry = new SchemaRegistryClient(registryConfig);
+    try {
+      return new CheckpointReader(registry, new KafkaConsumer<>(config, new StringDeserializer(),
+          AvroDeserializer.specific(CheckpointRecord.class, registry)), topic);
+    } catch (RuntimeException e) {
+      registry.close();
+      throw e;
+    }
+  }
+
+  /** The newest complete checkpoint of {@code adapter}, or empty when it has none. */
+  public Optional<Checkpoint> newest(String adapter) {
+    return CheckpointLocator.newest(consumer, topic, adapter, Duration.ofSeconds(60));
+  }
+
+  @Override
+  public void close() {
+    consumer.close();
+    registry.close();
+  }
+}

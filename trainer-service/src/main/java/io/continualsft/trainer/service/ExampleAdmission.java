@@ -1,0 +1,101 @@
+package io.continualsft.trainer.service;
+
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.schemas.Fingerprints;
+import io.continualsft.trainer.model.Batch;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * What the trainer does with one example, decided without side effects: train on it, hold it out
+ * for the eval loss, skip it (another adapter's), or reject it with a reason. An example is
+ * checked before use: this model's tokenizer, the {@link LabelContract}, within the maximum
+ * length, ids within the vocabulary, and the trained-token count it declares.
+ */
+public final class ExampleAdmission {
+  /** The decision. */
+  public sealed interface Decision {}
+
+  /** Train on it; {@code trainedTokens} counts toward the step's token budget. */
+  public record Train(Batch.Example example, int trainedTokens) implements Decision {}
+
+  /** Keep it for the eval loss, never train on it. */
+  public record HeldOut(Batch.Example example) implements Decision {}
+
+  /** Another adapter's example: not this trainer's to use. */
+  public record OtherAdapter() implements Decision {}
+
+  /** Unusable: a dead letter with this reason. */
+  public record Rejected(RejectionReason reason, String detail) implements Decision {}
+
+  private final String adapter;
+  private final String tokenizerFingerprint;
+  private final int vocabSize;
+  private final int maxLength;
+  private final double evalFraction;
+
+  public ExampleAdmission(String adapter, String tokenizerFingerprint, int vocabSize,
+      int maxLength, double evalFraction) {
+    this.adapter = adapter;
+    this.tokenizerFingerprint = tokenizerFingerprint;
+    this.vocabSize = vocabSize;
+    this.maxLength = maxLength;
+    this.evalFraction = evalFraction;
+  }
+
+  public Decision admit(SftExample e) {
+    if (!e.getAdapter().equals(adapter)) {
+      return new OtherAdapter();
+    }
+    if (!e.getTokenizerFingerprint().equals(tokenizerFingerprint)) {
+      return new Rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "
+          + e.getTokenizerFingerprint() + ", this trainer's is " + tokenizerFingerprint);
+    }
+    int length = e.getInputIds().size();
+    try {
+      LabelContract.checkLengths(length, e.getLabels().size());
+    } catch (LabelContract.Violation v) {
+      return new Rejected(RejectionReason.LABELS_MISALIGNED, v.getMessage());
+    }
+    if (length > maxLength) {
+      return new Rejected(RejectionReason.TOO_MANY_TOKENS, length + " tokens; train.max-length is "
+          + maxLength);
+    }
+    Batch.Example example = Batch.Example.of(e.getInputIds(), e.getLabels());
+    int[] ids = example.ids();
+    for (int i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= vocabSize) {
+        return new Rejected(RejectionReason.TOKEN_ID_OUT_OF_RANGE, "id " + ids[i] + " at " + i
+            + "; vocabulary " + vocabSize);
+      }
+    }
+    int trained;
+    try {
+      trained = LabelContract.trainedTokens(ids, example.labels());
+    } catch (LabelContract.Violation v) {
+      return v.rule() == LabelContract.Rule.SOME_TOKEN_TRAINED
+          ? new Rejected(RejectionReason.NO_TRAINED_TOKENS, "0 labels are trained, the example"
+              + " says " + e.getTrainedTokens())
+          : new Rejected(RejectionReason.LABELS_MISALIGNED, v.getMessage());
+    }
+    if (trained != e.getTrainedTokens()) {
+      return new Rejected(RejectionReason.NO_TRAINED_TOKENS, trained + " labels are trained, the"
+          + " example says " + e.getTrainedTokens());
+    }
+    if (heldOut(e.getConversationId(), evalFraction)) {
+      return new HeldOut(example);
+    }
+    return new Train(example, e.getTrainedTokens());
+  }
+
+  /** Whether a conversation is in the held-out eval slice: by a hash of its id, so stable. */
+  public static boolean heldOut(String conversationId, double fraction) {
+    if (fraction <= 0) {
+      return false;
+    }
+    String hash = Fingerprints.sha256(conversationId.getBytes(StandardCharsets.UTF_8));
+    long bucket = Long.parseLong(hash.substring(0, 8), 16) % 10_000;
+    return bucket < fraction * 10_000;
+  }
+}

@@ -1,0 +1,243 @@
+package io.continualsft.trainer.service;
+
+import io.continualsft.trainer.checkpoint.TrainingState;
+import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.train.LoraTrainer;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * The trainer's accounting, without Kafka or a model: the examples of the step being formed,
+ * the read position and the checkpoint boundary of every partition, the totals a checkpoint
+ * records, the held-out examples, and whether a checkpoint is due.
+ *
+ * <p>The boundary is the offset per partition before which everything is accounted for (trained
+ * in a finished step, dead-lettered, skipped or held out) and after which nothing is: it moves
+ * only when a step ends or nothing is pending, so a checkpoint's offsets are exact.
+ */
+final class StepBookkeeping {
+  private final int stepTokens;
+  private final int stepExamples;
+  private final int maxEvalExamples;
+
+  // The step being formed.
+  private final List<Batch.Example> window = new ArrayList<>();
+  private long windowTokens;
+  private final Map<TopicPartition, Long> positions = new LinkedHashMap<>();
+  private Map<TopicPartition, Long> boundary = new LinkedHashMap<>();
+
+  // Totals: all of them in every checkpoint.
+  private long version;
+  private long examplesTrained;
+  private long tokensTrained;
+  private long skippedSteps;
+  private long examplesInSkippedSteps;
+  private double lastLoss = Double.NaN;
+  private double lastGradNorm = Double.NaN;
+  private double lastLearningRate;
+  private double lastEvalLoss = Double.NaN;
+  private final Deque<Batch.Example> evalSet = new ArrayDeque<>();
+
+  // Since the last checkpoint.
+  private boolean dirty;
+  private long stepsSinceCheckpoint;
+  private Instant lastCheckpoint;
+
+  StepBookkeeping(int stepTokens, int stepExamples, int maxEvalExamples, Instant now) {
+    this.stepTokens = stepTokens;
+    this.stepExamples = stepExamples;
+    this.maxEvalExamples = maxEvalExamples;
+    this.lastCheckpoint = now;
+  }
+
+  /** Reading starts at {@code offsets}; everything before them is accounted for. */
+  void start(Map<TopicPartition, Long> offsets) {
+    positions.clear();
+    positions.putAll(offsets);
+    boundary = new LinkedHashMap<>(positions);
+  }
+
+  /** The record at {@code offset} of {@code partition} was read (whatever became of it). */
+  void read(TopicPartition partition, long offset) {
+    positions.put(partition, offset + 1);
+  }
+
+  /** The reader moved past records that carry no example (transaction markers). */
+  void readUpTo(TopicPartition partition, long position) {
+    positions.put(partition, position);
+  }
+
+  void admit(Batch.Example example, int trainedTokens) {
+    window.add(example);
+    windowTokens += trainedTokens;
+  }
+
+  void holdOut(Batch.Example example) {
+    evalSet.addLast(example);
+    while (evalSet.size() > maxEvalExamples) {
+      evalSet.removeFirst();
+    }
+    dirty = true;
+  }
+
+  /** A record that trains nothing but moves the boundary: skipped, or a dead letter. */
+  void passOver() {
+    dirty = true;
+  }
+
+  boolean stepFull() {
+    return windowTokens >= stepTokens || (stepExamples > 0 && window.size() >= stepExamples);
+  }
+
+  boolean hasPendingExamples() {
+    return !window.isEmpty();
+  }
+
+  List<Batch.Example> window() {
+    return List.copyOf(window);
+  }
+
+  /** Books a finished step (applied or skipped) over the window, which starts afresh. */
+  void stepped(LoraTrainer.StepResult result) {
+    if (result.applied()) {
+      examplesTrained += window.size();
+      tokensTrained += result.trainedTokens();
+      lastLoss = result.loss();
+      lastGradNorm = result.gradNorm();
+    } else {
+      skippedSteps++;
+      examplesInSkippedSteps += window.size();
+    }
+    lastLearningRate = result.learningRate();
+    window.clear();
+    windowTokens = 0;
+    boundary = new LinkedHashMap<>(positions);
+    dirty = true;
+    stepsSinceCheckpoint++;
+  }
+
+  /**
+   * When no example is pending, everything read is accounted for: the boundary moves up to the
+   * read positions. True when a checkpoint would record something new.
+   */
+  boolean settle() {
+    if (!window.isEmpty()) {
+      return false;
+    }
+    boolean moved = !positions.equals(boundary);
+    if (moved) {
+      boundary = new LinkedHashMap<>(positions);
+    }
+    return dirty || moved;
+  }
+
+  boolean dirty() {
+    return dirty;
+  }
+
+  boolean checkpointDue(int everySteps, int everySeconds, Instant now) {
+    return stepsSinceCheckpoint >= everySteps
+        || Duration.between(lastCheckpoint, now).toSeconds() >= everySeconds;
+  }
+
+  /** The next checkpoint's version. */
+  long nextVersion() {
+    return version + 1;
+  }
+
+  /** Books the checkpoint of version {@link #nextVersion()} as published. */
+  void checkpointed(double evalLoss, Instant now) {
+    version++;
+    lastEvalLoss = evalLoss;
+    dirty = false;
+    stepsSinceCheckpoint = 0;
+    lastCheckpoint = now;
+  }
+
+  /** The training metrics a checkpoint's manifest records (non-finite ones left out). */
+  Map<String, Double> metrics(double evalLoss) {
+    Map<String, Double> m = new LinkedHashMap<>();
+    putFinite(m, "train_loss", lastLoss);
+    putFinite(m, "eval_loss", evalLoss);
+    putFinite(m, "learning_rate", lastLearningRate);
+    putFinite(m, "grad_norm", lastGradNorm);
+    m.put("skipped_steps", (double) skippedSteps);
+    m.put("examples_in_skipped_steps", (double) examplesInSkippedSteps);
+    m.put("eval_examples", (double) evalSet.size());
+    return m;
+  }
+
+  private static void putFinite(Map<String, Double> m, String key, double value) {
+    if (Double.isFinite(value)) {
+      m.put(key, value);
+    }
+  }
+
+  /** The state a checkpoint of version {@link #nextVersion()} records. */
+  TrainingState state(String adapter, long step, long optimizerSteps, long seed) {
+    Map<String, Long> offsets = new LinkedHashMap<>();
+    boundary.forEach((tp, o) -> offsets.put(tp.topic() + ":" + tp.partition(), o));
+    return new TrainingState(adapter, nextVersion(), step, optimizerSteps, examplesTrained,
+        tokensTrained, skippedSteps, examplesInSkippedSteps, seed, offsets, List.copyOf(evalSet));
+  }
+
+  /** Continues from checkpoint {@code version}'s state (its offsets go to {@link #start}). */
+  void restore(long version, TrainingState state) {
+    this.version = version;
+    examplesTrained = state.examplesTrained();
+    tokensTrained = state.tokensTrained();
+    skippedSteps = state.skippedSteps();
+    examplesInSkippedSteps = state.examplesInSkippedSteps();
+    evalSet.clear();
+    evalSet.addAll(state.evalSet());
+  }
+
+  Map<TopicPartition, Long> boundary() {
+    return Map.copyOf(boundary);
+  }
+
+  /** The boundary in partition order, as the manifest lists it. */
+  Map<TopicPartition, Long> orderedBoundary() {
+    return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(boundary));
+  }
+
+  List<Batch.Example> evalSet() {
+    return List.copyOf(evalSet);
+  }
+
+  long version() {
+    return version;
+  }
+
+  long examplesTrained() {
+    return examplesTrained;
+  }
+
+  long tokensTrained() {
+    return tokensTrained;
+  }
+
+  long examplesInSkippedSteps() {
+    return examplesInSkippedSteps;
+  }
+
+  double lastEvalLoss() {
+    return lastEvalLoss;
+  }
+
+  /** The loss of the last applied step (a skipped step leaves it). */
+  double lastLoss() {
+    return lastLoss;
+  }
+
+  double lastGradNorm() {
+    return lastGradNorm;
+  }
+}

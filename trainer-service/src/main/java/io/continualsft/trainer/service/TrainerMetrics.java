@@ -1,0 +1,149 @@
+package io.continualsft.trainer.service;
+
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.trainer.train.LoraTrainer;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.producer.Producer;
+
+/**
+ * The trainer's own meters. Prometheus names: {@code sft_trainer_loss}, {@code
+ * sft_trainer_eval_loss}, {@code sft_trainer_tokens_trained_total}, {@code
+ * sft_trainer_examples_trained_total}, {@code sft_trainer_examples_skipped_total{reason}}, {@code
+ * sft_trainer_dead_letters_total{reason}}, {@code sft_trainer_steps_skipped_total}, {@code
+ * sft_trainer_step_seconds}, {@code sft_trainer_checkpoint_publish_seconds}, {@code
+ * sft_trainer_checkpoint_bytes}, {@code sft_trainer_grad_norm}, {@code
+ * sft_trainer_learning_rate}, {@code sft_trainer_token_utilisation}, {@code
+ * sft_trainer_tokens_per_second}, {@code sft_trainer_consumer_lag}; plus JVM memory and the Kafka
+ * clients' own.
+ */
+public final class TrainerMetrics implements AutoCloseable {
+  /** Why an example was not trained without being a dead letter. */
+  public enum Skip { OTHER_ADAPTER, HELD_OUT }
+
+  private final MeterRegistry registry;
+  private final Counter trainedTokens;
+  private final Counter trainedExamples;
+  private final Counter skippedSteps;
+  private final Timer step;
+  private final Timer publish;
+  private final DistributionSummary publishedBytes;
+  private final Map<RejectionReason, Counter> deadLetters = new EnumMap<>(RejectionReason.class);
+  private final Map<Skip, Counter> skipped = new EnumMap<>(Skip.class);
+  private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
+  private final AtomicReference<Double> evalLoss = new AtomicReference<>(Double.NaN);
+  private final AtomicReference<Double> gradNorm = new AtomicReference<>(Double.NaN);
+  private final AtomicReference<Double> learningRate = new AtomicReference<>(0.0);
+  private final AtomicReference<Double> utilisation = new AtomicReference<>(Double.NaN);
+  private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
+  private final AtomicReference<Double> lag = new AtomicReference<>(0.0);
+  private final List<KafkaClientMetrics> clients = new ArrayList<>();
+
+  public TrainerMetrics(MeterRegistry registry) {
+    this.registry = registry;
+    new JvmMemoryMetrics().bindTo(registry);
+    trainedTokens = Counter.builder("sft.trainer.tokens.trained").register(registry);
+    trainedExamples = Counter.builder("sft.trainer.examples.trained").register(registry);
+    skippedSteps = Counter.builder("sft.trainer.steps.skipped")
+        .description("Steps skipped because the loss or gradient norm was not finite")
+        .register(registry);
+    step = Timer.builder("sft.trainer.step").register(registry);
+    publish = Timer.builder("sft.trainer.checkpoint.publish").register(registry);
+    publishedBytes = DistributionSummary.builder("sft.trainer.checkpoint.bytes").baseUnit("bytes")
+        .register(registry);
+    registry.gauge("sft.trainer.loss", loss, AtomicReference::get);
+    registry.gauge("sft.trainer.eval.loss", evalLoss, AtomicReference::get);
+    registry.gauge("sft.trainer.grad.norm", gradNorm, AtomicReference::get);
+    registry.gauge("sft.trainer.learning.rate", learningRate, AtomicReference::get);
+    registry.gauge("sft.trainer.token.utilisation", utilisation, AtomicReference::get);
+    registry.gauge("sft.trainer.tokens.per.second", tokensPerSecond, AtomicReference::get);
+    // Records between the trainer's position and the end of its input, refreshed at every
+    // progress line and when caught up: unlike the Kafka client's windowed records-lag metrics,
+    // it holds its value while the trainer is busy in a long step.
+    registry.gauge("sft.trainer.consumer.lag", lag, AtomicReference::get);
+    for (RejectionReason reason : RejectionReason.values()) { // at 0, so rate() works from the start
+      deadLetters.put(reason, Counter.builder("sft.trainer.dead.letters")
+          .tag("reason", reason.name())
+          .description("Examples sent to the dead-letter topic, by reason").register(registry));
+    }
+    for (Skip reason : Skip.values()) {
+      skipped.put(reason, Counter.builder("sft.trainer.examples.skipped")
+          .tag("reason", reason.name()).register(registry));
+    }
+  }
+
+  /** The Kafka clients' own metrics ({@code kafka_consumer_*}, {@code kafka_producer_*}). */
+  public void bind(Consumer<?, ?> consumer, Producer<?, ?> producer) {
+    clients.add(new KafkaClientMetrics(consumer));
+    clients.add(new KafkaClientMetrics(producer));
+    clients.forEach(m -> m.bindTo(registry));
+  }
+
+  void stepped(LoraTrainer.StepResult result, int examples, long nanos, double lastLoss,
+      double lastGradNorm) {
+    step.record(nanos, TimeUnit.NANOSECONDS);
+    if (result.applied()) {
+      trainedExamples.increment(examples);
+      trainedTokens.increment(result.trainedTokens());
+    } else {
+      skippedSteps.increment();
+    }
+    loss.set(lastLoss);
+    gradNorm.set(lastGradNorm);
+    learningRate.set(result.learningRate());
+    utilisation.set(result.utilisation());
+  }
+
+  void skipped(Skip reason) {
+    skipped.get(reason).increment();
+  }
+
+  void deadLetter(RejectionReason reason) {
+    deadLetters.get(reason).increment();
+  }
+
+  void published(long bytes, long nanos) {
+    publishedBytes.record(bytes);
+    publish.record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  void evalLoss(double value) {
+    evalLoss.set(value);
+  }
+
+  void tokensPerSecond(double value) {
+    tokensPerSecond.set(value);
+  }
+
+  void lag(long records) {
+    lag.set((double) records);
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  public double tokensTrained() {
+    return trainedTokens.count();
+  }
+
+  public double stepsSkipped() {
+    return skippedSteps.count();
+  }
+
+  @Override
+  public void close() {
+    clients.forEach(KafkaClientMetrics::close);
+  }
+}

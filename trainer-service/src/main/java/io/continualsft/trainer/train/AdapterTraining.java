@@ -1,0 +1,129 @@
+package io.continualsft.trainer.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.lora.LoraSettings;
+import io.continualsft.trainer.lora.PeftAdapter;
+import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.model.LlamaModel;
+import io.continualsft.trainer.model.ModelLoader;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One adapter being trained on a frozen base model: the model with its LoRA parameters, the
+ * optimizer, the step counter and the batcher, behind the few operations the service needs:
+ * take a step, score examples, snapshot the adapter for a checkpoint and restore one.
+ */
+public final class AdapterTraining implements AutoCloseable {
+  private final NDManager params;
+  private final LlamaModel model;
+  private final LoraTrainer trainer;
+  private final TokenBudgetBatcher batcher;
+
+  public AdapterTraining(NDManager params, LlamaModel model, LoraTrainer trainer,
+      TokenBudgetBatcher batcher) {
+    this.params = params;
+    this.model = model;
+    this.trainer = trainer;
+    this.batcher = batcher;
+  }
+
+  /**
+   * Loads the base model of {@code settings} onto {@code params} (which this object then owns)
+   * and adds a fresh adapter.
+   */
+  public static AdapterTraining open(TrainerSettings settings, NDManager params) {
+    try {
+      Path dir = settings.model().dir();
+      LlamaModel model = ModelLoader.load(dir, params.newSubManager());
+      model.addLora(settings.lora(), settings.seed());
+      TrainerSettings.Optimizer o = settings.optimizer();
+      AdamW adamW = new AdamW(params.newSubManager(), o.beta1(), o.beta2(), o.eps(),
+          o.weightDecay());
+      List<Long> inject = settings.nonFiniteSteps();
+      LoraTrainer trainer = new LoraTrainer(model, params, adamW, o.schedule(), o.clipNorm(),
+          settings.seed(), inject.isEmpty() ? null : (step, grads) -> {
+            if (inject.contains(step)) {
+              grads.values().forEach(g -> g.muli(Float.NaN));
+            }
+          });
+      TrainerSettings.Steps s = settings.steps();
+      return new AdapterTraining(params, model, trainer,
+          new TokenBudgetBatcher(s.tokenBudget(), s.maxLength(), s.pack(), 0));
+    } catch (RuntimeException e) {
+      params.close();
+      throw e;
+    }
+  }
+
+  /** One optimizer step over {@code examples}, split into micro-batches by the batcher. */
+  public LoraTrainer.StepResult step(List<Batch.Example> examples) {
+    return trainer.train(batcher.plan(examples));
+  }
+
+  /** Mean loss over the trained tokens of {@code examples}; NaN when there are none. */
+  public double evalLoss(List<Batch.Example> examples) {
+    return trainer.evalLoss(examples, batcher);
+  }
+
+  public long step() {
+    return trainer.step();
+  }
+
+  public long optimizerSteps() {
+    return trainer.optimizer().steps();
+  }
+
+  public int vocabSize() {
+    return model.config().vocabSize();
+  }
+
+  public LoraSettings lora() {
+    return model.lora();
+  }
+
+  /**
+   * The adapter as PEFT files will hold it, values copied off the device. Fails when a value is
+   * not finite: such an adapter must never be published.
+   */
+  public PeftAdapter adapter(String baseModelName) {
+    Map<String, NDArray> lora = model.loraParameters();
+    PeftAdapter adapter = PeftAdapter.of(model.lora(), baseModelName, lora);
+    adapter.weights().forEach((name, values) -> {
+      for (float v : values) {
+        if (!Float.isFinite(v)) {
+          throw new IllegalStateException("the adapter has a non-finite value in " + name
+              + "; refusing to publish it");
+        }
+      }
+    });
+    return adapter;
+  }
+
+  /** The optimizer's moments by torch's names ({@code <param>.exp_avg}, {@code .exp_avg_sq}). */
+  public Map<String, float[]> moments() {
+    return trainer.optimizer().state();
+  }
+
+  /** Puts a checkpoint's adapter, moments and counters back. */
+  public void restore(PeftAdapter adapter, Map<String, float[]> moments, long step,
+      long optimizerSteps) {
+    model.setLora(adapter.settings(), adapter.weights());
+    trainer.optimizer().restore(moments, model.loraParameters(), optimizerSteps);
+    trainer.setStep(step);
+  }
+
+  /** The model, for callers that look inside (tests, generation with the trained adapter). */
+  public LlamaModel model() {
+    return model;
+  }
+
+  @Override
+  public void close() {
+    model.close();
+    params.close();
+  }
+}

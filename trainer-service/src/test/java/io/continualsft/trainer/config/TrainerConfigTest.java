@@ -1,0 +1,115 @@
+package io.continualsft.trainer.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.common.config.ConfigException;
+import org.junit.jupiter.api.Test;
+
+/** The keys, their defaults (the builder's) and the errors that name them. */
+class TrainerConfigTest {
+  static Map<String, String> required() {
+    Map<String, String> m = new HashMap<>();
+    m.put("bootstrap.servers", "broker:9092");
+    m.put("schema.registry.url", "http://registry:8081");
+    m.put("model.dir", "/models/base");
+    return m;
+  }
+
+  @Test
+  void defaultsComeFromTheBuilderAndDerivedIdsFromTheAdapter() {
+    TrainerSettings s = TrainerConfig.fromMap(required());
+    assertThat(s.adapter()).isEqualTo("default");
+    assertThat(s.kafka().groupId()).isEqualTo("sft-trainer-default");
+    assertThat(s.kafka().transactionalId()).isEqualTo("sft-trainer-default");
+    assertThat(s.kafka().examplesTopic()).isEqualTo("sft.examples");
+    assertThat(s.kafka().deadLetterTopic()).isEqualTo("sft.examples.dlq");
+    assertThat(s.kafka().checkpointTopic()).isEqualTo("sft.adapter-checkpoints");
+    assertThat(s.lora().r()).isEqualTo(8);
+    assertThat(s.lora().targetModules()).containsExactly("q_proj", "v_proj");
+    assertThat(s.optimizer().learningRate()).isEqualTo(1e-4);
+    assertThat(s.steps().stepTokens()).isEqualTo(2048);
+    assertThat(s.model().baseModelName()).isEqualTo("/models/base");
+    assertThat(TrainerConfig.KEYS.get("optimizer.lr").defaultValue()).isEqualTo("1e-4");
+    assertThat(TrainerConfig.KEYS.get("optimizer.betas").defaultValue()).isEqualTo("0.9,0.999");
+    assertThat(TrainerConfig.KEYS.get("model.dir").defaultValue()).as("required").isNull();
+  }
+
+  @Test
+  void theFilesKeysSetTheSettingsAndOthersGoToTheClients() {
+    Map<String, String> m = required();
+    m.put("adapter.id", "tenant-7");
+    m.put("lora.target-modules", "all-linear");
+    m.put("lora.alpha", "32");
+    m.put("optimizer.betas", "0.8, 0.95");
+    m.put("batch.mode", "pack");
+    m.put("lr.schedule", "cosine");
+    m.put("debug.nonfinite-steps", "3,5");
+    m.put("security.protocol", "SASL_SSL");
+    m.put("basic.auth.credentials.source", "USER_INFO");
+    m.put("basic.auth.user.info", "u:p");
+    TrainerSettings s = TrainerConfig.fromMap(m);
+    assertThat(s.adapter()).isEqualTo("tenant-7");
+    assertThat(s.kafka().groupId()).isEqualTo("sft-trainer-tenant-7");
+    assertThat(s.lora().targetModules()).hasSize(7);
+    assertThat(s.lora().alpha()).isEqualTo(32);
+    assertThat(s.optimizer().beta1()).isEqualTo(0.8);
+    assertThat(s.optimizer().beta2()).isEqualTo(0.95);
+    assertThat(s.steps().pack()).isTrue();
+    assertThat(s.optimizer().cosine()).isTrue();
+    assertThat(s.nonFiniteSteps()).containsExactly(3L, 5L);
+    assertThat(s.kafka().clientProperties()).isEqualTo(Map.of("security.protocol", "SASL_SSL"));
+    assertThat(s.kafka().registry().userInfo()).isEqualTo("u:p");
+  }
+
+  @Test
+  void settingsWrittenAsPropertiesReadBackEqual() {
+    TrainerSettings s = TrainerSettings.builder()
+        .bootstrapServers("b:1").registryUrl("http://r:2").autoRegisterSchemas(true)
+        .modelDir(Path.of("/m")).modelName("tiny").adapter("a").groupId("g")
+        .loraR(16).loraAlpha(32).loraDropout(0.05).loraTargetModules(List.of("all-linear"))
+        .learningRate(0.03).eps(2.5e-7).betas(0.9, 0.98).warmupSteps(5).cosine(true)
+        .evalFraction(0.1).maxLength(1024).tokenBudget(2048).stepTokens(32).pack(true)
+        .checkpointEverySteps(20).metricsPort(0).nonFiniteSteps(List.of(4L))
+        .clientProperty("ssl.truststore.location", "/t.jks")
+        .build();
+    assertThat(TrainerConfig.fromMap(TrainerConfig.toProperties(s))).isEqualTo(s);
+  }
+
+  @Test
+  void aBadValueFailsNamingItsKey() {
+    for (Map.Entry<String, String> bad : Map.of(
+        "lora.r", "eight", "optimizer.lr", "-1", "batch.mode", "stacked",
+        "lr.schedule", "linear", "optimizer.betas", "0.9", "eval.fraction", "1.5",
+        "batch.token-budget", "100", "device", "tpu", "metrics.port", "70000",
+        "lora.target-modules", "lm_head").entrySet()) {
+      Map<String, String> m = required();
+      m.put(bad.getKey(), bad.getValue());
+      assertThatThrownBy(() -> TrainerConfig.fromMap(m)).as(bad.toString())
+          .isInstanceOf(ConfigException.class)
+          .hasMessageContaining(bad.getKey().startsWith("lora") ? "lora" : bad.getKey());
+    }
+  }
+
+  @Test
+  void aMissingRequiredKeyIsNamedWithItsEnvironmentVariable() {
+    Map<String, String> m = required();
+    m.remove("model.dir");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m))
+        .hasMessageContaining("model.dir").hasMessageContaining("SFT_MODEL_DIR");
+  }
+
+  @Test
+  void theEnvironmentOverridesTheFile() {
+    TrainerSettings s = TrainerConfig.load(null, Map.of("SFT_BOOTSTRAP_SERVERS", "env:9092",
+        "SFT_SCHEMA_REGISTRY_URL", "http://env", "SFT_MODEL_DIR", "/env/model",
+        "SFT_STEP_TOKENS", "64", "SFT_KAFKA_SASL_MECHANISM", "PLAIN"));
+    assertThat(s.kafka().bootstrapServers()).isEqualTo("env:9092");
+    assertThat(s.steps().stepTokens()).isEqualTo(64);
+    assertThat(s.kafka().clientProperties()).containsEntry("sasl.mechanism", "PLAIN");
+  }
+}

@@ -1,0 +1,112 @@
+package io.continualsft.trainer.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.labels.LabelContract;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** One decision per example, for every reason an example can be refused. */
+class ExampleAdmissionTest {
+  static final String TOKENIZER = "t".repeat(64);
+  final ExampleAdmission admission = new ExampleAdmission("default", TOKENIZER, 96, 12, 0.25);
+
+  /** ids 10..10+n, the last {@code trained} of them trained. */
+  static SftExample.Builder example(String id, int n, int trained) {
+    List<Integer> ids = new ArrayList<>();
+    List<Integer> labels = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      ids.add(10 + i);
+      labels.add(i >= n - trained ? 10 + i : LabelContract.IGNORE_INDEX);
+    }
+    return SftExample.newBuilder(TrainerServiceTest.example(id, 0)).setInputIds(ids).setLabels(labels)
+        .setTrainedTokens(trained);
+  }
+
+  /** A conversation id outside the held-out slice. */
+  static String trainedId() {
+    for (int i = 0; ; i++) {
+      if (!ExampleAdmission.heldOut("id-" + i, 0.25)) {
+        return "id-" + i;
+      }
+    }
+  }
+
+  static String heldOutId() {
+    for (int i = 0; ; i++) {
+      if (ExampleAdmission.heldOut("id-" + i, 0.25)) {
+        return "id-" + i;
+      }
+    }
+  }
+
+  ExampleAdmission.Decision admit(SftExample.Builder b) {
+    return admission.admit(b.build());
+  }
+
+  static ExampleAdmission.Rejected rejected(RejectionReason reason, String detail) {
+    return new ExampleAdmission.Rejected(reason, detail);
+  }
+
+  @Test
+  void aGoodExampleIsTrainedWithItsTrainedTokenCount() {
+    ExampleAdmission.Decision d = admit(example(trainedId(), 8, 3));
+    assertThat(d).isInstanceOf(ExampleAdmission.Train.class);
+    ExampleAdmission.Train t = (ExampleAdmission.Train) d;
+    assertThat(t.trainedTokens()).isEqualTo(3);
+    assertThat(t.example().ids()).containsExactly(10, 11, 12, 13, 14, 15, 16, 17);
+  }
+
+  @Test
+  void theHeldOutSliceIsChosenByTheConversationIdAlone() {
+    assertThat(admit(example(heldOutId(), 8, 3))).isInstanceOf(ExampleAdmission.HeldOut.class);
+    int held = 0;
+    for (int i = 0; i < 10_000; i++) {
+      held += ExampleAdmission.heldOut("conversation-" + i, 0.25) ? 1 : 0;
+    }
+    assertThat(held).as("about a quarter").isBetween(2_300, 2_700);
+    assertThat(ExampleAdmission.heldOut("anything", 0)).isFalse();
+  }
+
+  @Test
+  void anotherAdaptersExampleIsNotThisTrainersToUse() {
+    assertThat(admit(example(trainedId(), 8, 3).setAdapter("other")))
+        .isInstanceOf(ExampleAdmission.OtherAdapter.class);
+  }
+
+  @Test
+  void everyBrokenRuleHasItsReason() {
+    String id = trainedId();
+    assertThat(admit(example(id, 8, 3).setTokenizerFingerprint("0".repeat(64))))
+        .isEqualTo(rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "
+            + "0".repeat(64) + ", this trainer's is " + TOKENIZER));
+    assertThat(admit(example(id, 8, 3).setLabels(List.of(1, 2))))
+        .isEqualTo(rejected(RejectionReason.LABELS_MISALIGNED, "8 ids, 2 labels"));
+    assertThat(admit(example(id, 0, 0)))
+        .isEqualTo(rejected(RejectionReason.LABELS_MISALIGNED, "0 ids, 0 labels"));
+    assertThat(admit(example(id, 13, 3)))
+        .isEqualTo(rejected(RejectionReason.TOO_MANY_TOKENS, "13 tokens; train.max-length is 12"));
+    List<Integer> outOfRange = new ArrayList<>(example(id, 8, 3).getInputIds());
+    outOfRange.set(2, 96);
+    assertThat(admit(example(id, 8, 3).setInputIds(outOfRange)))
+        .isEqualTo(rejected(RejectionReason.TOKEN_ID_OUT_OF_RANGE, "id 96 at 2; vocabulary 96"));
+    List<Integer> negative = new ArrayList<>(example(id, 8, 3).getInputIds());
+    negative.set(0, -5);
+    assertThat(admit(example(id, 8, 3).setInputIds(negative)))
+        .isEqualTo(rejected(RejectionReason.TOKEN_ID_OUT_OF_RANGE, "id -5 at 0; vocabulary 96"));
+    List<Integer> wrongLabel = new ArrayList<>(example(id, 8, 3).getLabels());
+    wrongLabel.set(7, 40);
+    assertThat(admit(example(id, 8, 3).setLabels(wrongLabel)))
+        .isEqualTo(rejected(RejectionReason.LABELS_MISALIGNED,
+            "label 40 at 7 is neither -100 nor the id"));
+    assertThat(admit(example(id, 8, 0)))
+        .isEqualTo(rejected(RejectionReason.NO_TRAINED_TOKENS,
+            "0 labels are trained, the example says 0"));
+    assertThat(admit(example(id, 8, 3).setTrainedTokens(4)))
+        .isEqualTo(rejected(RejectionReason.NO_TRAINED_TOKENS,
+            "3 labels are trained, the example says 4"));
+  }
+}

@@ -1,0 +1,308 @@
+package io.continualsft.trainer.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDManager;
+import io.continualsft.avro.CheckpointManifest;
+import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.avro.PartitionOffset;
+import io.continualsft.avro.Rejection;
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.schemas.registry.InMemorySchemaRegistry;
+import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.CheckpointSource;
+import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.model.ModelIdentity;
+import io.continualsft.trainer.testing.LogConsumer;
+import io.continualsft.trainer.train.AdapterTraining;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BooleanSupplier;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.Cluster;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.serialization.Serializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The poll and commit logic on Kafka's own mocks and a real (tiny) model: what is trained, what
+ * is dead-lettered, which offsets commit with which checkpoint, and that a restarted service
+ * continues exactly where the checkpoint says.
+ */
+@Timeout(300) // a safety net for a loop that never meets its stop condition, not a measurement
+class TrainerServiceTest {
+  static final Path MODEL = Path.of("src/test/resources/parity/qwen3/model");
+  static final String EXAMPLES = "examples";
+  static final String CHECKPOINTS = "checkpoints";
+  static final String DLQ = "examples-dlq";
+  static final TopicPartition IN = new TopicPartition(EXAMPLES, 0);
+  static final ModelIdentity IDENTITY = new ModelIdentity("tiny", "b".repeat(64), "t".repeat(64));
+  static final Clock CLOCK = Clock.fixed(Instant.ofEpochMilli(1_795_000_000_000L), ZoneOffset.UTC);
+
+  private final InMemorySchemaRegistry registry = new InMemorySchemaRegistry();
+  private final Serializer<SftExample> serializer = new AvroSerializer<>(registry, false);
+
+  static TrainerSettings settings() {
+    return TrainerSettings.builder()
+        .bootstrapServers("unused:9092").registryUrl("http://unused")
+        .examplesTopic(EXAMPLES).checkpointTopic(CHECKPOINTS).deadLetterTopic(DLQ)
+        .modelDir(MODEL)
+        .loraR(4).loraAlpha(8).loraDropout(0.1).loraTargetModules(List.of("all-linear"))
+        .seed(3)
+        .maxLength(32).tokenBudget(64)
+        .stepTokens(10)
+        .learningRate(0.01).warmupSteps(0)
+        .evalFraction(0.25)
+        .checkpointEverySteps(3).checkpointEverySeconds(3600)
+        .chunkBytes(4096)
+        .metricsPort(0)
+        .progressEverySteps(1000)
+        .build();
+  }
+
+  static SftExample example(String id, int seed) {
+    List<Integer> ids = new ArrayList<>();
+    List<Integer> labels = new ArrayList<>();
+    int length = 8 + seed % 5;
+    for (int i = 0; i < length; i++) {
+      int token = (i * 31 + seed * 17) % 96;
+      ids.add(token);
+      labels.add(i >= length - 4 ? token : LabelContract.IGNORE_INDEX);
+    }
+    return SftExample.newBuilder().setConversationId(id).setAdapter("default")
+        .setInputIds(ids).setLabels(labels).setTrainedTokens(4)
+        .setTokenizerFingerprint(IDENTITY.tokenizerFingerprint()).setTemplateFingerprint("x")
+        .setSourceTopic("conversations").setSourcePartition(0).setSourceOffset(seed)
+        .setCreatedAt(Instant.ofEpochMilli(1_795_000_000_000L)).build();
+  }
+
+  /** A service over these mocks; {@code checkpoints} is what it finds at start. */
+  private TrainerService service(LogConsumer<byte[], byte[]> consumer,
+      MockProducer<String, Object> producer, CheckpointSource checkpoints) {
+    TrainerSettings s = settings();
+    AdapterTraining training = AdapterTraining.open(s, NDManager.newBaseManager());
+    return new TrainerService(s, new TrainerService.Clients(consumer, producer,
+        AvroDeserializer.specific(SftExample.class, registry), checkpoints), training, IDENTITY,
+        new TrainerMetrics(new SimpleMeterRegistry()), CLOCK);
+  }
+
+  static LogConsumer<byte[], byte[]> consumer() {
+    LogConsumer<byte[], byte[]> consumer = new LogConsumer<>(7);
+    consumer.createTopic(EXAMPLES, 1);
+    return consumer;
+  }
+
+  static MockProducer<String, Object> producer() {
+    Node node = new Node(0, "localhost", 9092);
+    Cluster cluster = new Cluster("c", List.of(node),
+        List.of(new PartitionInfo(CHECKPOINTS, 0, node, null, null),
+            new PartitionInfo(CHECKPOINTS, 1, node, null, null),
+            new PartitionInfo(DLQ, 0, node, null, null)),
+        java.util.Set.of(), java.util.Set.of());
+    return new MockProducer<>(cluster, true, null, (t, k) -> k == null ? null
+        : k.getBytes(StandardCharsets.UTF_8), (t, v) -> new byte[0]);
+  }
+
+  private void append(LogConsumer<byte[], byte[]> consumer, SftExample e) {
+    consumer.append(IN, e.getConversationId().getBytes(StandardCharsets.UTF_8),
+        serializer.serialize(EXAMPLES, e), 0);
+  }
+
+  /** Runs until a checkpoint has been published through the end of the input. */
+  private static List<TrainerService.Published> runToEnd(TrainerService service,
+      LogConsumer<byte[], byte[]> consumer) {
+    List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+    service.onPublished(published::add);
+    long end = consumer.endOffsets(List.of(IN)).get(IN);
+    BooleanSupplier done = () -> !published.isEmpty()
+        && published.getLast().offsets().getOrDefault(IN, -1L) == end;
+    service.run(done);
+    return published;
+  }
+
+  static List<CheckpointRecord> checkpointRecords(MockProducer<String, Object> producer) {
+    return producer.history().stream().filter(r -> r.topic().equals(CHECKPOINTS))
+        .map(r -> (CheckpointRecord) r.value()).toList();
+  }
+
+  static CheckpointManifest lastManifest(MockProducer<String, Object> producer) {
+    List<CheckpointRecord> records = checkpointRecords(producer);
+    return (CheckpointManifest) records.getLast().getPayload();
+  }
+
+  @Test
+  void everyExampleIsTrainedOrHeldOutAndTheOffsetsCommitWithTheCheckpoint() {
+    LogConsumer<byte[], byte[]> consumer = consumer();
+    int n = 20;
+    long heldOut = 0;
+    for (int i = 0; i < n; i++) {
+      append(consumer, example("c-" + i, i));
+      heldOut += ExampleAdmission.heldOut("c-" + i, 0.25) ? 1 : 0;
+    }
+    MockProducer<String, Object> producer = producer();
+    List<TrainerService.Published> published;
+    try (TrainerService service = service(consumer, producer, adapter -> Optional.empty())) {
+      published = runToEnd(service, consumer);
+      assertThat(service.state()).isEqualTo("STOPPED");
+    }
+    assertThat(heldOut).as("the fixture holds some out").isBetween(1L, 10L);
+    TrainerService.Published last = published.getLast();
+    assertThat(last.examplesTrained()).isEqualTo(n - heldOut);
+    assertThat(last.tokensTrained()).isEqualTo(4 * (n - heldOut));
+    assertThat(last.offsets()).isEqualTo(Map.of(IN, (long) n));
+    assertThat(last.evalLoss()).isFinite();
+    // One committed transaction per checkpoint, each with the offsets it trained through.
+    assertThat(producer.commitCount()).isEqualTo(published.size());
+    assertThat(producer.consumerGroupOffsetsHistory()).hasSize(published.size());
+    for (int i = 0; i < published.size(); i++) {
+      Map<TopicPartition, OffsetAndMetadata> committed =
+          producer.consumerGroupOffsetsHistory().get(i).get("sft-trainer-default");
+      assertThat(committed).containsOnlyKeys(IN);
+      assertThat(committed.get(IN).offset()).isEqualTo(published.get(i).offsets().get(IN));
+    }
+    // The checkpoint records go to the adapter's partition, keyed by it, the manifest last.
+    int partition = CheckpointLocator.partitionFor("default", 2);
+    assertThat(producer.history()).filteredOn(r -> r.topic().equals(CHECKPOINTS))
+        .allMatch(r -> r.partition() == partition && r.key().equals("default"));
+    CheckpointManifest m = lastManifest(producer);
+    assertThat(m.getSourceOffsets()).containsExactly(new PartitionOffset(EXAMPLES, 0, (long) n));
+    assertThat(m.getExamplesTrained()).isEqualTo(n - heldOut);
+    assertThat(m.getMetrics()).containsEntry("eval_examples", (double) heldOut);
+    assertThat(producer.history()).noneMatch(r -> r.topic().equals(DLQ));
+  }
+
+  @Test
+  void badRecordsBecomeDeadLettersInTheTransactionOfTheOffsetPastThem() {
+    LogConsumer<byte[], byte[]> consumer = consumer();
+    append(consumer, example("c-0", 0));
+    consumer.append(IN, "junk".getBytes(StandardCharsets.UTF_8), new byte[] {9, 9, 9}, 0); // 1
+    consumer.append(IN, "gone".getBytes(StandardCharsets.UTF_8), null, 0); // 2: a tombstone
+    append(consumer, SftExample.newBuilder(example("c-3", 3))
+        .setTokenizerFingerprint("0".repeat(64)).build()); // 3
+    append(consumer, SftExample.newBuilder(example("c-4", 4)).setTrainedTokens(5).build()); // 4
+    append(consumer, SftExample.newBuilder(example("c-5", 5)).setAdapter("other").build()); // 5
+    List<Integer> outOfRange = new ArrayList<>(example("c-6", 6).getInputIds());
+    outOfRange.set(0, 96);
+    append(consumer, SftExample.newBuilder(example("c-6", 6)).setInputIds(outOfRange).build());
+    append(consumer, example("c-7", 7));
+    MockProducer<String, Object> producer = producer();
+    List<TrainerService.Published> published;
+    try (TrainerService service = service(consumer, producer, adapter -> Optional.empty())) {
+      published = runToEnd(service, consumer);
+    }
+    List<ProducerRecord<String, Object>> dead = producer.history().stream()
+        .filter(r -> r.topic().equals(DLQ)).toList();
+    assertThat(dead).extracting(r -> ((Rejection) r.value()).getSourceOffset() + " "
+            + ((Rejection) r.value()).getReason())
+        .containsExactly("1 NOT_WIRE_FORMAT", "2 CORRUPT_AVRO", "3 TOKENIZER_MISMATCH",
+            "4 NO_TRAINED_TOKENS", "6 TOKEN_ID_OUT_OF_RANGE");
+    Rejection junk = (Rejection) dead.getFirst().value();
+    assertThat(junk.getOriginalValue().array()).containsExactly(9, 9, 9);
+    assertThat(junk.getRejectedBy()).isEqualTo("sft-trainer-default");
+    assertThat(dead.getFirst().key()).isEqualTo("junk");
+    assertThat(published.getLast().offsets()).containsEntry(IN, 8L);
+    long trainable = java.util.stream.Stream.of("c-0", "c-7")
+        .filter(id -> !ExampleAdmission.heldOut(id, 0.25)).count();
+    assertThat(published.getLast().examplesTrained()).isEqualTo(trainable);
+    // Dead letters are sent before the checkpoint records, in the same transaction.
+    List<String> topics = producer.history().stream().map(ProducerRecord::topic).toList();
+    assertThat(topics.indexOf(DLQ)).isLessThan(topics.indexOf(CHECKPOINTS));
+    assertThat(producer.commitCount()).isEqualTo(published.size());
+  }
+
+  @Test
+  void aRestartedServiceContinuesFromItsCheckpointToTheAdapterOfAnUninterruptedRun() {
+    int n = 30;
+    java.util.function.Supplier<LogConsumer<byte[], byte[]>> input = () -> {
+      LogConsumer<byte[], byte[]> consumer = consumer();
+      for (int i = 0; i < n; i++) {
+        append(consumer, example("c-" + i, i));
+      }
+      return consumer;
+    };
+    // The reference: one service over all of it.
+    MockProducer<String, Object> reference = producer();
+    LogConsumer<byte[], byte[]> all = input.get();
+    try (TrainerService service = service(all, reference, adapter -> Optional.empty())) {
+      runToEnd(service, all);
+    }
+    // A service stopped after its first checkpoint (a clean stop publishes the last boundary,
+    // always between two steps)...
+    MockProducer<String, Object> stopped = producer();
+    try (TrainerService service = service(input.get(), stopped, adapter -> Optional.empty())) {
+      List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+      service.onPublished(published::add);
+      service.run(() -> !published.isEmpty());
+      assertThat(published.getFirst().offsets().get(IN)).isLessThan(n);
+    }
+    // ... and another that finds its checkpoint and reads on from its offsets.
+    MockProducer<String, Object> resumed = producer();
+    CheckpointSource fromStopped = adapter -> newest(checkpointRecords(stopped), adapter);
+    LogConsumer<byte[], byte[]> again = input.get();
+    try (TrainerService service = service(again, resumed, fromStopped)) {
+      runToEnd(service, again);
+    }
+    long stoppedAt = newest(checkpointRecords(stopped), "default").orElseThrow().version();
+    assertThat(checkpointRecords(resumed).getFirst().getVersion())
+        .as("the versions go on from the checkpoint it resumed from").isEqualTo(stoppedAt + 1);
+    Checkpoint end = newest(checkpointRecords(resumed), "default").orElseThrow();
+    Checkpoint uninterrupted = newest(checkpointRecords(reference), "default").orElseThrow();
+    assertThat(end.manifest().getSourceOffsets())
+        .isEqualTo(uninterrupted.manifest().getSourceOffsets());
+    assertThat(end.manifest().getStep()).isEqualTo(uninterrupted.manifest().getStep());
+    assertThat(end.manifest().getExamplesTrained())
+        .isEqualTo(uninterrupted.manifest().getExamplesTrained());
+    assertThat(end.manifest().getMetrics()).isEqualTo(uninterrupted.manifest().getMetrics());
+    for (String file : List.of(Checkpoint.ADAPTER_WEIGHTS, Checkpoint.OPTIMIZER)) {
+      assertThat(end.files().get(file)).as(file + ", bit for bit")
+          .isEqualTo(uninterrupted.files().get(file));
+    }
+  }
+
+  @Test
+  void aFencedProducerStopsTheServiceAsFailedAndNothingIsPublished() {
+    LogConsumer<byte[], byte[]> consumer = consumer();
+    for (int i = 0; i < 5; i++) {
+      append(consumer, example("c-" + i, i));
+    }
+    MockProducer<String, Object> producer = producer();
+    producer.commitTransactionException = new ProducerFencedException("another trainer took over");
+    try (TrainerService service = service(consumer, producer, adapter -> Optional.empty())) {
+      assertThatThrownBy(() -> service.run(() -> false))
+          .isInstanceOf(ProducerFencedException.class);
+      assertThat(service.state()).isEqualTo("FAILED");
+    }
+    assertThat(producer.history()).isEmpty();
+    assertThat(producer.commitCount()).isZero();
+  }
+
+  /** The newest complete checkpoint among {@code records}, as the locator reads them. */
+  static Optional<Checkpoint> newest(List<CheckpointRecord> records, String adapter) {
+    LogConsumer<String, CheckpointRecord> log = new LogConsumer<>(100);
+    log.createTopic(CHECKPOINTS, 2);
+    TopicPartition tp = new TopicPartition(CHECKPOINTS, CheckpointLocator.partitionFor(adapter, 2));
+    records.forEach(r -> log.append(tp, r.getAdapter(), r, 0));
+    return CheckpointLocator.newest(log, CHECKPOINTS, adapter, java.time.Duration.ofSeconds(5));
+  }
+}
