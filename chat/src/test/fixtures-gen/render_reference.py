@@ -55,7 +55,8 @@ def compile_template(source):
 
 
 def load_templates():
-    with open(os.path.join(RES, "tokenizers", "qwen3", "tokenizer_config.json"), encoding="utf-8") as f:
+    qwen3_dir = os.path.join(HERE, "..", "..", "..", "..", "tokenizers", "qwen3")
+    with open(os.path.join(qwen3_dir, "tokenizer_config.json"), encoding="utf-8") as f:
         qwen3 = json.load(f)
     templates = {"qwen3": (qwen3["chat_template"], {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})}
     llama_vars = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}

@@ -13,7 +13,8 @@ const here = __dirname;
 const res = path.join(here, '..', 'resources');
 
 (async () => {
-  const tokenizer = Tokenizer.fromFile(path.join(res, 'tokenizers', 'qwen3', 'tokenizer.json'));
+  const tokenizer = Tokenizer.fromFile(path.join(here, '..', '..', '..', '..', 'tokenizers', 'qwen3',
+    'tokenizer.json'));
   const cases = JSON.parse(fs.readFileSync(path.join(here, 'qwen3-spans.json'), 'utf8'));
   const out = [];
   for (const c of cases) {

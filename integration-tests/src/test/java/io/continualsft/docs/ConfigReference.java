@@ -1,7 +1,7 @@
 package io.continualsft.docs;
 
-import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.runtime.config.LayeredConfig;
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.streams.config.StreamsAppConfig;
 import io.continualsft.trainer.config.TrainerConfig;
 import java.io.IOException;
@@ -24,7 +24,8 @@ public final class ConfigReference {
         # Configuration reference
 
         <!-- Generated from the code by io.continualsft.docs.ConfigReference; do not edit by hand:
-             ./mvnw -pl integration-tests test -Dtest=ConfigReferenceTest -Ddocs.update=true -->
+             ./mvnw -pl integration-tests -am test -Dtest=ConfigReferenceTest
+             -Dsurefire.failIfNoSpecifiedTests=false -Ddocs.update=true -->
 
         Both services read a properties file (`--config FILE`), then environment variables over it:
         `SFT_<KEY>` for a key below (upper case, `.` and `-` as `_`: `SFT_MODEL_DIR`), and

@@ -3,9 +3,9 @@ package io.continualsft.local;
 import io.continualsft.trainer.cli.Engines;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** README command 1: {@code ./mvnw -Plocal package} runs this with {@code -Dlocal.args=...}. */
 @Command(

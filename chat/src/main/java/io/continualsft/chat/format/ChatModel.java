@@ -2,9 +2,9 @@ package io.continualsft.chat.format;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.continualsft.schemas.Fingerprints;
 import io.continualsft.chat.template.JinjaTemplate;
 import io.continualsft.chat.template.TemplateException;
+import io.continualsft.schemas.Fingerprints;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -175,6 +175,80 @@ public final class ChatModel implements AutoCloseable {
     vars.put("documents", null);
     vars.put("add_generation_prompt", addGenerationPrompt);
     return template.render(vars, clock);
+  }
+
+  /**
+   * The token that closes an assistant turn in this chat format: the first special token after
+   * the assistant's text in a rendered probe conversation ({@code <|im_end|>} for ChatML, {@code
+   * <|eot_id|>} for Llama 3, {@code <end_of_turn>} for Gemma), else the eos token.
+   */
+  public String detectEndOfTurn() {
+    String marker = "PROBE-ASSISTANT-REPLY";
+    List<List<Map<String, Object>>> probes = List.of(
+        List.of(message("user", "PROBE-USER"), message("assistant", marker)),
+        List.of(message("system", "PROBE-SYSTEM"), message("user", "PROBE-USER"),
+            message("assistant", marker)));
+    for (List<Map<String, Object>> probe : probes) {
+      String text;
+      try {
+        text = render(probe, null, false);
+      } catch (TemplateException e) {
+        continue;
+      }
+      int at = text.indexOf(marker);
+      if (at < 0) {
+        continue;
+      }
+      int from = at + marker.length();
+      String best = null;
+      int bestAt = Integer.MAX_VALUE;
+      for (String token : specialTokens) {
+        int p = text.indexOf(token, from);
+        if (p >= 0 && (p < bestAt || (p == bestAt && token.length() > best.length()))) {
+          best = token;
+          bestAt = p;
+        }
+      }
+      Object eos = specialTokenVariables.get("eos_token");
+      if (best == null && eos instanceof String e && text.indexOf(e, from) >= 0) {
+        best = e;
+      }
+      if (best != null) {
+        return best;
+      }
+    }
+    throw new IllegalStateException("could not tell which token ends an assistant turn in the"
+        + " chat template of " + directory + "; set end-of-turn-token");
+  }
+
+  private static Map<String, Object> message(String role, String content) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("role", role);
+    m.put("content", content);
+    return m;
+  }
+
+  /**
+   * The ids that end a generated reply: the eos and pad tokens (when each is one token), and the
+   * end-of-turn tokens of the common chat formats that this tokenizer has as special tokens.
+   */
+  public Set<Integer> endOfReplyIds() {
+    Set<Integer> stop = new java.util.HashSet<>();
+    for (String name : List.of("eos_token", "pad_token")) {
+      Object token = specialTokenVariables.get(name);
+      if (token instanceof String s) {
+        int[] ids = tokenizer.encode(s).ids();
+        if (ids.length == 1) {
+          stop.add(ids[0]);
+        }
+      }
+    }
+    for (String token : List.of("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>")) {
+      if (specialTokens.contains(token)) {
+        stop.add(tokenizer.encode(token).ids()[0]);
+      }
+    }
+    return stop;
   }
 
   public ChatTokenizer tokenizer() {

@@ -39,7 +39,7 @@ public final class AssistantLabeler {
     this.settings = settings;
     this.validator = new ConversationValidator(settings, model.specialTokens());
     this.endOfTurn = settings.endOfTurnToken() != null ? settings.endOfTurnToken()
-        : detectEndOfTurn(model);
+        : model.detectEndOfTurn();
   }
 
   /** The text that closes an assistant turn in this template ({@code <|im_end|>}, ...). */
@@ -207,54 +207,4 @@ public final class AssistantLabeler {
     return chat;
   }
 
-  /**
-   * Renders a probe conversation and takes the first special token after the assistant's text:
-   * {@code <|im_end|>} for ChatML, {@code <|eot_id|>} for Llama 3, {@code <end_of_turn>} for
-   * Gemma; the eos token when no special token follows.
-   */
-  static String detectEndOfTurn(ChatModel model) {
-    String marker = "PROBE-ASSISTANT-REPLY";
-    List<List<Map<String, Object>>> probes = List.of(
-        List.of(message("user", "PROBE-USER"), message("assistant", marker)),
-        List.of(message("system", "PROBE-SYSTEM"), message("user", "PROBE-USER"),
-            message("assistant", marker)));
-    for (List<Map<String, Object>> probe : probes) {
-      String text;
-      try {
-        text = model.render(probe, null, false);
-      } catch (TemplateException e) {
-        continue;
-      }
-      int at = text.indexOf(marker);
-      if (at < 0) {
-        continue;
-      }
-      int from = at + marker.length();
-      String best = null;
-      int bestAt = Integer.MAX_VALUE;
-      for (String token : model.specialTokens()) {
-        int p = text.indexOf(token, from);
-        if (p >= 0 && (p < bestAt || (p == bestAt && token.length() > best.length()))) {
-          best = token;
-          bestAt = p;
-        }
-      }
-      Object eos = model.specialTokenVariables().get("eos_token");
-      if (best == null && eos instanceof String e && text.indexOf(e, from) >= 0) {
-        best = e;
-      }
-      if (best != null) {
-        return best;
-      }
-    }
-    throw new IllegalStateException("could not tell which token ends an assistant turn in the"
-        + " chat template of " + model.directory() + "; set end-of-turn-token");
-  }
-
-  private static Map<String, Object> message(String role, String content) {
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put("role", role);
-    m.put("content", content);
-    return m;
-  }
 }

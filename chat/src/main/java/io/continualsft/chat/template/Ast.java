@@ -45,8 +45,8 @@ final class Ast {
 
   record Name(String name, int line) implements Expr {}
 
-  /** A list or tuple display; both evaluate to a list. */
-  record ListExpr(List<Expr> items) implements Expr {}
+  /** A list display, or a tuple ({@code (a, b)}, {@code set t = a, b}). */
+  record ListExpr(List<Expr> items, boolean tuple) implements Expr {}
 
   record DictExpr(List<Expr> keys, List<Expr> values) implements Expr {}
 

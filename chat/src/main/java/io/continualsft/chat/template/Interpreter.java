@@ -59,12 +59,7 @@ final class Interpreter {
     }
   }
 
-  private final Builtins builtins;
   private StringBuilder out = new StringBuilder();
-
-  Interpreter(Builtins builtins) {
-    this.builtins = builtins;
-  }
 
   String render(List<Node> template, Map<String, Object> globals, Map<String, Object> variables) {
     Scope root = new Scope(null);
@@ -120,7 +115,7 @@ final class Interpreter {
         } finally {
           out = saved;
         }
-        write(Py.str(builtins.filter(f.filter(), body, evalAll(f.args(), scope), Map.of(), f.line())));
+        write(Py.str(Filters.filter(f.filter(), body, evalAll(f.args(), scope), Map.of(), f.line())));
       }
       case Ast.Generation g -> exec(g.body(), scope);
     }
@@ -247,7 +242,8 @@ final class Interpreter {
     return switch (e) {
       case Literal l -> l.value();
       case Name n -> scope.lookup(n.name());
-      case ListExpr l -> evalAll(l.items(), scope);
+      case ListExpr l -> l.tuple() ? new Py.Tuple(evalAll(l.items(), scope))
+          : evalAll(l.items(), scope);
       case DictExpr d -> {
         Map<Object, Object> map = new LinkedHashMap<>();
         for (int i = 0; i < d.keys().size(); i++) {
@@ -255,9 +251,9 @@ final class Interpreter {
         }
         yield map;
       }
-      case GetAttr g -> builtins.getAttr(eval(g.target(), scope), g.name(), g.line());
-      case GetItem g -> builtins.getItem(eval(g.target(), scope), eval(g.index(), scope), g.line());
-      case Slice s -> builtins.slice(eval(s.target(), scope),
+      case GetAttr g -> Access.getAttr(eval(g.target(), scope), g.name(), g.line());
+      case GetItem g -> Access.getItem(eval(g.target(), scope), eval(g.index(), scope), g.line());
+      case Slice s -> Access.slice(eval(s.target(), scope),
           s.start() == null ? null : eval(s.start(), scope),
           s.stop() == null ? null : eval(s.stop(), scope),
           s.step() == null ? null : eval(s.step(), scope));
@@ -269,15 +265,15 @@ final class Interpreter {
         throw new TemplateException("'" + describe(c.callee()) + "' is not callable ("
             + Py.typeName(callee) + ", template line " + c.line() + ")");
       }
-      case Filter f -> builtins.filter(f.name(), eval(f.value(), scope), evalAll(f.args(), scope),
+      case Filter f -> Filters.filter(f.name(), eval(f.value(), scope), evalAll(f.args(), scope),
           evalKeywords(f.kwNames(), f.kwValues(), scope), f.line());
       case Test t -> t.negated()
-          != builtins.test(t.name(), eval(t.value(), scope), evalAll(t.args(), scope), t.line());
+          != Tests.test(t.name(), eval(t.value(), scope), evalAll(t.args(), scope), t.line());
       case Unary u -> {
         Object v = eval(u.operand(), scope);
         yield switch (u.op()) {
           case "not" -> !Py.truthy(v);
-          case "-" -> Builtins.negate(v);
+          case "-" -> Operators.negate(v);
           default -> v;
         };
       }
@@ -321,10 +317,10 @@ final class Interpreter {
       case "<=" -> Py.compare(left, right, b.line()) <= 0;
       case ">" -> Py.compare(left, right, b.line()) > 0;
       case ">=" -> Py.compare(left, right, b.line()) >= 0;
-      case "in" -> Builtins.contains(right, left, b.line());
-      case "not in" -> !Builtins.contains(right, left, b.line());
+      case "in" -> Operators.contains(right, left, b.line());
+      case "not in" -> !Operators.contains(right, left, b.line());
       case "~" -> Py.str(left) + Py.str(right);
-      default -> Builtins.arithmetic(b.op(), left, right, b.line());
+      default -> Operators.arithmetic(b.op(), left, right, b.line());
     };
   }
 

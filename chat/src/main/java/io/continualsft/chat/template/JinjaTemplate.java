@@ -48,10 +48,9 @@ public final class JinjaTemplate {
    *     error), with jinja2's message
    */
   public String render(Map<String, ?> variables, Clock clock) {
-    Builtins builtins = new Builtins(clock);
     @SuppressWarnings("unchecked")
     Map<String, Object> vars = (Map<String, Object>) toTemplateValue(variables);
-    return new Interpreter(builtins).render(ast, builtins.globals(), vars);
+    return new Interpreter().render(ast, Globals.of(clock), vars);
   }
 
   /** Java values to the template's value model: integers as Long, floats as Double. */

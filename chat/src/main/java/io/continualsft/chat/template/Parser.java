@@ -198,6 +198,14 @@ final class Parser {
     }
     expectOp("=");
     Expr value = parseExpression();
+    if (peek().isOp(",")) { // set a, b = 1, 2: the value is a tuple
+      List<Expr> items = new ArrayList<>(List.of(value));
+      while (peek().isOp(",")) {
+        next();
+        items.add(parseExpression());
+      }
+      value = new ListExpr(items, true);
+    }
     endTag();
     return new Ast.Set(targets, null, value, line);
   }
@@ -397,7 +405,7 @@ final class Parser {
           case "(" -> {
             if (peek().isOp(")")) {
               next();
-              return new ListExpr(List.of());
+              return new ListExpr(List.of(), true);
             }
             Expr first = parseExpression();
             if (peek().isOp(",")) {
@@ -410,7 +418,7 @@ final class Parser {
                 items.add(parseExpression());
               }
               expectOp(")");
-              return new ListExpr(items);
+              return new ListExpr(items, true);
             }
             expectOp(")");
             return first;
@@ -424,7 +432,7 @@ final class Parser {
               }
             }
             next();
-            return new ListExpr(items);
+            return new ListExpr(items, false);
           }
           case "{" -> {
             List<Expr> keys = new ArrayList<>();

@@ -50,6 +50,16 @@ final class Py {
   }
 
   /** jinja2's {@code namespace(...)}: the one object whose attributes a template may set. */
+  /**
+   * A tuple: a list to everything that reads it (iteration, indexing, JSON), but printed as
+   * Python prints a tuple and never equal to a list.
+   */
+  static final class Tuple extends ArrayList<Object> {
+    Tuple(java.util.Collection<?> items) {
+      super(items);
+    }
+  }
+
   static final class Namespace {
     final Map<String, Object> attrs = new LinkedHashMap<>();
   }
@@ -108,6 +118,9 @@ final class Py {
     if (v instanceof String) {
       return "str";
     }
+    if (v instanceof Tuple) {
+      return "tuple";
+    }
     if (v instanceof List) {
       return "list";
     }
@@ -153,6 +166,13 @@ final class Py {
     }
     if (v instanceof Undefined) {
       return "";
+    }
+    if (v instanceof Tuple tuple) {
+      StringBuilder sb = new StringBuilder("(");
+      for (int i = 0; i < tuple.size(); i++) {
+        sb.append(i > 0 ? ", " : "").append(repr(tuple.get(i)));
+      }
+      return sb.append(tuple.size() == 1 ? ",)" : ")").toString();
     }
     if (v instanceof List<?> list) {
       StringBuilder sb = new StringBuilder("[");
@@ -289,7 +309,7 @@ final class Py {
       return toDouble(a) == toDouble(b);
     }
     if (a instanceof List<?> la && b instanceof List<?> lb) {
-      if (la.size() != lb.size()) {
+      if (la.size() != lb.size() || (a instanceof Tuple) != (b instanceof Tuple)) {
         return false;
       }
       for (int i = 0; i < la.size(); i++) {
@@ -388,123 +408,12 @@ final class Py {
 
   // --- JSON, as Python's json.dumps ------------------------------------------------------------
 
-  /**
-   * {@code json.dumps(v, ensure_ascii=False, indent=indent, separators=None, sort_keys=sortKeys)}
-   * as transformers' {@code tojson} filter calls it: {@code ", "} and {@code ": "} between items
-   * without an indent, {@code ","} and newlines with one.
-   */
-  static String toJson(Object v, Integer indent, boolean sortKeys, int line) {
-    StringBuilder sb = new StringBuilder();
-    writeJson(sb, v, indent, sortKeys, 0, line);
-    return sb.toString();
-  }
-
-  private static void writeJson(StringBuilder sb, Object v, Integer indent, boolean sortKeys,
-      int depth, int line) {
-    if (v == null) {
-      sb.append("null");
-    } else if (v instanceof Boolean b) {
-      sb.append(b ? "true" : "false");
-    } else if (v instanceof Long l) {
-      sb.append(l);
-    } else if (v instanceof Double d) {
-      if (Double.isNaN(d)) {
-        sb.append("NaN");
-      } else if (Double.isInfinite(d)) {
-        sb.append(d > 0 ? "Infinity" : "-Infinity");
-      } else {
-        sb.append(floatRepr(d));
-      }
-    } else if (v instanceof String s) {
-      jsonString(sb, s);
-    } else if (v instanceof List<?> list) {
-      if (list.isEmpty()) {
-        sb.append("[]");
-        return;
-      }
-      sb.append('[');
-      for (int i = 0; i < list.size(); i++) {
-        if (i > 0) {
-          sb.append(indent == null ? ", " : ",");
-        }
-        newline(sb, indent, depth + 1);
-        writeJson(sb, list.get(i), indent, sortKeys, depth + 1, line);
-      }
-      newline(sb, indent, depth);
-      sb.append(']');
-    } else if (v instanceof Map<?, ?> map) {
-      if (map.isEmpty()) {
-        sb.append("{}");
-        return;
-      }
-      List<Map.Entry<?, ?>> entries = new ArrayList<>(map.entrySet());
-      if (sortKeys) {
-        entries.sort((x, y) -> compare(x.getKey(), y.getKey(), line));
-      }
-      sb.append('{');
-      boolean first = true;
-      for (Map.Entry<?, ?> e : entries) {
-        if (!first) {
-          sb.append(indent == null ? ", " : ",");
-        }
-        first = false;
-        newline(sb, indent, depth + 1);
-        Object key = e.getKey();
-        jsonString(sb, key instanceof String s ? s : jsonKey(key, line));
-        sb.append(": ");
-        writeJson(sb, e.getValue(), indent, sortKeys, depth + 1, line);
-      }
-      newline(sb, indent, depth);
-      sb.append('}');
-    } else if (v instanceof Namespace ns) {
-      writeJson(sb, ns.attrs, indent, sortKeys, depth, line);
-    } else {
-      throw new TemplateException("Object of type " + typeName(v) + " is not JSON serializable"
-          + " (template line " + line + ")");
+  /** Positional argument {@code index}, else keyword {@code name}, else {@code fallback}. */
+  static Object arg(List<Object> args, Map<String, Object> kw, int index, String name,
+      Object fallback) {
+    if (index < args.size()) {
+      return args.get(index);
     }
-  }
-
-  private static String jsonKey(Object key, int line) {
-    if (key == null) {
-      return "null";
-    }
-    if (key instanceof Boolean b) {
-      return b ? "true" : "false";
-    }
-    if (key instanceof Long || key instanceof Double) {
-      return repr(key);
-    }
-    throw new TemplateException("keys must be str, int, float, bool or None, not "
-        + typeName(key) + " (template line " + line + ")");
-  }
-
-  private static void newline(StringBuilder sb, Integer indent, int depth) {
-    if (indent != null) {
-      sb.append('\n').append(" ".repeat(indent * depth));
-    }
-  }
-
-  private static void jsonString(StringBuilder sb, String s) {
-    sb.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        case '\b' -> sb.append("\\b");
-        case '\f' -> sb.append("\\f");
-        default -> {
-          if (c < 0x20) {
-            sb.append(String.format("\\u%04x", (int) c));
-          } else {
-            sb.append(c);
-          }
-        }
-      }
-    }
-    sb.append('"');
+    return kw.containsKey(name) ? kw.get(name) : fallback;
   }
 }

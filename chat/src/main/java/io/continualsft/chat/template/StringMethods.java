@@ -79,12 +79,12 @@ final class StringMethods {
   }
 
   private static String sep(List<Object> a, Map<String, Object> k) {
-    Object v = Builtins.arg(a, k, 0, "sep", null);
+    Object v = Py.arg(a, k, 0, "sep", null);
     return v == null ? null : Py.str(v);
   }
 
   private static long maxsplit(List<Object> a, Map<String, Object> k) {
-    return Py.toLong(Builtins.arg(a, k, 1, "maxsplit", -1L));
+    return Py.toLong(Py.arg(a, k, 1, "maxsplit", -1L));
   }
 
   private static boolean affix(String s, Object arg, boolean prefix, int line) {

@@ -1,6 +1,10 @@
 package io.continualsft.it.bench;
 
 import io.continualsft.avro.Conversation;
+import io.continualsft.chat.TestModels;
+import io.continualsft.chat.bench.ConversationMix;
+import io.continualsft.chat.bench.LabelingBenchmark;
+import io.continualsft.chat.format.ChatModel;
 import io.continualsft.local.KafkaBroker;
 import io.continualsft.local.SchemaRegistryServer;
 import io.continualsft.local.Topics;
@@ -8,11 +12,7 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.streams.StreamsApp;
-import io.continualsft.chat.TestModels;
-import io.continualsft.chat.bench.ConversationMix;
-import io.continualsft.chat.bench.LabelingBenchmark;
 import io.continualsft.streams.config.StreamsAppConfig;
-import io.continualsft.chat.format.ChatModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -20,7 +20,6 @@ import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.service.ExampleAdmission;
-import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

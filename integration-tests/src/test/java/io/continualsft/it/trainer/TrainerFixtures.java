@@ -3,16 +3,17 @@ package io.continualsft.it.trainer;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
+import io.continualsft.chat.TestModels;
+import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.labels.LabelingSettings;
+import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroSerializer;
-import io.continualsft.chat.TestModels;
 import io.continualsft.streams.labels.ExamplePreparer;
-import io.continualsft.chat.labels.LabelingSettings;
-import io.continualsft.chat.labels.RejectedException;
-import io.continualsft.chat.format.ChatModel;
 import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.config.TrainerSettingsBuilder;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
 import java.nio.file.Path;
@@ -83,7 +84,7 @@ public final class TrainerFixtures {
   }
 
   /** Trainer settings for a fast test: small steps, frequent checkpoints, one thread. */
-  public static TrainerSettings.Builder settings(KafkaCluster kafka, String registryUrl,
+  public static TrainerSettingsBuilder settings(KafkaCluster kafka, String registryUrl,
       Path modelDir, String examples, String dlq, String checkpoints, String adapter,
       String txId) {
     return TrainerSettings.builder()

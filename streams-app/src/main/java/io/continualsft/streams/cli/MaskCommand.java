@@ -1,14 +1,13 @@
 package io.continualsft.streams.cli;
 
-import io.continualsft.chat.jsonl.JsonlConversation;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.jsonl.JsonlConversation;
 import io.continualsft.chat.labels.AssistantLabeler;
 import io.continualsft.chat.labels.ChatMessage;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
-import io.continualsft.chat.format.ChatModel;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.nio.charset.StandardCharsets;

@@ -1,10 +1,9 @@
 package io.continualsft.streams.config;
 
+import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.runtime.config.LayeredConfig;
-
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
-import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.streams.topology.TopologySettings;
 import java.nio.file.Path;
 import java.time.Duration;

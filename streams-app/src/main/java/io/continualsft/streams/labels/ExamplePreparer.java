@@ -1,14 +1,13 @@
 package io.continualsft.streams.labels;
 
-import io.continualsft.chat.labels.AssistantLabeler;
-import io.continualsft.chat.labels.ChatMessage;
-import io.continualsft.chat.labels.LabelingSettings;
-import io.continualsft.chat.labels.RejectedException;
-
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.labels.AssistantLabeler;
+import io.continualsft.chat.labels.ChatMessage;
+import io.continualsft.chat.labels.LabelingSettings;
+import io.continualsft.chat.labels.RejectedException;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -16,7 +16,7 @@ import org.apache.kafka.common.config.ConfigException;
 
 /**
  * The trainer's configuration keys: each one's name, meaning, how it is read into {@link
- * TrainerSettings.Builder} and how it is written back. Layered as every service's ({@link
+ * TrainerSettingsBuilder} and how it is written back. Layered as every service's ({@link
  * LayeredConfig}): a properties file, then {@code SFT_<KEY>} environment variables. A key that is
  * not the trainer's own goes to the schema registry client (its keys) or to the Kafka clients.
  * Defaults are the builder's, so this table cannot disagree with it.
@@ -50,8 +50,8 @@ public final class TrainerConfig {
 
   /** One key: how it reads into the builder, and how the builder's value is written. */
   private record Entry(String name, String doc, boolean required,
-      Function<TrainerSettings.Builder, String> show,
-      BiConsumer<TrainerSettings.Builder, String> set) {}
+      Function<TrainerSettingsBuilder, String> show,
+      BiConsumer<TrainerSettingsBuilder, String> set) {}
 
   private static final List<Entry> ENTRIES = List.of(
       entry(BOOTSTRAP_SERVERS, "Kafka bootstrap servers.", true,
@@ -161,7 +161,7 @@ public final class TrainerConfig {
 
   /** Settings from key/value pairs as a properties file holds them. */
   public static TrainerSettings fromMap(Map<String, String> values) {
-    TrainerSettings.Builder b = TrainerSettings.builder();
+    TrainerSettingsBuilder b = TrainerSettings.builder();
     Map<String, Entry> byName = new LinkedHashMap<>();
     ENTRIES.forEach(e -> byName.put(e.name(), e));
     values.forEach((key, value) -> {
@@ -179,7 +179,7 @@ public final class TrainerConfig {
 
   /** The properties that {@link #fromMap} reads back into {@code settings}: for a child process. */
   public static Map<String, String> toProperties(TrainerSettings settings) {
-    TrainerSettings.Builder b = settings.toBuilder();
+    TrainerSettingsBuilder b = settings.toBuilder();
     Map<String, String> out = new LinkedHashMap<>(settings.kafka().clientProperties());
     out.putAll(settings.kafka().registryProperties());
     for (Entry e : ENTRIES) {
@@ -192,7 +192,7 @@ public final class TrainerConfig {
   }
 
   private static Map<String, LayeredConfig.Key> keys() {
-    TrainerSettings.Builder defaults = TrainerSettings.builder();
+    TrainerSettingsBuilder defaults = TrainerSettings.builder();
     return LayeredConfig.keys(ENTRIES.stream()
         .map(e -> new LayeredConfig.Key(e.name(), e.required() ? null : e.show().apply(defaults),
             e.doc()))
@@ -200,12 +200,12 @@ public final class TrainerConfig {
   }
 
   private static Entry entry(String name, String doc, boolean required,
-      Function<TrainerSettings.Builder, String> show,
-      BiConsumer<TrainerSettings.Builder, String> set) {
+      Function<TrainerSettingsBuilder, String> show,
+      BiConsumer<TrainerSettingsBuilder, String> set) {
     return new Entry(name, doc, required, show, set);
   }
 
-  private static void betas(TrainerSettings.Builder b, String v) {
+  private static void betas(TrainerSettingsBuilder b, String v) {
     String[] parts = v.split(",");
     if (parts.length != 2) {
       throw new ConfigException(BETAS, v, "must be two numbers");
@@ -213,7 +213,7 @@ public final class TrainerConfig {
     b.betas(decimal(BETAS, parts[0].trim()), decimal(BETAS, parts[1].trim()));
   }
 
-  private static void nonFiniteSteps(TrainerSettings.Builder b, String v) {
+  private static void nonFiniteSteps(TrainerSettingsBuilder b, String v) {
     b.nonFiniteSteps(v.isBlank() ? List.of() : Arrays.stream(v.split(","))
         .map(s -> (long) integer("debug.nonfinite-steps", s.trim())).toList());
   }

@@ -5,13 +5,13 @@ import ai.djl.ndarray.NDManager;
 import io.continualsft.chat.format.ChatModel;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.model.KvCache;
 import io.continualsft.trainer.model.LlamaModel;
 import io.continualsft.trainer.model.ModelLoader;
 import io.continualsft.trainer.model.SftLoss;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -32,7 +32,7 @@ public final class ChatSession implements AutoCloseable {
     this.template = template;
     this.params = params;
     this.llm = llm;
-    this.stop = stopIds(template);
+    this.stop = template.endOfReplyIds();
   }
 
   /** Opens {@code modelDir} on {@code params}' device, with {@code adapterDir} applied if given. */
@@ -63,7 +63,7 @@ public final class ChatSession implements AutoCloseable {
     SplittableRandom random = new SplittableRandom(seed);
     List<Integer> reply = new ArrayList<>();
     try (NDManager gen = params.newSubManager()) {
-      LlamaModel.KvCache cache = new LlamaModel.KvCache(llm.config().numLayers());
+      KvCache cache = new KvCache(llm.config().numLayers());
       NDArray logits = llm.nextLogits(ids, cache, gen); // prefill once, then one step per token
       for (int i = 0; i < maxNewTokens; i++) {
         int next = pick(logits.toFloatArray(), temperature, random);
@@ -89,26 +89,6 @@ public final class ChatSession implements AutoCloseable {
       }
     }
     return tokens == 0 ? Double.NaN : sum / tokens;
-  }
-
-  /** The ids of the end-of-sequence and end-of-turn tokens, which end a reply. */
-  static Set<Integer> stopIds(ChatModel template) {
-    Set<Integer> stop = new HashSet<>();
-    for (String name : List.of("eos_token", "pad_token")) {
-      Object token = template.specialTokenVariables().get(name);
-      if (token instanceof String s) {
-        int[] ids = template.tokenizer().encode(s).ids();
-        if (ids.length == 1) {
-          stop.add(ids[0]);
-        }
-      }
-    }
-    for (String token : List.of("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>")) {
-      if (template.specialTokens().contains(token)) {
-        stop.add(template.tokenizer().encode(token).ids()[0]);
-      }
-    }
-    return stop;
   }
 
   static int pick(float[] logits, double temperature, SplittableRandom random) {

@@ -39,43 +39,15 @@ public final class LlamaModel implements AutoCloseable {
   private LoraSettings lora;
   private boolean training;
 
-  /** One linear map y = x·Wᵀ + b, plus scaling·(x·Aᵀ)·Bᵀ when it carries an adapter. */
-  static final class Linear {
-    final NDArray weight; // [out, in]
-    final NDArray bias; // [out] or null
-    NDArray loraA; // [r, in]
-    NDArray loraB; // [out, r]
-    float scaling;
-    float dropout;
-
-    Linear(NDArray weight, NDArray bias) {
-      this.weight = weight;
-      this.bias = bias;
-    }
-
-    NDArray forward(NDArray x, boolean training) { // [..., in] -> [..., out]
-      NDArray y = ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
-      if (loraA == null) {
-        return y;
-      }
-      // As PEFT: dropout on the adapter's input only, and only while training.
-      NDArray in = training && dropout > 0
-          ? ai.djl.nn.norm.Dropout.dropout(x, dropout, true).singletonOrThrow() : x;
-      NDArray down = ai.djl.nn.core.Linear.linear(in, loraA, null).singletonOrThrow(); // [..., r]
-      NDArray up = ai.djl.nn.core.Linear.linear(down, loraB, null).singletonOrThrow(); // [..., out]
-      return y.add(up.mul(scalar(up, scaling)));
-    }
-  }
-
   /** One decoder layer. */
   static final class Block {
     final NDArray inputNorm; // [H]
     final NDArray postNorm; // [H]
-    final Map<String, Linear> linears; // q_proj ... down_proj
+    final Map<String, LoraLinear> linears; // q_proj ... down_proj
     final NDArray qNorm; // [D] (Qwen3) or null
     final NDArray kNorm; // [D] (Qwen3) or null
 
-    Block(NDArray inputNorm, NDArray postNorm, Map<String, Linear> linears, NDArray qNorm,
+    Block(NDArray inputNorm, NDArray postNorm, Map<String, LoraLinear> linears, NDArray qNorm,
         NDArray kNorm) {
       this.inputNorm = inputNorm;
       this.postNorm = postNorm;
@@ -111,13 +83,13 @@ public final class LlamaModel implements AutoCloseable {
     List<Block> blocks = new ArrayList<>();
     for (int i = 0; i < config.numLayers(); i++) {
       String p = "model.layers." + i + ".";
-      Map<String, Linear> linears = new LinkedHashMap<>();
+      Map<String, LoraLinear> linears = new LinkedHashMap<>();
       for (String module : LinearModules.ALL) {
         String name = p + LinearModules.block(module) + "." + module;
         long[] shape = WeightNames.linearShape(config, module);
         NDArray bias = config.attentionBias() && LinearModules.hasBias(module)
             ? tensor(params, weights, name + ".bias", shape[0]) : null;
-        linears.put(module, new Linear(tensor(params, weights, name + ".weight", shape), bias));
+        linears.put(module, new LoraLinear(tensor(params, weights, name + ".weight", shape), bias));
       }
       blocks.add(new Block(
           tensor(params, weights, p + "input_layernorm.weight", config.hiddenSize()),
@@ -195,13 +167,10 @@ public final class LlamaModel implements AutoCloseable {
               + ": expected A [" + settings.r() + ", " + shape[1] + "] and B [" + shape[0] + ", "
               + settings.r() + "], got " + a.length + " and " + b.length + " values");
         }
-        Linear linear = blocks.get(i).linears.get(module);
-        linear.loraA = params.create(a, new Shape(settings.r(), shape[1]));
-        linear.loraB = params.create(b, new Shape(shape[0], settings.r()));
-        linear.loraA.setRequiresGradient(true);
-        linear.loraB.setRequiresGradient(true);
-        linear.scaling = (float) settings.scaling();
-        linear.dropout = (float) settings.dropout();
+        NDArray loraA = params.create(a, new Shape(settings.r(), shape[1]));
+        NDArray loraB = params.create(b, new Shape(shape[0], settings.r()));
+        blocks.get(i).linears.get(module).attach(loraA, loraB, (float) settings.scaling(),
+            (float) settings.dropout());
       }
     }
     this.lora = settings;
@@ -209,14 +178,7 @@ public final class LlamaModel implements AutoCloseable {
 
   private void clearLora() {
     for (Block block : blocks) {
-      for (Linear linear : block.linears.values()) {
-        if (linear.loraA != null) {
-          linear.loraA.close();
-          linear.loraB.close();
-          linear.loraA = null;
-          linear.loraB = null;
-        }
-      }
+      block.linears.values().forEach(LoraLinear::detach);
     }
     lora = null;
   }
@@ -229,9 +191,9 @@ public final class LlamaModel implements AutoCloseable {
     }
     for (int i = 0; i < blocks.size(); i++) {
       for (String module : lora.targetModules()) {
-        Linear linear = blocks.get(i).linears.get(module);
-        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A')), linear.loraA);
-        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B')), linear.loraB);
+        LoraLinear linear = blocks.get(i).linears.get(module);
+        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A')), linear.loraA());
+        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B')), linear.loraB());
       }
     }
     return out;
@@ -279,36 +241,11 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   /**
-   * Keys and values of every layer for the tokens decoded so far ([1, nkv, T, D] each, after
-   * RoPE), so each new token costs one position instead of the whole sequence.
-   */
-  public static final class KvCache {
-    private final NDArray[] keys;
-    private final NDArray[] values;
-    private int length;
-
-    public KvCache(int layers) {
-      keys = new NDArray[layers];
-      values = new NDArray[layers];
-    }
-
-    public int length() {
-      return length;
-    }
-
-    NDArray[] append(int layer, NDArray k, NDArray v) {
-      keys[layer] = keys[layer] == null ? k : NDArrays.concat(new NDList(keys[layer], k), 2);
-      values[layer] = values[layer] == null ? v : NDArrays.concat(new NDList(values[layer], v), 2);
-      return new NDArray[] {keys[layer], values[layer]};
-    }
-  }
-
-  /**
    * Feeds {@code ids} (one sequence) after what {@code cache} holds and returns the logits of the
    * last one: [V]. All arrays go to {@code manager}; the caller closes it after generating.
    */
   public NDArray nextLogits(int[] ids, KvCache cache, NDManager manager) {
-    int past = cache.length;
+    int past = cache.length();
     int t = ids.length;
     long[] positions = new long[t];
     for (int i = 0; i < t; i++) {
@@ -329,7 +266,7 @@ public final class LlamaModel implements AutoCloseable {
       x = x.add(attention(block, rmsNorm(x, block.inputNorm), mask, rope, cache, layer));
       x = x.add(mlp(block, rmsNorm(x, block.postNorm)));
     }
-    cache.length += t;
+    cache.advance(t);
     NDArray last = rmsNorm(x, finalNorm).get(":, -1, :"); // [1, H]
     return head(last).reshape(config.vocabSize());
   }

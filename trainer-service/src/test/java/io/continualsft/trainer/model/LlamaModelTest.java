@@ -2,11 +2,11 @@ package io.continualsft.trainer.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.continualsft.chat.labels.LabelContract;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
+import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.trainer.lora.LoraSettings;
 import java.nio.file.Path;
 import java.util.List;
@@ -106,7 +106,7 @@ class LlamaModelTest {
       Batch full = Batch.separate(List.of(new Batch.Example(ids, ids)), 0);
       float[] all = model.logits(full.ids(step), full.positions(step), full.segments(step))
           .toFloatArray(); // [1, 12, 96]
-      LlamaModel.KvCache cache = new LlamaModel.KvCache(model.config().numLayers());
+      KvCache cache = new KvCache(model.config().numLayers());
       float[] prefill = model.nextLogits(java.util.Arrays.copyOf(ids, 8), cache, step).toFloatArray();
       assertClose(prefill, all, 7);
       for (int t = 8; t < 12; t++) {

@@ -8,7 +8,6 @@ import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.PartitionOffset;
 import io.continualsft.avro.Rejection;
-import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.schemas.registry.InMemorySchemaRegistry;

@@ -2,13 +2,12 @@ package io.continualsft.trainer.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.continualsft.chat.labels.LabelContract;
 import ai.djl.ndarray.NDManager;
+import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
 import io.continualsft.trainer.model.ModelLoader;
-import io.continualsft.trainer.model.SftLoss;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
