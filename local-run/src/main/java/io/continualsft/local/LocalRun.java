@@ -86,7 +86,7 @@ final class LocalRun {
           say("  metrics: http://127.0.0.1:%d/metrics  health: http://127.0.0.1:%1$d/health",
               trainer.metricsPort());
           long lines = produce(services, topics, conversations);
-          ProgressWatch.Counts counts = new ProgressWatch(app.metrics(), training, published,
+          RunSummary.Counts counts = new ProgressWatch(app.metrics(), training, published,
               Duration.ofMinutes(options.timeoutMinutes()))
               .await(services.bootstrapServers(), topics.examples(), lines);
           Path adapter = pull(services, topics, run);

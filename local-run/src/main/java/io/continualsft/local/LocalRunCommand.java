@@ -102,20 +102,8 @@ public final class LocalRunCommand implements Callable<Integer> {
     }
   }
 
-  /** What the last run ended with, as printed. */
-  public Summary summary() {
-    return summary == null ? null : new Summary(summary);
-  }
-
-  /** The run's outcome for a caller (the test of this command). */
-  public record Summary(long sent, int examplesRead, long duplicates,
-      java.util.Map<String, Integer> deadLettersByReason,
-      java.util.List<io.continualsft.trainer.service.TrainerService.Published> checkpoints,
-      double heldOutLossBefore, double heldOutLossAfter, int heldOutExamples, Path adapter) {
-    Summary(RunSummary.Summary s) {
-      this(s.counts().sent(), s.examplesRead(), s.counts().duplicates(), s.deadLettersByReason(),
-          s.checkpoints(), s.heldOutLossBefore(), s.heldOutLossAfter(), s.heldOutExamples(),
-          s.adapter());
-    }
+  /** What the last run ended with, as printed; null before a run has finished. */
+  public RunSummary.Summary summary() {
+    return summary;
   }
 }

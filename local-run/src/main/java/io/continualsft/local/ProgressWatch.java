@@ -18,9 +18,6 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * counts and the trainer's published checkpoints, not from metric names.
  */
 final class ProgressWatch {
-  /** What the streams app made of the lines sent. */
-  record Counts(long sent, long examples, long deadLetters, long duplicates) {}
-
   private final PipelineMetrics streams;
   private final CompletableFuture<Void> training;
   private final List<TrainerService.Published> published;
@@ -34,7 +31,7 @@ final class ProgressWatch {
     this.timeout = timeout;
   }
 
-  Counts await(String bootstrapServers, String examplesTopic, long lines) {
+  RunSummary.Counts await(String bootstrapServers, String examplesTopic, long lines) {
     Instant deadline = Instant.now().plus(timeout);
     String last = "";
     try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
@@ -62,7 +59,7 @@ final class ProgressWatch {
           last = line;
         }
         if (processed >= lines && end > 0 && trainedThrough >= end) {
-          return new Counts(lines, (long) accepted, (long) rejected, (long) duplicates);
+          return new RunSummary.Counts(lines, (long) accepted, (long) rejected, (long) duplicates);
         }
         if (Instant.now().isAfter(deadline)) {
           throw new IllegalStateException(String.format("not drained after %d minutes: the"

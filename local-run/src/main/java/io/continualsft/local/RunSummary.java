@@ -25,11 +25,14 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.Deserializer;
 
 /** What a run ended with, read back from Kafka with read_committed, scored and printed. */
-final class RunSummary {
+public final class RunSummary {
   private RunSummary() {}
 
-  /** The run's outcome, as printed; kept for the test of the local run. */
-  record Summary(ProgressWatch.Counts counts, int examplesRead,
+  /** What the streams app made of the lines sent. */
+  public record Counts(long sent, long examples, long deadLetters, long duplicates) {}
+
+  /** The run's outcome, as printed; {@link LocalRunCommand#summary()} hands it to a caller. */
+  public record Summary(Counts counts, int examplesRead,
       Map<String, Integer> deadLettersByReason, List<TrainerService.Published> checkpoints,
       double heldOutLossBefore, double heldOutLossAfter, int heldOutExamples, long tokens,
       Path adapter, Map<String, String> before, Map<String, String> after, double evalFraction) {
@@ -74,7 +77,7 @@ final class RunSummary {
    * Reads the examples and dead letters back, scores the held-out slice with the base model and
    * with the pulled adapter, and asks the adapted model the prompts.
    */
-  static Summary read(LocalServices services, RunTopics topics, ProgressWatch.Counts counts,
+  static Summary read(LocalServices services, RunTopics topics, Counts counts,
       List<TrainerService.Published> published, Path modelDir, Path adapter,
       Map<String, String> before, double evalFraction) {
     try (SchemaRegistryClient client = new SchemaRegistryClient(

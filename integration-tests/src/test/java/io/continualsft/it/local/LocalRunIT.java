@@ -8,6 +8,7 @@ import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.it.trainer.TrainerFixtures;
 import io.continualsft.local.LocalRunCommand;
+import io.continualsft.local.RunSummary;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Files;
@@ -38,11 +39,11 @@ class LocalRunIT {
     int code = new CommandLine(main).execute("--work-dir", work.toString());
 
     assertThat(code).isZero();
-    LocalRunCommand.Summary run = main.summary();
+    RunSummary.Summary run = main.summary();
     // The bundled sample: 300 good conversations, 6 bad ones (one per reason), 3 repeats.
-    assertThat(run.sent()).isEqualTo(309);
+    assertThat(run.counts().sent()).isEqualTo(309);
     assertThat(run.examplesRead()).isEqualTo(300);
-    assertThat(run.duplicates()).isEqualTo(3);
+    assertThat(run.counts().duplicates()).isEqualTo(3);
     assertThat(run.deadLettersByReason()).isEqualTo(Map.of("EMPTY_ASSISTANT_MESSAGE", 1,
         "NO_ASSISTANT_MESSAGE", 1, "NO_MESSAGES", 1, "SPECIAL_TOKEN_IN_CONTENT", 1,
         "SYSTEM_NOT_FIRST", 1, "UNKNOWN_ROLE", 1));
@@ -83,8 +84,8 @@ class LocalRunIT {
         "--registry", registry.url());
 
     assertThat(code).isZero();
-    LocalRunCommand.Summary run = main.summary();
-    assertThat(run.sent()).isEqualTo(21);
+    RunSummary.Summary run = main.summary();
+    assertThat(run.counts().sent()).isEqualTo(21);
     assertThat(run.examplesRead()).isEqualTo(20);
     assertThat(run.deadLettersByReason()).isEqualTo(Map.of("NO_ASSISTANT_MESSAGE", 1));
     TrainerService.Published last = run.checkpoints().getLast();

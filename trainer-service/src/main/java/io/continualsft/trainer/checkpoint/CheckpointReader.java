@@ -30,12 +30,8 @@ public final class CheckpointReader implements AutoCloseable {
 
   /** {@code clientProperties}: any other Kafka client setting (security, timeouts). */
   public static CheckpointReader open(String bootstrapServers, SchemaRegistryConfig registryConfig,
-      String topic, Map<String, Object> clientProperties) {
-    Map<String, Object> config = new LinkedHashMap<>(clientProperties);
-    config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-    config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-    config.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576);
+      String topic, Map<String, ?> clientProperties) {
+    Map<String, Object> config = consumerConfig(bootstrapServers, clientProperties);
     SchemaRegistryClient registry = new SchemaRegistryClient(registryConfig);
     try {
       return new CheckpointReader(registry, new KafkaConsumer<>(config, new StringDeserializer(),
@@ -44,6 +40,20 @@ public final class CheckpointReader implements AutoCloseable {
       registry.close();
       throw e;
     }
+  }
+
+  /**
+   * How a checkpoint topic is read: read_committed, so a checkpoint is seen whole or not at all,
+   * no offsets committed, and fetches large enough for a chunk.
+   */
+  public static Map<String, Object> consumerConfig(String bootstrapServers,
+      Map<String, ?> clientProperties) {
+    Map<String, Object> config = new LinkedHashMap<>(clientProperties);
+    config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    config.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576);
+    return config;
   }
 
   /** The newest complete checkpoint of {@code adapter}, or empty when it has none. */

@@ -42,7 +42,6 @@ final class StepBookkeeping {
   private double lastLoss = Double.NaN;
   private double lastGradNorm = Double.NaN;
   private double lastLearningRate;
-  private double lastEvalLoss = Double.NaN;
   private final Deque<Batch.Example> evalSet = new ArrayDeque<>();
 
   // Since the last checkpoint.
@@ -153,9 +152,8 @@ final class StepBookkeeping {
   }
 
   /** Books the checkpoint of version {@link #nextVersion()} as published. */
-  void checkpointed(double evalLoss, Instant now) {
+  void checkpointed(Instant now) {
     version++;
-    lastEvalLoss = evalLoss;
     dirty = false;
     stepsSinceCheckpoint = 0;
     lastCheckpoint = now;
@@ -199,12 +197,8 @@ final class StepBookkeeping {
     evalSet.addAll(state.evalSet());
   }
 
+  /** The boundary, in partition order (as the manifest lists it). */
   Map<TopicPartition, Long> boundary() {
-    return Map.copyOf(boundary);
-  }
-
-  /** The boundary in partition order, as the manifest lists it. */
-  Map<TopicPartition, Long> orderedBoundary() {
     return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(boundary));
   }
 
@@ -226,10 +220,6 @@ final class StepBookkeeping {
 
   long examplesInSkippedSteps() {
     return examplesInSkippedSteps;
-  }
-
-  double lastEvalLoss() {
-    return lastEvalLoss;
   }
 
   /** The loss of the last applied step (a skipped step leaves it). */

@@ -310,7 +310,7 @@ public final class TrainerService implements AutoCloseable {
         new CheckpointFiles.Content(adapter, training.moments(), trainingState));
     List<CheckpointRecord> records = CheckpointFiles.records(settings.adapter(), version, files,
         new CheckpointFiles.ManifestFacts(training.step(), books.examplesTrained(),
-            books.tokensTrained(), books.orderedBoundary(), identity, training.lora(),
+            books.tokensTrained(), books.boundary(), identity, training.lora(),
             books.metrics(evalLoss), Instant.ofEpochMilli(clock.millis())),
         settings.checkpoints().chunkBytes());
     publish(records);
@@ -320,7 +320,7 @@ public final class TrainerService implements AutoCloseable {
         + " %d dead letters | %,d bytes%n", version, training.step(), books.examplesTrained(),
         books.tokensTrained(), evalLoss, deadLetters.size(), bytes);
     deadLetters.clear();
-    books.checkpointed(evalLoss, clock.instant());
+    books.checkpointed(clock.instant());
     onPublished.accept(new Published(version, training.step(), books.examplesTrained(),
         books.examplesInSkippedSteps(), books.tokensTrained(), evalLoss, books.boundary()));
   }
@@ -339,7 +339,7 @@ public final class TrainerService implements AutoCloseable {
       producer.send(new ProducerRecord<>(topic, partition, settings.adapter(), r));
     }
     Map<TopicPartition, OffsetAndMetadata> offsets = new LinkedHashMap<>();
-    books.orderedBoundary().forEach((tp, offset) -> offsets.put(tp, new OffsetAndMetadata(offset)));
+    books.boundary().forEach((tp, offset) -> offsets.put(tp, new OffsetAndMetadata(offset)));
     producer.sendOffsetsToTransaction(offsets,
         new ConsumerGroupMetadata(settings.kafka().groupId()));
     producer.commitTransaction();

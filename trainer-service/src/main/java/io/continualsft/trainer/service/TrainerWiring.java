@@ -7,6 +7,7 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
 import io.continualsft.trainer.cli.Engines;
 import io.continualsft.trainer.config.TrainerSettings;
@@ -46,7 +47,8 @@ final class TrainerWiring {
       KafkaProducer<String, Object> producer = producer(settings, registry);
       SchemaRegistryClient checkpointRegistry = registry;
       CheckpointSource checkpoints = CheckpointLocator.source(() -> new KafkaConsumer<>(
-              checkpointConsumer(kafka), new StringDeserializer(),
+              CheckpointReader.consumerConfig(kafka.bootstrapServers(), kafka.clientProperties()),
+              new StringDeserializer(),
               AvroDeserializer.specific(CheckpointRecord.class, checkpointRegistry)),
           kafka.checkpointTopic(), Duration.ofSeconds(60));
       PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -79,15 +81,6 @@ final class TrainerWiring {
     c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
     c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 200);
-    return c;
-  }
-
-  private static Map<String, Object> checkpointConsumer(TrainerSettings.Kafka kafka) {
-    Map<String, Object> c = new LinkedHashMap<>(kafka.clientProperties());
-    c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-    c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-    c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576);
     return c;
   }
 

@@ -96,7 +96,7 @@ class StepBookkeepingTest {
     books.admit(example(2), 1);
     books.stepped(applied(2, 1));
     assertThat(books.checkpointDue(2, 60, T0)).isTrue();
-    books.checkpointed(3.0, T0.plusSeconds(5));
+    books.checkpointed(T0.plusSeconds(5));
     assertThat(books.version()).isEqualTo(1);
     assertThat(books.dirty()).isFalse();
     assertThat(books.checkpointDue(2, 60, T0.plusSeconds(64))).isFalse();
@@ -122,7 +122,7 @@ class StepBookkeepingTest {
     TrainingState state = books.state("default", 1, 1, 3);
     assertThat(state.version()).as("the version this state will be published as").isEqualTo(1);
     assertThat(state.offsets()).isEqualTo(Map.of("examples:0", 1L));
-    books.checkpointed(2.0, T0);
+    books.checkpointed(T0);
     TrainingState read = TrainingState.fromJson(state.toJson(), "test");
     StepBookkeeping again = new StepBookkeeping(4, 0, 4, T0);
     again.restore(1, read);
