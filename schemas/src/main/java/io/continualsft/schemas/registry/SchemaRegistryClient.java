@@ -17,7 +17,6 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -56,9 +55,15 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
   private static final int VERSION_NOT_FOUND = 40402;
   private static final int SCHEMA_NOT_FOUND = 40403;
 
+  /**
+   * The largest response read. A schema is a few kilobytes; a subject list of many thousands of
+   * subjects fits too. Anything larger is not a registry's answer.
+   */
+  static final int MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
   private final SchemaRegistryConfig config;
   private final HttpClient http;
-  private final String authorization;
+  private final RegistryCredentials credentials;
   private final Map<Integer, Schema> schemasById = new ConcurrentHashMap<>();
   private final Map<SubjectSchema, Integer> idsBySubjectSchema = new ConcurrentHashMap<>();
 
@@ -80,11 +85,21 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
       builder.sslContext(sslContext(config.tls()));
     }
     this.http = builder.build();
-    this.authorization =
-        config.userInfo() == null
-            ? null
-            : "Basic " + Base64.getEncoder()
-                .encodeToString(config.userInfo().getBytes(StandardCharsets.UTF_8));
+    this.credentials = credentials(config);
+  }
+
+  private static RegistryCredentials credentials(SchemaRegistryConfig config) {
+    if (config.userInfo() != null) {
+      return RegistryCredentials.Basic.of(config.userInfo());
+    }
+    SchemaRegistryConfig.BearerAuth bearer = config.bearer();
+    if (bearer == null) {
+      return new RegistryCredentials.None();
+    }
+    return bearer.issuerEndpoint() == null
+        ? new RegistryCredentials.StaticBearer(bearer.token())
+        : new RegistryCredentials.ClientCredentials(bearer.issuerEndpoint(), bearer.clientId(),
+            bearer.clientSecret(), bearer.scope(), java.time.Clock.systemUTC());
   }
 
   public SchemaRegistryConfig config() {
@@ -156,7 +171,7 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
       return cached;
     }
     Response r = send("GET", "/schemas/ids/" + id, null);
-    if (r.status == 404) {
+    if (r.status == 404 && r.errorCode() == SCHEMA_NOT_FOUND) {
       throw new UnknownSchemaIdException(id, url(), r.message());
     }
     r.requireOk("fetch schema id " + id);
@@ -230,7 +245,7 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
 
   private static String schemaBody(Schema schema) {
     ObjectNode body = JSON.createObjectNode();
-    body.put("schema", schema.toString());
+    body.put("schema", PortableSchemas.text(schema));
     return body.toString();
   }
 
@@ -261,10 +276,19 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
     }
 
     void requireOk(String action) {
+      if (status == 404 && errorCode() < 0) {
+        // Not the registry's "no such subject/version/schema" (those carry an error code): the
+        // URL reaches something that is not a Confluent-API registry (a wrong path, a proxy).
+        // Unavailable, never "unknown": a record must not be dead-lettered for it.
+        throw new RegistryUnavailableException(uri.toString(), "HTTP 404 without a registry error"
+            + " code; check " + SchemaRegistryConfig.URL + " (Apicurio: .../apis/ccompat/v7)",
+            null);
+      }
       if (status / 100 != 2) {
         String hint =
             status == 401 || status == 403
-                ? " (check " + SchemaRegistryConfig.BASIC_AUTH_USER_INFO + ")"
+                ? " (check the credentials: " + SchemaRegistryConfig.BASIC_AUTH_USER_INFO + " or "
+                    + SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE + ")"
                 : "";
         throw new SchemaRegistryException.RequestFailed(
             "could not " + action + ": " + uri + " answered HTTP " + status
@@ -293,6 +317,7 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
           HttpRequest.newBuilder(uri)
               .timeout(config.requestTimeout())
               .header("Accept", CONTENT_TYPE + ", application/json");
+      String authorization = credentials.authorization(http, config.requestTimeout());
       if (authorization != null) {
         request.header("Authorization", authorization);
       }
@@ -303,8 +328,8 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
         request.method(method, HttpRequest.BodyPublishers.ofString(body));
       }
       try {
-        HttpResponse<byte[]> response =
-            http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<byte[]> response = BoundedBodies.send(http, request.build(),
+            MAX_RESPONSE_BYTES, config.requestTimeout());
         int status = response.statusCode();
         if (status < 500 && status != 408 && status != 429) {
           return new Response(uri, status, readJson(response.body()));
@@ -312,12 +337,12 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
         lastProblem = "HTTP " + status + " from " + uri;
         lastCause = null;
       } catch (IOException e) {
+        if (Thread.currentThread().isInterrupted()) {
+          throw new RegistryUnavailableException(base.toString(), "interrupted", e);
+        }
         lastProblem = e.getClass().getSimpleName()
             + (e.getMessage() == null ? "" : ": " + e.getMessage()) + " (" + uri + ")";
         lastCause = e;
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new RegistryUnavailableException(base.toString(), "interrupted", e);
       }
       if (attempt < config.retries()) {
         long sleep = withJitter(backoffMs);

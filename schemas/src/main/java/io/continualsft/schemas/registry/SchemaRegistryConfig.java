@@ -14,6 +14,7 @@ import org.apache.kafka.common.config.ConfigException;
  *
  * @param urls base URLs tried in order (for Apicurio include the {@code /apis/ccompat/v7} suffix)
  * @param userInfo {@code user:password} for HTTP basic auth, or null
+ * @param bearer bearer-token auth (a static token or OAuth client credentials), or null
  * @param tls trust/key stores for HTTPS, or null for the JVM defaults
  * @param requestTimeout per-request timeout
  * @param retries retries after the first attempt on connection errors, timeouts and 5xx
@@ -25,6 +26,7 @@ import org.apache.kafka.common.config.ConfigException;
 public record SchemaRegistryConfig(
     List<URI> urls,
     String userInfo,
+    BearerAuth bearer,
     TlsConfig tls,
     Duration requestTimeout,
     int retries,
@@ -40,6 +42,12 @@ public record SchemaRegistryConfig(
   public static final String RETRY_BACKOFF_MS = "schema.registry.retry.backoff.ms";
   public static final String RETRY_BACKOFF_MAX_MS = "schema.registry.retry.backoff.max.ms";
   public static final String AUTO_REGISTER_SCHEMAS = "auto.register.schemas";
+  public static final String BEARER_AUTH_CREDENTIALS_SOURCE = "bearer.auth.credentials.source";
+  public static final String BEARER_AUTH_TOKEN = "bearer.auth.token";
+  public static final String BEARER_AUTH_ISSUER_ENDPOINT_URL = "bearer.auth.issuer.endpoint.url";
+  public static final String BEARER_AUTH_CLIENT_ID = "bearer.auth.client.id";
+  public static final String BEARER_AUTH_CLIENT_SECRET = "bearer.auth.client.secret";
+  public static final String BEARER_AUTH_SCOPE = "bearer.auth.scope";
   public static final String SSL_TRUSTSTORE_LOCATION = "schema.registry.ssl.truststore.location";
   public static final String SSL_TRUSTSTORE_PASSWORD = "schema.registry.ssl.truststore.password";
   public static final String SSL_TRUSTSTORE_TYPE = "schema.registry.ssl.truststore.type";
@@ -54,6 +62,12 @@ public record SchemaRegistryConfig(
           Map.entry(URL, ""),
           Map.entry(BASIC_AUTH_CREDENTIALS_SOURCE, "URL"),
           Map.entry(BASIC_AUTH_USER_INFO, ""),
+          Map.entry(BEARER_AUTH_CREDENTIALS_SOURCE, ""),
+          Map.entry(BEARER_AUTH_TOKEN, ""),
+          Map.entry(BEARER_AUTH_ISSUER_ENDPOINT_URL, ""),
+          Map.entry(BEARER_AUTH_CLIENT_ID, ""),
+          Map.entry(BEARER_AUTH_CLIENT_SECRET, ""),
+          Map.entry(BEARER_AUTH_SCOPE, ""),
           Map.entry(REQUEST_TIMEOUT_MS, "10000"),
           Map.entry(RETRIES, "5"),
           Map.entry(RETRY_BACKOFF_MS, "100"),
@@ -74,6 +88,14 @@ public record SchemaRegistryConfig(
               + " /apis/ccompat/v7)."),
           Map.entry(BASIC_AUTH_CREDENTIALS_SOURCE, "URL (user:password in the URL) or USER_INFO."),
           Map.entry(BASIC_AUTH_USER_INFO, "user:password for HTTP basic auth, with USER_INFO."),
+          Map.entry(BEARER_AUTH_CREDENTIALS_SOURCE, "STATIC_TOKEN (bearer.auth.token) or"
+              + " OAUTHBEARER (a token from bearer.auth.issuer.endpoint.url by client"
+              + " credentials); empty: no bearer auth."),
+          Map.entry(BEARER_AUTH_TOKEN, "The bearer token, with STATIC_TOKEN."),
+          Map.entry(BEARER_AUTH_ISSUER_ENDPOINT_URL, "OAuth 2 token endpoint, with OAUTHBEARER."),
+          Map.entry(BEARER_AUTH_CLIENT_ID, "OAuth client id, with OAUTHBEARER."),
+          Map.entry(BEARER_AUTH_CLIENT_SECRET, "OAuth client secret, with OAUTHBEARER."),
+          Map.entry(BEARER_AUTH_SCOPE, "OAuth scope to ask for, with OAUTHBEARER (optional)."),
           Map.entry(REQUEST_TIMEOUT_MS, "Timeout of one registry request."),
           Map.entry(RETRIES, "Retries after connection errors, timeouts and 5xx answers."),
           Map.entry(RETRY_BACKOFF_MS, "First backoff between retries, doubled each time."),
@@ -99,6 +121,18 @@ public record SchemaRegistryConfig(
     Objects.requireNonNull(retryBackoffMax, "retryBackoffMax");
     if (retries < 0) {
       throw new ConfigException(RETRIES, retries, "must be >= 0");
+    }
+  }
+
+  /**
+   * Bearer-token auth: {@code STATIC_TOKEN} with {@code token}, or {@code OAUTHBEARER} with an
+   * issuer endpoint, client id and secret (and an optional scope).
+   */
+  public record BearerAuth(String source, String token, URI issuerEndpoint, String clientId,
+      String clientSecret, String scope) {
+    @Override
+    public String toString() {
+      return "BearerAuth[" + source + (issuerEndpoint == null ? "" : ", " + issuerEndpoint) + "]";
     }
   }
 
@@ -173,6 +207,13 @@ public record SchemaRegistryConfig(
               BASIC_AUTH_CREDENTIALS_SOURCE, source, "must be URL or USER_INFO");
         };
 
+    BearerAuth bearer = bearer(configs);
+    if (bearer != null && userInfo != null) {
+      throw new ConfigException(BEARER_AUTH_CREDENTIALS_SOURCE, bearer.source(),
+          "basic auth (user info in the URL or " + BASIC_AUTH_USER_INFO + ") and bearer auth"
+              + " are both configured; choose one");
+    }
+
     TlsConfig tls = null;
     if (string(configs, SSL_TRUSTSTORE_LOCATION) != null
         || string(configs, SSL_KEYSTORE_LOCATION) != null) {
@@ -189,12 +230,55 @@ public record SchemaRegistryConfig(
     return new SchemaRegistryConfig(
         urls,
         userInfo,
+        bearer,
         tls,
         Duration.ofMillis(positiveLong(configs, REQUEST_TIMEOUT_MS)),
         (int) nonNegativeLong(configs, RETRIES),
         Duration.ofMillis(nonNegativeLong(configs, RETRY_BACKOFF_MS)),
         Duration.ofMillis(nonNegativeLong(configs, RETRY_BACKOFF_MAX_MS)),
         bool(configs, AUTO_REGISTER_SCHEMAS));
+  }
+
+  private static BearerAuth bearer(Map<String, ?> configs) {
+    String source = string(configs, BEARER_AUTH_CREDENTIALS_SOURCE);
+    if (source == null) {
+      return null;
+    }
+    switch (source.trim().toUpperCase(java.util.Locale.ROOT)) {
+      case "STATIC_TOKEN" -> {
+        String token = required(configs, BEARER_AUTH_TOKEN, "STATIC_TOKEN");
+        return new BearerAuth("STATIC_TOKEN", token, null, null, null, null);
+      }
+      case "OAUTHBEARER" -> {
+        String endpoint = required(configs, BEARER_AUTH_ISSUER_ENDPOINT_URL, "OAUTHBEARER");
+        URI uri;
+        try {
+          uri = URI.create(endpoint.trim());
+        } catch (IllegalArgumentException e) {
+          throw new ConfigException(BEARER_AUTH_ISSUER_ENDPOINT_URL, endpoint, "not a URI");
+        }
+        if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) {
+          throw new ConfigException(BEARER_AUTH_ISSUER_ENDPOINT_URL, endpoint,
+              "the scheme must be http or https");
+        }
+        return new BearerAuth("OAUTHBEARER", null, uri,
+            required(configs, BEARER_AUTH_CLIENT_ID, "OAUTHBEARER"),
+            required(configs, BEARER_AUTH_CLIENT_SECRET, "OAUTHBEARER"),
+            string(configs, BEARER_AUTH_SCOPE));
+      }
+      default -> throw new ConfigException(BEARER_AUTH_CREDENTIALS_SOURCE, source,
+          "must be STATIC_TOKEN or OAUTHBEARER");
+    }
+  }
+
+  private static String required(Map<String, ?> configs, String key, String source) {
+    String v = string(configs, key);
+    if (v == null || v.isBlank()) {
+      // The value is never echoed: it may be a secret.
+      throw new ConfigException(key + " is required with " + BEARER_AUTH_CREDENTIALS_SOURCE + "="
+          + source);
+    }
+    return v;
   }
 
   private static URI stripTrailingSlash(URI uri) {
@@ -253,7 +337,7 @@ public record SchemaRegistryConfig(
   public String toString() {
     // Never print credentials.
     return "SchemaRegistryConfig[urls=" + urls + ", basicAuth=" + (userInfo != null)
-        + ", tls=" + (tls != null) + ", requestTimeout=" + requestTimeout + ", retries=" + retries
+        + ", bearer=" + bearer        + ", tls=" + (tls != null) + ", requestTimeout=" + requestTimeout + ", retries=" + retries
         + ", retryBackoff=" + retryBackoff + ".." + retryBackoffMax
         + ", autoRegister=" + autoRegister + "]";
   }

@@ -29,8 +29,15 @@ import org.apache.kafka.common.serialization.Deserializer;
  * <p>Failures are typed: {@link BadRecordException} subclasses when the bytes are at fault (dead
  * letter them), {@link io.continualsft.schemas.registry.SchemaRegistryException} when the registry
  * is (retry; never dead-letter).
+ *
+ * <p>Hostile bytes are bounded before they allocate ({@link CheckedDecoder}): no declared length or
+ * item count can exceed what the record's bytes hold, so the worst record costs its own size.
  */
 public final class AvroDeserializer<T> implements Deserializer<T> {
+  static {
+    AvroLimits.apply();
+  }
+
   private SchemaResolver registry;
   private SchemaRegistryClient ownedClient;
   private final Schema readerSchema; // null: read with the writer's schema
@@ -97,9 +104,9 @@ public final class AvroDeserializer<T> implements Deserializer<T> {
             .binaryDecoder(bytes, WireFormat.HEADER_SIZE, bytes.length - WireFormat.HEADER_SIZE, null);
     T value;
     try {
-      value = reader.read(null, new StrictUtf8.Decoder(decoder));
-    } catch (InvalidTextException e) {
-      throw e;
+      value = reader.read(null, new CheckedDecoder(decoder, bytes.length - WireFormat.HEADER_SIZE));
+    } catch (BadRecordException e) {
+      throw e; // already says what is wrong: invalid text, a size the body cannot hold
     } catch (IOException | RuntimeException e) {
       // Avro signals truncated or garbled input with EOFException, AvroRuntimeException,
       // IndexOutOfBounds and friends: all of them mean these bytes do not decode.

@@ -34,6 +34,7 @@ class SchemaRegistryClientTransportTest {
   private final Deque<String> bodies = new ArrayDeque<>();
   private final List<String> seenPaths = new ArrayList<>();
   private final List<String> seenAuth = new ArrayList<>();
+  private final List<String> seenBodies = new ArrayList<>();
 
   @BeforeEach
   void start() throws IOException {
@@ -50,6 +51,7 @@ class SchemaRegistryClientTransportTest {
   private synchronized void answer(HttpExchange exchange) throws IOException {
     seenPaths.add(exchange.getRequestMethod() + " " + exchange.getRequestURI());
     seenAuth.add(exchange.getRequestHeaders().getFirst("Authorization"));
+    seenBodies.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
     int status = script.isEmpty() ? 500 : script.poll()[0];
     byte[] body = (bodies.isEmpty() ? "{}" : bodies.poll()).getBytes(StandardCharsets.UTF_8);
     exchange.getResponseHeaders().add("Content-Type", "application/vnd.schemaregistry.v1+json");
@@ -180,5 +182,89 @@ class SchemaRegistryClientTransportTest {
       assertThat(client.lookup("a topic/with?odd-value", Conversation.getClassSchema())).isEmpty();
     }
     assertThat(seenPaths).containsExactly("POST /subjects/a%20topic%2Fwith%3Fodd-value");
+  }
+
+  @Test
+  void aNotFoundWithoutARegistryErrorCodeIsAnOutageNotAnUnknownSchema() {
+    // A wrong path (say, Apicurio's URL without /apis/ccompat/v7) answers a bare 404: dead-lettering
+    // every record as UNKNOWN_SCHEMA_ID would lose them all.
+    then(404, "<html>Not Found</html>");
+    try (SchemaRegistryClient client = client(Map.of())) {
+      assertThatThrownBy(() -> client.schemaById(7))
+          .isInstanceOf(RegistryUnavailableException.class)
+          .isNotInstanceOf(BadRecordException.class)
+          .hasMessageContaining("HTTP 404 without a registry error code")
+          .hasMessageContaining(SchemaRegistryConfig.URL);
+    }
+  }
+
+  @Test
+  void aResponseBodyOverTheLimitIsRefusedNotRead() {
+    String huge = "[\"" + "s".repeat(SchemaRegistryClient.MAX_RESPONSE_BYTES) + "\"]";
+    for (int i = 0; i < 4; i++) {
+      then(200, huge);
+    }
+    try (SchemaRegistryClient client = client(Map.of())) {
+      assertThatThrownBy(client::subjects)
+          .isInstanceOf(RegistryUnavailableException.class)
+          .hasMessageContaining("over the limit of " + SchemaRegistryClient.MAX_RESPONSE_BYTES);
+    }
+  }
+
+  @Test
+  void schemasAreSentWithoutJavaOnlyProperties() {
+    then(200, "{\"id\": 3}");
+    try (SchemaRegistryClient client = client(Map.of())) {
+      client.register("t-value", Conversation.getClassSchema());
+    }
+    assertThat(Conversation.getClassSchema().toString()).contains("avro.java.string");
+    assertThat(seenBodies.get(0)).doesNotContain("avro.java").contains("\\\"id\\\"");
+  }
+
+  @Test
+  void aStaticBearerTokenIsSentOnEveryRequest() {
+    then(200, "[]");
+    then(200, "[]");
+    try (SchemaRegistryClient client = client(Map.of(
+        SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE, "STATIC_TOKEN",
+        SchemaRegistryConfig.BEARER_AUTH_TOKEN, "t0ken"))) {
+      client.subjects();
+      client.subjects();
+    }
+    assertThat(seenAuth).containsExactly("Bearer t0ken", "Bearer t0ken");
+  }
+
+  @Test
+  void oauthClientCredentialsFetchATokenOnceAndReuseIt() {
+    then(200, "{\"access_token\": \"abc.def\", \"token_type\": \"Bearer\", \"expires_in\": 3600}");
+    then(200, "[]");
+    then(200, "[]");
+    try (SchemaRegistryClient client = client(Map.of(
+        SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE, "OAUTHBEARER",
+        SchemaRegistryConfig.BEARER_AUTH_ISSUER_ENDPOINT_URL, url() + "/oauth/token",
+        SchemaRegistryConfig.BEARER_AUTH_CLIENT_ID, "sft",
+        SchemaRegistryConfig.BEARER_AUTH_CLIENT_SECRET, "pw",
+        SchemaRegistryConfig.BEARER_AUTH_SCOPE, "registry"))) {
+      client.subjects();
+      client.subjects();
+    }
+    assertThat(seenPaths).containsExactly("POST /oauth/token", "GET /subjects", "GET /subjects");
+    assertThat(seenAuth).containsExactly("Basic c2Z0OnB3", "Bearer abc.def", "Bearer abc.def");
+    assertThat(seenBodies.get(0)).isEqualTo("grant_type=client_credentials&scope=registry");
+  }
+
+  @Test
+  void aRefusedTokenRequestSaysWhatToCheckWithoutTheSecret() {
+    then(401, "{\"error\": \"invalid_client\"}");
+    try (SchemaRegistryClient client = client(Map.of(
+        SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE, "OAUTHBEARER",
+        SchemaRegistryConfig.BEARER_AUTH_ISSUER_ENDPOINT_URL, url() + "/oauth/token",
+        SchemaRegistryConfig.BEARER_AUTH_CLIENT_ID, "sft",
+        SchemaRegistryConfig.BEARER_AUTH_CLIENT_SECRET, "pw-secret-123"))) {
+      assertThatThrownBy(client::subjects)
+          .hasMessageContaining("HTTP 401")
+          .hasMessageContaining(SchemaRegistryConfig.BEARER_AUTH_CLIENT_SECRET)
+          .hasMessageNotContaining("pw-secret-123");
+    }
   }
 }

@@ -88,4 +88,30 @@ class SchemaRegistryConfigTest {
         .hasMessageContaining(SchemaRegistryConfig.SSL_TRUSTSTORE_LOCATION)
         .hasMessageContaining("/nonexistent/truststore.p12");
   }
+
+  @Test
+  void bearerAuthNamesTheMissingKeyAndNeverPrintsTheSecret() {
+    assertThatThrownBy(() -> SchemaRegistryConfig.fromMap(Map.of(
+            SchemaRegistryConfig.URL, "http://r",
+            SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE, "OAUTHBEARER",
+            SchemaRegistryConfig.BEARER_AUTH_ISSUER_ENDPOINT_URL, "https://idp/token",
+            SchemaRegistryConfig.BEARER_AUTH_CLIENT_ID, "sft")))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining(SchemaRegistryConfig.BEARER_AUTH_CLIENT_SECRET);
+    SchemaRegistryConfig c = SchemaRegistryConfig.fromMap(Map.of(
+        SchemaRegistryConfig.URL, "http://r",
+        SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE, "static_token",
+        SchemaRegistryConfig.BEARER_AUTH_TOKEN, "very-secret-token"));
+    assertThat(c.bearer().token()).isEqualTo("very-secret-token");
+    assertThat(c.toString()).contains("STATIC_TOKEN").doesNotContain("very-secret-token");
+    assertThatThrownBy(() -> SchemaRegistryConfig.fromMap(Map.of(
+            SchemaRegistryConfig.URL, "http://u:p@r",
+            SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE, "STATIC_TOKEN",
+            SchemaRegistryConfig.BEARER_AUTH_TOKEN, "t")))
+        .hasMessageContaining("choose one");
+    assertThatThrownBy(() -> SchemaRegistryConfig.fromMap(Map.of(
+            SchemaRegistryConfig.URL, "http://r",
+            SchemaRegistryConfig.BEARER_AUTH_CREDENTIALS_SOURCE, "KERBEROS")))
+        .hasMessageContaining("STATIC_TOKEN or OAUTHBEARER");
+  }
 }
