@@ -1,6 +1,8 @@
 package io.continualsft.chat.labels;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.continualsft.avro.RejectionReason;
@@ -14,7 +16,13 @@ import java.util.Set;
  */
 public final class ConversationValidator {
   public static final Set<String> ROLES = Set.of("system", "user", "assistant", "tool");
-  private static final ObjectMapper JSON = new ObjectMapper();
+  /** Tool definitions nest a JSON schema or two; nothing legitimate is deeper than this. */
+  static final int MAX_TOOLS_DEPTH = 64;
+
+  private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()
+      .streamReadConstraints(StreamReadConstraints.builder()
+          .maxNestingDepth(MAX_TOOLS_DEPTH).build())
+      .build());
 
   private final LabelingSettings settings;
   private final Set<String> specialTokens;
@@ -49,12 +57,7 @@ public final class ConversationValidator {
         throw new RejectedException(RejectionReason.TRAIN_FLAG_NOT_ASSISTANT, "message " + i
             + " (" + m.role() + ") has train=true; only assistant messages are trained");
       }
-      checkCharacters(m.content(), i);
-      if (m.content().length() > settings.maxContentChars()) {
-        throw new RejectedException(RejectionReason.CONTENT_TOO_LONG, "message " + i + " has "
-            + m.content().length() + " characters; max-content-chars is "
-            + settings.maxContentChars());
-      }
+      checkText(m.content(), "message " + i, RejectionReason.CONTENT_TOO_LONG);
       if (m.role().equals("assistant")) {
         anyAssistant = true;
         if (m.content().isBlank()) {
@@ -62,36 +65,52 @@ public final class ConversationValidator {
               "assistant message " + i + " is empty or whitespace only");
         }
       }
-      if (!settings.allowSpecialTokensInContent()) {
-        String found = null;
-        int foundAt = Integer.MAX_VALUE;
-        for (String token : specialTokens) { // report the first in the text, whatever the set order
-          int at = m.content().indexOf(token);
-          if (at >= 0 && (at < foundAt || (at == foundAt && token.length() > found.length()))) {
-            found = token;
-            foundAt = at;
-          }
-        }
-        if (found != null) {
-          throw new RejectedException(RejectionReason.SPECIAL_TOKEN_IN_CONTENT, "message " + i
-              + " contains the special token " + found + " as text at offset " + foundAt
-              + "; it would be tokenized as the real token and could forge a turn");
-        }
-      }
     }
     if (!anyAssistant) {
       throw new RejectedException(RejectionReason.NO_ASSISTANT_MESSAGE,
           "the conversation has no assistant message, so nothing would be trained");
     }
+    if (toolsJson == null) {
+      return null;
+    }
+    // The tool definitions reach the rendered text like content does, so they are held to the
+    // same rules: characters, size, and no special tokens that could forge a turn.
+    checkText(toolsJson, "tools", RejectionReason.INVALID_TOOLS);
     return parseTools(toolsJson);
   }
 
-  private static void checkCharacters(String content, int index) throws RejectedException {
+  /** The checks every text a producer controls gets: characters, length, special tokens. */
+  private void checkText(String text, String where, RejectionReason tooLong)
+      throws RejectedException {
+    checkCharacters(text, where);
+    if (text.length() > settings.maxContentChars()) {
+      throw new RejectedException(tooLong, where + " has " + text.length()
+          + " characters; max-content-chars is " + settings.maxContentChars());
+    }
+    if (!settings.allowSpecialTokensInContent()) {
+      String found = null;
+      int foundAt = Integer.MAX_VALUE;
+      for (String token : specialTokens) { // report the first in the text, whatever the set order
+        int at = text.indexOf(token);
+        if (at >= 0 && (at < foundAt || (at == foundAt && token.length() > found.length()))) {
+          found = token;
+          foundAt = at;
+        }
+      }
+      if (found != null) {
+        throw new RejectedException(RejectionReason.SPECIAL_TOKEN_IN_CONTENT, where
+            + " contains the special token " + found + " as text at offset " + foundAt
+            + "; it would be tokenized as the real token and could forge a turn");
+      }
+    }
+  }
+
+  private static void checkCharacters(String content, String where) throws RejectedException {
     for (int i = 0; i < content.length(); i++) {
       char c = content.charAt(i);
       if (c == 0) {
         throw new RejectedException(RejectionReason.INVALID_CHARACTERS,
-            "message " + index + " contains a NUL character at offset " + i);
+            where + " contains a NUL character at offset " + i);
       }
       if (Character.isHighSurrogate(c)) {
         if (i + 1 < content.length() && Character.isLowSurrogate(content.charAt(i + 1))) {
@@ -99,19 +118,16 @@ public final class ConversationValidator {
           continue;
         }
         throw new RejectedException(RejectionReason.INVALID_CHARACTERS,
-            "message " + index + " contains a lone high surrogate at offset " + i);
+            where + " contains a lone high surrogate at offset " + i);
       }
       if (Character.isLowSurrogate(c)) {
         throw new RejectedException(RejectionReason.INVALID_CHARACTERS,
-            "message " + index + " contains a lone low surrogate at offset " + i);
+            where + " contains a lone low surrogate at offset " + i);
       }
     }
   }
 
   private static Object parseTools(String toolsJson) throws RejectedException {
-    if (toolsJson == null) {
-      return null;
-    }
     JsonNode tree;
     try {
       tree = JSON.readTree(toolsJson);

@@ -26,8 +26,7 @@ import java.util.Map;
 
 /** Renders a parsed template with Python semantics. One instance per render; not thread-safe. */
 final class Interpreter {
-  /** Renders longer than this are refused: a template looping on hostile input must stop. */
-  static final int MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
+  static final int MAX_OUTPUT_CHARS = RenderBudget.MAX_OUTPUT_CHARS;
 
   private static final class Scope {
     final Map<String, Object> vars = new HashMap<>();
@@ -60,6 +59,7 @@ final class Interpreter {
   }
 
   private StringBuilder out = new StringBuilder();
+  private final RenderBudget budget = new RenderBudget();
 
   String render(List<Node> template, Map<String, Object> globals, Map<String, Object> variables) {
     Scope root = new Scope(null);
@@ -134,6 +134,7 @@ final class Interpreter {
     if (f.filter() != null) {
       List<Object> kept = new ArrayList<>();
       for (Object item : items) {
+        budget.step("template line " + f.line());
         bindTargets(f.targets(), item, loopScope, f.line());
         if (Py.truthy(eval(f.filter(), loopScope))) {
           kept.add(item);
@@ -146,6 +147,7 @@ final class Interpreter {
       return;
     }
     for (int i = 0; i < items.size(); i++) {
+      budget.step("template line " + f.line());
       bindTargets(f.targets(), items.get(i), loopScope, f.line());
       loopScope.vars.put("loop", loopContext(items, i));
       try {
@@ -208,32 +210,43 @@ final class Interpreter {
 
   private PyCallable macro(Ast.Macro m, Scope defining) {
     return (args, kwargs) -> {
-      Scope local = new Scope(defining);
-      for (int i = 0; i < m.params().size(); i++) {
-        String p = m.params().get(i);
-        Object v;
-        if (i < args.size()) {
-          v = args.get(i);
-        } else if (kwargs.containsKey(p)) {
-          v = kwargs.get(p);
-        } else if (m.defaults().get(i) != null) {
-          v = eval(m.defaults().get(i), local);
-        } else {
-          v = Undefined.variable(p);
-        }
-        local.vars.put(p, v);
-      }
-      local.vars.put("varargs", new ArrayList<>(args.subList(Math.min(args.size(),
-          m.params().size()), args.size())));
-      StringBuilder saved = out;
-      out = new StringBuilder();
+      budget.step("macro " + m.name());
+      budget.enterCall(m.name());
       try {
-        exec(m.body(), local);
-        return out.toString();
+        return callMacro(m, defining, args, kwargs);
       } finally {
-        out = saved;
+        budget.exitCall();
       }
     };
+  }
+
+  private String callMacro(Ast.Macro m, Scope defining, List<Object> args,
+    Map<String, Object> kwargs) {
+    Scope local = new Scope(defining);
+    for (int i = 0; i < m.params().size(); i++) {
+      String p = m.params().get(i);
+      Object v;
+      if (i < args.size()) {
+        v = args.get(i);
+      } else if (kwargs.containsKey(p)) {
+        v = kwargs.get(p);
+      } else if (m.defaults().get(i) != null) {
+        v = eval(m.defaults().get(i), local);
+      } else {
+        v = Undefined.variable(p);
+      }
+      local.vars.put(p, v);
+    }
+    local.vars.put("varargs", new ArrayList<>(args.subList(Math.min(args.size(),
+        m.params().size()), args.size())));
+    StringBuilder saved = out;
+    out = new StringBuilder();
+    try {
+      exec(m.body(), local);
+      return out.toString();
+    } finally {
+      out = saved;
+    }
   }
 
   // --- expressions --------------------------------------------------------------------------

@@ -45,12 +45,24 @@ public final class JinjaTemplate {
    *
    * @throws TemplateRaisedException when the template calls raise_exception
    * @throws TemplateException on any other template error (an undefined attribute used, a type
-   *     error), with jinja2's message
+   *     error), with jinja2's message, on a render over its {@link RenderBudget}, and on any
+   *     other failure inside the engine
    */
   public String render(Map<String, ?> variables, Clock clock) {
-    @SuppressWarnings("unchecked")
-    Map<String, Object> vars = (Map<String, Object>) toTemplateValue(variables);
-    return new Interpreter().render(ast, Globals.of(clock), vars);
+    try {
+      @SuppressWarnings("unchecked")
+      Map<String, Object> vars = (Map<String, Object>) toTemplateValue(variables);
+      return new Interpreter().render(ast, Globals.of(clock), vars);
+    } catch (TemplateException e) {
+      throw e;
+    } catch (StackOverflowError e) {
+      throw new TemplateException("the render nested too deeply (a stack overflow): deeply nested"
+          + " data or unbounded recursion");
+    } catch (RuntimeException e) {
+      // A bug of this engine's on some input must not stop the service that renders: it is the
+      // template failing on this record, reported with what went wrong.
+      throw new TemplateException("the template engine failed: " + e, e);
+    }
   }
 
   /** Java values to the template's value model: integers as Long, floats as Double. */

@@ -61,11 +61,14 @@ final class Operators {
       boolean ints = Py.isIntegral(a) && Py.isIntegral(b);
       switch (op) {
         case "+":
-          return ints ? (Object) (Py.toLong(a) + Py.toLong(b)) : Py.toDouble(a) + Py.toDouble(b);
+          return ints ? (Object) exact(() -> Math.addExact(Py.toLong(a), Py.toLong(b)), line)
+              : Py.toDouble(a) + Py.toDouble(b);
         case "-":
-          return ints ? (Object) (Py.toLong(a) - Py.toLong(b)) : Py.toDouble(a) - Py.toDouble(b);
+          return ints ? (Object) exact(() -> Math.subtractExact(Py.toLong(a), Py.toLong(b)), line)
+              : Py.toDouble(a) - Py.toDouble(b);
         case "*":
-          return ints ? (Object) (Py.toLong(a) * Py.toLong(b)) : Py.toDouble(a) * Py.toDouble(b);
+          return ints ? (Object) exact(() -> Math.multiplyExact(Py.toLong(a), Py.toLong(b)), line)
+              : Py.toDouble(a) * Py.toDouble(b);
         case "/":
           if (Py.toDouble(b) == 0) {
             throw new TemplateException("division by zero (template line " + line + ")");
@@ -90,11 +93,7 @@ final class Operators {
           return (m != 0 && (m < 0) != (y < 0)) ? m + y : m;
         case "**":
           if (ints && Py.toLong(b) >= 0) {
-            long result = 1;
-            for (long i = 0; i < Py.toLong(b); i++) {
-              result *= Py.toLong(a);
-            }
-            return result;
+            return exact(() -> power(Py.toLong(a), Py.toLong(b)), line);
           }
           return Math.pow(Py.toDouble(a), Py.toDouble(b));
         default:
@@ -111,9 +110,20 @@ final class Operators {
       return a instanceof Py.Tuple ? new Py.Tuple(out) : out;
     }
     if (op.equals("*") && a instanceof String s && Py.isIntegral(b)) {
-      return s.repeat((int) Math.max(0, Py.toLong(b)));
+      long times = Math.max(0, Py.toLong(b));
+      if (times > 0 && s.length() > RenderBudget.MAX_OUTPUT_CHARS / times) {
+        throw new TemplateException("the string repetition would be " + s.length() + " x " + times
+            + " characters, over the render budget of " + RenderBudget.MAX_OUTPUT_CHARS
+            + " (template line " + line + ")");
+      }
+      return s.repeat((int) times);
     }
     if (op.equals("*") && a instanceof List<?> l && Py.isIntegral(b)) {
+      long times = Math.max(0, Py.toLong(b));
+      if (times > 0 && l.size() > Globals.MAX_RANGE / times) {
+        throw new TemplateException("the list repetition would have " + l.size() + " x " + times
+            + " items, over the sandbox's " + Globals.MAX_RANGE + " (template line " + line + ")");
+      }
       List<Object> out = new ArrayList<>();
       for (long i = 0; i < Py.toLong(b); i++) {
         out.addAll(l);
@@ -125,5 +135,33 @@ final class Operators {
     }
     throw new TemplateException("unsupported operand type(s) for " + op + ": '"
         + Py.typeName(a) + "' and '" + Py.typeName(b) + "' (template line " + line + ")");
+  }
+
+  /** {@code base ** exponent} by squaring, failing on overflow instead of wrapping around. */
+  private static long power(long base, long exponent) {
+    long result = 1;
+    long b = base;
+    for (long e = exponent; e > 0; e >>= 1) {
+      if ((e & 1) == 1) {
+        result = Math.multiplyExact(result, b);
+      }
+      if (e > 1) {
+        b = Math.multiplyExact(b, b);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Python's integers have no bound; this engine's are 64-bit. A result that does not fit is
+   * refused rather than silently wrapped (and a huge power refused rather than computed).
+   */
+  private static long exact(java.util.function.LongSupplier op, int line) {
+    try {
+      return op.getAsLong();
+    } catch (ArithmeticException e) {
+      throw new TemplateException("integer result out of this engine's 64-bit range (template line "
+          + line + ")");
+    }
   }
 }
