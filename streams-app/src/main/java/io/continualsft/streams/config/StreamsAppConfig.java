@@ -12,6 +12,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.streams.StreamsConfig;
 
 /**
@@ -151,9 +152,32 @@ public final class StreamsAppConfig {
     if (window.isNegative() || window.isZero()) {
       throw new ConfigException(DEDUP_WINDOW, get(DEDUP_WINDOW), "must be positive");
     }
-    return new TopologySettings(get(TOPIC_CONVERSATIONS), get(TOPIC_EXAMPLES),
-        get(TOPIC_DEAD_LETTERS), window, get(APPLICATION_ID),
-        intValue(DEAD_LETTER_MAX_ORIGINAL_BYTES, 0));
+    try {
+      return new TopologySettings(get(TOPIC_CONVERSATIONS), get(TOPIC_EXAMPLES),
+          get(TOPIC_DEAD_LETTERS), window, get(APPLICATION_ID),
+          intValue(DEAD_LETTER_MAX_ORIGINAL_BYTES, 0), maxRequestSize());
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(DEAD_LETTER_MAX_ORIGINAL_BYTES + ": " + e.getMessage());
+    }
+  }
+
+  /**
+   * The producer's max.request.size as Kafka Streams will set it: {@code producer.} prefixed,
+   * else plain, else Kafka's default.
+   */
+  int maxRequestSize() {
+    for (String key : new String[] {"producer." + ProducerConfig.MAX_REQUEST_SIZE_CONFIG,
+        ProducerConfig.MAX_REQUEST_SIZE_CONFIG}) {
+      String v = values.get(key);
+      if (v != null) {
+        try {
+          return Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+          throw new ConfigException(key, v, "must be a whole number");
+        }
+      }
+    }
+    return TopologySettings.DEFAULT_MAX_RECORD_BYTES;
   }
 
   public Path modelDir() {

@@ -3,11 +3,15 @@ package io.continualsft.streams.topology;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.labels.Identifiers;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.schemas.DeadLetters;
 import io.continualsft.schemas.serde.BadRecordException;
+import io.continualsft.schemas.serde.RecordSizes;
 import io.continualsft.streams.labels.ExamplePreparer;
 import io.continualsft.streams.metrics.PipelineMetrics;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
@@ -16,9 +20,12 @@ import org.apache.kafka.streams.processor.api.FixedKeyRecord;
 import org.apache.kafka.streams.processor.api.RecordMetadata;
 import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.streams.state.WindowStoreIterator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Deserialize, drop repeats, prepare: one input record in, at most one outcome out. */
 final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], Outcome> {
+  private static final Logger log = LoggerFactory.getLogger(ConversationProcessor.class);
   private final TopologySettings settings;
   private final Deserializer<Conversation> deserializer;
   private final ExamplePreparer preparer;
@@ -58,6 +65,12 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
     }
     // Registry outages (SchemaRegistryException) propagate: never dead-letter a good record.
 
+    try {
+      Identifiers.check(conversation.getId(), conversation.getAdapter());
+    } catch (RejectedException e) {
+      reject(record, source, e.reason(), e.detail());
+      return;
+    }
     if (alreadyAccepted(conversation.getId(), record.timestamp())) {
       metrics.duplicate();
       return;
@@ -65,6 +78,7 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
     try {
       ExamplePreparer.Prepared prepared = preparer.prepare(conversation, source.topic(),
           source.partition(), source.offset());
+      checkSize(prepared.example());
       // Only accepted ids are remembered: a corrected event re-sent under the id of a rejected
       // one is processed, not dropped as a repeat. A retried bad event is dead-lettered again.
       seen.put(conversation.getId(), record.timestamp(), record.timestamp());
@@ -73,8 +87,38 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
       context.forward(record.withValue(new Outcome.Example(prepared.example())));
     } catch (RejectedException e) {
       reject(record, source, e.reason(), e.detail());
+    } catch (RuntimeException e) {
+      // Preparing is pure computation on the record: a failure here is this record's (or a bug
+      // it triggers), and retrying it would fail the same way forever. Dead-letter it, loudly.
+      log.error("preparing {} partition {} offset {} failed unexpectedly; dead-lettered as UNKNOWN",
+          source.topic(), source.partition(), source.offset(), e);
+      reject(record, source, RejectionReason.UNKNOWN, "preparing the example failed: " + e);
     } finally {
       metrics.processing().record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
+    }
+  }
+
+  /**
+   * Refuses an example whose record would be over the producer's max.request.size, which would
+   * otherwise fail the stream thread on every restart. Exact sizes are only computed when a
+   * cheap upper bound (5 bytes per varint token id and label) does not already settle it.
+   */
+  private void checkSize(SftExample example) throws RejectedException {
+    long keyBytes = 4L * example.getConversationId().length();
+    long framing = 1024; // record batch header, record headers, attribute and length varints
+    long bound = 10L * example.getInputIds().size() + 4L * (example.getConversationId().length()
+        + example.getAdapter().length() + example.getSourceTopic().length()
+        + example.getTokenizerFingerprint().length() + example.getTemplateFingerprint().length())
+        + 256;
+    if (bound + keyBytes + framing <= settings.maxRecordBytes()) {
+      return;
+    }
+    long exact = RecordSizes.wireBytes(example)
+        + example.getConversationId().getBytes(StandardCharsets.UTF_8).length + framing;
+    if (exact > settings.maxRecordBytes()) {
+      throw new RejectedException(RejectionReason.RECORD_TOO_LARGE, "the example would be a "
+          + exact + "-byte record (" + example.getInputIds().size() + " tokens), over the"
+          + " producer's max.request.size of " + settings.maxRecordBytes());
     }
   }
 

@@ -3,6 +3,7 @@ package io.continualsft.streams.topology;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.SftExample;
+import io.continualsft.schemas.DeadLetters;
 import io.continualsft.streams.labels.ExamplePreparer;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import java.util.Map;
@@ -20,8 +21,9 @@ import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.state.Stores;
 
 /**
- * conversations ─► [deserialize ─► dedup ─► validate, render, tokenize, label] ─┬─► examples
- *                                                                              └─► dead letters
+ * conversations ─► [deserialize ─► check ids ─► dedup ─► validate, render, tokenize, label,
+ *                    check size] ─┬─► examples
+ *                                 └─► dead letters
  *
  * <p>Input values are read as raw bytes and deserialized inside the processor, so that a record
  * that is not valid Avro becomes a {@link Rejection} carrying its original bytes, written in the
@@ -69,7 +71,8 @@ public final class SftTopology {
             Produced.with(Serdes.String(), serdes.examples()).withName("write-examples"));
 
     branches.get("outcome-rejected")
-        .mapValues(outcome -> ((Outcome.Rejected) outcome).rejection(), Named.as("rejection"))
+        .map((key, outcome) -> KeyValue.pair(DeadLetters.keyBytes(key),
+            ((Outcome.Rejected) outcome).rejection()), Named.as("rejection"))
         .to(settings.deadLetterTopic(),
             Produced.with(Serdes.ByteArray(), serdes.rejections()).withName("write-dead-letters"));
 

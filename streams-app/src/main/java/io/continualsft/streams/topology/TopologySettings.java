@@ -12,6 +12,8 @@ import java.time.Duration;
  * @param applicationId written into each Rejection's rejectedBy
  * @param maxOriginalBytes the largest original value a dead letter carries; a larger one stays
  *     only in the input topic, at the offset the dead letter names (Kafka caps record sizes)
+ * @param maxRecordBytes the producer's max.request.size: an example whose record would be larger
+ *     becomes a RECORD_TOO_LARGE dead letter instead of failing the stream thread
  */
 public record TopologySettings(
     String conversationsTopic,
@@ -19,14 +21,27 @@ public record TopologySettings(
     String deadLetterTopic,
     Duration dedupWindow,
     String applicationId,
-    int maxOriginalBytes) {
+    int maxOriginalBytes,
+    int maxRecordBytes) {
 
-  /** Settings with the default cap on copied originals ({@value #DEFAULT_MAX_ORIGINAL_BYTES}). */
+  public TopologySettings {
+    if (io.continualsft.schemas.DeadLetters.maxSize(maxOriginalBytes) > maxRecordBytes) {
+      throw new IllegalArgumentException("dead letters carrying originals of up to "
+          + maxOriginalBytes + " bytes can be " + io.continualsft.schemas.DeadLetters.maxSize(
+              maxOriginalBytes) + " bytes, over the producer's max.request.size of "
+          + maxRecordBytes + "; lower dead-letters.max-original-bytes or raise"
+          + " producer.max.request.size");
+    }
+  }
+
+  /** Settings with the default caps ({@value #DEFAULT_MAX_ORIGINAL_BYTES}, Kafka's 1 MiB). */
   public TopologySettings(String conversationsTopic, String examplesTopic, String deadLetterTopic,
       Duration dedupWindow, String applicationId) {
     this(conversationsTopic, examplesTopic, deadLetterTopic, dedupWindow, applicationId,
-        DEFAULT_MAX_ORIGINAL_BYTES);
+        DEFAULT_MAX_ORIGINAL_BYTES, DEFAULT_MAX_RECORD_BYTES);
   }
 
   public static final int DEFAULT_MAX_ORIGINAL_BYTES = 524_288;
+  /** Kafka's default max.request.size. */
+  public static final int DEFAULT_MAX_RECORD_BYTES = 1_048_576;
 }

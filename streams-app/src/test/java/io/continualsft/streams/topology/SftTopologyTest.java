@@ -14,7 +14,9 @@ import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.schemas.registry.InMemorySchemaRegistry;
 import io.continualsft.schemas.registry.RegistryUnavailableException;
+import io.continualsft.schemas.DeadLetters;
 import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.schemas.serde.RecordSizes;
 import io.continualsft.schemas.serde.AvroSerde;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.streams.labels.ExamplePreparer;
@@ -72,6 +74,7 @@ class SftTopologyTest {
   private TestOutputTopic<String, SftExample> examples;
   private TestOutputTopic<byte[], Rejection> deadLetters;
   private int maxOriginalBytes = TopologySettings.DEFAULT_MAX_ORIGINAL_BYTES;
+  private int maxRecordBytes = TopologySettings.DEFAULT_MAX_RECORD_BYTES;
   private AvroSerializer<Conversation> conversationSerializer;
 
   private void start(ChatModel chatModel, LabelingSettings settings) {
@@ -79,7 +82,7 @@ class SftTopologyTest {
     registry = new InMemorySchemaRegistry();
     metrics = new PipelineMetrics(new SimpleMeterRegistry());
     TopologySettings topology = new TopologySettings(IN, OUT, DLQ, Duration.ofHours(1), "sft-test",
-        maxOriginalBytes);
+        maxOriginalBytes, maxRecordBytes);
     SftTopology.SftSerdes serdes = new SftTopology.SftSerdes(
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
@@ -497,5 +500,90 @@ class SftTopologyTest {
     assertThat(exampleCount + deadLetterCount + (int) metrics.duplicateCount())
         .isEqualTo(inputs.size());
     assertNoMoreOutput();
+  }
+
+  // --- hostile records ---------------------------------------------------------------------------
+
+  @Test
+  void aHugeIdIsADeadLetterSmallEnoughToSendAndTheNextRecordIsProcessed() {
+    start(LabelingSettings.DEFAULTS);
+    String id = "i".repeat(700 * 1024);
+    byte[] value = bytes(good(id));
+    send(id, value, T0);
+    send(good("after"));
+    List<TestRecord<byte[], Rejection>> dead = deadLetters.readRecordsToList();
+    assertThat(dead).hasSize(1);
+    Rejection r = dead.get(0).value();
+    assertThat(r.getReason()).isEqualTo(RejectionReason.INVALID_ID);
+    assertThat(r.getDetail()).startsWith("the conversation id has 716800 characters; at most 256")
+        .contains("[original key of 716,800 bytes not copied here (over 16,384)]")
+        .contains("at offset 0]");
+    assertThat(dead.get(0).key()).as("over the key cap: no key").isNull();
+    assertThat(r.getOriginalKey()).isNull();
+    assertThat(r.getOriginalValue()).as("over the value cap: referenced").isNull();
+    assertThat(RecordSizes.wireBytes(r)).isLessThan(64 * 1024);
+    assertThat(examples.readRecordsToList()).extracting(TestRecord::key).containsExactly("after");
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void anAdapterNameThatIsNotAPlainWordIsInvalid() {
+    start(LabelingSettings.DEFAULTS);
+    Conversation c = good("c1");
+    c.setAdapter("../../etc");
+    byte[] value = bytes(c);
+    send("c1", value, T0);
+    assertThat(singleDeadLetter(RejectionReason.INVALID_ID, value, "c1").getDetail())
+        .contains("the adapter name \"../../etc\"");
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void anExampleOverTheProducersLimitIsADeadLetterNotACrash() {
+    maxOriginalBytes = 1024;
+    maxRecordBytes = (int) DeadLetters.maxSize(maxOriginalBytes) + 1;
+    start(LabelingSettings.DEFAULTS.withMaxLength(100_000, LabelingSettings.Truncation.DROP));
+    StringBuilder words = new StringBuilder();
+    for (int w = 0; words.length() < 40_000; w++) {
+      words.append("w").append(w).append(' ');
+    }
+    Conversation big = conversation("big", m("user", "q"), m("assistant", words.toString()));
+    byte[] value = bytes(big);
+    send("big", value, T0);
+    send(good("small"));
+    Rejection r = deadLetters.readRecordsToList().get(0).value();
+    assertThat(r.getReason()).isEqualTo(RejectionReason.RECORD_TOO_LARGE);
+    assertThat(r.getDetail()).contains("over the producer's max.request.size of " + maxRecordBytes);
+    assertThat(metrics.rejectedCount(RejectionReason.RECORD_TOO_LARGE)).isEqualTo(1.0);
+    assertThat(examples.readRecordsToList()).extracting(TestRecord::key).containsExactly("small");
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void anAvroCountClaimingTwoToTheThirtyFirstItemsIsCorruptAvro() {
+    start(LabelingSettings.DEFAULTS);
+    byte[] valid = bytes(good("c"));
+    // header, id "c" (2 bytes), adapter "default" (8 bytes), then the messages count
+    byte[] hostile = Arrays.copyOf(valid, 5 + 2 + 8 + 5);
+    int at = 5 + 2 + 8;
+    long zigzag = (1L << 31) << 1;
+    for (int i = 0; i < 5; i++) {
+      hostile[at + i] = (byte) ((zigzag & 0x7F) | (i < 4 ? 0x80 : 0));
+      zigzag >>>= 7;
+    }
+    send("c", hostile, T0);
+    send(good("next"));
+    assertThat(singleDeadLetter(RejectionReason.CORRUPT_AVRO, hostile, "c").getDetail())
+        .contains("declares 2147483648 items");
+    assertThat(examples.readRecordsToList()).extracting(TestRecord::key).containsExactly("next");
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void deadLettersCannotBeConfiguredLargerThanTheProducerMaySend() {
+    assertThatThrownBy(() -> new TopologySettings(IN, OUT, DLQ, Duration.ofHours(1), "x",
+        1_048_576, 1_048_576))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("dead-letters.max-original-bytes");
   }
 }

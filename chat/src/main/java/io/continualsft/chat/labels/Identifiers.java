@@ -1,0 +1,51 @@
+package io.continualsft.chat.labels;
+
+import io.continualsft.avro.RejectionReason;
+import java.util.regex.Pattern;
+
+/**
+ * What a conversation id and an adapter name may be. Both become record keys, state-store keys,
+ * log fields and (adapters) metric tags and directory names, so both are bounded, and an adapter
+ * name is a plain word: no path separators, no spaces, nothing a file system or a Prometheus
+ * label would mangle.
+ */
+public final class Identifiers {
+  /** The longest conversation id, in UTF-16 chars. */
+  public static final int MAX_ID_CHARS = 256;
+  /** Letters, digits, {@code .}, {@code _} and {@code -}, starting with a letter or digit. */
+  public static final Pattern ADAPTER = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+
+  private Identifiers() {}
+
+  public static void check(String conversationId, String adapter) throws RejectedException {
+    if (conversationId.isEmpty() || conversationId.isBlank()) {
+      throw new RejectedException(RejectionReason.INVALID_ID, "the conversation id is empty");
+    }
+    if (conversationId.length() > MAX_ID_CHARS) {
+      throw new RejectedException(RejectionReason.INVALID_ID, "the conversation id has "
+          + conversationId.length() + " characters; at most " + MAX_ID_CHARS + " are allowed");
+    }
+    for (int i = 0; i < conversationId.length(); i++) {
+      char c = conversationId.charAt(i);
+      if (Character.isISOControl(c) || Character.isSurrogate(c) && !validPair(conversationId, i)) {
+        throw new RejectedException(RejectionReason.INVALID_ID, String.format(
+            "the conversation id has the character U+%04X at offset %d; control characters and"
+                + " lone surrogates are not allowed", (int) c, i));
+      }
+      if (Character.isHighSurrogate(c)) {
+        i++;
+      }
+    }
+    if (!ADAPTER.matcher(adapter).matches()) {
+      String shown = adapter.length() > 70 ? adapter.substring(0, 64) + "..." : adapter;
+      throw new RejectedException(RejectionReason.INVALID_ID, "the adapter name \""
+          + shown.replace("\"", "\\\"") + "\" (" + adapter.length() + " characters) is not 1-64"
+          + " letters, digits, '.', '_' or '-' starting with a letter or digit");
+    }
+  }
+
+  private static boolean validPair(String s, int i) {
+    return Character.isHighSurrogate(s.charAt(i)) && i + 1 < s.length()
+        && Character.isLowSurrogate(s.charAt(i + 1));
+  }
+}
