@@ -21,6 +21,15 @@ public final class CheckpointCodec {
   /** The largest file a checkpoint may hold: what one Java array can. */
   static final long MAX_FILE_BYTES = Integer.MAX_VALUE - 8;
 
+  /**
+   * The only file names a checkpoint may hold. Names come from a topic others can write to; an
+   * allow-list (rather than a check for {@code ..} and separators) means no name can ever be a
+   * path, a device or a hidden file wherever a reader writes it.
+   */
+  public static final java.util.Set<String> FILE_NAMES = java.util.Set.of(
+      Checkpoint.ADAPTER_CONFIG, Checkpoint.ADAPTER_WEIGHTS, Checkpoint.OPTIMIZER,
+      Checkpoint.TRAINER_STATE);
+
   private CheckpointCodec() {}
 
   /** Chunks of every file, then the manifest (with the files' entries filled in). */
@@ -56,7 +65,13 @@ public final class CheckpointCodec {
   public static Optional<Map<String, byte[]>> assemble(CheckpointManifest manifest,
       List<CheckpointChunk> chunks) {
     Map<String, byte[]> files = new LinkedHashMap<>();
+    if (manifest.getFiles().size() > FILE_NAMES.size()) {
+      return Optional.empty();
+    }
     for (CheckpointFile f : manifest.getFiles()) {
+      if (!FILE_NAMES.contains(f.getName())) {
+        return Optional.empty();
+      }
       Optional<byte[]> bytes = assembleFile(f, chunks);
       if (bytes.isEmpty() || files.containsKey(f.getName())) {
         return Optional.empty();
@@ -88,6 +103,9 @@ public final class CheckpointCodec {
         return Optional.empty();
       }
       expected += c.getData().remaining();
+      if (expected > f.getSize()) {
+        return Optional.empty();
+      }
     }
     if (expected != f.getSize()) {
       return Optional.empty();

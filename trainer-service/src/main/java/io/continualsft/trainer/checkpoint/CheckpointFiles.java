@@ -81,19 +81,38 @@ public final class CheckpointFiles {
       throw new IllegalStateException(where + " was trained on another base model or tokenizer;"
           + " refusing to resume from it");
     }
+    Content content = parse(checkpoint, where);
+    if (!content.adapter().settings().equals(configured)) {
+      throw new IllegalStateException(where + " has LoRA " + content.adapter().settings()
+          + " but this trainer is configured with " + configured);
+    }
+    return content;
+  }
+
+  /**
+   * The files' content, or an {@link InvalidCheckpointException} saying which file is malformed.
+   * Every parser here bounds what it reads by the bytes it was given.
+   */
+  private static Content parse(Checkpoint checkpoint, String where) {
     Map<String, byte[]> files = checkpoint.files();
     for (String name : List.of(Checkpoint.ADAPTER_CONFIG, Checkpoint.ADAPTER_WEIGHTS,
         Checkpoint.OPTIMIZER, Checkpoint.TRAINER_STATE)) {
       if (!files.containsKey(name)) {
-        throw new IllegalStateException(where + " lacks " + name);
+        throw new InvalidCheckpointException(where + " lacks " + name, null);
       }
     }
+    try {
+      return parseFiles(files, where);
+    } catch (InvalidCheckpointException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw new InvalidCheckpointException(where + " is malformed: " + e.getMessage(), e);
+    }
+  }
+
+  private static Content parseFiles(Map<String, byte[]> files, String where) {
     PeftAdapter adapter = PeftAdapter.fromBytes(files.get(Checkpoint.ADAPTER_CONFIG),
         files.get(Checkpoint.ADAPTER_WEIGHTS), where);
-    if (!adapter.settings().equals(configured)) {
-      throw new IllegalStateException(where + " has LoRA " + adapter.settings()
-          + " but this trainer is configured with " + configured);
-    }
     Map<String, float[]> moments = new LinkedHashMap<>();
     try (Safetensors.Reader r = Safetensors.read(where + " " + Checkpoint.OPTIMIZER,
         files.get(Checkpoint.OPTIMIZER))) {
@@ -105,4 +124,18 @@ public final class CheckpointFiles {
     return new Content(adapter, moments, state);
   }
 
+  /**
+   * Whether {@code checkpoint}'s content parses, for readers that skip what does not; a refusal is
+   * logged with its reason.
+   */
+  public static boolean parses(Checkpoint checkpoint) {
+    try {
+      parse(checkpoint, "checkpoint v" + checkpoint.version() + " of adapter "
+          + checkpoint.adapter());
+      return true;
+    } catch (InvalidCheckpointException e) {
+      org.slf4j.LoggerFactory.getLogger(CheckpointFiles.class).warn("skipping {}", e.getMessage());
+      return false;
+    }
+  }
 }

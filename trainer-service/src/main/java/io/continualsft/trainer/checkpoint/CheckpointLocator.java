@@ -11,11 +11,14 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.utils.Utils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Finds the newest complete checkpoint of an adapter without reading the topic from the
@@ -25,6 +28,8 @@ import org.apache.kafka.common.utils.Utils;
  * checkpoint's worth of reading, not months of it.
  */
 public final class CheckpointLocator {
+  private static final Logger log = LoggerFactory.getLogger(CheckpointLocator.class);
+
   private CheckpointLocator() {}
 
   /** The partition an adapter's checkpoint records go to. */
@@ -32,12 +37,24 @@ public final class CheckpointLocator {
     return Utils.toPositive(Utils.murmur2(adapter.getBytes(StandardCharsets.UTF_8))) % partitions;
   }
 
-  /**
-   * The newest complete checkpoint of {@code adapter}, or empty when there is none. {@code
-   * consumer} must read with isolation.level=read_committed; it is assigned and sought here.
-   */
+  /** The newest complete checkpoint of {@code adapter}, whatever its content. */
   public static Optional<Checkpoint> newest(Consumer<String, CheckpointRecord> consumer,
       String topic, String adapter, Duration patience) {
+    return newest(consumer, topic, adapter, patience, c -> true);
+  }
+
+  /**
+   * The newest complete checkpoint of {@code adapter} that {@code usable} accepts, or empty when
+   * there is none. {@code consumer} must read with isolation.level=read_committed; it is assigned
+   * and sought here. Records that do not decode must reach here as null values (a
+   * {@link SkippingDeserializer}); checkpoints that are incomplete, fail a checksum, name a file
+   * outside the allow-list or that {@code usable} refuses are skipped with a log line.
+   *
+   * @throws CheckpointLookupException when the partition could not be read within {@code
+   *     patience}: that is not "no checkpoint"
+   */
+  public static Optional<Checkpoint> newest(Consumer<String, CheckpointRecord> consumer,
+      String topic, String adapter, Duration patience, Predicate<Checkpoint> usable) {
     int partitions = consumer.partitionsFor(topic).size();
     TopicPartition tp = new TopicPartition(topic, partitionFor(adapter, partitions));
     consumer.assign(List.of(tp));
@@ -48,7 +65,7 @@ public final class CheckpointLocator {
     while (from > begin) {
       from = Math.max(begin, end - window);
       List<CheckpointRecord> records = read(consumer, tp, from, end, patience);
-      Optional<Optional<Checkpoint>> found = newestIn(records, adapter, from == begin);
+      Optional<Optional<Checkpoint>> found = newestIn(records, adapter, from == begin, usable);
       if (found.isPresent()) {
         return found.get();
       }
@@ -62,7 +79,12 @@ public final class CheckpointLocator {
     consumer.seek(tp, from);
     List<CheckpointRecord> out = new ArrayList<>();
     Instant deadline = Instant.now().plus(patience);
-    while (consumer.position(tp) < end && Instant.now().isBefore(deadline)) {
+    while (consumer.position(tp) < end) {
+      if (!Instant.now().isBefore(deadline)) {
+        throw new CheckpointLookupException("could not read " + tp + " from offset " + from
+            + " to " + end + " within " + patience + " (reached " + consumer.position(tp)
+            + "); is the broker reachable and the topic readable by this principal?");
+      }
       for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(200))) {
         if (r.offset() < end && r.value() != null) {
           out.add(r.value());
@@ -78,7 +100,7 @@ public final class CheckpointLocator {
    * a present empty answer means "none in the whole partition".
    */
   static Optional<Optional<Checkpoint>> newestIn(List<CheckpointRecord> records, String adapter,
-      boolean windowStartsAtBeginning) {
+      boolean windowStartsAtBeginning, Predicate<Checkpoint> usable) {
     List<CheckpointRecord> manifests = records.stream()
         .filter(r -> r.getAdapter().equals(adapter) && r.getPayload() instanceof CheckpointManifest)
         .sorted(Comparator.comparingLong(CheckpointRecord::getVersion).reversed())
@@ -92,13 +114,18 @@ public final class CheckpointLocator {
       CheckpointManifest manifest = (CheckpointManifest) m.getPayload();
       Optional<Map<String, byte[]>> files = CheckpointCodec.assemble(manifest, chunks);
       if (files.isPresent()) {
-        return Optional.of(Optional.of(new Checkpoint(adapter, m.getVersion(), manifest,
-            files.get())));
+        Checkpoint candidate = new Checkpoint(adapter, m.getVersion(), manifest, files.get());
+        if (usable.test(candidate)) {
+          return Optional.of(Optional.of(candidate));
+        }
+        continue; // refused (and logged) by usable: the one before it
       }
       if (!windowStartsAtBeginning) {
         return Optional.empty(); // its chunks may be further back: widen the window
       }
-      // the whole partition was read and this one is still incomplete: skip it
+      log.warn("skipping checkpoint v{} of adapter {}: its chunks are missing, do not add up,"
+          + " fail their checksum or name a file outside {}", m.getVersion(), adapter,
+          CheckpointCodec.FILE_NAMES);
     }
     return windowStartsAtBeginning ? Optional.of(Optional.empty()) : Optional.empty();
   }
@@ -108,10 +135,10 @@ public final class CheckpointLocator {
    * (a trainer looks up once, at start) and waits up to {@code patience} for each window.
    */
   public static CheckpointSource source(Supplier<Consumer<String, CheckpointRecord>> consumers,
-      String topic, Duration patience) {
+      String topic, Duration patience, Predicate<Checkpoint> usable) {
     return adapter -> {
       try (Consumer<String, CheckpointRecord> consumer = consumers.get()) {
-        return newest(consumer, topic, adapter, patience);
+        return newest(consumer, topic, adapter, patience, usable);
       }
     };
   }

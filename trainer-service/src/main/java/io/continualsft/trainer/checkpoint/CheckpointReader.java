@@ -35,7 +35,8 @@ public final class CheckpointReader implements AutoCloseable {
     SchemaRegistryClient registry = new SchemaRegistryClient(registryConfig);
     try {
       return new CheckpointReader(registry, new KafkaConsumer<>(config, new StringDeserializer(),
-          AvroDeserializer.specific(CheckpointRecord.class, registry)), topic);
+          new SkippingDeserializer<>(AvroDeserializer.specific(CheckpointRecord.class, registry))),
+          topic);
     } catch (RuntimeException e) {
       registry.close();
       throw e;
@@ -56,9 +57,15 @@ public final class CheckpointReader implements AutoCloseable {
     return config;
   }
 
-  /** The newest complete checkpoint of {@code adapter}, or empty when it has none. */
+  /**
+   * The newest complete checkpoint of {@code adapter} whose files parse, or empty when it has
+   * none; malformed records and checkpoints are skipped with a log line.
+   *
+   * @throws CheckpointLookupException when the topic could not be read
+   */
   public Optional<Checkpoint> newest(String adapter) {
-    return CheckpointLocator.newest(consumer, topic, adapter, Duration.ofSeconds(60));
+    return CheckpointLocator.newest(consumer, topic, adapter, Duration.ofSeconds(60),
+        CheckpointFiles::parses);
   }
 
   @Override

@@ -11,12 +11,20 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
  * The dead letters since the last checkpoint. They are sent in the checkpoint's transaction, so a
- * dead letter is published exactly when the offset past its record is committed.
+ * dead letter is published exactly when the offset past its record is committed. Bounded: an
+ * original over {@link #MAX_ORIGINAL_BYTES} is referenced by offset rather than copied, and when
+ * {@link #full()} the trainer cuts a checkpoint to send them, so a stream of bad records costs at
+ * most {@link #MAX_PENDING_BYTES} of heap.
  */
 final class PendingDeadLetters {
+  static final int MAX_ORIGINAL_BYTES = 524_288;
+  static final int MAX_PENDING = 1_000;
+  static final long MAX_PENDING_BYTES = 16L * 1024 * 1024;
+
   private final String topic;
   private final String rejectedBy;
   private final List<ProducerRecord<String, Object>> pending = new ArrayList<>();
+  private long bytes;
 
   PendingDeadLetters(String topic, String rejectedBy) {
     this.topic = topic;
@@ -28,8 +36,15 @@ final class PendingDeadLetters {
     Rejection rejection = DeadLetters.rejection(reason, detail, rejectedBy,
         new DeadLetters.Source(record.topic(), record.partition(), record.offset(), record.key(),
             record.value()),
-        at, DeadLetters.NO_CAP);
+        at, MAX_ORIGINAL_BYTES);
     pending.add(new ProducerRecord<>(topic, DeadLetters.key(record.key()), rejection));
+    bytes += DeadLetters.maxSize(rejection.getOriginalValue() == null ? 0
+        : rejection.getOriginalValue().remaining());
+  }
+
+  /** Whether the dead letters should be sent now rather than at the next scheduled checkpoint. */
+  boolean full() {
+    return pending.size() >= MAX_PENDING || bytes >= MAX_PENDING_BYTES;
   }
 
   int size() {
@@ -44,5 +59,6 @@ final class PendingDeadLetters {
   /** After the transaction that carried them committed. */
   void clear() {
     pending.clear();
+    bytes = 0;
   }
 }

@@ -36,6 +36,7 @@ public final class TrainerMetrics implements AutoCloseable {
   private final Counter trainedTokens;
   private final Counter trainedExamples;
   private final Counter skippedSteps;
+  private final Counter invalidCheckpoints;
   private final Timer step;
   private final Timer publish;
   private final DistributionSummary publishedBytes;
@@ -57,6 +58,9 @@ public final class TrainerMetrics implements AutoCloseable {
     trainedExamples = Counter.builder("sft.trainer.examples.trained").register(registry);
     skippedSteps = Counter.builder("sft.trainer.steps.skipped")
         .description("Steps skipped because the loss or gradient norm was not finite")
+        .register(registry);
+    invalidCheckpoints = Counter.builder("sft.trainer.checkpoints.invalid")
+        .description("Complete checkpoints skipped at restore because their content is malformed")
         .register(registry);
     step = Timer.builder("sft.trainer.step").register(registry);
     publish = Timer.builder("sft.trainer.checkpoint.publish").register(registry);
@@ -81,6 +85,11 @@ public final class TrainerMetrics implements AutoCloseable {
       skipped.put(reason, Counter.builder("sft.trainer.examples.skipped")
           .tag("reason", reason.name()).register(registry));
     }
+  }
+
+  /** A complete checkpoint whose content did not parse was skipped. */
+  public void invalidCheckpoint() {
+    invalidCheckpoints.increment();
   }
 
   /** The Kafka clients' own metrics ({@code kafka_consumer_*}, {@code kafka_producer_*}). */

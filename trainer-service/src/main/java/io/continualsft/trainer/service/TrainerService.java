@@ -252,6 +252,16 @@ public final class TrainerService implements AutoCloseable {
     metrics.deadLetter(reason);
     deadLetters.add(r, reason, detail, Instant.ofEpochMilli(clock.millis()));
     books.passOver();
+    if (deadLetters.full()) {
+      // Sent only in a checkpoint's transaction (exactly once with the offsets), so a burst of
+      // bad records brings the checkpoint forward: the open step is trained as it is.
+      if (books.hasPendingExamples()) {
+        step();
+      }
+      if (deadLetters.full() && books.settle()) {
+        checkpoint();
+      }
+    }
   }
 
   private void step() {
@@ -361,11 +371,19 @@ public final class TrainerService implements AutoCloseable {
       System.out.printf("resumed from checkpoint v%d: step %d, %d examples trained%n",
           c.version(), training.step(), books.examplesTrained());
     } else {
-      consumer.committed(new HashSet<>(partitions)).forEach((tp, om) -> {
-        if (om != null) {
-          start.put(tp, om.offset());
-        }
-      });
+      Map<TopicPartition, OffsetAndMetadata> committed =
+          consumer.committed(new HashSet<>(partitions));
+      committed.values().removeIf(java.util.Objects::isNull);
+      if (!committed.isEmpty()) {
+        throw new IllegalStateException("consumer group " + settings.kafka().groupId()
+            + " has committed offsets on " + committed.keySet() + " but the topic "
+            + settings.kafka().checkpointTopic() + " has no complete checkpoint of adapter "
+            + settings.adapter() + ". Starting a fresh adapter there would silently skip every"
+            + " example before those offsets. Restore the checkpoint topic; or, to retrain from"
+            + " the start, reset the group: kafka-consumer-groups.sh --reset-offsets"
+            + " --to-earliest --execute --group " + settings.kafka().groupId() + " --topic "
+            + settings.kafka().examplesTopic() + "; or use a new group.id for a new adapter.");
+      }
     }
     Map<TopicPartition, Long> beginnings = consumer.beginningOffsets(partitions);
     Map<TopicPartition, Long> positions = new LinkedHashMap<>();

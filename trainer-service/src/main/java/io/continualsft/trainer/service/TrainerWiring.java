@@ -8,7 +8,11 @@ import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
+import io.continualsft.trainer.checkpoint.CheckpointFiles;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
+import io.continualsft.trainer.checkpoint.InvalidCheckpointException;
+import io.continualsft.trainer.checkpoint.SkippingDeserializer;
+import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.cli.Engines;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.ModelIdentity;
@@ -30,6 +34,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 /** Builds the production trainer from its settings: what {@code main} wires, in one place. */
 final class TrainerWiring {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(TrainerWiring.class);
+
   private TrainerWiring() {}
 
   static TrainerService create(TrainerSettings settings) {
@@ -46,13 +52,25 @@ final class TrainerWiring {
           new ByteArrayDeserializer(), new ByteArrayDeserializer());
       KafkaProducer<String, Object> producer = producer(settings, registry);
       SchemaRegistryClient checkpointRegistry = registry;
-      CheckpointSource checkpoints = CheckpointLocator.source(() -> new KafkaConsumer<>(
-              CheckpointReader.consumerConfig(kafka.bootstrapServers(), kafka.clientProperties()),
-              new StringDeserializer(),
-              AvroDeserializer.specific(CheckpointRecord.class, checkpointRegistry)),
-          kafka.checkpointTopic(), Duration.ofSeconds(60));
       PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       TrainerMetrics metrics = new TrainerMetrics(meters);
+      LoraSettings lora = training.lora();
+      CheckpointSource checkpoints = CheckpointLocator.source(() -> new KafkaConsumer<>(
+              CheckpointReader.consumerConfig(kafka.bootstrapServers(), kafka.clientProperties()),
+              new StringDeserializer(), new SkippingDeserializer<>(
+                  AvroDeserializer.specific(CheckpointRecord.class, checkpointRegistry))),
+          kafka.checkpointTopic(), Duration.ofSeconds(60), checkpoint -> {
+            // A checkpoint of another model or LoRA configuration throws: a configuration
+            // error, never skipped. Malformed content is skipped for the one before it.
+            try {
+              CheckpointFiles.decode(checkpoint, identity, lora);
+              return true;
+            } catch (InvalidCheckpointException e) {
+              log.warn("skipping {}", e.getMessage());
+              metrics.invalidCheckpoint();
+              return false;
+            }
+          });
       metrics.bind(consumer, producer);
       TrainerService service = new TrainerService(settings,
           new TrainerService.Clients(consumer, producer,

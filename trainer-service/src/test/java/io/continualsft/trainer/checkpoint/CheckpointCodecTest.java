@@ -31,7 +31,7 @@ class CheckpointCodecTest {
       weights[i] = (byte) (i * 31);
     }
     files.put("adapter_model.safetensors", weights);
-    files.put("empty.bin", new byte[0]);
+    files.put("trainer_state.json", new byte[0]);
     return files;
   }
 
@@ -63,21 +63,21 @@ class CheckpointCodecTest {
   @Test
   void filesAreCutIntoChunksOfAtMostTheLimitAndTheManifestComesLast() {
     List<CheckpointRecord> records = encode();
-    // 1 chunk for the config, ceil(10000 / 4096) = 3 for the weights, 1 (empty) for empty.bin.
+    // 1 chunk for the config, ceil(10000 / 4096) = 3 for the weights, 1 (empty) for the empty trainer_state.json.
     assertThat(records).hasSize(6);
     assertThat(records).allMatch(r -> r.getAdapter().equals("a") && r.getVersion() == 3);
     assertThat(chunksOf(records)).extracting(c -> c.getFile() + "#" + c.getIndex() + "@"
         + c.getOffset() + "+" + c.getData().remaining())
         .containsExactly("adapter_config.json#0@0+8", "adapter_model.safetensors#0@0+4096",
             "adapter_model.safetensors#1@4096+4096", "adapter_model.safetensors#2@8192+1808",
-            "empty.bin#0@0+0");
+            "trainer_state.json#0@0+0");
     CheckpointManifest m = manifestOf(records);
     assertThat(m.getStep()).isEqualTo(12);
     assertThat(m.getFiles()).extracting(CheckpointFile::getName, CheckpointFile::getSize,
             CheckpointFile::getChunks)
         .containsExactly(org.assertj.core.groups.Tuple.tuple("adapter_config.json", 8L, 1),
             org.assertj.core.groups.Tuple.tuple("adapter_model.safetensors", 10_000L, 3),
-            org.assertj.core.groups.Tuple.tuple("empty.bin", 0L, 1));
+            org.assertj.core.groups.Tuple.tuple("trainer_state.json", 0L, 1));
     assertThat(m.getFiles().get(1).getSha256())
         .isEqualTo(CheckpointCodec.sha256(FILES.get("adapter_model.safetensors")));
   }
@@ -161,5 +161,29 @@ class CheckpointCodecTest {
   void aManifestWithoutFilesAssemblesToNoFiles() {
     CheckpointManifest empty = manifest().setFiles(List.of()).build();
     assertThat(CheckpointCodec.assemble(empty, List.of())).isEqualTo(Optional.of(Map.of()));
+  }
+
+  @Test
+  void aFileNameOutsideTheAllowListIsNeverAssembled() {
+    for (String name : List.of("../../x", "/etc/passwd", "adapter_model.safetensors/..", ".bashrc",
+        "adapter_config.json\u0000", "")) {
+      Map<String, byte[]> files = new LinkedHashMap<>();
+      files.put(name, new byte[] {1, 2, 3});
+      List<CheckpointRecord> records = CheckpointCodec.encode("a", 1, files, manifest(), 4096);
+      assertThat(CheckpointCodec.assemble(manifestOf(records), chunksOf(records)))
+          .as(name).isEmpty();
+    }
+  }
+
+  @Test
+  void aManifestListingMoreFilesThanACheckpointHasIsRefused() {
+    List<CheckpointRecord> records = encode();
+    CheckpointManifest m = manifestOf(records);
+    List<CheckpointFile> many = new ArrayList<>(m.getFiles());
+    for (int i = 0; i < 1000; i++) {
+      many.add(m.getFiles().get(0));
+    }
+    assertThat(CheckpointCodec.assemble(CheckpointManifest.newBuilder(m).setFiles(many).build(),
+        chunksOf(records))).isEmpty();
   }
 }

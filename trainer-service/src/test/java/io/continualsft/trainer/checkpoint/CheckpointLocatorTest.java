@@ -31,7 +31,7 @@ class CheckpointLocatorTest {
       file[i] = (byte) (i + version);
     }
     List<CheckpointRecord> records = CheckpointCodec.encode(adapter, version,
-        Map.of("f.bin", file), CheckpointCodecTest.manifest().setStep(version), 100);
+        Map.of("adapter_model.safetensors", file), CheckpointCodecTest.manifest().setStep(version), 100);
     TopicPartition tp = partitionOf(adapter);
     for (int i = 0; i < records.size(); i++) {
       if (dropAChunk && i == 1) {
@@ -69,7 +69,7 @@ class CheckpointLocatorTest {
     Checkpoint c = newest("a").orElseThrow();
     assertThat(c.version()).isEqualTo(4);
     assertThat(c.manifest().getStep()).isEqualTo(4);
-    assertThat(c.files().get("f.bin")).hasSize(250).startsWith((byte) 4, (byte) 5);
+    assertThat(c.files().get("adapter_model.safetensors")).hasSize(250).startsWith((byte) 4, (byte) 5);
   }
 
   @Test
@@ -79,7 +79,7 @@ class CheckpointLocatorTest {
     write("a", 2, 10_000, false); // 100 chunks and a manifest: more than the first 64 records
     Checkpoint c = newest("a").orElseThrow();
     assertThat(c.version()).isEqualTo(2);
-    assertThat(c.files().get("f.bin")).hasSize(10_000);
+    assertThat(c.files().get("adapter_model.safetensors")).hasSize(10_000);
   }
 
   @Test
@@ -99,7 +99,7 @@ class CheckpointLocatorTest {
     for (long v = 1; v <= 3; v++) {
       for (String adapter : List.of("a", "b")) {
         List<CheckpointRecord> records = CheckpointCodec.encode(adapter, v,
-            Map.of("f.bin", new byte[] {(byte) v}), CheckpointCodecTest.manifest(), 100);
+            Map.of("adapter_model.safetensors", new byte[] {(byte) v}), CheckpointCodecTest.manifest(), 100);
         records.forEach(r -> single.append(only, adapter, r, 0));
       }
     }
@@ -123,9 +123,38 @@ class CheckpointLocatorTest {
   void chunksAloneWithoutTheirManifestAreNoCheckpoint() {
     consumer.createTopic(TOPIC, 3);
     List<CheckpointRecord> records = CheckpointCodec.encode("a", 1,
-        Map.of("f.bin", new byte[300]), CheckpointCodecTest.manifest(), 100);
+        Map.of("adapter_model.safetensors", new byte[300]), CheckpointCodecTest.manifest(), 100);
     records.stream().filter(r -> r.getPayload() instanceof CheckpointChunk)
         .forEach(r -> consumer.append(partitionOf("a"), "a", r, 0));
     assertThat(newest("a")).isEmpty();
+  }
+
+  @Test
+  void aCheckpointItsReaderRefusesIsSkippedForTheOneBefore() {
+    consumer.createTopic(TOPIC, 3);
+    write("a", 1, 250, false);
+    write("a", 2, 250, false);
+    Optional<Checkpoint> found = CheckpointLocator.newest(consumer, TOPIC, "a", PATIENCE,
+        c -> c.version() != 2);
+    assertThat(found).map(Checkpoint::version).contains(1L);
+  }
+
+  @Test
+  void aLookupThatCannotReadThePartitionIsAnErrorNotNoCheckpoint() {
+    LogConsumer<String, CheckpointRecord> stalled = new LogConsumer<>(50) {
+      @Override
+      public synchronized org.apache.kafka.clients.consumer.ConsumerRecords<String, CheckpointRecord>
+          poll(Duration timeout) {
+        return org.apache.kafka.clients.consumer.ConsumerRecords.empty(); // a broker that never answers
+      }
+    };
+    stalled.createTopic(TOPIC, 3);
+    stalled.append(partitionOf("a"), "a", CheckpointCodec.encode("a", 1,
+        Map.of("adapter_model.safetensors", new byte[10]), CheckpointCodecTest.manifest(), 100)
+        .getFirst(), 0);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() ->
+            CheckpointLocator.newest(stalled, TOPIC, "a", Duration.ofMillis(300)))
+        .isInstanceOf(CheckpointLookupException.class)
+        .hasMessageContaining("could not read " + partitionOf("a"));
   }
 }

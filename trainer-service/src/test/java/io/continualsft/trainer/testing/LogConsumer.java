@@ -17,7 +17,7 @@ import org.apache.kafka.common.TopicPartition;
  * nothing), and a poll with nothing left moves the position to the end offset, as a real
  * consumer steps over transaction markers.
  */
-public final class LogConsumer<K, V> extends MockConsumer<K, V> {
+public class LogConsumer<K, V> extends MockConsumer<K, V> {
   private final Map<TopicPartition, List<ConsumerRecord<K, V>>> log = new HashMap<>();
   private final Map<TopicPartition, Long> ends = new HashMap<>();
   private final int maxPollRecords;
