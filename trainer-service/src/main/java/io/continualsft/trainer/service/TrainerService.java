@@ -106,7 +106,17 @@ public final class TrainerService implements AutoCloseable {
 
   /** The production service: real Kafka clients, registry, model and metrics endpoint. */
   public static TrainerService create(TrainerSettings settings) {
-    return TrainerWiring.create(settings);
+    return TrainerWiring.create(settings, p -> p);
+  }
+
+  /**
+   * As {@link #create(TrainerSettings)}, with the transactional producer passed through {@code
+   * decorate} first: for observing or failing what the trainer sends (a test that kills a
+   * trainer between beginTransaction and commitTransaction).
+   */
+  public static TrainerService create(TrainerSettings settings,
+      java.util.function.UnaryOperator<Producer<String, Object>> decorate) {
+    return TrainerWiring.create(settings, decorate);
   }
 
   /** Closed with the service (the registry client). */

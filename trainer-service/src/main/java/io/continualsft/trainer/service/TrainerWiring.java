@@ -26,7 +26,9 @@ import java.util.Map;
 import org.apache.avro.generic.GenericContainer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import java.util.function.UnaryOperator;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -38,7 +40,8 @@ final class TrainerWiring {
 
   private TrainerWiring() {}
 
-  static TrainerService create(TrainerSettings settings) {
+  static TrainerService create(TrainerSettings settings,
+      UnaryOperator<Producer<String, Object>> decorate) {
     Engines.configure();
     AdapterTraining training = AdapterTraining.open(settings,
         NDManager.newBaseManager(Engines.device(settings.model().device())));
@@ -50,7 +53,7 @@ final class TrainerWiring {
       registry = new SchemaRegistryClient(kafka.registry());
       KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(examplesConsumer(kafka),
           new ByteArrayDeserializer(), new ByteArrayDeserializer());
-      KafkaProducer<String, Object> producer = producer(settings, registry);
+      Producer<String, Object> producer = decorate.apply(producer(settings, registry));
       SchemaRegistryClient checkpointRegistry = registry;
       PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       TrainerMetrics metrics = new TrainerMetrics(meters);
