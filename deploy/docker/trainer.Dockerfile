@@ -15,7 +15,7 @@ RUN mkdir -p /var/cache/djl && chown sft /var/cache/djl
 USER sft
 ENV DJL_CACHE_DIR=/var/cache/djl \
     MKL_CBWR=COMPATIBLE \
-    JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=75 --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true"
+    JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=25 --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true"
 EXPOSE 9401
 ENTRYPOINT ["java", "-jar", "/opt/sft/trainer-service.jar"]
 CMD ["run", "--config", "/etc/sft/trainer.properties"]

@@ -40,7 +40,9 @@ public final class ConfigReference {
     section(md, "Trainer (`trainer-service run`)", TrainerConfig.KEYS);
     md.append("## Schema registry client (both services, and the `produce` and `pull` commands)\n\n")
         .append("The keys of Confluent's serializers, so an existing client configuration carries"
-            + " over.\n\n")
+            + " over. Each is also read from `SFT_<KEY>` (`SFT_BEARER_AUTH_CLIENT_SECRET`), and"
+            + " the `produce` and `pull` commands read them from `--client-config FILE`."
+            + " Secrets are never printed. See docs/security.md.\n\n")
         .append("| key | default | meaning |\n| --- | --- | --- |\n");
     for (var e : new TreeMap<>(SchemaRegistryConfig.DEFAULTS).entrySet()) {
       row(md, e.getKey(), e.getValue().isEmpty() ? "(none)" : e.getValue(),

@@ -109,8 +109,6 @@ public final class StreamsApp implements AutoCloseable {
                 || state == KafkaStreams.State.REBALANCING || state == KafkaStreams.State.CREATED;
             return new MetricsServer.Health(healthy, state.name());
           });
-      log.info("metrics at http://{}:{}/metrics, health at /health",
-          config.get(StreamsAppConfig.METRICS_HOST), server.port());
     }
     streams.start();
     return new StreamsApp(model, registry, streams, server, streamsMetrics, meters, metrics,

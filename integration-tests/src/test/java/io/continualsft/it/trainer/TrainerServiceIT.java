@@ -115,6 +115,25 @@ public class TrainerServiceIT {
 
     try (SchemaRegistryClient client = registry.client(true)) {
       TrainerFixtures.produce(kafka, client, t.examples, all);
+      // A hostile record on the trainer's input: an SftExample whose input_ids claim 2^31 items.
+      byte[] valid = new io.continualsft.schemas.serde.AvroSerializer<SftExample>(client, false)
+          .serialize(t.examples, examples.get(0));
+      int idLength = examples.get(0).getConversationId().length();
+      int at = 5 + 1 + idLength + 1 + examples.get(0).getAdapter().length(); // the input_ids count
+      byte[] hostile = java.util.Arrays.copyOf(valid, at + 5);
+      long zigzag = (1L << 31) << 1;
+      for (int i = 0; i < 5; i++) {
+        hostile[at + i] = (byte) ((zigzag & 0x7F) | (i < 4 ? 0x80 : 0));
+        zigzag >>>= 7;
+      }
+      try (var raw = new org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]>(
+          Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()),
+          new org.apache.kafka.common.serialization.ByteArraySerializer(),
+          new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+        raw.send(new org.apache.kafka.clients.producer.ProducerRecord<>(t.examples,
+            "hostile".getBytes(java.nio.charset.StandardCharsets.UTF_8), hostile)).get();
+      }
+      int records = all.size() + 1;
       TrainerSettings config = TrainerFixtures.settings(kafka, registry.url(), model,
           t.examples, t.dlq, t.checkpoints, "default", "it-train-" + t.examples)
           .learningRate(0.05)
@@ -124,7 +143,7 @@ public class TrainerServiceIT {
           .build();
       long trainable = examples.size() - heldOut;
       TrainerService service = runUntil(config, kafka, client, t.checkpoints, "default",
-          c -> c.manifest().getSourceOffsets().get(0).getOffset() == all.size());
+          c -> c.manifest().getSourceOffsets().get(0).getOffset() == records);
       String scrape;
       try (var http = java.net.http.HttpClient.newHttpClient()) {
         scrape = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
@@ -147,17 +166,19 @@ public class TrainerServiceIT {
           .isEqualTo(trainable);
       assertThat(last.version()).isGreaterThanOrEqualTo(2);
       assertThat(last.manifest().getSourceOffsets()).hasSize(1);
-      assertThat(last.manifest().getSourceOffsets().get(0).getOffset()).isEqualTo(all.size());
+      assertThat(last.manifest().getSourceOffsets().get(0).getOffset()).isEqualTo(records);
       assertThat(last.manifest().getLora().getTargetModules()).hasSize(7);
       for (CheckpointFile f : last.manifest().getFiles()) {
         assertThat(CheckpointCodec.sha256(last.files().get(f.getName()))).isEqualTo(f.getSha256());
       }
 
-      // The foreign-tokenizer example is a dead letter; the other adapter's is skipped.
+      // The foreign-tokenizer example and the hostile record are dead letters; the other
+      // adapter's is skipped.
       List<Rejection> dead = Clients.consume(kafka, t.dlq, AvroDeserializer.specific(
-          Rejection.class, client), 1, Duration.ofSeconds(10)).stream().map(r -> r.value()).toList();
-      assertThat(dead).hasSize(1);
-      assertThat(dead.get(0).getReason()).isEqualTo(RejectionReason.TOKENIZER_MISMATCH);
+          Rejection.class, client), 2, Duration.ofSeconds(10)).stream().map(r -> r.value()).toList();
+      assertThat(dead).extracting(Rejection::getReason)
+          .containsExactly(RejectionReason.TOKENIZER_MISMATCH, RejectionReason.CORRUPT_AVRO);
+      assertThat(dead.get(1).getDetail()).contains("declares 2147483648 items");
 
       // The task is learnable: the eval loss fell well below that of the first checkpoint.
       double first = firstEvalLoss(kafka, client, t.checkpoints);

@@ -151,6 +151,13 @@ public record SchemaRegistryConfig(
     }
   }
 
+  /** {@code configs} without the registry's keys: what is left is for the Kafka client. */
+  public static Map<String, Object> kafkaOnly(Map<String, ?> configs) {
+    Map<String, Object> out = new java.util.LinkedHashMap<>(configs);
+    out.keySet().removeIf(DEFAULTS::containsKey);
+    return out;
+  }
+
   /** Defaults for everything but the URL(s); handy in code and tests. */
   public static SchemaRegistryConfig forUrl(String url, boolean autoRegister) {
     return fromMap(Map.of(URL, url, AUTO_REGISTER_SCHEMAS, Boolean.toString(autoRegister)));

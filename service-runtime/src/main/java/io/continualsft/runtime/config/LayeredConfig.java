@@ -38,6 +38,16 @@ public final class LayeredConfig {
 
   /** The file's keys (when {@code file} is not null), then the environment's over them. */
   public static Map<String, String> read(Path file, Map<String, String> env, Map<String, Key> keys) {
+    return read(file, env, keys, java.util.Set.of());
+  }
+
+  /**
+   * As {@link #read(Path, Map, Map)}, and {@code SFT_<KEY>} also sets each of {@code alsoKeys}:
+   * keys documented elsewhere (the schema registry client's), which a deployment must be able to
+   * set from the environment too, secrets above all.
+   */
+  public static Map<String, String> read(Path file, Map<String, String> env, Map<String, Key> keys,
+      java.util.Set<String> alsoKeys) {
     Map<String, String> values = new LinkedHashMap<>();
     if (file != null) {
       Properties p = new Properties();
@@ -51,6 +61,7 @@ public final class LayeredConfig {
     }
     Map<String, String> byEnvName = new LinkedHashMap<>();
     keys.keySet().forEach(k -> byEnvName.put(envName(k), k));
+    alsoKeys.forEach(k -> byEnvName.put(envName(k), k));
     env.forEach((name, value) -> {
       if (name.startsWith("SFT_KAFKA_")) {
         values.put(name.substring("SFT_KAFKA_".length()).toLowerCase(Locale.ROOT).replace('_', '.'),

@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.function.Supplier;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@code GET /metrics} in the Prometheus text format and {@code GET /health}: 200 while the
@@ -37,6 +38,11 @@ public final class MetricsServer implements AutoCloseable {
         respond(exchange, h.healthy() ? 200 : 503, h.state() + "\n", "text/plain; charset=utf-8");
       });
       server.start();
+      // Said out loud: an unauthenticated endpoint on every interface is a choice to see.
+      LoggerFactory.getLogger(MetricsServer.class).info(
+          "metrics at http://{}:{}/metrics, health at /health (unauthenticated{})", host,
+          server.getAddress().getPort(), host.equals("0.0.0.0") || host.equals("::")
+              ? "; bound to all interfaces: set metrics.host to narrow it" : "");
       return new MetricsServer(server);
     } catch (IOException e) {
       throw new UncheckedIOException("could not open the metrics endpoint on " + host + ":" + port

@@ -1,5 +1,6 @@
 package io.continualsft.streams.cli;
 
+import io.continualsft.runtime.config.ClientConfigFile;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.streams.produce.ConversationFileProducer;
@@ -17,8 +18,14 @@ final class ProduceCommand implements Callable<Integer> {
   @Option(names = "--bootstrap", required = true, description = "Kafka bootstrap servers.")
   String bootstrap;
 
-  @Option(names = "--registry", required = true, description = "Schema registry URL (Confluent API).")
+  @Option(names = "--registry", description = "Schema registry URL (Confluent API); or"
+      + " schema.registry.url in --client-config.")
   String registry;
+
+  @Option(names = "--client-config", description = "Kafka client properties (security.protocol,"
+      + " sasl.*, ssl.*) and schema registry keys (basic.auth.*, bearer.auth.*,"
+      + " schema.registry.ssl.*), as for Kafka's own tools.")
+  Path clientConfig;
 
   @Option(names = "--input", required = true, description = "JSONL file.")
   Path input;
@@ -38,8 +45,13 @@ final class ProduceCommand implements Callable<Integer> {
     PrintStream err = System.err;
     long started = System.nanoTime();
     ConversationFileProducer.Result result;
+    Map<String, String> client = ClientConfigFile.read(clientConfig);
+    if (registry != null) {
+      client.put(SchemaRegistryConfig.URL, registry);
+    }
+    client.put(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, Boolean.toString(autoRegister));
     try (ConversationFileProducer producer = ConversationFileProducer.open(bootstrap,
-        SchemaRegistryConfig.forUrl(registry, autoRegister), Map.of())) {
+        SchemaRegistryConfig.fromMap(client), new java.util.LinkedHashMap<>(client))) {
       result = producer.send(input, topic, adapter,
           (done, total) -> progress(err, done, total, started));
     }

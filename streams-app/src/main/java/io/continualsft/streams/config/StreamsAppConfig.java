@@ -4,6 +4,7 @@ import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.streams.state.BoundedRocksDbConfig;
 import io.continualsft.streams.topology.TopologySettings;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -11,8 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
-import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.streams.StreamsConfig;
 
 /**
@@ -76,7 +77,13 @@ public final class StreamsAppConfig {
       new LayeredConfig.Key(DEAD_LETTER_MAX_ORIGINAL_BYTES, "524288", "The largest original value"
           + " a dead letter copies; a larger one is referenced by topic, partition and offset."),
       new LayeredConfig.Key(METRICS_PORT, "9400", "Port of /metrics (Prometheus) and /health; 0 disables."),
-      new LayeredConfig.Key(METRICS_HOST, "0.0.0.0", "Address the metrics endpoint binds to."));
+      new LayeredConfig.Key(METRICS_HOST, "0.0.0.0", "Address the metrics endpoint binds to"
+          + " (all interfaces by default, for a scraper in another pod; unauthenticated: see"
+          + " docs/security.md)."),
+      new LayeredConfig.Key(BoundedRocksDbConfig.MEMORY_BYTES_CONFIG,
+          Long.toString(BoundedRocksDbConfig.DEFAULT_MEMORY_BYTES), "Off-heap bytes all RocksDB"
+          + " stores of this instance share (block cache, index, filters, memtables), through"
+          + " rocksdb.config.setter=" + BoundedRocksDbConfig.class.getName() + " (the default)."));
 
   private final Map<String, String> values;
 
@@ -86,7 +93,7 @@ public final class StreamsAppConfig {
 
   /** Reads {@code file} (may be null), then applies {@code env} overrides. */
   public static StreamsAppConfig load(Path file, Map<String, String> env) {
-    StreamsAppConfig config = new StreamsAppConfig(LayeredConfig.read(file, env, KEYS));
+    StreamsAppConfig config = new StreamsAppConfig(LayeredConfig.read(file, env, KEYS, SchemaRegistryConfig.DEFAULTS.keySet()));
     config.validate();
     return config;
   }
@@ -102,6 +109,7 @@ public final class StreamsAppConfig {
     labelingSettings();
     topologySettings();
     metricsPort();
+    longValue(BoundedRocksDbConfig.MEMORY_BYTES_CONFIG, 1024 * 1024);
   }
 
   public String get(String key) {
@@ -112,6 +120,19 @@ public final class StreamsAppConfig {
     String v = get(key);
     try {
       int parsed = Integer.parseInt(v.trim());
+      if (parsed < min) {
+        throw new ConfigException(key, v, "must be >= " + min);
+      }
+      return parsed;
+    } catch (NumberFormatException e) {
+      throw new ConfigException(key, v, "must be a whole number");
+    }
+  }
+
+  private long longValue(String key, long min) {
+    String v = get(key);
+    try {
+      long parsed = Long.parseLong(v.trim());
       if (parsed < min) {
         throw new ConfigException(key, v, "must be >= " + min);
       }
@@ -206,6 +227,9 @@ public final class StreamsAppConfig {
         p.put(k, v);
       }
     });
+    p.putIfAbsent(StreamsConfig.ROCKSDB_CONFIG_SETTER_CLASS_CONFIG, BoundedRocksDbConfig.class);
+    p.put(BoundedRocksDbConfig.MEMORY_BYTES_CONFIG,
+        Long.toString(longValue(BoundedRocksDbConfig.MEMORY_BYTES_CONFIG, 1024 * 1024)));
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, get(APPLICATION_ID));
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, get(BOOTSTRAP_SERVERS));
     return p;

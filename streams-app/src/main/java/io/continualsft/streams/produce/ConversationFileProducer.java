@@ -57,7 +57,7 @@ public final class ConversationFileProducer implements AutoCloseable {
   /** An idempotent producer with acks=all, and its registry client. */
   public static ConversationFileProducer open(String bootstrapServers,
       SchemaRegistryConfig registryConfig, Map<String, Object> clientProperties) {
-    Map<String, Object> config = new LinkedHashMap<>(clientProperties);
+    Map<String, Object> config = SchemaRegistryConfig.kafkaOnly(clientProperties);
     config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
     config.put(ProducerConfig.ACKS_CONFIG, "all");
     config.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);

@@ -49,7 +49,7 @@ public final class CheckpointReader implements AutoCloseable {
    */
   public static Map<String, Object> consumerConfig(String bootstrapServers,
       Map<String, ?> clientProperties) {
-    Map<String, Object> config = new LinkedHashMap<>(clientProperties);
+    Map<String, Object> config = SchemaRegistryConfig.kafkaOnly(clientProperties);
     config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
     config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);

@@ -156,7 +156,7 @@ public final class TrainerConfig {
 
   /** Reads {@code file} (may be null), then {@code env}'s SFT_* overrides, into settings. */
   public static TrainerSettings load(Path file, Map<String, String> env) {
-    return fromMap(LayeredConfig.read(file, env, KEYS));
+    return fromMap(LayeredConfig.read(file, env, KEYS, SchemaRegistryConfig.DEFAULTS.keySet()));
   }
 
   /** Settings from key/value pairs as a properties file holds them. */
