@@ -35,14 +35,32 @@ public final class KafkaBroker implements AutoCloseable {
   private final Path dir;
   private final int port;
   private final int controllerPort;
+  private final SaslSsl saslSsl; // null: PLAINTEXT only
+  private final int saslSslPort;
   private final Path config;
   private ChildProcess process;
   private Duration lastStartup = Duration.ZERO;
 
-  private KafkaBroker(Path dir, int port, int controllerPort) {
+  /**
+   * A second listener, SASL_SSL with SCRAM-SHA-512, for clients of a secured cluster.
+   *
+   * @param keystore PKCS12 key store with the broker's key and a certificate for 127.0.0.1
+   * @param password the key store's (and key's) password
+   * @param users SCRAM credentials created when the log directory is formatted, name to password
+   */
+  public record SaslSsl(Path keystore, String password, Map<String, String> users) {
+    @Override
+    public String toString() {
+      return "SaslSsl[keystore=" + keystore + ", users=" + users.keySet() + "]";
+    }
+  }
+
+  private KafkaBroker(Path dir, int port, int controllerPort, SaslSsl saslSsl, int saslSslPort) {
     this.dir = dir;
     this.port = port;
     this.controllerPort = controllerPort;
+    this.saslSsl = saslSsl;
+    this.saslSslPort = saslSslPort;
     this.config = dir.resolve("server.properties");
   }
 
@@ -51,10 +69,30 @@ public final class KafkaBroker implements AutoCloseable {
    * metadata.
    */
   public static KafkaBroker start(Path dir) {
-    KafkaBroker broker = new KafkaBroker(dir, FreePorts.pick(), FreePorts.pick());
+    KafkaBroker broker = new KafkaBroker(dir, FreePorts.pick(), FreePorts.pick(), null, -1);
     broker.format();
     broker.launch();
     return broker;
+  }
+
+  /**
+   * As {@link #start(Path)}, with a SASL_SSL (SCRAM-SHA-512) listener beside the PLAINTEXT one,
+   * whose SCRAM users exist from the start.
+   */
+  public static KafkaBroker start(Path dir, SaslSsl saslSsl) {
+    KafkaBroker broker = new KafkaBroker(dir, FreePorts.pick(), FreePorts.pick(), saslSsl,
+        FreePorts.pick());
+    broker.format();
+    broker.launch();
+    return broker;
+  }
+
+  /** The SASL_SSL listener's address. */
+  public String saslSslBootstrapServers() {
+    if (saslSsl == null) {
+      throw new IllegalStateException("this broker has no SASL_SSL listener");
+    }
+    return "127.0.0.1:" + saslSslPort;
   }
 
   public String bootstrapServers() {
@@ -123,6 +161,10 @@ public final class KafkaBroker implements AutoCloseable {
     List<String> command = javaCommand("kafka.tools.StorageTool");
     command.addAll(List.of("format", "--standalone", "--ignore-formatted",
         "-t", Uuid.randomUuid().toString(), "-c", config.toString()));
+    if (saslSsl != null) {
+      saslSsl.users().forEach((user, password) -> command.addAll(List.of("--add-scram",
+          "SCRAM-SHA-512=[name=" + user + ",password=" + password + "]")));
+    }
     ChildProcess.run("kafka-storage-format", command, dir, dir.resolve("format.log"),
         Duration.ofSeconds(120));
   }
@@ -188,6 +230,20 @@ public final class KafkaBroker implements AutoCloseable {
         Map.entry("auto.create.topics.enable", "false"),
         Map.entry("num.network.threads", "2"),
         Map.entry("num.io.threads", "2")));
+    if (saslSsl != null) {
+      p.put("listeners", p.get("listeners") + ",SASL_SSL://127.0.0.1:" + saslSslPort);
+      p.put("advertised.listeners", p.get("advertised.listeners") + ",SASL_SSL://127.0.0.1:"
+          + saslSslPort);
+      p.put("listener.security.protocol.map", p.get("listener.security.protocol.map")
+          + ",SASL_SSL:SASL_SSL");
+      p.put("sasl.enabled.mechanisms", "SCRAM-SHA-512");
+      p.put("listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config",
+          "org.apache.kafka.common.security.scram.ScramLoginModule required;");
+      p.put("listener.name.sasl_ssl.ssl.keystore.location", saslSsl.keystore().toString());
+      p.put("listener.name.sasl_ssl.ssl.keystore.password", saslSsl.password());
+      p.put("listener.name.sasl_ssl.ssl.key.password", saslSsl.password());
+      p.put("listener.name.sasl_ssl.ssl.keystore.type", "PKCS12");
+    }
     try (Writer w = Files.newBufferedWriter(config, StandardCharsets.UTF_8)) {
       p.store(w, "single-node KRaft broker written by " + KafkaBroker.class.getName());
     }

@@ -8,6 +8,7 @@ import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.PeftDirectory;
 import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.config.TrainerSettingsBuilder;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
 import io.continualsft.trainer.service.TrainerService;
@@ -41,8 +42,8 @@ final class LocalRun {
 
   /** What the user chose; null paths and cluster addresses mean "the project's own". */
   record Options(Path workDir, Path model, Path tokenizer, Path input, String bootstrap,
-      String registryUrl, double learningRate, int loraR, int hidden, int stepTokens,
-      long timeoutMinutes, boolean keepRunning) {}
+      String registryUrl, Map<String, String> clientProperties, double learningRate, int loraR,
+      int hidden, int stepTokens, long timeoutMinutes, boolean keepRunning) {}
 
   private final Options options;
 
@@ -63,10 +64,10 @@ final class LocalRun {
 
     RunSummary.Summary summary;
     try (LocalServices services = LocalServices.start(options.bootstrap(),
-        options.registryUrl(), run)) {
+        options.registryUrl(), options.clientProperties(), run)) {
       // On a cluster of the user's own, a run gets its own topics, so a rerun starts clean.
       RunTopics topics = new RunTopics(services.embedded() ? "" : ".local-" + runId);
-      topics.create(services.bootstrapServers(), services.registryUrl());
+      topics.create(services);
       Map<String, String> before = Replies.of(modelDir, null);
 
       Map<String, String> streamsConfig = streamsConfig(services, topics, modelDir, run, runId);
@@ -88,7 +89,7 @@ final class LocalRun {
           long lines = produce(services, topics, conversations);
           RunSummary.Counts counts = new ProgressWatch(app.metrics(), training, published,
               Duration.ofMinutes(options.timeoutMinutes()))
-              .await(services.bootstrapServers(), topics.examples(), lines);
+              .await(services.kafka(Map.of()), topics.examples(), lines);
           Path adapter = pull(services, topics, run);
           summary = RunSummary.read(services, topics, counts, List.copyOf(published), modelDir,
               adapter, before, EVAL_FRACTION);
@@ -140,7 +141,7 @@ final class LocalRun {
 
   private static Map<String, String> streamsConfig(LocalServices services, RunTopics topics,
       Path modelDir, Path run, String runId) {
-    Map<String, String> c = new HashMap<>();
+    Map<String, String> c = new HashMap<>(services.clientProperties());
     c.put(StreamsAppConfig.BOOTSTRAP_SERVERS, services.bootstrapServers());
     c.put(SchemaRegistryConfig.URL, services.registryUrl());
     c.put(StreamsAppConfig.APPLICATION_ID, "sft-streams-local-" + runId);
@@ -158,7 +159,15 @@ final class LocalRun {
   /** Small steps and frequent checkpoints, so a few hundred conversations show a trend. */
   private TrainerSettings trainerSettings(LocalServices services, RunTopics topics,
       Path modelDir, String runId) {
-    return TrainerSettings.builder()
+    TrainerSettingsBuilder b = TrainerSettings.builder();
+    services.clientProperties().forEach((k, v) -> {
+      if (SchemaRegistryConfig.DEFAULTS.containsKey(k)) {
+        b.registryProperty(k, v);
+      } else {
+        b.clientProperty(k, v);
+      }
+    });
+    return b
         .bootstrapServers(services.bootstrapServers())
         .registryUrl(services.registryUrl())
         .adapter("default")
@@ -194,8 +203,8 @@ final class LocalRun {
     say("Producing %d conversations from %s ...", lines, conversations);
     ConversationFileProducer.Result result;
     try (ConversationFileProducer producer = ConversationFileProducer.open(
-        services.bootstrapServers(), SchemaRegistryConfig.forUrl(services.registryUrl(), true),
-        Map.of())) {
+        services.bootstrapServers(), services.registryConfig(true),
+        new java.util.LinkedHashMap<>(services.clientProperties()))) {
       result = producer.send(conversations, topics.conversations(), "default", (done, total) -> { });
     }
     if (result.failure() != null) {
@@ -212,8 +221,8 @@ final class LocalRun {
     Path out = run.resolve("adapter");
     say("Pulling the newest adapter from %s ...", topics.checkpoints());
     try (CheckpointReader reader = CheckpointReader.open(services.bootstrapServers(),
-        SchemaRegistryConfig.forUrl(services.registryUrl(), false), topics.checkpoints(),
-        Map.of())) {
+        services.registryConfig(false), topics.checkpoints(),
+        new java.util.LinkedHashMap<>(services.clientProperties()))) {
       Checkpoint newest = reader.newest("default").orElseThrow(() -> new IllegalStateException(
           "no complete checkpoint of adapter default in " + topics.checkpoints()));
       PeftDirectory.write(newest, out);

@@ -1,5 +1,6 @@
 package io.continualsft.local;
 
+import io.continualsft.runtime.config.ClientConfigFile;
 import io.continualsft.trainer.cli.Engines;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -39,6 +40,11 @@ public final class LocalRunCommand implements Callable<Integer> {
   @Option(names = "--registry", description = "An existing schema registry (Confluent API base"
       + " URL) to use instead of starting one.")
   String registryUrl;
+
+  @Option(names = "--client-config", description = "With --bootstrap / --registry: Kafka client"
+      + " properties (security.protocol, sasl.*, ssl.*) and the registry's keys (basic.auth.*,"
+      + " bearer.auth.*, schema.registry.ssl.*) for every client of the run.")
+  Path clientConfig;
 
   @Option(names = "--lr", defaultValue = "0.03", description = "Learning rate (default:"
       + " ${DEFAULT-VALUE}; high, because the generated model is small and random).")
@@ -90,7 +96,8 @@ public final class LocalRunCommand implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(interrupted);
     try {
       summary = new LocalRun(new LocalRun.Options(workDir, model, tokenizer, input, bootstrap,
-          registryUrl, learningRate, loraR, hidden, stepTokens, timeoutMinutes, keepRunning))
+          registryUrl, ClientConfigFile.read(clientConfig), learningRate, loraR, hidden,
+          stepTokens, timeoutMinutes, keepRunning))
           .run();
       return 0;
     } finally {

@@ -1,6 +1,8 @@
 package io.continualsft.local;
 
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * The Kafka broker and schema registry a local run talks to: started here (child processes on
@@ -11,17 +13,29 @@ final class LocalServices implements AutoCloseable {
   private final SchemaRegistryServer registry;
   private final String bootstrapServers;
   private final String registryUrl;
+  private final Map<String, String> clientProperties;
 
   private LocalServices(KafkaBroker broker, SchemaRegistryServer registry, String bootstrapServers,
-      String registryUrl) {
+      String registryUrl, Map<String, String> clientProperties) {
     this.broker = broker;
     this.registry = registry;
     this.bootstrapServers = bootstrapServers;
     this.registryUrl = registryUrl;
+    this.clientProperties = Map.copyOf(clientProperties);
   }
 
   /** Starts what {@code bootstrap} / {@code registryUrl} do not name (null = start one here). */
   static LocalServices start(String bootstrap, String registryUrl, Path dir) {
+    return start(bootstrap, registryUrl, Map.of(), dir);
+  }
+
+  /**
+   * As {@link #start(String, String, Path)}; {@code clientProperties} (security, and the
+   * registry's credentials and TLS keys) apply to every client of a cluster and registry of the
+   * user's own.
+   */
+  static LocalServices start(String bootstrap, String registryUrl,
+      Map<String, String> clientProperties, Path dir) {
     KafkaBroker broker = null;
     SchemaRegistryServer registry = null;
     try {
@@ -43,7 +57,8 @@ final class LocalServices implements AutoCloseable {
       } else {
         LocalRun.say("Using the schema registry at %s", registryUrl);
       }
-      return new LocalServices(broker, registry, bootstrap, registryUrl);
+      return new LocalServices(broker, registry, bootstrap, registryUrl,
+          broker == null ? clientProperties : Map.of());
     } catch (RuntimeException e) {
       if (broker != null) {
         broker.close();
@@ -62,6 +77,28 @@ final class LocalServices implements AutoCloseable {
 
   String registryUrl() {
     return registryUrl;
+  }
+
+  /** The client properties every client of these services gets (security, registry auth). */
+  Map<String, String> clientProperties() {
+    return clientProperties;
+  }
+
+  /** A Kafka client configuration: the bootstrap servers, the client properties, then {@code extra}. */
+  Map<String, Object> kafka(Map<String, Object> extra) {
+    Map<String, Object> c = SchemaRegistryConfig.kafkaOnly(clientProperties);
+    c.put("bootstrap.servers", bootstrapServers);
+    c.putAll(extra);
+    return c;
+  }
+
+  /** The registry client's configuration, credentials and TLS included. */
+  SchemaRegistryConfig registryConfig(boolean autoRegister) {
+    Map<String, String> c = new java.util.LinkedHashMap<>(clientProperties);
+    c.keySet().removeIf(k -> !SchemaRegistryConfig.DEFAULTS.containsKey(k));
+    c.put(SchemaRegistryConfig.URL, registryUrl);
+    c.put(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, Boolean.toString(autoRegister));
+    return SchemaRegistryConfig.fromMap(c);
   }
 
   @Override

@@ -31,12 +31,12 @@ final class ProgressWatch {
     this.timeout = timeout;
   }
 
-  RunSummary.Counts await(String bootstrapServers, String examplesTopic, long lines) {
+  RunSummary.Counts await(Map<String, Object> kafka, String examplesTopic, long lines) {
     Instant deadline = Instant.now().plus(timeout);
     String last = "";
-    try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
-        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+    Map<String, Object> config = new java.util.HashMap<>(kafka);
+    config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    try (var consumer = new KafkaConsumer<>(config,
         new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
       TopicPartition examples = new TopicPartition(examplesTopic, 0);
       while (true) {

@@ -81,7 +81,7 @@ public final class RunSummary {
       List<TrainerService.Published> published, Path modelDir, Path adapter,
       Map<String, String> before, double evalFraction) {
     try (SchemaRegistryClient client = new SchemaRegistryClient(
-        SchemaRegistryConfig.forUrl(services.registryUrl(), false))) {
+        services.registryConfig(false))) {
       List<SftExample> examples = readAll(services, topics.examples(),
           AvroDeserializer.specific(SftExample.class, client), counts.examples());
       List<Rejection> dead = readAll(services, topics.conversationsDlq(),
@@ -113,9 +113,8 @@ public final class RunSummary {
   /** Reads {@code topic} from the start until {@code expected} records arrived or 30 s passed. */
   private static <T> List<T> readAll(LocalServices services, String topic,
       Deserializer<T> values, long expected) {
-    try (var consumer = new KafkaConsumer<>(Map.<String, Object>of(
-        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, services.bootstrapServers(),
-        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+    try (var consumer = new KafkaConsumer<>(services.kafka(Map.of(
+        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")),
         new ByteArrayDeserializer(), values)) {
       TopicPartition partition = new TopicPartition(topic, 0);
       consumer.assign(List.of(partition));

@@ -39,18 +39,18 @@ record RunTopics(String suffix) {
   }
 
   /** Creates the topics (one partition each) and registers each one's value schema. */
-  void create(String bootstrapServers, String registryUrl) {
+  void create(LocalServices services) {
     List<SftTopics.Topic> topics = all().stream()
         .sorted(java.util.Comparator.comparing(SftTopics.Topic::name)).toList();
     try (Admin admin = Admin.create(
-        Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers))) {
+        services.kafka(Map.of()))) {
       Topics.createAndAwait(admin, topics.stream().map(t -> Topics.topic(t.name(), 1)).toList(),
           Duration.ofSeconds(60));
     }
     LocalRun.say("Topics: %s", String.join(", ", topics.stream().map(SftTopics.Topic::name)
         .toList()));
     try (SchemaRegistryClient client = new SchemaRegistryClient(
-        SchemaRegistryConfig.forUrl(registryUrl, true))) {
+        services.registryConfig(true))) {
       for (SftTopics.Topic t : topics) {
         int id = client.register(t.name() + "-value", t.valueSchema());
         LocalRun.say("  registered %s-value (%s) as schema id %d", t.name(),

@@ -32,14 +32,35 @@ public final class SchemaRegistryServer implements AutoCloseable {
   private final Path dir;
   private final int port;
   private final int managementPort;
+  private final Tls tls; // null: HTTP only
+  private final int httpsPort;
   private ChildProcess process;
   private Duration lastStartup = Duration.ZERO;
 
-  private SchemaRegistryServer(Path home, Path dir, int port, int managementPort) {
+  private SchemaRegistryServer(Path home, Path dir, int port, int managementPort, Tls tls,
+      int httpsPort) {
     this.home = home;
     this.dir = dir;
     this.port = port;
     this.managementPort = managementPort;
+    this.tls = tls;
+    this.httpsPort = httpsPort;
+  }
+
+  /**
+   * An HTTPS port beside the HTTP one. (Apicurio's distribution fixes
+   * {@code quarkus.http.ssl.client-auth} at build time to NONE: a client certificate is accepted
+   * but cannot be required.)
+   *
+   * @param keystore PKCS12 with the server's key and certificate
+   * @param truststore PKCS12 with the CA that signs client certificates
+   * @param password both stores' password
+   */
+  public record Tls(Path keystore, Path truststore, String password) {
+    @Override
+    public String toString() {
+      return "Tls[keystore=" + keystore + ", truststore=" + truststore + "]";
+    }
   }
 
   /**
@@ -51,6 +72,11 @@ public final class SchemaRegistryServer implements AutoCloseable {
   }
 
   public static SchemaRegistryServer start(Path home, Path dir) {
+    return start(home, dir, null);
+  }
+
+  /** As {@link #start(Path, Path)}, with an HTTPS port too when {@code tls} is given. */
+  public static SchemaRegistryServer start(Path home, Path dir, Tls tls) {
     if (JavaRuntime.featureVersion() < MIN_JAVA) {
       throw new IllegalStateException(
           "Apicurio Registry needs Java " + MIN_JAVA + "+, but this JVM is "
@@ -62,8 +88,8 @@ public final class SchemaRegistryServer implements AutoCloseable {
           "no quarkus-run.jar in " + home + ": build the local-run module first"
               + " (./mvnw -pl local-run -am package -DskipTests unpacks the registry)");
     }
-    SchemaRegistryServer server =
-        new SchemaRegistryServer(home, dir, FreePorts.pick(), FreePorts.pick());
+    SchemaRegistryServer server = new SchemaRegistryServer(home, dir, FreePorts.pick(),
+        FreePorts.pick(), tls, tls == null ? -1 : FreePorts.pick());
     server.launch();
     return server;
   }
@@ -95,6 +121,14 @@ public final class SchemaRegistryServer implements AutoCloseable {
 
   public int port() {
     return port;
+  }
+
+  /** The Confluent-compatible API over HTTPS. */
+  public String httpsUrl() {
+    if (tls == null) {
+      throw new IllegalStateException("this registry was started without TLS");
+    }
+    return "https://localhost:" + httpsPort + CCOMPAT_PATH;
   }
 
   public Duration lastStartup() {
@@ -140,8 +174,18 @@ public final class SchemaRegistryServer implements AutoCloseable {
         "-Dquarkus.management.port=" + managementPort,
         "-Dapicurio.rules.global.compatibility=BACKWARD",
         "-Dquarkus.log.console.color=false",
-        "-Dquarkus.banner.enabled=false",
-        "-jar", home.resolve("quarkus-run.jar").toString()));
+        "-Dquarkus.banner.enabled=false"));
+    if (tls != null) {
+      command.addAll(List.of(
+          "-Dquarkus.http.ssl-port=" + httpsPort,
+          "-Dquarkus.http.ssl.certificate.key-store-file=" + tls.keystore(),
+          "-Dquarkus.http.ssl.certificate.key-store-file-type=PKCS12",
+          "-Dquarkus.http.ssl.certificate.key-store-password=" + tls.password(),
+          "-Dquarkus.http.ssl.certificate.trust-store-file=" + tls.truststore(),
+          "-Dquarkus.http.ssl.certificate.trust-store-file-type=PKCS12",
+          "-Dquarkus.http.ssl.certificate.trust-store-password=" + tls.password()));
+    }
+    command.addAll(List.of("-jar", home.resolve("quarkus-run.jar").toString()));
     Instant begin = Instant.now();
     process = ChildProcess.start("schema-registry", command, dir, dir.resolve("registry.log"));
     awaitReady();
