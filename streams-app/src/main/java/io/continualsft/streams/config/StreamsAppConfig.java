@@ -2,6 +2,7 @@ package io.continualsft.streams.config;
 
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.runtime.config.LayeredConfig;
+import io.continualsft.runtime.config.Secrets;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.streams.state.BoundedRocksDbConfig;
@@ -233,5 +234,10 @@ public final class StreamsAppConfig {
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, get(APPLICATION_ID));
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, get(BOOTSTRAP_SERVERS));
     return p;
+  }
+
+  @Override
+  public String toString() {
+    return "StreamsAppConfig" + Secrets.redacted(values); // never a secret
   }
 }

@@ -1,5 +1,6 @@
 package io.continualsft.trainer.config;
 
+import io.continualsft.runtime.config.Secrets;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.train.LearningRate;
@@ -43,6 +44,16 @@ public record TrainerSettings(
       String checkpointTopic, Map<String, String> clientProperties) {
     public SchemaRegistryConfig registry() {
       return SchemaRegistryConfig.fromMap(registryProperties);
+    }
+
+    @Override
+    public String toString() {
+      // Never the secrets (SASL's JAAS line, store passwords, registry credentials).
+      return "Kafka[bootstrapServers=" + bootstrapServers + ", registry="
+          + Secrets.redacted(registryProperties) + ", groupId=" + groupId + ", transactionalId="
+          + transactionalId + ", examplesTopic=" + examplesTopic + ", deadLetterTopic="
+          + deadLetterTopic + ", checkpointTopic=" + checkpointTopic + ", clientProperties="
+          + Secrets.redacted(clientProperties) + "]";
     }
   }
 

@@ -67,6 +67,19 @@ class TrainerConfigTest {
   }
 
   @Test
+  void settingsNeverPrintTheirSecrets() {
+    TrainerSettings s = TrainerSettings.builder()
+        .bootstrapServers("b:1").registryUrl("http://r:2").modelDir(Path.of("/m"))
+        .clientProperty("sasl.jaas.config", "ScramLoginModule required password=\"kafka-pw\";")
+        .clientProperty("ssl.truststore.password", "store-pw")
+        .registryProperty("bearer.auth.credentials.source", "STATIC_TOKEN")
+        .registryProperty("bearer.auth.token", "registry-token")
+        .build();
+    assertThat(s.toString()).doesNotContain("kafka-pw", "store-pw", "registry-token")
+        .contains("sasl.jaas.config=[hidden]", "bearer.auth.credentials.source=STATIC_TOKEN");
+  }
+
+  @Test
   void settingsWrittenAsPropertiesReadBackEqual() {
     TrainerSettings s = TrainerSettings.builder()
         .bootstrapServers("b:1").registryUrl("http://r:2").autoRegisterSchemas(true)
