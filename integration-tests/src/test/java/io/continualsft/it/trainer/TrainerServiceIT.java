@@ -68,8 +68,10 @@ public class TrainerServiceIT {
         ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
         ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
         ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 4 * 1_048_576),
-        new StringDeserializer(), AvroDeserializer.specific(CheckpointRecord.class, client))) {
-      return CheckpointLocator.newest(consumer, topic, adapter, Duration.ofSeconds(30));
+        new StringDeserializer(), new io.continualsft.trainer.checkpoint.SkippingDeserializer<>(
+            AvroDeserializer.specific(CheckpointRecord.class, client)))) {
+      return CheckpointLocator.newest(consumer, topic, adapter, Duration.ofSeconds(30),
+          io.continualsft.trainer.checkpoint.CheckpointFiles::parses);
     }
   }
 

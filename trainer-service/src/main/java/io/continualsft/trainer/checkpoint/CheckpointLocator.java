@@ -106,7 +106,9 @@ public final class CheckpointLocator {
         .sorted(Comparator.comparingLong(CheckpointRecord::getVersion).reversed())
         .toList();
     for (CheckpointRecord m : manifests) {
-      List<CheckpointChunk> chunks = records.stream()
+      // Only chunks written before their manifest count (one transaction writes the chunks, then
+      // the manifest): a chunk forged after a manifest cannot displace the one it closes.
+      List<CheckpointChunk> chunks = records.subList(0, positionOf(records, m)).stream()
           .filter(r -> r.getAdapter().equals(adapter) && r.getVersion() == m.getVersion()
               && r.getPayload() instanceof CheckpointChunk)
           .map(r -> (CheckpointChunk) r.getPayload())
@@ -128,6 +130,15 @@ public final class CheckpointLocator {
           CheckpointCodec.FILE_NAMES);
     }
     return windowStartsAtBeginning ? Optional.of(Optional.empty()) : Optional.empty();
+  }
+
+  private static int positionOf(List<CheckpointRecord> records, CheckpointRecord record) {
+    for (int i = 0; i < records.size(); i++) {
+      if (records.get(i) == record) {
+        return i;
+      }
+    }
+    throw new IllegalArgumentException("not in the list");
   }
 
   /**

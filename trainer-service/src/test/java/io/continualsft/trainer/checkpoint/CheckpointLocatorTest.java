@@ -157,4 +157,15 @@ class CheckpointLocatorTest {
         .isInstanceOf(CheckpointLookupException.class)
         .hasMessageContaining("could not read " + partitionOf("a"));
   }
+
+  @Test
+  void aChunkForgedAfterAManifestCannotDisplaceTheOneItCloses() {
+    consumer.createTopic(TOPIC, 3);
+    write("a", 1, 250, false);
+    consumer.append(partitionOf("a"), "a", io.continualsft.avro.CheckpointRecord.newBuilder()
+        .setAdapter("a").setVersion(1).setPayload(io.continualsft.avro.CheckpointChunk.newBuilder()
+            .setFile("adapter_model.safetensors").setIndex(0).setOffset(0)
+            .setData(java.nio.ByteBuffer.wrap(new byte[100])).build()).build(), 0);
+    assertThat(newest("a")).map(Checkpoint::version).contains(1L);
+  }
 }
