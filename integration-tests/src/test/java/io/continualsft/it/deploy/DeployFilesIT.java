@@ -117,6 +117,60 @@ class DeployFilesIT {
   }
 
   @Test
+  void everyWorkloadIsHardenedAndBoundedInMemory() throws Exception {
+    int containers = 0;
+    for (Path f : files(".yaml", ".yml")) {
+      if (!f.toString().contains("k8s")) {
+        continue;
+      }
+      for (JsonNode doc : documents(f)) {
+        String kind = doc.path("kind").asText();
+        if (!kind.equals("Deployment") && !kind.equals("StatefulSet")) {
+          continue;
+        }
+        JsonNode pod = doc.path("spec").path("template").path("spec");
+        String where = f + " " + doc.path("metadata").path("name").asText();
+        assertThat(pod.path("securityContext").path("runAsNonRoot").asBoolean()).as(where).isTrue();
+        assertThat(pod.path("securityContext").path("seccompProfile").path("type").asText())
+            .as(where).isEqualTo("RuntimeDefault");
+        Set<String> volumes = new TreeSet<>();
+        pod.path("volumes").forEach(v -> volumes.add(v.path("name").asText()));
+        doc.path("spec").path("volumeClaimTemplates")
+            .forEach(v -> volumes.add(v.path("metadata").path("name").asText()));
+        for (JsonNode c : pod.path("containers")) {
+          containers++;
+          JsonNode sc = c.path("securityContext");
+          assertThat(sc.path("allowPrivilegeEscalation").asBoolean(true)).as(where).isFalse();
+          assertThat(sc.path("readOnlyRootFilesystem").asBoolean()).as(where).isTrue();
+          assertThat(sc.path("capabilities").path("drop").toString()).as(where).contains("ALL");
+          assertThat(c.path("resources").path("limits").path("memory").asText()).as(where)
+              .isNotEmpty();
+          assertThat(c.path("livenessProbe").isMissingNode()).as(where + " liveness").isFalse();
+          // A read-only root needs somewhere to write: /tmp at least, on a volume.
+          List<String> mounts = new ArrayList<>();
+          c.path("volumeMounts").forEach(m -> mounts.add(m.path("mountPath").asText()));
+          assertThat(mounts).as(where).contains("/tmp");
+          c.path("volumeMounts").forEach(m ->
+              assertThat(volumes).as(where).contains(m.path("name").asText()));
+        }
+      }
+    }
+    assertThat(containers).isEqualTo(2);
+    String compose = Files.readString(DEPLOY.resolve("compose/docker-compose.yml"));
+    Matcher ports = Pattern.compile("ports: \\[\"([^\"]+)\"\\]").matcher(compose);
+    int published = 0;
+    while (ports.find()) {
+      published++;
+      assertThat(ports.group(1)).as("compose publishes on loopback only").startsWith("127.0.0.1:");
+    }
+    assertThat(published).isPositive();
+    assertThat(StreamsAppConfig.of(Map.of("bootstrap.servers", "b:1", "schema.registry.url",
+        "http://r", "application.id", "a", "model.dir", "/m")).streamsProperties()
+        .get(StreamsConfig.ROCKSDB_CONFIG_SETTER_CLASS_CONFIG))
+        .as("RocksDB memory is bounded by default").isNotNull();
+  }
+
+  @Test
   void everyFileADockerfileCopiesExists() throws Exception {
     Pattern copy = Pattern.compile("^COPY\\s+(?!--from)(\\S+)\\s+\\S+", Pattern.MULTILINE);
     List<Path> dockerfiles = files(".Dockerfile");
