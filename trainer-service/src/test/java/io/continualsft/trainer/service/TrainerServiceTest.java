@@ -231,6 +231,36 @@ class TrainerServiceTest {
   }
 
   @Test
+  void aBurstOfBadRecordsIsFlushedByAnEarlierCheckpointNotHeldWithoutBound() {
+    LogConsumer<byte[], byte[]> consumer = consumer();
+    append(consumer, example("c-0", 0));
+    int bad = PendingDeadLetters.MAX_PENDING + 5;
+    for (int i = 0; i < bad; i++) {
+      consumer.append(IN, ("junk-" + i).getBytes(StandardCharsets.UTF_8), new byte[] {9}, 0);
+    }
+    // A record over the copy cap: referenced by offset, not copied into the dead letter.
+    consumer.append(IN, "big".getBytes(StandardCharsets.UTF_8),
+        new byte[PendingDeadLetters.MAX_ORIGINAL_BYTES + 1], 0);
+    MockProducer<String, Object> producer = producer();
+    List<TrainerService.Published> published;
+    try (TrainerService service = service(consumer, producer, adapter -> Optional.empty())) {
+      published = runToEnd(service, consumer);
+    }
+    List<Rejection> dead = producer.history().stream().filter(r -> r.topic().equals(DLQ))
+        .map(r -> (Rejection) r.value()).toList();
+    assertThat(dead).hasSize(bad + 1);
+    // The 1,000th dead letter brought a checkpoint forward: its offsets stop right after it.
+    assertThat(published).hasSize(2);
+    assertThat(published.getFirst().offsets()).containsEntry(IN,
+        1L + PendingDeadLetters.MAX_PENDING);
+    assertThat(published.getLast().offsets()).containsEntry(IN, 2L + bad);
+    Rejection big = dead.getLast();
+    assertThat(big.getOriginalValue()).isNull();
+    assertThat(big.getDetail()).contains("not copied here").contains("at offset " + (1 + bad));
+    assertThat(producer.commitCount()).isEqualTo(published.size());
+  }
+
+  @Test
   void aRestartedServiceContinuesFromItsCheckpointToTheAdapterOfAnUninterruptedRun() {
     int n = 30;
     java.util.function.Supplier<LogConsumer<byte[], byte[]>> input = () -> {
