@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 /** {@code tools} is text a producer controls, checked like message content. */
 class ConversationValidatorToolsTest {
   private static final LabelingSettings SMALL = new LabelingSettings(
-      LabelingSettings.TrainPolicy.ALL, 4096, LabelingSettings.Truncation.DROP, 200, 16, false, null);
+      LabelingSettings.TrainPolicy.ALL, 4096, LabelingSettings.Truncation.DROP, 200, 16, false,
+      null);
   private static final ConversationValidator VALIDATOR =
       new ConversationValidator(SMALL, Set.of("<|im_start|>", "<|im_end|>"));
   private static final List<ChatMessage> CHAT = List.of(
@@ -28,7 +29,8 @@ class ConversationValidatorToolsTest {
 
   @Test
   void wellFormedToolsAreParsed() throws RejectedException {
-    assertThat(VALIDATOR.validate(CHAT, "[{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]"))
+    assertThat(VALIDATOR.validate(CHAT,
+        "[{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]"))
         .isEqualTo(List.of(java.util.Map.of("type", "function", "function",
             java.util.Map.of("name", "f"))));
     assertThat(VALIDATOR.validate(CHAT, null)).isNull();

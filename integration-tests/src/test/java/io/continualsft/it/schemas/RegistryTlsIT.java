@@ -45,7 +45,8 @@ class RegistryTlsIT {
       try (SchemaRegistryClient client =
           new SchemaRegistryClient(SchemaRegistryConfig.fromMap(config))) {
         int id = client.register("tls-test-value", Conversation.getClassSchema());
-        assertThat(client.schemaById(id).getFullName()).isEqualTo("io.continualsft.avro.Conversation");
+        assertThat(client.schemaById(id).getFullName())
+            .isEqualTo("io.continualsft.avro.Conversation");
       }
 
       Map<String, String> noTruststore = new HashMap<>(config);

@@ -94,7 +94,8 @@ public final class StreamsAppConfig {
 
   /** Reads {@code file} (may be null), then applies {@code env} overrides. */
   public static StreamsAppConfig load(Path file, Map<String, String> env) {
-    StreamsAppConfig config = new StreamsAppConfig(LayeredConfig.read(file, env, KEYS, SchemaRegistryConfig.DEFAULTS.keySet()));
+    StreamsAppConfig config = new StreamsAppConfig(LayeredConfig.read(file, env, KEYS,
+        SchemaRegistryConfig.DEFAULTS.keySet()));
     config.validate();
     return config;
   }
@@ -118,16 +119,11 @@ public final class StreamsAppConfig {
   }
 
   private int intValue(String key, int min) {
-    String v = get(key);
-    try {
-      int parsed = Integer.parseInt(v.trim());
-      if (parsed < min) {
-        throw new ConfigException(key, v, "must be >= " + min);
-      }
-      return parsed;
-    } catch (NumberFormatException e) {
-      throw new ConfigException(key, v, "must be a whole number");
+    long parsed = longValue(key, min);
+    if (parsed > Integer.MAX_VALUE) {
+      throw new ConfigException(key, get(key), "must be <= " + Integer.MAX_VALUE);
     }
+    return (int) parsed;
   }
 
   private long longValue(String key, long min) {

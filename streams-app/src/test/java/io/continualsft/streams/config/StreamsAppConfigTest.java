@@ -33,6 +33,24 @@ class StreamsAppConfigTest {
   }
 
   @Test
+  void theRegistrysCredentialsAndTlsKeysComeFromTheEnvironmentAndAreNeverPrinted() {
+    StreamsAppConfig c = StreamsAppConfig.load(null, Map.of(
+        "SFT_BOOTSTRAP_SERVERS", "b:9092",
+        "SFT_SCHEMA_REGISTRY_URL", "https://r:8443",
+        "SFT_MODEL_DIR", "/m",
+        "SFT_BASIC_AUTH_CREDENTIALS_SOURCE", "USER_INFO",
+        "SFT_BASIC_AUTH_USER_INFO", "sft:registry-secret",
+        "SFT_SCHEMA_REGISTRY_SSL_TRUSTSTORE_LOCATION", "/etc/tls/trust.p12",
+        "SFT_SCHEMA_REGISTRY_SSL_TRUSTSTORE_PASSWORD", "store-secret",
+        "SFT_KAFKA_SASL_JAAS_CONFIG", "ScramLoginModule required password=\"kafka-secret\";"));
+    assertThat(c.registryConfig().userInfo()).isEqualTo("sft:registry-secret");
+    assertThat(c.registryConfig().tls().truststoreLocation()).isEqualTo("/etc/tls/trust.p12");
+    assertThat(c.streamsProperties().getProperty("sasl.jaas.config")).contains("kafka-secret");
+    assertThat(c.streamsProperties()).doesNotContainKey("basic.auth.user.info");
+    assertThat(c.toString()).doesNotContain("registry-secret", "store-secret", "kafka-secret");
+  }
+
+  @Test
   void theFileIsReadAndTheEnvironmentOverridesIt(@TempDir Path dir) throws Exception {
     Path file = dir.resolve("app.properties");
     Files.writeString(file, """
