@@ -272,6 +272,18 @@ class SftTopologyTest {
   }
 
   @Test
+  void aRenderOverItsBudgetIsATemplateRefusalAndTheNextRecordIsProcessed(@TempDir Path modelDir) {
+    start(TestModels.withTemplate(modelDir, "runaway"), LabelingSettings.DEFAULTS);
+    Conversation runaway = conversation("r", m("user", "repeat me"), m("assistant", "no"));
+    send(runaway);
+    send(good("after"));
+    assertThat(singleDeadLetter(RejectionReason.TEMPLATE_REFUSED, bytes(runaway), "r")
+        .getDetail()).contains("string repetition would be 9 x 1000000000 characters");
+    assertThat(examples.readRecordsToList()).extracting(TestRecord::key).containsExactly("after");
+    assertNoMoreOutput();
+  }
+
+  @Test
   void aPrefixRenderThatIsNotAPrefixIsFoundByItsGenerationHeader(@TempDir Path modelDir) {
     start(TestModels.withTemplate(modelDir, "counting-system"), LabelingSettings.DEFAULTS);
     send(conversation("c", m("user", "q1"), m("assistant", "first"), m("user", "q2"),
