@@ -106,25 +106,39 @@ public final class ConversationValidator {
   }
 
   private static void checkCharacters(String content, String where) throws RejectedException {
-    for (int i = 0; i < content.length(); i++) {
-      char c = content.charAt(i);
+    String problem = firstInvalidCharacter(content, false);
+    if (problem != null) {
+      throw new RejectedException(RejectionReason.INVALID_CHARACTERS, where + " contains "
+          + problem);
+    }
+  }
+
+  /**
+   * The first character of {@code text} no producer may send, described with its offset ("a NUL
+   * character at offset 3"), or null when there is none: a NUL, a lone surrogate, and with
+   * {@code anyControl} every other control character too.
+   */
+  static String firstInvalidCharacter(String text, boolean anyControl) {
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
       if (c == 0) {
-        throw new RejectedException(RejectionReason.INVALID_CHARACTERS,
-            where + " contains a NUL character at offset " + i);
+        return "a NUL character at offset " + i;
+      }
+      if (anyControl && Character.isISOControl(c)) {
+        return String.format("the character U+%04X at offset %d", (int) c, i);
       }
       if (Character.isHighSurrogate(c)) {
-        if (i + 1 < content.length() && Character.isLowSurrogate(content.charAt(i + 1))) {
+        if (i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
           i++;
           continue;
         }
-        throw new RejectedException(RejectionReason.INVALID_CHARACTERS,
-            where + " contains a lone high surrogate at offset " + i);
+        return "a lone high surrogate at offset " + i;
       }
       if (Character.isLowSurrogate(c)) {
-        throw new RejectedException(RejectionReason.INVALID_CHARACTERS,
-            where + " contains a lone low surrogate at offset " + i);
+        return "a lone low surrogate at offset " + i;
       }
     }
+    return null;
   }
 
   private static Object parseTools(String toolsJson) throws RejectedException {

@@ -25,16 +25,10 @@ public final class Identifiers {
       throw new RejectedException(RejectionReason.INVALID_ID, "the conversation id has "
           + conversationId.length() + " characters; at most " + MAX_ID_CHARS + " are allowed");
     }
-    for (int i = 0; i < conversationId.length(); i++) {
-      char c = conversationId.charAt(i);
-      if (Character.isISOControl(c) || Character.isSurrogate(c) && !validPair(conversationId, i)) {
-        throw new RejectedException(RejectionReason.INVALID_ID, String.format(
-            "the conversation id has the character U+%04X at offset %d; control characters and"
-                + " lone surrogates are not allowed", (int) c, i));
-      }
-      if (Character.isHighSurrogate(c)) {
-        i++;
-      }
+    String problem = ConversationValidator.firstInvalidCharacter(conversationId, true);
+    if (problem != null) {
+      throw new RejectedException(RejectionReason.INVALID_ID, "the conversation id contains "
+          + problem + "; control characters and lone surrogates are not allowed");
     }
     if (!ADAPTER.matcher(adapter).matches()) {
       String shown = adapter.length() > 70 ? adapter.substring(0, 64) + "..." : adapter;
@@ -42,10 +36,5 @@ public final class Identifiers {
           + shown.replace("\"", "\\\"") + "\" (" + adapter.length() + " characters) is not 1-64"
           + " letters, digits, '.', '_' or '-' starting with a letter or digit");
     }
-  }
-
-  private static boolean validPair(String s, int i) {
-    return Character.isHighSurrogate(s.charAt(i)) && i + 1 < s.length()
-        && Character.isLowSurrogate(s.charAt(i + 1));
   }
 }
