@@ -16,6 +16,7 @@ import io.continualsft.it.support.TestDirs;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.schemas.serde.WireRecords;
 import io.continualsft.streams.StreamsApp;
 import io.continualsft.streams.config.StreamsAppConfig;
 import java.io.ByteArrayOutputStream;
@@ -155,13 +156,14 @@ class StreamsPipelineIT {
       bad(sent, expectedReasons, "incompatible-writer", incompatibleWriter(client, in),
           RejectionReason.INCOMPATIBLE_WRITER_SCHEMA);
       // Hostile records: sizes that claim more than the record holds, and outputs too large.
-      int schemaId = ByteBuffer.wrap(valid, 1, 4).getInt();
-      bad(sent, expectedReasons, "count-2^31", avroBody(schemaId, e -> {
+      int schemaId = WireRecords.schemaId(valid);
+      bad(sent, expectedReasons, "count-2^31", WireRecords.of(schemaId, e -> {
         e.writeString("x");
         e.writeString("default");
         e.writeLong(1L << 31);
       }), RejectionReason.CORRUPT_AVRO);
-      bad(sent, expectedReasons, "string-2GB", avroBody(schemaId, e -> e.writeLong(2_000_000_000L)),
+      bad(sent, expectedReasons, "string-2GB",
+          WireRecords.of(schemaId, e -> e.writeLong(2_000_000_000L)),
           RejectionReason.CORRUPT_AVRO);
       bad(sent, expectedReasons, "huge-id", serializer.serialize(in, conversation(
           "i".repeat(700 * 1024), new Message("user", "q", null),
@@ -304,21 +306,6 @@ class StreamsPipelineIT {
     out.write(ByteBuffer.allocate(4).putInt(id).array());
     BinaryEncoder encoder = EncoderFactory.get().binaryEncoder(out, null);
     new GenericDatumWriter<GenericRecord>(writer).write(record, encoder);
-    encoder.flush();
-    return out.toByteArray();
-  }
-
-  interface BodyWriter {
-    void write(BinaryEncoder encoder) throws java.io.IOException;
-  }
-
-  /** The wire header for {@code schemaId}, then whatever {@code body} writes. */
-  private static byte[] avroBody(int schemaId, BodyWriter body) throws java.io.IOException {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    out.write(0);
-    out.write(ByteBuffer.allocate(4).putInt(schemaId).array());
-    BinaryEncoder encoder = EncoderFactory.get().binaryEncoder(out, null);
-    body.write(encoder);
     encoder.flush();
     return out.toByteArray();
   }

@@ -16,6 +16,8 @@ import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.schemas.serde.WireRecords;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
@@ -118,16 +120,13 @@ public class TrainerServiceIT {
     try (SchemaRegistryClient client = registry.client(true)) {
       TrainerFixtures.produce(kafka, client, t.examples, all);
       // A hostile record on the trainer's input: an SftExample whose input_ids claim 2^31 items.
-      byte[] valid = new io.continualsft.schemas.serde.AvroSerializer<SftExample>(client, false)
-          .serialize(t.examples, examples.get(0));
-      int idLength = examples.get(0).getConversationId().length();
-      int at = 5 + 1 + idLength + 1 + examples.get(0).getAdapter().length(); // the input_ids count
-      byte[] hostile = java.util.Arrays.copyOf(valid, at + 5);
-      long zigzag = (1L << 31) << 1;
-      for (int i = 0; i < 5; i++) {
-        hostile[at + i] = (byte) ((zigzag & 0x7F) | (i < 4 ? 0x80 : 0));
-        zigzag >>>= 7;
-      }
+      byte[] hostile = WireRecords.of(WireRecords.schemaId(
+          new AvroSerializer<SftExample>(client, false).serialize(t.examples, examples.get(0))),
+          e -> {
+            e.writeString(examples.get(0).getConversationId());
+            e.writeString(examples.get(0).getAdapter());
+            e.writeLong(1L << 31); // the input_ids count
+          });
       try (var raw = new org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]>(
           Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()),
           new org.apache.kafka.common.serialization.ByteArraySerializer(),

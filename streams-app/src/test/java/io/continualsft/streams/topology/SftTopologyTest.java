@@ -19,6 +19,7 @@ import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerde;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.schemas.serde.RecordSizes;
+import io.continualsft.schemas.serde.WireRecords;
 import io.continualsft.streams.labels.ExamplePreparer;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -574,15 +575,11 @@ class SftTopologyTest {
   @Test
   void anAvroCountClaimingTwoToTheThirtyFirstItemsIsCorruptAvro() {
     start(LabelingSettings.DEFAULTS);
-    byte[] valid = bytes(good("c"));
-    // header, id "c" (2 bytes), adapter "default" (8 bytes), then the messages count
-    byte[] hostile = Arrays.copyOf(valid, 5 + 2 + 8 + 5);
-    int at = 5 + 2 + 8;
-    long zigzag = (1L << 31) << 1;
-    for (int i = 0; i < 5; i++) {
-      hostile[at + i] = (byte) ((zigzag & 0x7F) | (i < 4 ? 0x80 : 0));
-      zigzag >>>= 7;
-    }
+    byte[] hostile = WireRecords.of(WireRecords.schemaId(bytes(good("c"))), e -> {
+      e.writeString("c");
+      e.writeString("default");
+      e.writeLong(1L << 31); // the messages array's count
+    });
     send("c", hostile, T0);
     send(good("next"));
     assertThat(singleDeadLetter(RejectionReason.CORRUPT_AVRO, hostile, "c").getDetail())
