@@ -37,6 +37,17 @@ public final class DeadLetters {
         + FIXED_OVERHEAD_BYTES;
   }
 
+  /**
+   * What {@code rejection} takes as a record, near enough (within its framing): its copied
+   * original, its key twice (the record's and originalKey), its detail at up to 3 UTF-8 bytes per
+   * UTF-16 char. {@link #maxSize(int)} is the bound; this is the actual.
+   */
+  public static long approximateSize(Rejection rejection) {
+    return (rejection.getOriginalValue() == null ? 0 : rejection.getOriginalValue().remaining())
+        + (rejection.getOriginalKey() == null ? 0 : 2L * rejection.getOriginalKey().remaining())
+        + 3L * rejection.getDetail().length() + 512;
+  }
+
   public static Rejection rejection(RejectionReason reason, String detail, String rejectedBy,
       Source source, Instant at, int maxOriginalBytes) {
     if (detail.length() > MAX_DETAIL_CHARS) {

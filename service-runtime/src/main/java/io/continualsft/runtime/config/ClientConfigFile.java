@@ -21,17 +21,23 @@ public final class ClientConfigFile {
 
   /** The file's properties, or none when {@code file} is null. */
   public static Map<String, String> read(Path file) {
-    Map<String, String> values = new LinkedHashMap<>();
-    if (file == null) {
-      return values;
-    }
+    return file == null ? new LinkedHashMap<>()
+        : properties(file, "the client configuration file", " (--client-config)");
+  }
+
+  /**
+   * A properties file as a map, values trimmed; a file that cannot be read stops the program
+   * with a message naming {@code what}, the file, and {@code hint}.
+   */
+  static Map<String, String> properties(Path file, String what, String hint) {
     Properties p = new Properties();
     try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       p.load(r);
     } catch (IOException e) {
-      throw new ConfigException("could not read the client configuration file " + file + ": "
-          + e.getMessage() + " (--client-config)");
+      throw new ConfigException("could not read " + what + " " + file + ": " + e.getMessage()
+          + hint);
     }
+    Map<String, String> values = new LinkedHashMap<>();
     p.stringPropertyNames().forEach(k -> values.put(k, p.getProperty(k).trim()));
     return values;
   }

@@ -1,14 +1,9 @@
 package io.continualsft.runtime.config;
 
-import java.io.IOException;
-import java.io.Reader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Properties;
 import org.apache.kafka.common.config.ConfigException;
 
 /**
@@ -48,17 +43,8 @@ public final class LayeredConfig {
    */
   public static Map<String, String> read(Path file, Map<String, String> env, Map<String, Key> keys,
       java.util.Set<String> alsoKeys) {
-    Map<String, String> values = new LinkedHashMap<>();
-    if (file != null) {
-      Properties p = new Properties();
-      try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-        p.load(r);
-      } catch (IOException e) {
-        throw new ConfigException("could not read the configuration file " + file + ": "
-            + e.getMessage());
-      }
-      p.stringPropertyNames().forEach(k -> values.put(k, p.getProperty(k).trim()));
-    }
+    Map<String, String> values = file == null ? new LinkedHashMap<>()
+        : ClientConfigFile.properties(file, "the configuration file", "");
     Map<String, String> byEnvName = new LinkedHashMap<>();
     keys.keySet().forEach(k -> byEnvName.put(envName(k), k));
     alsoKeys.forEach(k -> byEnvName.put(envName(k), k));

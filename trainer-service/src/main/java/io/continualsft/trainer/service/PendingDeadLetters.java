@@ -38,10 +38,7 @@ final class PendingDeadLetters {
             record.value()),
         at, MAX_ORIGINAL_BYTES);
     pending.add(new ProducerRecord<>(topic, DeadLetters.key(record.key()), rejection));
-    // What it will take on the wire, near enough: the copied bytes and the detail, plus framing.
-    bytes += (rejection.getOriginalValue() == null ? 0 : rejection.getOriginalValue().remaining())
-        + (rejection.getOriginalKey() == null ? 0 : 2L * rejection.getOriginalKey().remaining())
-        + 3L * rejection.getDetail().length() + 512;
+    bytes += DeadLetters.approximateSize(rejection);
   }
 
   /** Whether the dead letters should be sent now rather than at the next scheduled checkpoint. */
