@@ -10,7 +10,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 
 /**
- * The pipeline's five topics for one run: their default names, with a per-run suffix on a
+ * The pipeline's six topics for one run: their default names, with a per-run suffix on a
  * cluster of the user's own so runs do not mix.
  */
 record RunTopics(String suffix) {
@@ -34,6 +34,10 @@ record RunTopics(String suffix) {
     return SftTopics.ADAPTER_CHECKPOINTS + suffix;
   }
 
+  String releases() {
+    return SftTopics.ADAPTER_RELEASES + suffix;
+  }
+
   List<SftTopics.Topic> all() {
     return SftTopics.all().stream().map(t -> t.withSuffix(suffix)).toList();
   }
@@ -44,7 +48,9 @@ record RunTopics(String suffix) {
         .sorted(java.util.Comparator.comparing(SftTopics.Topic::name)).toList();
     try (Admin admin = Admin.create(
         services.kafka(Map.of()))) {
-      Topics.createAndAwait(admin, topics.stream().map(t -> Topics.topic(t.name(), 1)).toList(),
+      Topics.createAndAwait(admin, topics.stream().map(t -> t.compacted()
+              ? Topics.topic(t.name(), 1).configs(Map.of("cleanup.policy", "compact"))
+              : Topics.topic(t.name(), 1)).toList(),
           Duration.ofSeconds(60));
     }
     LocalRun.say("Topics: %s", String.join(", ", topics.stream().map(SftTopics.Topic::name)

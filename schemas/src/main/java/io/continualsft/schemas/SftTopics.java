@@ -1,5 +1,6 @@
 package io.continualsft.schemas;
 
+import io.continualsft.avro.AdapterRelease;
 import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Rejection;
@@ -22,14 +23,27 @@ public final class SftTopics {
   public static final String EXAMPLES_DLQ = "sft.examples.dlq";
   /** Adapter checkpoints: chunks and manifests (Avro {@code CheckpointRecord}, key = adapter). */
   public static final String ADAPTER_CHECKPOINTS = "sft.adapter-checkpoints";
+  /**
+   * Released versions (Avro {@code AdapterRelease}, key = adapter), compacted: the current release
+   * of every adapter is kept for ever, each record carrying the history before it.
+   */
+  public static final String ADAPTER_RELEASES = "sft.adapter-releases";
 
   private SftTopics() {}
 
-  /** A topic and the schema of its values. */
-  public record Topic(String name, Schema valueSchema) {
+  /**
+   * A topic and the schema of its values.
+   *
+   * @param compacted created with cleanup.policy=compact (the latest record per key is kept)
+   */
+  public record Topic(String name, Schema valueSchema, boolean compacted) {
+    public Topic(String name, Schema valueSchema) {
+      this(name, valueSchema, false);
+    }
+
     /** The same topic under {@code name + suffix} (a per-run copy on a shared cluster). */
     public Topic withSuffix(String suffix) {
-      return new Topic(name + suffix, valueSchema);
+      return new Topic(name + suffix, valueSchema, compacted);
     }
   }
 
@@ -40,6 +54,7 @@ public final class SftTopics {
         new Topic(EXAMPLES, SftExample.getClassSchema()),
         new Topic(CONVERSATIONS_DLQ, Rejection.getClassSchema()),
         new Topic(EXAMPLES_DLQ, Rejection.getClassSchema()),
-        new Topic(ADAPTER_CHECKPOINTS, CheckpointRecord.getClassSchema()));
+        new Topic(ADAPTER_CHECKPOINTS, CheckpointRecord.getClassSchema()),
+        new Topic(ADAPTER_RELEASES, AdapterRelease.getClassSchema(), true));
   }
 }

@@ -149,7 +149,8 @@ public final class TrainerThroughputBenchmark {
         Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
             broker.bootstrapServers()))) {
       Topics.createAndAwait(admin, List.of(Topics.topic("ex", 1), Topics.topic("dlq", 1),
-          Topics.topic("ckpt", 1)), Duration.ofSeconds(60));
+          Topics.topic("ckpt", 1), Topics.topic("releases", 1)
+              .configs(Map.of("cleanup.policy", "compact"))), Duration.ofSeconds(60));
       try (SchemaRegistryClient client =
               new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry.url(), true));
           var producer = new KafkaProducer<>(Map.<String, Object>of(
@@ -167,6 +168,7 @@ public final class TrainerThroughputBenchmark {
           .examplesTopic("ex")
           .deadLetterTopic("dlq")
           .checkpointTopic("ckpt")
+          .releasesTopic("releases")
           .modelDir(modelDir)
           .maxLength(1024)
           .tokenBudget(4096)

@@ -76,6 +76,8 @@ class SecuredPipelineIT {
         admin.createTopics(List.of("conversations", "examples", "conversations-dlq",
             "examples-dlq", "checkpoints").stream().map(t -> new NewTopic(t, 1, (short) 1))
             .toList()).all().get();
+        admin.createTopics(List.of(new NewTopic("releases", 1, (short) 1)
+            .configs(Map.of("cleanup.policy", "compact")))).all().get();
       }
       Path model = TrainerFixtures.tinyModel(Files.createDirectories(work.resolve("model")));
 
@@ -112,7 +114,7 @@ class SecuredPipelineIT {
       streamsConfig.putAll(client(tls, "sft-streams", "s-secret"));
       TrainerSettingsBuilder trainer = TrainerFixtures.settings(unused, registry.url(), model,
           "examples", "examples-dlq", "checkpoints", "default", "secured-trainer")
-          .bootstrapServers(secure);
+          .bootstrapServers(secure).releasesTopic("releases");
       client(tls, "sft-trainer", "t-secret").forEach(trainer::clientProperty);
       TrainerSettings trainerSettings = trainer.build();
 
@@ -143,7 +145,7 @@ class SecuredPipelineIT {
         Path out = work.resolve("pulled");
         assertThat(TrainerCli.commandLine().execute("pull", "--bootstrap", secure,
             "--client-config", servingConfig.toString(), "--topic", "checkpoints",
-            "--out", out.toString())).isZero();
+            "--releases-topic", "releases", "--out", out.toString())).isZero();
         assertThat(CheckpointCodec.sha256(Files.readAllBytes(out.resolve(
             Checkpoint.ADAPTER_WEIGHTS))))
             .isEqualTo(CheckpointCodec.sha256(last.files().get(Checkpoint.ADAPTER_WEIGHTS)));

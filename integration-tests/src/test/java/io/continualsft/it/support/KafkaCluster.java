@@ -4,6 +4,7 @@ import io.continualsft.local.KafkaBroker;
 import io.continualsft.local.Topics;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -65,6 +66,20 @@ public final class KafkaCluster implements AutoCloseable {
         admin,
         Arrays.stream(names).map(n -> Topics.topic(n, partitions)).toList(),
         Duration.ofSeconds(60));
+  }
+
+  /** A topic of one partition with cleanup.policy=compact, unless it exists already. */
+  public void createCompactedTopicIfAbsent(String name) {
+    try {
+      if (admin.listTopics().names().get(30, java.util.concurrent.TimeUnit.SECONDS)
+          .contains(name)) {
+        return;
+      }
+    } catch (Exception e) {
+      throw new IllegalStateException("listing topics failed", e);
+    }
+    Topics.createAndAwait(admin, List.of(Topics.topic(name, 1)
+        .configs(java.util.Map.of("cleanup.policy", "compact"))), Duration.ofSeconds(60));
   }
 
   @Override

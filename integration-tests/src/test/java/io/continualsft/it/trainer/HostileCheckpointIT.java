@@ -101,7 +101,8 @@ class HostileCheckpointIT {
       // pull: the real newest, nothing written outside its directory.
       Path out = TestDirs.fresh("hostile-pull").resolve("adapter");
       assertThat(TrainerCli.commandLine().execute("pull", "--bootstrap", kafka.bootstrapServers(),
-          "--registry", registry.url(), "--topic", t.checkpoints(), "--out", out.toString()))
+          "--registry", registry.url(), "--topic", t.checkpoints(), "--candidates",
+          "--out", out.toString()))
           .isZero();
       assertThat(CheckpointCodec.sha256(Files.readAllBytes(out.resolve(
           Checkpoint.ADAPTER_WEIGHTS))))

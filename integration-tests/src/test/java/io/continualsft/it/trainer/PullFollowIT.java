@@ -2,6 +2,8 @@ package io.continualsft.it.trainer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.continualsft.avro.SftExample;
 import io.continualsft.it.support.KafkaCluster;
@@ -12,77 +14,178 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.cli.TrainerCli;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 
 /**
- * pull --follow writes each new version to v&lt;N&gt;/ with a `latest` link and asks vLLM to load
- * it. No vLLM runs here, so a loopback HTTP server records what it is sent.
+ * pull --follow delivers each release to v&lt;N&gt;/ with a `latest` link and makes vLLM serve it:
+ * the new version loaded, then the one it replaced unloaded; a restarted vLLM is loaded again;
+ * a rollback with `release --to` is delivered like any release. No vLLM runs here, so a loopback
+ * HTTP server implements its three endpoints and records what it is asked.
  */
 @RealServices
 class PullFollowIT {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** vLLM's runtime LoRA endpoints, over a set of served adapter names. */
+  static final class FakeVllm implements AutoCloseable {
+    final Set<String> served = new TreeSet<>();
+    final List<String> calls = new CopyOnWriteArrayList<>();
+    private final HttpServer server;
+    private boolean failNext = true; // the first call finds vLLM starting: it must be retried
+
+    FakeVllm() throws IOException {
+      server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+      server.createContext("/v1/models", e -> answer(e, () -> {
+        List<Map<String, String>> data = new ArrayList<>();
+        data.add(Map.of("id", "base"));
+        served.forEach(name -> data.add(Map.of("id", name)));
+        return JSON.writeValueAsString(Map.of("object", "list", "data", data));
+      }));
+      server.createContext("/v1/load_lora_adapter", e -> answer(e, () -> {
+        String name = JSON.readTree(e.getRequestBody()).path("lora_name").asText();
+        calls.add("load " + name);
+        served.add(name);
+        return "ok";
+      }));
+      server.createContext("/v1/unload_lora_adapter", e -> answer(e, () -> {
+        String name = JSON.readTree(e.getRequestBody()).path("lora_name").asText();
+        calls.add("unload " + name);
+        if (!served.remove(name)) {
+          throw new IllegalStateException("not loaded: " + name);
+        }
+        return "ok";
+      }));
+      server.start();
+    }
+
+    interface Body {
+      String get() throws IOException;
+    }
+
+    private synchronized void answer(HttpExchange e, Body body) throws IOException {
+      try (e) {
+        if (failNext) {
+          failNext = false;
+          e.sendResponseHeaders(503, -1);
+          return;
+        }
+        byte[] bytes;
+        int status = 200;
+        try {
+          bytes = body.get().getBytes(StandardCharsets.UTF_8);
+        } catch (IllegalStateException notLoaded) {
+          bytes = notLoaded.getMessage().getBytes(StandardCharsets.UTF_8);
+          status = 404;
+        }
+        e.sendResponseHeaders(status, bytes.length);
+        e.getResponseBody().write(bytes);
+      }
+    }
+
+    synchronized Set<String> served() {
+      return new TreeSet<>(served);
+    }
+
+    /** A serving restart: every runtime-loaded adapter is gone. */
+    synchronized void restart() {
+      served.clear();
+      calls.add("restart");
+    }
+
+    String url() {
+      return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    @Override
+    public void close() {
+      server.stop(0);
+    }
+  }
 
   @Test
-  void followWritesEachVersionAndTellsVllm(KafkaCluster kafka, SchemaRegistry registry)
-      throws Exception {
+  void followDeliversEachReleaseAndVllmServesOnlyTheReleasedVersion(KafkaCluster kafka,
+      SchemaRegistry registry) throws Exception {
     Path model = TrainerFixtures.tinyModel(Files.createDirectories(TestDirs.fresh("follow-model")));
     TrainerServiceIT.Topics t = TrainerServiceIT.Topics.create(kafka);
     List<SftExample> examples = TrainerFixtures.examples(model,
         TrainerFixtures.conversations(40, "follow"), t.examples());
-    List<String> loads = new CopyOnWriteArrayList<>();
-    HttpServer vllm = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-    vllm.createContext("/v1/load_lora_adapter", exchange -> {
-      loads.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
-      // The first call finds vLLM restarting: the follower must retry, not give up.
-      exchange.sendResponseHeaders(loads.size() == 1 ? 503 : 200, -1);
-      exchange.close();
-    });
-    vllm.start();
+    String releases = TrainerFixtures.releasesTopic(t.checkpoints());
     Path out = TestDirs.fresh("follow-out");
-    Thread follower = new Thread(() -> TrainerCli.commandLine().execute("pull", "--bootstrap",
-        kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
-        "--out", out.toString(), "--follow", "--interval-seconds", "1",
-        "--vllm-url", "http://127.0.0.1:" + vllm.getAddress().getPort()));
-    try (SchemaRegistryClient client = registry.client(true)) {
-      TrainerFixtures.produce(kafka, client, t.examples(), examples);
-      var config = TrainerFixtures.settings(kafka, registry.url(), model, t.examples(), t.dlq(),
-          t.checkpoints(), "default", "follow-" + t.examples()).evalFraction(0).build();
-      follower.start();
-      TrainerServiceIT.runUntil(config, kafka, client, t.checkpoints(),
-          "default", c -> c.manifest().getSourceOffsets().get(0).getOffset() == examples.size())
-          .close();
-      Checkpoint newest = TrainerServiceIT.newest(kafka, client, t.checkpoints(), "default")
-          .orElseThrow();
-      Path latest = out.resolve("latest");
-      Instant deadline = Instant.now().plusSeconds(30);
-      while (Instant.now().isBefore(deadline)
-          && !(Files.exists(latest) && Files.readSymbolicLink(latest).toString()
-              .equals("v" + newest.version()))) {
-        Thread.sleep(200);
+    try (FakeVllm vllm = new FakeVllm(); SchemaRegistryClient client = registry.client(true)) {
+      Thread follower = new Thread(() -> TrainerCli.commandLine().execute("pull", "--bootstrap",
+          kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
+          "--releases-topic", releases, "--out", out.toString(), "--follow",
+          "--interval-seconds", "1", "--vllm-url", vllm.url()));
+      try {
+        TrainerFixtures.produce(kafka, client, t.examples(), examples);
+        // Every candidate released, so the follower sees a run of releases.
+        var config = TrainerFixtures.settings(kafka, registry.url(), model, t.examples(), t.dlq(),
+            t.checkpoints(), "default", "follow-" + t.examples()).evalFraction(0)
+            .releasePolicy(io.continualsft.trainer.config.TrainerSettings.ReleasePolicy
+                .EVERY_CANDIDATE).build();
+        follower.start();
+        TrainerServiceIT.runUntil(config, kafka, client, t.checkpoints(), "default",
+            c -> c.manifest().getSourceOffsets().get(0).getOffset() == examples.size()).close();
+        Checkpoint newest = TrainerServiceIT.newest(kafka, client, t.checkpoints(), "default")
+            .orElseThrow();
+        long last = newest.version();
+        assertThat(last).isGreaterThanOrEqualTo(3);
+
+        await(() -> vllm.served().equals(Set.of("default-v" + last)), "v" + last + " served");
+        assertThat(Files.readSymbolicLink(out.resolve("latest")).toString()).isEqualTo("v" + last);
+        assertThat(CheckpointCodec.sha256(Files.readAllBytes(out.resolve("latest")
+            .resolve(Checkpoint.ADAPTER_WEIGHTS))))
+            .isEqualTo(CheckpointCodec.sha256(newest.files().get(Checkpoint.ADAPTER_WEIGHTS)));
+        // Each version loaded was unloaded only after the one replacing it was loaded.
+        List<String> calls = List.copyOf(vllm.calls);
+        for (int i = 0; i < calls.size(); i++) {
+          if (calls.get(i).startsWith("unload ")) {
+            assertThat(calls.subList(0, i)).filteredOn(c -> c.startsWith("load ")).last()
+                .isNotEqualTo("load " + calls.get(i).substring(7));
+          }
+        }
+        long loads = calls.stream().filter(c -> c.startsWith("load ")).count();
+        assertThat(calls.stream().filter(c -> c.startsWith("unload ")).count())
+            .isEqualTo(loads - 1);
+
+        // vLLM restarts: the release is loaded again.
+        vllm.restart();
+        await(() -> vllm.served().equals(Set.of("default-v" + last)), "reloaded after restart");
+
+        // A rollback by hand: pull delivers it, and vLLM swaps back.
+        assertThat(TrainerCli.commandLine().execute("release", "--bootstrap",
+            kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
+            "--releases-topic", releases, "--adapter", "default", "--to", "2",
+            "--reason", "v" + last + " is worse in production")).isZero();
+        await(() -> vllm.served().equals(Set.of("default-v2")), "the rollback served");
+        assertThat(Files.readSymbolicLink(out.resolve("latest")).toString()).isEqualTo("v2");
+        assertThat(vllm.calls.getLast()).isEqualTo("unload default-v" + last);
+      } finally {
+        follower.interrupt();
+        follower.join(10_000);
       }
-      assertThat(Files.readSymbolicLink(latest).toString()).isEqualTo("v" + newest.version());
-      assertThat(CheckpointCodec.sha256(Files.readAllBytes(latest.resolve(Checkpoint.ADAPTER_WEIGHTS))))
-          .isEqualTo(CheckpointCodec.sha256(newest.files().get(Checkpoint.ADAPTER_WEIGHTS)));
-      while (Instant.now().isBefore(deadline) && !loads.getLast().contains(
-          "\"default-v" + newest.version() + "\"")) {
-        Thread.sleep(200);
-      }
-      assertThat(loads).as("the refused first load was retried").hasSizeGreaterThanOrEqualTo(2);
-      var last = new com.fasterxml.jackson.databind.ObjectMapper().readTree(loads.getLast());
-      assertThat(last.path("lora_name").asText()).isEqualTo("default-v" + newest.version());
-      assertThat(last.path("lora_path").asText())
-          .isEqualTo(out.resolve("v" + newest.version()).toAbsolutePath().toString());
-    } finally {
-      follower.interrupt();
-      follower.join(10_000);
-      vllm.stop(0);
     }
+  }
+
+  static void await(BooleanSupplier condition, String what) throws InterruptedException {
+    Instant deadline = Instant.now().plusSeconds(60);
+    while (Instant.now().isBefore(deadline) && !condition.getAsBoolean()) {
+      Thread.sleep(100);
+    }
+    assertThat(condition.getAsBoolean()).as(what).isTrue();
   }
 }

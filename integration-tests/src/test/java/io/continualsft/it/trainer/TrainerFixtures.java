@@ -83,10 +83,19 @@ public final class TrainerFixtures {
     }
   }
 
-  /** Trainer settings for a fast test: small steps, frequent checkpoints, one thread. */
+  /** The releases topic that goes with a test's checkpoint topic. */
+  public static String releasesTopic(String checkpoints) {
+    return checkpoints + "-releases";
+  }
+
+  /**
+   * Trainer settings for a fast test: small steps, frequent checkpoints, one thread. The
+   * releases topic is {@link #releasesTopic}, created (compacted) on {@code kafka} if missing.
+   */
   public static TrainerSettingsBuilder settings(KafkaCluster kafka, String registryUrl,
       Path modelDir, String examples, String dlq, String checkpoints, String adapter,
       String txId) {
+    kafka.createCompactedTopicIfAbsent(releasesTopic(checkpoints));
     return TrainerSettings.builder()
         .bootstrapServers(kafka.bootstrapServers())
         .registryUrl(registryUrl)
@@ -97,6 +106,7 @@ public final class TrainerFixtures {
         .examplesTopic(examples)
         .deadLetterTopic(dlq)
         .checkpointTopic(checkpoints)
+        .releasesTopic(releasesTopic(checkpoints))
         .modelDir(modelDir)
         .modelName("tiny-qwen3")
         .loraR(8)

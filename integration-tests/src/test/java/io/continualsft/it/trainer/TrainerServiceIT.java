@@ -191,7 +191,7 @@ public class TrainerServiceIT {
       Path out = TestDirs.fresh("pulled");
       assertThat(TrainerCli.commandLine().execute("pull", "--bootstrap", kafka.bootstrapServers(),
           "--registry", registry.url(), "--adapter", "default", "--topic", t.checkpoints,
-          "--out", out.toString())).isZero();
+          "--candidates", "--out", out.toString())).isZero();
       for (CheckpointFile f : last.manifest().getFiles()) {
         if (f.getName().startsWith("adapter_")) {
           assertThat(CheckpointCodec.sha256(Files.readAllBytes(out.resolve(f.getName()))))

@@ -143,13 +143,15 @@ public final class CheckpointLocator {
 
   /**
    * A {@link CheckpointSource} that opens a consumer from {@code consumers} for each lookup
-   * (a trainer looks up once, at start) and waits up to {@code patience} for each window.
+   * (a trainer looks up at start, and when the release it is gated against changes) and waits
+   * up to {@code patience} for each window.
    */
   public static CheckpointSource source(Supplier<Consumer<String, CheckpointRecord>> consumers,
       String topic, Duration patience, Predicate<Checkpoint> usable) {
-    return adapter -> {
+    return (adapter, versions) -> {
       try (Consumer<String, CheckpointRecord> consumer = consumers.get()) {
-        return newest(consumer, topic, adapter, patience, usable);
+        return newest(consumer, topic, adapter, patience,
+            c -> versions.test(c.version()) && usable.test(c));
       }
     };
   }

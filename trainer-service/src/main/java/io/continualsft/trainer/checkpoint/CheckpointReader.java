@@ -68,6 +68,15 @@ public final class CheckpointReader implements AutoCloseable {
         CheckpointFiles::parses);
   }
 
+  /**
+   * Checkpoint {@code version} of {@code adapter}, complete and parsing, or empty when it is not
+   * on the topic (never written, incomplete, or deleted by the topic's retention).
+   */
+  public Optional<Checkpoint> version(String adapter, long version) {
+    return CheckpointLocator.newest(consumer, topic, adapter, Duration.ofSeconds(60),
+        c -> c.version() == version && CheckpointFiles.parses(c));
+  }
+
   @Override
   public void close() {
     consumer.close();

@@ -1,10 +1,21 @@
 package io.continualsft.trainer.checkpoint;
 
 import java.util.Optional;
+import java.util.function.LongPredicate;
 
-/** Where a trainer finds the checkpoint to resume from: the checkpoint topic, or a test's list. */
+/** Where a trainer finds checkpoints: the checkpoint topic, or a test's list. */
 @FunctionalInterface
 public interface CheckpointSource {
+  /** The newest complete checkpoint of {@code adapter} whose version {@code versions} accepts. */
+  Optional<Checkpoint> newest(String adapter, LongPredicate versions);
+
   /** The newest complete checkpoint of {@code adapter}, or empty when it has none. */
-  Optional<Checkpoint> newest(String adapter);
+  default Optional<Checkpoint> newest(String adapter) {
+    return newest(adapter, v -> true);
+  }
+
+  /** Checkpoint {@code version} of {@code adapter}, when it is there and complete. */
+  default Optional<Checkpoint> version(String adapter, long version) {
+    return newest(adapter, v -> v == version);
+  }
 }

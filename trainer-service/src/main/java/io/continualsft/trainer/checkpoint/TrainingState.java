@@ -18,14 +18,20 @@ import java.util.Map;
  * so a restarted trainer continues exactly where the checkpoint was cut.
  *
  * @param offsets next offset to read, by "topic:partition"
+ * @param examplesReplayed examples drawn back from earlier in the stream (replay), counted apart
+ *     from {@code examplesTrained}, which counts each new example once
+ * @param trainedThrough by "topic:partition", one past the last example trained in a finished
+ *     step: replay draws from before it
  */
 public record TrainingState(String adapter, long version, long step, long optimizerSteps,
     long examplesTrained, long tokensTrained, long skippedSteps, long examplesInSkippedSteps,
-    long seed, Map<String, Long> offsets, List<Batch.Example> evalSet) {
+    long examplesReplayed, long tokensReplayed, long seed, Map<String, Long> offsets,
+    Map<String, Long> trainedThrough, List<Batch.Example> evalSet) {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   public TrainingState {
     offsets = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(offsets));
+    trainedThrough = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(trainedThrough));
     evalSet = List.copyOf(evalSet);
   }
 
@@ -40,9 +46,13 @@ public record TrainingState(String adapter, long version, long step, long optimi
     s.put("tokens_trained", tokensTrained);
     s.put("skipped_steps", skippedSteps);
     s.put("examples_in_skipped_steps", examplesInSkippedSteps);
+    s.put("examples_replayed", examplesReplayed);
+    s.put("tokens_replayed", tokensReplayed);
     s.put("seed", seed);
     ObjectNode o = s.putObject("offsets");
     offsets.forEach(o::put);
+    ObjectNode t = s.putObject("trained_through");
+    trainedThrough.forEach(t::put);
     ArrayNode eval = s.putArray("eval_set");
     for (Batch.Example e : evalSet) {
       ObjectNode x = eval.addObject();
@@ -73,6 +83,14 @@ public record TrainingState(String adapter, long version, long step, long optimi
     }
     Map<String, Long> offsets = new LinkedHashMap<>();
     s.path("offsets").properties().forEach(e -> offsets.put(e.getKey(), e.getValue().asLong()));
+    Map<String, Long> trainedThrough = new LinkedHashMap<>();
+    s.path("trained_through").properties().forEach(e -> {
+      if (!e.getKey().matches(".+:\\d{1,9}")) {
+        throw new IllegalArgumentException(where + ": trainer_state.json trained_through key "
+            + e.getKey() + " is not topic:partition");
+      }
+      trainedThrough.put(e.getKey(), e.getValue().asLong());
+    });
     List<Batch.Example> eval = new ArrayList<>();
     for (JsonNode e : s.path("eval_set")) {
       int[] ids = ints(e.path("input_ids"));
@@ -88,7 +106,8 @@ public record TrainingState(String adapter, long version, long step, long optimi
         s.path("step").asLong(), s.path("optimizer_steps").asLong(),
         s.path("examples_trained").asLong(), s.path("tokens_trained").asLong(),
         s.path("skipped_steps").asLong(), s.path("examples_in_skipped_steps").asLong(),
-        s.path("seed").asLong(), offsets, eval);
+        s.path("examples_replayed").asLong(), s.path("tokens_replayed").asLong(),
+        s.path("seed").asLong(), offsets, trainedThrough, eval);
   }
 
   private static int[] ints(JsonNode array) {

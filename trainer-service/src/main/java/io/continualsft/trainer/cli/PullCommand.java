@@ -1,57 +1,49 @@
 package io.continualsft.trainer.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.continualsft.runtime.config.ClientConfigFile;
-import io.continualsft.schemas.SftTopics;
-import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.avro.AdapterRelease;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.PeftDirectory;
+import io.continualsft.trainer.release.ReleaseLog;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "pull", mixinStandardHelpOptions = true,
-    description = "Writes the newest complete checkpoint of an adapter as a PEFT directory"
-        + " (adapter_config.json + adapter_model.safetensors), checksums verified, atomically.")
+    description = "Writes the released version of an adapter (or, with --candidates, its newest"
+        + " complete checkpoint) as a PEFT directory (adapter_config.json +"
+        + " adapter_model.safetensors), checksums verified, atomically.")
 final class PullCommand implements Callable<Integer> {
-  private static final ObjectMapper JSON = new ObjectMapper();
   /** The longest wait between retries of --follow after failures. */
   private static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
 
-  @Option(names = "--bootstrap", required = true) String bootstrap;
-
-  @Option(names = "--registry", description = "Schema registry URL; or schema.registry.url in"
-      + " --client-config.") String registry;
-
-  @Option(names = "--client-config", description = "Kafka client properties (security.protocol,"
-      + " sasl.*, ssl.*) and schema registry keys (basic.auth.*, bearer.auth.*,"
-      + " schema.registry.ssl.*).") Path clientConfig;
+  @Mixin ClusterOptions cluster;
 
   @Option(names = "--adapter", defaultValue = "default") String adapter;
-
-  @Option(names = "--topic", defaultValue = SftTopics.ADAPTER_CHECKPOINTS) String topic;
 
   @Option(names = "--out", required = true, description = "Directory to write (replaced atomically);"
       + " with --follow, the parent of v<N>/ directories and a `latest` link.")
   Path out;
 
-  @Option(names = "--follow", description = "Keep pulling each new version until stopped;"
-      + " transient failures (broker, registry, vLLM) are retried with backoff.")
+  @Option(names = "--candidates", description = "Deliver the newest complete checkpoint, released"
+      + " or not, instead of the released version.")
+  boolean candidates;
+
+  @Option(names = "--follow", description = "Keep delivering each new version (a rollback"
+      + " included) until stopped; transient failures (broker, registry, vLLM) are retried with"
+      + " backoff.")
   boolean follow;
 
-  @Option(names = "--vllm-url", description = "With --follow: ask this vLLM server to load each"
-      + " version (POST /v1/load_lora_adapter) under the name <adapter>-v<N>.")
+  @Option(names = "--vllm-url", description = "With --follow: make this vLLM server serve the"
+      + " delivered version as <adapter>-v<N> (POST /v1/load_lora_adapter) and unload every other"
+      + " <adapter>-v<M> (POST /v1/unload_lora_adapter), checked each round against"
+      + " GET /v1/models, so a restarted server is loaded again.")
   String vllmUrl;
 
   @Option(names = "--vllm-timeout-seconds", defaultValue = "60",
@@ -62,42 +54,41 @@ final class PullCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Map<String, String> client = ClientConfigFile.read(clientConfig);
-    if (registry != null) {
-      client.put(SchemaRegistryConfig.URL, registry);
-    }
-    client.putIfAbsent(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false");
-    SchemaRegistryConfig registryConfig = SchemaRegistryConfig.fromMap(client);
+    Map<String, String> client = cluster.client();
     long written = -1;
-    long loaded = -1;
     Duration backoff = Duration.ofSeconds(interval);
-    try (CheckpointReader reader = CheckpointReader.open(bootstrap, registryConfig, topic,
-        new LinkedHashMap<>(client))) {
+    VllmAdapters vllm = vllmUrl == null ? null
+        : new VllmAdapters(vllmUrl, Duration.ofSeconds(vllmTimeout));
+    try (CheckpointReader reader = CheckpointReader.open(cluster.bootstrap,
+        cluster.registryConfig(client), cluster.checkpoints, cluster.kafka(client));
+        ReleaseLog releases = candidates ? null : ReleaseLog.open(cluster.bootstrap,
+            cluster.registryConfig(client), cluster.releases, cluster.kafka(client))) {
       do {
         try {
-          Optional<Checkpoint> newest = reader.newest(adapter);
-          if (newest.isEmpty() && !follow) {
-            System.err.println("error: no complete checkpoint of adapter " + adapter + " in "
-                + topic);
+          Optional<Checkpoint> target = candidates ? reader.newest(adapter)
+              : released(reader, releases);
+          if (target.isEmpty() && !follow) {
+            System.err.println(candidates
+                ? "error: no complete checkpoint of adapter " + adapter + " in " + cluster.checkpoints
+                : "error: adapter " + adapter + " has no release on " + cluster.releases
+                    + " (--candidates pulls its newest checkpoint instead)");
             return 1;
           }
-          if (newest.isPresent() && newest.get().version() > written) {
-            Checkpoint c = newest.get();
-            Path target = follow ? out.resolve("v" + c.version()) : out;
-            PeftDirectory.write(c, target);
+          if (target.isPresent() && target.get().version() != written) {
+            Checkpoint c = target.get();
+            Path dir = follow ? out.resolve("v" + c.version()) : out;
+            PeftDirectory.write(c, dir);
             if (follow) {
-              PeftDirectory.link(out.resolve("latest"), target.getFileName());
+              PeftDirectory.link(out.resolve("latest"), dir.getFileName());
             }
             written = c.version();
             System.out.printf("pulled %s v%d (step %d, %d examples, eval loss %s) to %s%n",
                 adapter, c.version(), c.manifest().getStep(), c.manifest().getExamplesTrained(),
-                c.manifest().getMetrics().getOrDefault("eval_loss", Double.NaN), target);
+                c.manifest().getMetrics().getOrDefault("eval_loss", Double.NaN), dir);
           }
-          if (follow && vllmUrl != null && written > loaded) {
-            // Retried at the next round until it succeeds: a serving restart is survived.
-            loadIntoVllm(vllmUrl, adapter + "-v" + written,
-                out.resolve("v" + written).toAbsolutePath(), Duration.ofSeconds(vllmTimeout));
-            loaded = written;
+          if (follow && vllm != null && written > 0) {
+            // Each round, so a vLLM that restarted (and forgot its adapters) is loaded again.
+            vllm.serveOnly(adapter, written, out.resolve("v" + written).toAbsolutePath());
           }
           backoff = Duration.ofSeconds(interval);
         } catch (RuntimeException | IOException e) {
@@ -119,25 +110,20 @@ final class PullCommand implements Callable<Integer> {
     return 0;
   }
 
-  private static void loadIntoVllm(String vllm, String name, Path dir, Duration timeout)
-      throws IOException, InterruptedException {
-    Map<String, String> request = new LinkedHashMap<>();
-    request.put("lora_name", name);
-    request.put("lora_path", dir.toString());
-    try (HttpClient http = HttpClient.newBuilder().connectTimeout(timeout).build()) {
-      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(
-              vllm.replaceAll("/+$", "") + "/v1/load_lora_adapter"))
-          .timeout(timeout)
-          .header("Content-Type", "application/json")
-          .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(request))).build(),
-          HttpResponse.BodyHandlers.ofString());
-      if (r.statusCode() / 100 != 2) {
-        String body = r.body().length() > 500 ? r.body().substring(0, 500) + "..." : r.body();
-        if (r.statusCode() == 400 && body.contains("already")) {
-          return; // loaded before a restart of this follower
-        }
-        throw new IOException("vLLM refused " + name + ": HTTP " + r.statusCode() + " " + body);
-      }
+  /** The released checkpoint, or empty when the adapter has no release yet. */
+  private Optional<Checkpoint> released(CheckpointReader reader, ReleaseLog releases)
+      throws IOException {
+    Optional<AdapterRelease> current = releases.current(adapter);
+    if (current.isEmpty()) {
+      return Optional.empty();
     }
+    long version = current.get().getVersion();
+    Optional<Checkpoint> c = reader.version(adapter, version);
+    if (c.isEmpty()) {
+      throw new IOException("the release of " + adapter + " is v" + version + ", which is not"
+          + " complete on " + cluster.checkpoints + " (deleted by retention, or a forged"
+          + " release?); release another version with trainer-service release --to");
+    }
+    return c;
   }
 }

@@ -27,6 +27,15 @@ public final class TrainerConfig {
   public static final String TOPIC_EXAMPLES = "topic.examples";
   public static final String TOPIC_DEAD_LETTERS = "topic.dead-letters";
   public static final String TOPIC_CHECKPOINTS = "topic.checkpoints";
+  public static final String TOPIC_RELEASES = "topic.releases";
+  public static final String RELEASE_POLICY = "release.policy";
+  public static final String GATE_MAX_EVAL_INCREASE = "gate.max-eval-increase";
+  public static final String GATE_MAX_RETENTION_INCREASE = "gate.max-retention-increase";
+  public static final String RETENTION_FILE = "retention.file";
+  public static final String RETENTION_TOPIC = "retention.topic";
+  public static final String RETENTION_MAX_EXAMPLES = "retention.max-examples";
+  public static final String REPLAY_FRACTION = "replay.fraction";
+  public static final String REPLAY_RETENTION_SHARE = "replay.retention-share";
   public static final String MODEL_DIR = "model.dir";
   public static final String DEVICE = "device";
   public static final String MAX_LENGTH = "train.max-length";
@@ -70,6 +79,9 @@ public final class TrainerConfig {
           b -> b.deadLetterTopic, (b, v) -> b.deadLetterTopic(v)),
       entry(TOPIC_CHECKPOINTS, "Checkpoint topic (Avro CheckpointRecord).", false,
           b -> b.checkpointTopic, (b, v) -> b.checkpointTopic(v)),
+      entry(TOPIC_RELEASES, "Released versions (Avro AdapterRelease, key = adapter); create it"
+          + " with cleanup.policy=compact.", false,
+          b -> b.releasesTopic, (b, v) -> b.releasesTopic(v)),
       entry("group.id", "Consumer group; empty: sft-trainer-<adapter.id>.", false,
           b -> b.groupId, (b, v) -> b.groupId(v)),
       entry("transactional.id", "Producer transactional id; empty: sft-trainer-<adapter.id>."
@@ -144,6 +156,36 @@ public final class TrainerConfig {
       entry(PROGRESS_EVERY_STEPS, "Print a progress line every N steps.", false,
           b -> String.valueOf(b.progressEverySteps),
           (b, v) -> b.progressEverySteps(integer(PROGRESS_EVERY_STEPS, v))),
+      entry(RELEASE_POLICY, "Which candidates are released: gate (those the evaluation gate"
+          + " passes), every-candidate (each checkpoint) or manual (none; trainer-service release"
+          + " --to).", false,
+          b -> b.releasePolicy.key(), TrainerConfig::releasePolicy),
+      entry(GATE_MAX_EVAL_INCREASE, "Gate: how much higher (relative) than the release's, on"
+          + " the same held-out examples, a candidate's eval loss may be (0.02 = 2 %).", false,
+          b -> number(b.gateMaxEvalIncrease),
+          (b, v) -> b.gateMaxEvalIncrease(decimal(GATE_MAX_EVAL_INCREASE, v))),
+      entry(GATE_MAX_RETENTION_INCREASE, "Gate: ε, how much higher (relative) than the release's"
+          + " (the base model's before the first release) a candidate's retention loss may be.",
+          false, b -> number(b.gateMaxRetentionIncrease),
+          (b, v) -> b.gateMaxRetentionIncrease(decimal(GATE_MAX_RETENTION_INCREASE, v))),
+      entry(RETENTION_FILE, "Retention set: a JSONL file of conversations the adapter must keep"
+          + " (labelled as the stream is, never trained on); empty: none.", false,
+          b -> b.retentionFile == null ? "" : b.retentionFile.toString(),
+          (b, v) -> b.retentionFile(v.isBlank() ? null : Path.of(v))),
+      entry(RETENTION_TOPIC, "Retention set: a topic of Avro Conversations, read from its start"
+          + " at startup; empty: none.", false,
+          b -> b.retentionTopic, (b, v) -> b.retentionTopic(v)),
+      entry(RETENTION_MAX_EXAMPLES, "Largest retention set; a larger one stops the trainer.",
+          false, b -> String.valueOf(b.retentionMaxExamples),
+          (b, v) -> b.retentionMaxExamples(integer(RETENTION_MAX_EXAMPLES, v))),
+      entry(REPLAY_FRACTION, "ρ: share of each step's examples drawn back (by offset) from"
+          + " examples already trained, against forgetting; 0 disables.", false,
+          b -> number(b.replayFraction),
+          (b, v) -> b.replayFraction(decimal(REPLAY_FRACTION, v))),
+      entry(REPLAY_RETENTION_SHARE, "Share of replayed examples drawn from the retention set"
+          + " instead (the retention loss then no longer measures unseen examples).", false,
+          b -> number(b.replayRetentionShare),
+          (b, v) -> b.replayRetentionShare(decimal(REPLAY_RETENTION_SHARE, v))),
       entry("debug.nonfinite-steps", "Fault injection for tests: steps whose gradients are"
           + " made NaN (comma-separated).", false,
           b -> b.nonFiniteSteps.stream().map(String::valueOf).collect(Collectors.joining(",")),
@@ -216,6 +258,16 @@ public final class TrainerConfig {
   private static void nonFiniteSteps(TrainerSettingsBuilder b, String v) {
     b.nonFiniteSteps(v.isBlank() ? List.of() : Arrays.stream(v.split(","))
         .map(s -> (long) integer("debug.nonfinite-steps", s.trim())).toList());
+  }
+
+  private static void releasePolicy(TrainerSettingsBuilder b, String v) {
+    for (TrainerSettings.ReleasePolicy p : TrainerSettings.ReleasePolicy.values()) {
+      if (p.key().equals(v.trim().toLowerCase(Locale.ROOT))) {
+        b.releasePolicy(p);
+        return;
+      }
+    }
+    throw new ConfigException(RELEASE_POLICY, v, "must be gate, every-candidate or manual");
   }
 
   private static int integer(String key, String v) {

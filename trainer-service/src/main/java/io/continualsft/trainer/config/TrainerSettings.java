@@ -7,6 +7,7 @@ import io.continualsft.trainer.train.LearningRate;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Everything the trainer is configured with, typed. Defaults live in {@link
@@ -30,6 +31,9 @@ public record TrainerSettings(
     Eval eval,
     Checkpoints checkpoints,
     Observability observability,
+    Gate gate,
+    Retention retention,
+    Replay replay,
     List<Long> nonFiniteSteps) {
 
   /**
@@ -41,7 +45,7 @@ public record TrainerSettings(
    */
   public record Kafka(String bootstrapServers, Map<String, String> registryProperties,
       String groupId, String transactionalId, String examplesTopic, String deadLetterTopic,
-      String checkpointTopic, Map<String, String> clientProperties) {
+      String checkpointTopic, String releasesTopic, Map<String, String> clientProperties) {
     public SchemaRegistryConfig registry() {
       return SchemaRegistryConfig.fromMap(registryProperties);
     }
@@ -52,7 +56,8 @@ public record TrainerSettings(
       return "Kafka[bootstrapServers=" + bootstrapServers + ", registry="
           + Secrets.redacted(registryProperties) + ", groupId=" + groupId + ", transactionalId="
           + transactionalId + ", examplesTopic=" + examplesTopic + ", deadLetterTopic="
-          + deadLetterTopic + ", checkpointTopic=" + checkpointTopic + ", clientProperties="
+          + deadLetterTopic + ", checkpointTopic=" + checkpointTopic + ", releasesTopic="
+          + releasesTopic + ", clientProperties="
           + Secrets.redacted(clientProperties) + "]";
     }
   }
@@ -99,6 +104,52 @@ public record TrainerSettings(
   /** The /metrics and /health endpoint (port 0: none) and the progress line's cadence. */
   public record Observability(int metricsPort, String metricsHost, int progressEverySteps) {}
 
+  /** Which candidates the trainer releases. */
+  public enum ReleasePolicy {
+    /** Those the evaluation gate passes (the default). */
+    GATE,
+    /** Every checkpoint, as soon as it is cut (no gate). */
+    EVERY_CANDIDATE,
+    /** None: releases are made by hand ({@code trainer-service release --to}). */
+    MANUAL;
+
+    /** gate, every-candidate, manual: as the configuration writes it. */
+    public String key() {
+      return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+  }
+
+  /**
+   * The evaluation gate: a candidate is released only when its new-data eval loss is at most
+   * {@code 1 + maxEvalIncrease} times the release's on the same held-out examples, and its
+   * retention loss at most {@code 1 + maxRetentionIncrease} times the release's (the base
+   * model's before the first release).
+   */
+  public record Gate(ReleasePolicy policy, double maxEvalIncrease, double maxRetentionIncrease) {}
+
+  /**
+   * The retention set: conversations standing for what the adapter must keep, from a JSONL file
+   * or a topic of Avro Conversations, labelled as the stream is and never trained on (unless
+   * replay draws from it).
+   */
+  public record Retention(Optional<Path> file, String topic, int maxExamples) {
+    public boolean configured() {
+      return file.isPresent() || !topic.isBlank();
+    }
+  }
+
+  /**
+   * Replay against forgetting: {@code fraction} (ρ) of each step's examples are drawn back from
+   * examples already trained, read from the examples topic by offset; {@code retentionShare} of
+   * those come from the retention set instead.
+   */
+  public record Replay(double fraction, double retentionShare) {
+    /** Replayed examples to add to a step of {@code fresh} new ones: ρ/(1-ρ) of them, rounded. */
+    public int count(int fresh) {
+      return fraction == 0 ? 0 : (int) Math.round(fresh * fraction / (1 - fraction));
+    }
+  }
+
   /** A builder with every default: set what differs, then {@code build()}. */
   public static TrainerSettingsBuilder builder() {
     return new TrainerSettingsBuilder();
@@ -114,6 +165,7 @@ public record TrainerSettings(
     b.examplesTopic = kafka.examplesTopic();
     b.deadLetterTopic = kafka.deadLetterTopic();
     b.checkpointTopic = kafka.checkpointTopic();
+    b.releasesTopic = kafka.releasesTopic();
     b.clientProperties.putAll(kafka.clientProperties());
     b.adapter = adapter;
     b.modelDir = model.dir();
@@ -143,6 +195,14 @@ public record TrainerSettings(
     b.metricsPort = observability.metricsPort();
     b.metricsHost = observability.metricsHost();
     b.progressEverySteps = observability.progressEverySteps();
+    b.releasePolicy = gate.policy();
+    b.gateMaxEvalIncrease = gate.maxEvalIncrease();
+    b.gateMaxRetentionIncrease = gate.maxRetentionIncrease();
+    b.retentionFile = retention.file().orElse(null);
+    b.retentionTopic = retention.topic();
+    b.retentionMaxExamples = retention.maxExamples();
+    b.replayFraction = replay.fraction();
+    b.replayRetentionShare = replay.retentionShare();
     b.nonFiniteSteps = nonFiniteSteps;
     return b;
   }

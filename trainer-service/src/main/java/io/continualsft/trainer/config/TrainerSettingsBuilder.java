@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import org.apache.kafka.common.config.ConfigException;
 
 /**
@@ -26,6 +27,7 @@ public final class TrainerSettingsBuilder {
   String examplesTopic = SftTopics.EXAMPLES;
   String deadLetterTopic = SftTopics.EXAMPLES_DLQ;
   String checkpointTopic = SftTopics.ADAPTER_CHECKPOINTS;
+  String releasesTopic = SftTopics.ADAPTER_RELEASES;
   final Map<String, String> clientProperties = new LinkedHashMap<>();
   String adapter = "default";
   Path modelDir;
@@ -59,6 +61,14 @@ public final class TrainerSettingsBuilder {
   int metricsPort = 9401;
   String metricsHost = "0.0.0.0";
   int progressEverySteps = 5;
+  TrainerSettings.ReleasePolicy releasePolicy = TrainerSettings.ReleasePolicy.GATE;
+  double gateMaxEvalIncrease = 0.0;
+  double gateMaxRetentionIncrease = 0.05;
+  Path retentionFile;
+  String retentionTopic = "";
+  int retentionMaxExamples = 256;
+  double replayFraction = 0.0;
+  double replayRetentionShare = 0.0;
   List<Long> nonFiniteSteps = List.of();
 
   TrainerSettingsBuilder() {}
@@ -113,6 +123,59 @@ public final class TrainerSettingsBuilder {
 
   public TrainerSettingsBuilder checkpointTopic(String v) {
     checkpointTopic = v;
+    return this;
+  }
+
+  /** The compacted topic of released versions (Avro AdapterRelease, key = adapter). */
+  public TrainerSettingsBuilder releasesTopic(String v) {
+    releasesTopic = v;
+    return this;
+  }
+
+  /** Which candidates the trainer releases: by the gate, every one, or none (by hand only). */
+  public TrainerSettingsBuilder releasePolicy(TrainerSettings.ReleasePolicy v) {
+    releasePolicy = v;
+    return this;
+  }
+
+  /** How much worse (relative) than the release's a candidate's new-data eval loss may be. */
+  public TrainerSettingsBuilder gateMaxEvalIncrease(double v) {
+    gateMaxEvalIncrease = v;
+    return this;
+  }
+
+  /** ε: how much worse (relative) than the baseline's a candidate's retention loss may be. */
+  public TrainerSettingsBuilder gateMaxRetentionIncrease(double v) {
+    gateMaxRetentionIncrease = v;
+    return this;
+  }
+
+  /** A JSONL file of conversations the adapter must keep being good at; null: none. */
+  public TrainerSettingsBuilder retentionFile(Path v) {
+    retentionFile = v;
+    return this;
+  }
+
+  /** A topic of conversations (Avro Conversation) the adapter must keep; blank: none. */
+  public TrainerSettingsBuilder retentionTopic(String v) {
+    retentionTopic = v;
+    return this;
+  }
+
+  public TrainerSettingsBuilder retentionMaxExamples(int v) {
+    retentionMaxExamples = v;
+    return this;
+  }
+
+  /** ρ: the share of each step's examples drawn back from examples already trained. */
+  public TrainerSettingsBuilder replayFraction(double v) {
+    replayFraction = v;
+    return this;
+  }
+
+  /** The share of replayed examples drawn from the retention set instead of the topic. */
+  public TrainerSettingsBuilder replayRetentionShare(double v) {
+    replayRetentionShare = v;
     return this;
   }
 
@@ -339,13 +402,50 @@ public final class TrainerSettingsBuilder {
       throw new ConfigException(TrainerConfig.METRICS_PORT, metricsPort, "must be a port, or 0");
     }
     atLeast(TrainerConfig.PROGRESS_EVERY_STEPS, progressEverySteps, 1);
+    if (releasePolicy == null) {
+      throw new ConfigException(TrainerConfig.RELEASE_POLICY + " is required");
+    }
+    if (!(gateMaxEvalIncrease >= 0) || !Double.isFinite(gateMaxEvalIncrease)) {
+      throw new ConfigException(TrainerConfig.GATE_MAX_EVAL_INCREASE, gateMaxEvalIncrease,
+          "must be >= 0 (a relative increase: 0.02 allows 2 % worse)");
+    }
+    if (!(gateMaxRetentionIncrease >= 0) || !Double.isFinite(gateMaxRetentionIncrease)) {
+      throw new ConfigException(TrainerConfig.GATE_MAX_RETENTION_INCREASE,
+          gateMaxRetentionIncrease, "must be >= 0 (a relative increase: 0.05 allows 5 % worse)");
+    }
+    if (retentionFile != null && !retentionTopic.isBlank()) {
+      throw new ConfigException(TrainerConfig.RETENTION_FILE, retentionFile,
+          "give " + TrainerConfig.RETENTION_FILE + " or " + TrainerConfig.RETENTION_TOPIC
+              + ", not both");
+    }
+    if (retentionFile != null && !java.nio.file.Files.isRegularFile(retentionFile)) {
+      throw new ConfigException(TrainerConfig.RETENTION_FILE, retentionFile, "is not a file");
+    }
+    atLeast(TrainerConfig.RETENTION_MAX_EXAMPLES, retentionMaxExamples, 1);
+    if (retentionMaxExamples > 100_000) {
+      throw new ConfigException(TrainerConfig.RETENTION_MAX_EXAMPLES, retentionMaxExamples,
+          "must be <= 100000 (the set is held in memory and scored at every checkpoint)");
+    }
+    if (!(replayFraction >= 0 && replayFraction <= 0.9)) {
+      throw new ConfigException(TrainerConfig.REPLAY_FRACTION, replayFraction,
+          "must be in [0, 0.9]");
+    }
+    if (!(replayRetentionShare >= 0 && replayRetentionShare <= 1)) {
+      throw new ConfigException(TrainerConfig.REPLAY_RETENTION_SHARE, replayRetentionShare,
+          "must be in [0, 1]");
+    }
+    if (replayRetentionShare > 0 && retentionFile == null && retentionTopic.isBlank()) {
+      throw new ConfigException(TrainerConfig.REPLAY_RETENTION_SHARE, replayRetentionShare,
+          "needs a retention set (" + TrainerConfig.RETENTION_FILE + " or "
+              + TrainerConfig.RETENTION_TOPIC + ")");
+    }
     Map<String, String> registry = Map.copyOf(registryProperties);
     SchemaRegistryConfig.fromMap(registry); // fails naming the registry key that is wrong
     String derived = "sft-trainer-" + adapter;
     return new TrainerSettings(
         new TrainerSettings.Kafka(bootstrapServers, registry, groupId.isBlank() ? derived : groupId,
             transactionalId.isBlank() ? derived : transactionalId, examplesTopic,
-            deadLetterTopic, checkpointTopic, Map.copyOf(clientProperties)),
+            deadLetterTopic, checkpointTopic, releasesTopic, Map.copyOf(clientProperties)),
         adapter,
         new TrainerSettings.Model(modelDir, Objects.requireNonNullElse(modelName, ""), device),
         lora,
@@ -356,6 +456,10 @@ public final class TrainerSettingsBuilder {
         new TrainerSettings.Eval(evalFraction, evalMaxExamples),
         new TrainerSettings.Checkpoints(checkpointEverySteps, checkpointEverySeconds, chunkBytes),
         new TrainerSettings.Observability(metricsPort, metricsHost, progressEverySteps),
+        new TrainerSettings.Gate(releasePolicy, gateMaxEvalIncrease, gateMaxRetentionIncrease),
+        new TrainerSettings.Retention(Optional.ofNullable(retentionFile),
+            Objects.requireNonNullElse(retentionTopic, ""), retentionMaxExamples),
+        new TrainerSettings.Replay(replayFraction, replayRetentionShare),
         nonFiniteSteps);
   }
 

@@ -32,6 +32,11 @@ final class StepBookkeeping {
   private long windowTokens;
   private final Map<TopicPartition, Long> positions = new LinkedHashMap<>();
   private Map<TopicPartition, Long> boundary = new LinkedHashMap<>();
+  private TopicPartition lastRead;
+  // One past the last example admitted to the window, and to a finished step, per partition:
+  // a function of the stream alone (not of poll timing), so replay draws repeat after a restart.
+  private final Map<TopicPartition, Long> windowThrough = new LinkedHashMap<>();
+  private final Map<TopicPartition, Long> trainedThrough = new LinkedHashMap<>();
 
   // Totals: all of them in every checkpoint.
   private long version;
@@ -39,6 +44,8 @@ final class StepBookkeeping {
   private long tokensTrained;
   private long skippedSteps;
   private long examplesInSkippedSteps;
+  private long examplesReplayed;
+  private long tokensReplayed;
   private double lastLoss = Double.NaN;
   private double lastGradNorm = Double.NaN;
   private double lastLearningRate;
@@ -66,6 +73,7 @@ final class StepBookkeeping {
   /** The record at {@code offset} of {@code partition} was read (whatever became of it). */
   void read(TopicPartition partition, long offset) {
     positions.put(partition, offset + 1);
+    lastRead = partition;
   }
 
   /** The reader moved past records that carry no example (transaction markers). */
@@ -73,7 +81,9 @@ final class StepBookkeeping {
     positions.put(partition, position);
   }
 
+  /** The example of the record read last joins the step being formed. */
   void admit(Batch.Example example, int trainedTokens) {
+    windowThrough.put(lastRead, positions.get(lastRead));
     window.add(example);
     windowTokens += trainedTokens;
   }
@@ -103,11 +113,18 @@ final class StepBookkeeping {
     return List.copyOf(window);
   }
 
-  /** Books a finished step (applied or skipped) over the window, which starts afresh. */
-  void stepped(LoraTrainer.StepResult result) {
+  /**
+   * Books a finished step (applied or skipped) over the window, which starts afresh; {@code
+   * replayed} examples with {@code replayedTokens} trained tokens were drawn back into it.
+   */
+  void stepped(LoraTrainer.StepResult result, int replayed, long replayedTokens) {
+    trainedThrough.putAll(windowThrough);
+    windowThrough.clear();
     if (result.applied()) {
       examplesTrained += window.size();
-      tokensTrained += result.trainedTokens();
+      tokensTrained += result.trainedTokens() - replayedTokens;
+      examplesReplayed += replayed;
+      tokensReplayed += replayedTokens;
       lastLoss = result.loss();
       lastGradNorm = result.gradNorm();
     } else {
@@ -168,6 +185,8 @@ final class StepBookkeeping {
     putFinite(m, "grad_norm", lastGradNorm);
     m.put("skipped_steps", (double) skippedSteps);
     m.put("examples_in_skipped_steps", (double) examplesInSkippedSteps);
+    m.put("examples_replayed", (double) examplesReplayed);
+    m.put("tokens_replayed", (double) tokensReplayed);
     m.put("eval_examples", (double) evalSet.size());
     return m;
   }
@@ -182,8 +201,11 @@ final class StepBookkeeping {
   TrainingState state(String adapter, long step, long optimizerSteps, long seed) {
     Map<String, Long> offsets = new LinkedHashMap<>();
     boundary.forEach((tp, o) -> offsets.put(tp.topic() + ":" + tp.partition(), o));
+    Map<String, Long> through = new LinkedHashMap<>();
+    trainedThrough.forEach((tp, o) -> through.put(tp.topic() + ":" + tp.partition(), o));
     return new TrainingState(adapter, nextVersion(), step, optimizerSteps, examplesTrained,
-        tokensTrained, skippedSteps, examplesInSkippedSteps, seed, offsets, List.copyOf(evalSet));
+        tokensTrained, skippedSteps, examplesInSkippedSteps, examplesReplayed, tokensReplayed,
+        seed, offsets, through, List.copyOf(evalSet));
   }
 
   /** Continues from checkpoint {@code version}'s state (its offsets go to {@link #start}). */
@@ -193,6 +215,14 @@ final class StepBookkeeping {
     tokensTrained = state.tokensTrained();
     skippedSteps = state.skippedSteps();
     examplesInSkippedSteps = state.examplesInSkippedSteps();
+    examplesReplayed = state.examplesReplayed();
+    tokensReplayed = state.tokensReplayed();
+    trainedThrough.clear();
+    state.trainedThrough().forEach((key, offset) -> {
+      int colon = key.lastIndexOf(':');
+      trainedThrough.put(new TopicPartition(key.substring(0, colon),
+          Integer.parseInt(key.substring(colon + 1))), offset);
+    });
     evalSet.clear();
     evalSet.addAll(state.evalSet());
   }
@@ -200,6 +230,15 @@ final class StepBookkeeping {
   /** The boundary, in partition order (as the manifest lists it). */
   Map<TopicPartition, Long> boundary() {
     return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(boundary));
+  }
+
+  /** Per partition, one past the last example of a finished step: replay draws before it. */
+  Map<TopicPartition, Long> trainedThrough() {
+    return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(trainedThrough));
+  }
+
+  long examplesReplayed() {
+    return examplesReplayed;
   }
 
   List<Batch.Example> evalSet() {

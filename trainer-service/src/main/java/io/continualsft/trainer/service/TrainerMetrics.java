@@ -50,6 +50,12 @@ public final class TrainerMetrics implements AutoCloseable {
   private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
   private final AtomicReference<Double> lag = new AtomicReference<>(0.0);
   private final List<KafkaClientMetrics> clients = new ArrayList<>();
+  private final Counter replayedExamples;
+  private final Counter replayedTokens;
+  private final AtomicReference<Double> retentionLoss = new AtomicReference<>(Double.NaN);
+  private final Map<String, java.util.concurrent.atomic.AtomicLong> releasedVersions =
+      new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<String, Counter> gateDecisions = new java.util.concurrent.ConcurrentHashMap<>();
 
   public TrainerMetrics(MeterRegistry registry) {
     this.registry = registry;
@@ -62,6 +68,18 @@ public final class TrainerMetrics implements AutoCloseable {
     invalidCheckpoints = Counter.builder("sft.trainer.checkpoints.invalid")
         .description("Complete checkpoints skipped at restore because their content is malformed")
         .register(registry);
+    replayedExamples = Counter.builder("sft.trainer.examples.replayed")
+        .description("Examples drawn back from earlier in the stream into a step (replay)")
+        .register(registry);
+    replayedTokens = Counter.builder("sft.trainer.tokens.replayed")
+        .description("Trained tokens of replayed examples (not in sft_trainer_tokens_trained)")
+        .register(registry);
+    registry.gauge("sft.trainer.retention.loss", retentionLoss, AtomicReference::get);
+    for (io.continualsft.trainer.release.ReleaseGate.Reason reason
+        : io.continualsft.trainer.release.ReleaseGate.Reason.values()) {
+      gate(true, reason, false); // both decisions at 0, so increase() works from the start
+      gate(false, reason, false);
+    }
     step = Timer.builder("sft.trainer.step").register(registry);
     publish = Timer.builder("sft.trainer.checkpoint.publish").register(registry);
     publishedBytes = DistributionSummary.builder("sft.trainer.checkpoint.bytes").baseUnit("bytes")
@@ -99,12 +117,14 @@ public final class TrainerMetrics implements AutoCloseable {
     clients.forEach(m -> m.bindTo(registry));
   }
 
-  void stepped(LoraTrainer.StepResult result, int examples, long nanos, double lastLoss,
-      double lastGradNorm) {
+  void stepped(LoraTrainer.StepResult result, int examples, int replayed, long replayTokens,
+      long nanos, double lastLoss, double lastGradNorm) {
     step.record(nanos, TimeUnit.NANOSECONDS);
     if (result.applied()) {
       trainedExamples.increment(examples);
-      trainedTokens.increment(result.trainedTokens());
+      trainedTokens.increment(result.trainedTokens() - replayTokens);
+      replayedExamples.increment(replayed);
+      replayedTokens.increment(replayTokens);
     } else {
       skippedSteps.increment();
     }
@@ -129,6 +149,46 @@ public final class TrainerMetrics implements AutoCloseable {
 
   void evalLoss(double value) {
     evalLoss.set(value);
+  }
+
+  void retentionLoss(double value) {
+    retentionLoss.set(value);
+  }
+
+  /** A gate decision: {@code sft_trainer_gate_decisions_total{decision, reason}}. */
+  void gate(boolean released, io.continualsft.trainer.release.ReleaseGate.Reason reason) {
+    gate(released, reason, true);
+  }
+
+  private void gate(boolean released, io.continualsft.trainer.release.ReleaseGate.Reason reason,
+      boolean count) {
+    String decision = released ? "released" : "refused";
+    Counter c = gateDecisions.computeIfAbsent(decision + "/" + reason.tag(), k ->
+        Counter.builder("sft.trainer.gate.decisions").tag("decision", decision)
+            .tag("reason", reason.tag())
+            .description("Candidates released or refused by the release policy, by reason")
+            .register(registry));
+    if (count) {
+      c.increment();
+    }
+  }
+
+  /** The version serving should load: {@code sft_trainer_released_version{adapter}}. */
+  void releasedVersion(String adapter, long version) {
+    releasedVersions.computeIfAbsent(adapter, a -> {
+      java.util.concurrent.atomic.AtomicLong v = new java.util.concurrent.atomic.AtomicLong();
+      io.micrometer.core.instrument.Gauge.builder("sft.trainer.released.version", v,
+              java.util.concurrent.atomic.AtomicLong::get)
+          .tag("adapter", a).description("The adapter's released version (0: none yet)")
+          .register(registry);
+      return v;
+    }).set(version);
+  }
+
+  public double gateDecisions(boolean released) {
+    String prefix = released ? "released/" : "refused/";
+    return gateDecisions.entrySet().stream().filter(e -> e.getKey().startsWith(prefix))
+        .mapToDouble(e -> e.getValue().count()).sum();
   }
 
   void tokensPerSecond(double value) {

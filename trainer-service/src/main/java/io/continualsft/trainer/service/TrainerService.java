@@ -1,6 +1,8 @@
 package io.continualsft.trainer.service;
 
+import io.continualsft.avro.AdapterRelease;
 import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.avro.ReleaseDecision;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
 import io.continualsft.runtime.metrics.MetricsServer;
@@ -14,6 +16,9 @@ import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.ModelIdentity;
+import io.continualsft.trainer.release.ReleaseGate;
+import io.continualsft.trainer.release.ReleaseSource;
+import io.continualsft.trainer.release.Releases;
 import io.continualsft.trainer.train.AdapterTraining;
 import io.continualsft.trainer.train.LoraTrainer;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -62,15 +67,39 @@ public final class TrainerService implements AutoCloseable {
 
   /**
    * What the service reads and writes through: the examples consumer (assigned and sought here),
-   * a transactional producer, the examples' deserializer and where checkpoints are found.
+   * a transactional producer, the examples' deserializer, where checkpoints and the current
+   * release are found, and the examples topic read back by offset for replay (null without).
    */
   public record Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
-      Deserializer<SftExample> examples, CheckpointSource checkpoints) {}
+      Deserializer<SftExample> examples, CheckpointSource checkpoints, ReleaseSource releases,
+      ExampleLog replay) {
+    /** Without releases to read (none yet) and without replay. */
+    public Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
+        Deserializer<SftExample> examples, CheckpointSource checkpoints) {
+      this(consumer, producer, examples, checkpoints, ReleaseSource.none(), null);
+    }
+  }
 
-  /** What a committed checkpoint recorded: for a caller that watches the service run. */
+  /**
+   * What a committed checkpoint recorded, and what became of the candidate: for a caller that
+   * watches the service run.
+   *
+   * @param retentionLoss the candidate's loss on the retention set (NaN without one)
+   * @param released whether this checkpoint was released in its transaction
+   * @param gate why it was (not) released, with the numbers
+   */
   public record Published(long version, long step, long examplesTrained,
       long examplesInSkippedSteps, long tokensTrained, double evalLoss,
-      Map<TopicPartition, Long> offsets) {}
+      Map<TopicPartition, Long> offsets, long examplesReplayed, double retentionLoss,
+      boolean released, ReleaseGate.Reason reason, String gate) {}
+
+  /**
+   * What the gate compares a candidate with: the current release's adapter (or the base model,
+   * version 0, before the first release) and its retention loss. {@code weights} is null when
+   * the release's checkpoint is no longer on the topic; its recorded metrics stand in then.
+   */
+  private record Baseline(long version, Map<String, float[]> weights, double retentionLoss,
+      double recordedEvalLoss) {}
 
   private final TrainerSettings settings;
   private final Clients clients;
@@ -82,6 +111,10 @@ public final class TrainerService implements AutoCloseable {
   private final StepBookkeeping books;
   private final PendingDeadLetters deadLetters;
   private final ProgressLine progress;
+  private final ReleaseGate gate;
+  private final List<Batch.Example> retention;
+  private final ReplayDraw replay;
+  private Baseline baseline;
   private final List<AutoCloseable> alsoClose = new ArrayList<>();
   private MetricsServer metricsServer;
   private volatile java.util.function.Consumer<Published> onPublished = published -> { };
@@ -89,6 +122,13 @@ public final class TrainerService implements AutoCloseable {
 
   public TrainerService(TrainerSettings settings, Clients clients, AdapterTraining training,
       ModelIdentity identity, TrainerMetrics metrics, Clock clock) {
+    this(settings, clients, training, identity, metrics, clock, List.of());
+  }
+
+  /** {@code retention}: the retention set, labelled (empty: none). */
+  public TrainerService(TrainerSettings settings, Clients clients, AdapterTraining training,
+      ModelIdentity identity, TrainerMetrics metrics, Clock clock,
+      List<Batch.Example> retention) {
     this.settings = settings;
     this.clients = clients;
     this.training = training;
@@ -102,6 +142,14 @@ public final class TrainerService implements AutoCloseable {
     this.deadLetters = new PendingDeadLetters(settings.kafka().deadLetterTopic(),
         settings.kafka().transactionalId());
     this.progress = new ProgressLine(clock.instant());
+    this.gate = new ReleaseGate(settings.gate());
+    this.retention = List.copyOf(retention);
+    if (settings.replay().fraction() > 0 && clients.replay() == null) {
+      throw new IllegalArgumentException("replay.fraction is " + settings.replay().fraction()
+          + " but no examples log to replay from was given");
+    }
+    this.replay = new ReplayDraw(settings.replay(), settings.seed(), clients.replay(),
+        clients.examples(), admission, this.retention);
   }
 
   /** The production service: real Kafka clients, registry, model and metrics endpoint. */
@@ -165,6 +213,9 @@ public final class TrainerService implements AutoCloseable {
         .stream().map(p -> new TopicPartition(p.topic(), p.partition())).toList();
     consumer.assign(partitions);
     books.start(restore(partitions));
+    // Fails now, naming the releases topic, when it is missing: not at the first checkpoint.
+    metrics.releasedVersion(settings.adapter(), clients.releases().current(settings.adapter())
+        .map(AdapterRelease::getVersion).orElse(0L));
     state = "RUNNING";
     try {
       while (!stop.getAsBoolean()) {
@@ -277,10 +328,18 @@ public final class TrainerService implements AutoCloseable {
   private void step() {
     long started = System.nanoTime();
     List<Batch.Example> window = books.window();
-    LoraTrainer.StepResult result = training.step(window);
+    ReplayDraw.Drawn replayed = replay.draw(training.step() + 1, window.size(),
+        books.trainedThrough());
+    List<Batch.Example> examples = window;
+    if (!replayed.examples().isEmpty()) {
+      examples = new ArrayList<>(window);
+      examples.addAll(replayed.examples());
+    }
+    LoraTrainer.StepResult result = training.step(examples);
     long nanos = System.nanoTime() - started;
-    books.stepped(result);
-    metrics.stepped(result, window.size(), nanos, books.lastLoss(), books.lastGradNorm());
+    books.stepped(result, replayed.examples().size(), replayed.trainedTokens());
+    metrics.stepped(result, window.size(), replayed.examples().size(), replayed.trainedTokens(),
+        nanos, books.lastLoss(), books.lastGradNorm());
     if (!result.applied()) {
       log.warn("step {} skipped: loss {} gradient norm {} (not finite; non-finite gradients in {})",
           result.step(), result.loss(), result.gradNorm(), result.nonFiniteGradients());
@@ -321,32 +380,111 @@ public final class TrainerService implements AutoCloseable {
       state = "FAILED";
       throw nonFinite;
     }
-    double evalLoss = training.evalLoss(books.evalSet());
+    List<Batch.Example> evalSet = books.evalSet();
+    double evalLoss = training.evalLoss(evalSet);
+    double retentionLoss = training.evalLoss(retention);
     metrics.evalLoss(evalLoss);
+    metrics.retentionLoss(retentionLoss);
     long version = books.nextVersion();
+    Optional<AdapterRelease> current = settings.gate().policy()
+        == TrainerSettings.ReleasePolicy.MANUAL ? Optional.empty()
+        : clients.releases().current(settings.adapter());
+    ReleaseGate.Verdict verdict = judge(current, evalSet, evalLoss, retentionLoss);
+    AdapterRelease release = verdict.release() ? Releases.next(current, settings.adapter(),
+        version, settings.gate().policy() == TrainerSettings.ReleasePolicy.GATE
+            ? ReleaseDecision.GATE_PASSED : ReleaseDecision.UNGATED,
+        verdict.summary(), verdict.metrics(), Instant.ofEpochMilli(clock.millis())) : null;
     TrainingState trainingState = books.state(settings.adapter(), training.step(),
         training.optimizerSteps(), settings.seed());
     Map<String, byte[]> files = CheckpointFiles.encode(
         new CheckpointFiles.Content(adapter, training.moments(), trainingState));
+    Map<String, Double> manifestMetrics = books.metrics(evalLoss);
+    if (Double.isFinite(retentionLoss)) {
+      manifestMetrics.put("retention_loss", retentionLoss);
+    }
     List<CheckpointRecord> records = CheckpointFiles.records(settings.adapter(), version, files,
         new CheckpointFiles.ManifestFacts(training.step(), books.examplesTrained(),
             books.tokensTrained(), books.boundary(), identity, training.lora(),
-            books.metrics(evalLoss), Instant.ofEpochMilli(clock.millis())),
+            manifestMetrics, Instant.ofEpochMilli(clock.millis())),
         settings.checkpoints().chunkBytes());
-    publish(records);
+    publish(records, release);
     long bytes = files.values().stream().mapToLong(b -> b.length).sum();
     metrics.published(bytes, System.nanoTime() - started);
+    metrics.gate(verdict.release(), verdict.reason());
     System.out.printf("checkpoint v%d | step %d | examples %d | tokens %d | eval loss %.4f |"
         + " %d dead letters | %,d bytes%n", version, training.step(), books.examplesTrained(),
         books.tokensTrained(), evalLoss, deadLetters.size(), bytes);
+    if (release != null) {
+      System.out.printf("released v%d%s: %s%n", version, current.map(c -> " (replaces v"
+          + c.getVersion() + ")").orElse(""), verdict.summary());
+      metrics.releasedVersion(settings.adapter(), version);
+      // The next candidates are gated against this one: its weights are at hand.
+      baseline = new Baseline(version, adapter.weights(), retentionLoss, evalLoss);
+    } else if (verdict.reason() != ReleaseGate.Reason.MANUAL_POLICY) {
+      log.warn("candidate v{} of {} refused ({}): {}; v{} stays released", version,
+          settings.adapter(), verdict.reason().tag(), verdict.summary(),
+          current.map(AdapterRelease::getVersion).orElse(0L));
+    }
     deadLetters.clear();
     books.checkpointed(clock.instant());
     onPublished.accept(new Published(version, training.step(), books.examplesTrained(),
-        books.examplesInSkippedSteps(), books.tokensTrained(), evalLoss, books.boundary()));
+        books.examplesInSkippedSteps(), books.tokensTrained(), evalLoss, books.boundary(),
+        books.examplesReplayed(), retentionLoss, release != null, verdict.reason(),
+        verdict.summary()));
   }
 
-  /** The dead letters, the checkpoint's records and the offsets, in one transaction. */
-  private void publish(List<CheckpointRecord> records) {
+  /**
+   * The release policy's verdict on the candidate whose losses are {@code evalLoss} (on {@code
+   * evalSet}) and {@code retentionLoss}: the current release is scored on the same held-out
+   * examples now, and its retention loss is kept from when it became the baseline.
+   */
+  private ReleaseGate.Verdict judge(Optional<AdapterRelease> current,
+      List<Batch.Example> evalSet, double evalLoss, double retentionLoss) {
+    ReleaseGate.Scores candidate = new ReleaseGate.Scores(evalLoss, retentionLoss);
+    if (settings.gate().policy() != TrainerSettings.ReleasePolicy.GATE) {
+      return gate.decide(candidate, new ReleaseGate.Scores(Double.NaN, Double.NaN), "");
+    }
+    Baseline b = baseline(current);
+    double baselineEval = b.weights() == null ? b.recordedEvalLoss()
+        : training.evalLossWith(b.weights(), evalSet);
+    return gate.decide(candidate, new ReleaseGate.Scores(baselineEval, b.retentionLoss()),
+        b.version() == 0 ? "base model" : "release v" + b.version());
+  }
+
+  /** The baseline for {@code current}: cached while the release does not change. */
+  private Baseline baseline(Optional<AdapterRelease> current) {
+    long version = current.map(AdapterRelease::getVersion).orElse(0L);
+    if (baseline != null && baseline.version() == version) {
+      return baseline;
+    }
+    if (version == 0) {
+      Map<String, float[]> base = training.baseWeights();
+      baseline = new Baseline(0, base, training.evalLossWith(base, retention), Double.NaN);
+      return baseline;
+    }
+    Optional<Checkpoint> released = clients.checkpoints().version(settings.adapter(), version);
+    if (released.isPresent()) {
+      Map<String, float[]> weights = CheckpointFiles.decode(released.get(), identity,
+          training.lora()).adapter().weights();
+      baseline = new Baseline(version, weights, training.evalLossWith(weights, retention),
+          Double.NaN);
+    } else {
+      Map<String, Double> recorded = current.get().getMetrics();
+      log.warn("the released checkpoint v{} of {} is not on {} (deleted by retention?); gating"
+          + " against the losses its release recorded", version, settings.adapter(),
+          settings.kafka().checkpointTopic());
+      baseline = new Baseline(version, null, recorded.getOrDefault("retention_loss", Double.NaN),
+          recorded.getOrDefault("eval_loss", Double.NaN));
+    }
+    return baseline;
+  }
+
+  /**
+   * The dead letters, the checkpoint's records, the release (if this checkpoint is released)
+   * and the offsets, in one transaction: a release never points at a checkpoint that is not
+   * there.
+   */
+  private void publish(List<CheckpointRecord> records, AdapterRelease release) {
     Producer<String, Object> producer = clients.producer();
     String topic = settings.kafka().checkpointTopic();
     int partition = CheckpointLocator.partitionFor(settings.adapter(),
@@ -357,6 +495,12 @@ public final class TrainerService implements AutoCloseable {
     }
     for (CheckpointRecord r : records) {
       producer.send(new ProducerRecord<>(topic, partition, settings.adapter(), r));
+    }
+    if (release != null) {
+      String releases = settings.kafka().releasesTopic();
+      producer.send(new ProducerRecord<>(releases, CheckpointLocator.partitionFor(
+          settings.adapter(), producer.partitionsFor(releases).size()), settings.adapter(),
+          release));
     }
     Map<TopicPartition, OffsetAndMetadata> offsets = new LinkedHashMap<>();
     books.boundary().forEach((tp, offset) -> offsets.put(tp, new OffsetAndMetadata(offset)));

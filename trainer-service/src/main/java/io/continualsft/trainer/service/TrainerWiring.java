@@ -2,8 +2,10 @@ package io.continualsft.trainer.service;
 
 import ai.djl.ndarray.NDManager;
 import io.continualsft.avro.CheckpointRecord;
+import io.continualsft.avro.Conversation;
 import io.continualsft.avro.SftExample;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
@@ -13,23 +15,31 @@ import io.continualsft.trainer.checkpoint.CheckpointSource;
 import io.continualsft.trainer.checkpoint.InvalidCheckpointException;
 import io.continualsft.trainer.checkpoint.SkippingDeserializer;
 import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.lora.LoraSettings;
+import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.ModelIdentity;
+import io.continualsft.trainer.release.ReleaseLog;
+import io.continualsft.trainer.release.RetentionSet;
 import io.continualsft.trainer.train.AdapterTraining;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 import org.apache.avro.generic.GenericContainer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -75,10 +85,22 @@ final class TrainerWiring {
             }
           });
       metrics.bind(consumer, producer);
+      List<Batch.Example> retention = retentionSet(settings, registry);
+      ReleaseLog releases = new ReleaseLog(ReleaseLog.consumer(kafka.bootstrapServers(),
+          kafka.clientProperties(), registry), kafka.releasesTopic(), Duration.ofSeconds(60),
+          null);
+      ExampleLog replay = settings.replay().fraction() == 0 ? null : new ExampleLog(
+          new KafkaConsumer<>(replayConsumer(kafka), new ByteArrayDeserializer(),
+              new ByteArrayDeserializer()), Duration.ofSeconds(60));
       TrainerService service = new TrainerService(settings,
           new TrainerService.Clients(consumer, producer,
-              AvroDeserializer.specific(SftExample.class, registry), checkpoints),
-          training, identity, metrics, Clock.systemUTC());
+              AvroDeserializer.specific(SftExample.class, registry), checkpoints, releases,
+              replay),
+          training, identity, metrics, Clock.systemUTC(), retention);
+      service.closeWith(releases);
+      if (replay != null) {
+        service.closeWith(replay);
+      }
       service.closeWith(registry);
       TrainerSettings.Observability o = settings.observability();
       if (o.metricsPort() > 0) {
@@ -92,6 +114,96 @@ final class TrainerWiring {
       training.close();
       throw e;
     }
+  }
+
+  /** The retention set, labelled with this model's template, or empty without one. */
+  private static List<Batch.Example> retentionSet(TrainerSettings settings,
+      SchemaRegistryClient registry) {
+    TrainerSettings.Retention r = settings.retention();
+    int maxLength = settings.steps().maxLength();
+    List<Batch.Example> examples;
+    if (r.file().isPresent()) {
+      examples = RetentionSet.fromFile(r.file().get(), settings.model().dir(), maxLength,
+          r.maxExamples(), TrainerConfig.RETENTION_FILE, TrainerConfig.RETENTION_MAX_EXAMPLES);
+      System.out.printf("retention set: %d conversations from %s%n", examples.size(),
+          r.file().get());
+    } else if (!r.topic().isBlank()) {
+      examples = retentionFromTopic(settings, registry);
+    } else {
+      return List.of();
+    }
+    return examples;
+  }
+
+  /**
+   * A retention topic is read from its start to its end at startup. Written by others, so a
+   * record that does not decode or label is skipped with a log line, never fatal; records past
+   * retention.max-examples are left out with a warning.
+   */
+  private static List<Batch.Example> retentionFromTopic(TrainerSettings settings,
+      SchemaRegistryClient registry) {
+    TrainerSettings.Kafka kafka = settings.kafka();
+    String topic = settings.retention().topic();
+    List<Conversation> conversations = new ArrayList<>();
+    List<String> where = new ArrayList<>();
+    int skipped = 0;
+    try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(replayConsumer(kafka),
+        new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = c.partitionsFor(topic).stream()
+          .map(p -> new TopicPartition(topic, p.partition())).toList();
+      if (partitions.isEmpty()) {
+        throw new org.apache.kafka.common.config.ConfigException(TrainerConfig.RETENTION_TOPIC,
+            topic, "no such topic");
+      }
+      c.assign(partitions);
+      c.seekToBeginning(partitions);
+      Map<TopicPartition, Long> end = c.endOffsets(partitions);
+      var values = AvroDeserializer.specific(Conversation.class, registry);
+      java.time.Instant deadline = java.time.Instant.now().plusSeconds(120);
+      while (partitions.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
+        if (java.time.Instant.now().isAfter(deadline)) {
+          throw new IllegalStateException("could not read the retention topic " + topic
+              + " to its end within 120 s");
+        }
+        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+          if (conversations.size() == settings.retention().maxExamples()) {
+            skipped++;
+            continue;
+          }
+          try {
+            Conversation v = values.deserialize(topic, r.value());
+            if (v != null) {
+              conversations.add(v);
+              where.add(topic + "-" + r.partition() + "@" + r.offset());
+            }
+          } catch (RuntimeException bad) {
+            log.warn("retention topic {}-{}@{}: skipped, {}", topic, r.partition(), r.offset(),
+                bad.getMessage());
+          }
+        }
+      }
+    }
+    if (skipped > 0) {
+      log.warn("retention topic {} has {} more records than {}={}; they are left out", topic,
+          skipped, TrainerConfig.RETENTION_MAX_EXAMPLES, settings.retention().maxExamples());
+    }
+    RetentionSet.Labelled labelled = RetentionSet.label(conversations, settings.model().dir(),
+        settings.steps().maxLength(), where::get);
+    labelled.refused().forEach(r -> log.warn("retention topic: {} skipped: {}", r.where(),
+        r.reason()));
+    System.out.printf("retention set: %d conversations from topic %s (%d refused)%n",
+        labelled.examples().size(), topic, labelled.refused().size());
+    return labelled.examples();
+  }
+
+  /** A consumer of no group that reads committed records by offset. */
+  private static Map<String, Object> replayConsumer(TrainerSettings.Kafka kafka) {
+    Map<String, Object> c = SchemaRegistryConfig.kafkaOnly(kafka.clientProperties());
+    c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+    c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 1);
+    return c;
   }
 
   private static Map<String, Object> examplesConsumer(TrainerSettings.Kafka kafka) {

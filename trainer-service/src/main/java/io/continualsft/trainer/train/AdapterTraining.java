@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.lora.PeftAdapter;
+import io.continualsft.trainer.lora.PeftKeys;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
 import io.continualsft.trainer.model.ModelLoader;
@@ -67,6 +68,50 @@ public final class AdapterTraining implements AutoCloseable {
   /** Mean loss over the trained tokens of {@code examples}; NaN when there are none. */
   public double evalLoss(List<Batch.Example> examples) {
     return trainer.evalLoss(examples, batcher);
+  }
+
+  /**
+   * Mean loss of {@code examples} with {@code weights} (PEFT keys to values, the same LoRA
+   * settings) in place of the adapter being trained, which is put back exactly afterwards: for
+   * scoring the released adapter, or the base model (every B zero), on the same examples.
+   */
+  public double evalLossWith(Map<String, float[]> weights, List<Batch.Example> examples) {
+    if (examples.isEmpty()) {
+      return Double.NaN;
+    }
+    Map<String, NDArray> lora = model.loraParameters();
+    if (!weights.keySet().equals(lora.keySet())) {
+      throw new IllegalArgumentException("the adapter to score has other parameters than the one"
+          + " trained: " + weights.keySet() + " vs " + lora.keySet());
+    }
+    Map<String, float[]> trained = new java.util.LinkedHashMap<>();
+    lora.forEach((name, p) -> trained.put(name, p.toFloatArray()));
+    try {
+      copyInto(lora, weights);
+      return evalLoss(examples);
+    } finally {
+      copyInto(lora, trained); // the same floats back, bit for bit
+    }
+  }
+
+  /** The base model as an adapter: the trained A matrices, every B zero (no update at all). */
+  public Map<String, float[]> baseWeights() {
+    Map<String, float[]> out = new java.util.LinkedHashMap<>();
+    model.loraParameters().forEach((name, p) -> out.put(name,
+        PeftKeys.fromKey(name).matrix() == 'B' ? new float[Math.toIntExact(p.size())]
+            : p.toFloatArray()));
+    return out;
+  }
+
+  private static void copyInto(Map<String, NDArray> params, Map<String, float[]> values) {
+    params.forEach((name, p) -> {
+      float[] v = values.get(name);
+      if (v.length != p.size()) {
+        throw new IllegalArgumentException(name + ": " + v.length + " values for "
+            + p.getShape());
+      }
+      p.set(java.nio.FloatBuffer.wrap(v));
+    });
   }
 
   public long step() {

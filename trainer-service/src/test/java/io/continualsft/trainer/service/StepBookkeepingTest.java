@@ -57,7 +57,7 @@ class StepBookkeepingTest {
     assertThat(books.boundary()).isEqualTo(Map.of(P0, 100L, P1, 7L));
     books.read(P0, 102);
     books.admit(example(2), 6);
-    books.stepped(applied(1, 12));
+    books.stepped(applied(1, 12), 0, 0);
     assertThat(books.boundary()).isEqualTo(Map.of(P0, 103L, P1, 7L));
     assertThat(books.hasPendingExamples()).isFalse();
     books.readUpTo(P1, 9); // past a transaction marker
@@ -71,15 +71,16 @@ class StepBookkeepingTest {
     books.start(Map.of(P0, 0L));
     books.admit(example(1), 2);
     books.admit(example(2), 2);
-    books.stepped(applied(1, 4));
+    books.stepped(applied(1, 4), 0, 0);
     books.admit(example(3), 4);
-    books.stepped(skipped(2, 4));
+    books.stepped(skipped(2, 4), 0, 0);
     assertThat(books.examplesTrained()).isEqualTo(2);
     assertThat(books.tokensTrained()).isEqualTo(4);
     assertThat(books.examplesInSkippedSteps()).isEqualTo(1);
     assertThat(books.lastLoss()).as("a skipped step leaves the last loss").isEqualTo(1.5);
     assertThat(books.metrics(2.5)).isEqualTo(Map.of("train_loss", 1.5, "eval_loss", 2.5,
-        "learning_rate", 1e-3, "grad_norm", 0.25, "skipped_steps", 1.0,
+        "learning_rate", 1e-3, "grad_norm", 0.25, "skipped_steps", 1.0, "examples_replayed", 0.0,
+        "tokens_replayed", 0.0,
         "examples_in_skipped_steps", 1.0, "eval_examples", 0.0));
     assertThat(books.metrics(Double.NaN)).doesNotContainKey("eval_loss");
   }
@@ -91,10 +92,10 @@ class StepBookkeepingTest {
     assertThat(books.checkpointDue(2, 60, T0.plusSeconds(59))).isFalse();
     assertThat(books.checkpointDue(2, 60, T0.plusSeconds(60))).isTrue();
     books.admit(example(1), 1);
-    books.stepped(applied(1, 1));
+    books.stepped(applied(1, 1), 0, 0);
     assertThat(books.checkpointDue(2, 60, T0)).isFalse();
     books.admit(example(2), 1);
-    books.stepped(applied(2, 1));
+    books.stepped(applied(2, 1), 0, 0);
     assertThat(books.checkpointDue(2, 60, T0)).isTrue();
     books.checkpointed(T0.plusSeconds(5));
     assertThat(books.version()).isEqualTo(1);
@@ -118,7 +119,7 @@ class StepBookkeepingTest {
     books.holdOut(example(9));
     books.read(P0, 0);
     books.admit(example(1), 4);
-    books.stepped(applied(1, 4));
+    books.stepped(applied(1, 4), 0, 0);
     TrainingState state = books.state("default", 1, 1, 3);
     assertThat(state.version()).as("the version this state will be published as").isEqualTo(1);
     assertThat(state.offsets()).isEqualTo(Map.of("examples:0", 1L));

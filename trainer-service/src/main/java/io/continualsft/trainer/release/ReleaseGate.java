@@ -1,0 +1,119 @@
+package io.continualsft.trainer.release;
+
+import io.continualsft.trainer.config.TrainerSettings;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The release policy as a pure function: a candidate's scores against its baseline's (the
+ * current release, or the base model before the first release), and whether it is released.
+ *
+ * <p>Two checks, each skipped when its data is missing: the new-data eval loss (on the same
+ * held-out examples for both) may be at most {@code 1 + maxEvalIncrease} times the baseline's,
+ * and the retention loss at most {@code 1 + maxRetentionIncrease} times the baseline's. A
+ * candidate with nothing to be scored on (no held-out example, no retention set) is released:
+ * the gate cannot know better, and refusing for ever would stop serving from following training.
+ */
+public final class ReleaseGate {
+  /** Why a candidate was (not) released; the metric's {@code reason} tag. */
+  public enum Reason {
+    PASSED, NO_EVALUATION_DATA, EVAL_REGRESSED, RETENTION_REGRESSED, NOT_FINITE, UNGATED,
+    MANUAL_POLICY;
+
+    public String tag() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
+  /** A model's losses: new data (held out) and retention set; NaN when not measured. */
+  public record Scores(double evalLoss, double retentionLoss) {}
+
+  /**
+   * The decision, with {@code summary} in words (the checks and their numbers) and {@code
+   * metrics} the numbers it was based on, for the release record and the log.
+   */
+  public record Verdict(boolean release, Reason reason, String summary,
+      Map<String, Double> metrics) {}
+
+  private final TrainerSettings.Gate settings;
+
+  public ReleaseGate(TrainerSettings.Gate settings) {
+    this.settings = settings;
+  }
+
+  public Verdict decide(Scores candidate, Scores baseline, String baselineName) {
+    Map<String, Double> metrics = new LinkedHashMap<>();
+    put(metrics, "eval_loss", candidate.evalLoss());
+    put(metrics, "baseline_eval_loss", baseline.evalLoss());
+    put(metrics, "retention_loss", candidate.retentionLoss());
+    put(metrics, "baseline_retention_loss", baseline.retentionLoss());
+    switch (settings.policy()) {
+      case EVERY_CANDIDATE -> {
+        return new Verdict(true, Reason.UNGATED, "release.policy=every-candidate", metrics);
+      }
+      case MANUAL -> {
+        return new Verdict(false, Reason.MANUAL_POLICY, "release.policy=manual: released by"
+            + " hand only", metrics);
+      }
+      case GATE -> { }
+    }
+    if (Double.isInfinite(candidate.evalLoss()) || Double.isInfinite(candidate.retentionLoss())) {
+      return new Verdict(false, Reason.NOT_FINITE, "a loss of the candidate is infinite",
+          metrics);
+    }
+    List<String> passed = new ArrayList<>();
+    List<String> failed = new ArrayList<>();
+    Reason firstFailure = null;
+    if (measured(candidate.evalLoss(), baseline.evalLoss())) {
+      double limit = baseline.evalLoss() * (1 + settings.maxEvalIncrease());
+      String check = String.format(Locale.ROOT, "eval loss %.4f %s %.4f (%s %.4f + %s)",
+          candidate.evalLoss(), candidate.evalLoss() <= limit ? "<=" : ">", limit, baselineName,
+          baseline.evalLoss(), percent(settings.maxEvalIncrease()));
+      if (candidate.evalLoss() <= limit) {
+        passed.add(check);
+      } else {
+        failed.add(check);
+        firstFailure = Reason.EVAL_REGRESSED;
+      }
+    }
+    if (measured(candidate.retentionLoss(), baseline.retentionLoss())) {
+      double limit = baseline.retentionLoss() * (1 + settings.maxRetentionIncrease());
+      String check = String.format(Locale.ROOT, "retention loss %.4f %s %.4f (%s %.4f + %s)",
+          candidate.retentionLoss(), candidate.retentionLoss() <= limit ? "<=" : ">", limit,
+          baselineName, baseline.retentionLoss(), percent(settings.maxRetentionIncrease()));
+      if (candidate.retentionLoss() <= limit) {
+        passed.add(check);
+      } else {
+        failed.add(check);
+        firstFailure = firstFailure == null ? Reason.RETENTION_REGRESSED : firstFailure;
+      }
+    }
+    if (firstFailure != null) {
+      return new Verdict(false, firstFailure, String.join("; ", failed)
+          + (passed.isEmpty() ? "" : "; passed: " + String.join("; ", passed)), metrics);
+    }
+    if (passed.isEmpty()) {
+      return new Verdict(true, Reason.NO_EVALUATION_DATA, "nothing to score it on (no held-out"
+          + " example and no retention set)", metrics);
+    }
+    return new Verdict(true, Reason.PASSED, String.join("; ", passed), metrics);
+  }
+
+  private static boolean measured(double candidate, double baseline) {
+    return !Double.isNaN(candidate) && Double.isFinite(baseline);
+  }
+
+  private static String percent(double relative) {
+    return String.format(Locale.ROOT, "%s %%", new java.math.BigDecimal(relative * 100)
+        .round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString());
+  }
+
+  private static void put(Map<String, Double> m, String key, double value) {
+    if (Double.isFinite(value)) {
+      m.put(key, value);
+    }
+  }
+}

@@ -1,0 +1,144 @@
+package io.continualsft.trainer.release;
+
+import io.continualsft.avro.AdapterRelease;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.CheckpointLookupException;
+import io.continualsft.trainer.checkpoint.CheckpointReader;
+import io.continualsft.trainer.checkpoint.SkippingDeserializer;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads the current release of an adapter from the releases topic: the adapter's partition
+ * (chosen from its id as for checkpoints) read backwards in growing windows from its end, until
+ * a window holds a record of the adapter. On a compacted topic that is one record's worth of
+ * reading. Records that do not decode (they reach here as null, through a {@link
+ * SkippingDeserializer}), records whose key and adapter disagree, and releases of a version
+ * below 1 are skipped with a log line: a stranger's record cannot stop a reader.
+ */
+public final class ReleaseLog implements ReleaseSource, AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ReleaseLog.class);
+
+  private final Consumer<String, AdapterRelease> consumer;
+  private final String topic;
+  private final Duration patience;
+  private final AutoCloseable alsoClose;
+
+  public ReleaseLog(Consumer<String, AdapterRelease> consumer, String topic, Duration patience,
+      AutoCloseable alsoClose) {
+    this.consumer = consumer;
+    this.topic = topic;
+    this.patience = patience;
+    this.alsoClose = alsoClose;
+  }
+
+  /** A reader with its own registry client and consumer (read_committed, no group). */
+  public static ReleaseLog open(String bootstrapServers, SchemaRegistryConfig registryConfig,
+      String topic, Map<String, ?> clientProperties) {
+    SchemaRegistryClient registry = new SchemaRegistryClient(registryConfig);
+    try {
+      return new ReleaseLog(consumer(bootstrapServers, clientProperties, registry), topic,
+          Duration.ofSeconds(60), registry);
+    } catch (RuntimeException e) {
+      registry.close();
+      throw e;
+    }
+  }
+
+  /** A consumer of the releases topic as this class reads it, through {@code registry}. */
+  public static KafkaConsumer<String, AdapterRelease> consumer(String bootstrapServers,
+      Map<String, ?> clientProperties, SchemaRegistryClient registry) {
+    return new KafkaConsumer<>(CheckpointReader.consumerConfig(bootstrapServers,
+        clientProperties), new StringDeserializer(),
+        new SkippingDeserializer<>(AvroDeserializer.specific(AdapterRelease.class, registry)));
+  }
+
+  @Override
+  public Optional<AdapterRelease> current(String adapter) {
+    return current(consumer, topic, adapter, patience);
+  }
+
+  /**
+   * The newest valid release of {@code adapter} on {@code topic}; {@code consumer} is assigned
+   * and sought here.
+   *
+   * @throws CheckpointLookupException when the partition could not be read within patience
+   */
+  public static Optional<AdapterRelease> current(Consumer<String, AdapterRelease> consumer,
+      String topic, String adapter, Duration patience) {
+    int partitions = consumer.partitionsFor(topic).size();
+    if (partitions == 0) {
+      throw new CheckpointLookupException("the releases topic " + topic + " does not exist;"
+          + " create it with cleanup.policy=compact (docs/releases.md)");
+    }
+    TopicPartition tp = new TopicPartition(topic, CheckpointLocator.partitionFor(adapter,
+        partitions));
+    consumer.assign(List.of(tp));
+    long begin = consumer.beginningOffsets(List.of(tp)).get(tp);
+    long end = consumer.endOffsets(List.of(tp)).get(tp);
+    long window = 16;
+    long from = end;
+    while (from > begin) {
+      from = Math.max(begin, end - window);
+      AdapterRelease newest = newestIn(consumer, tp, from, end, adapter, patience);
+      if (newest != null) {
+        return Optional.of(newest);
+      }
+      window *= 4;
+    }
+    return Optional.empty();
+  }
+
+  private static AdapterRelease newestIn(Consumer<String, AdapterRelease> consumer,
+      TopicPartition tp, long from, long end, String adapter, Duration patience) {
+    consumer.seek(tp, from);
+    AdapterRelease newest = null;
+    Instant deadline = Instant.now().plus(patience);
+    while (consumer.position(tp) < end) {
+      if (!Instant.now().isBefore(deadline)) {
+        throw new CheckpointLookupException("could not read " + tp + " from offset " + from
+            + " to " + end + " within " + patience + "; is the broker reachable and the topic"
+            + " readable by this principal?");
+      }
+      for (ConsumerRecord<String, AdapterRelease> r : consumer.poll(Duration.ofMillis(200))) {
+        if (r.offset() >= end || !adapter.equals(r.key())) {
+          continue;
+        }
+        AdapterRelease v = r.value();
+        if (v == null || !adapter.equals(v.getAdapter()) || v.getVersion() < 1
+            || v.getHistory().size() > Releases.MAX_HISTORY) {
+          log.warn("skipping record {} of {}: not a valid release of adapter {}", r.offset(), tp,
+              adapter);
+          continue;
+        }
+        newest = v;
+      }
+    }
+    return newest;
+  }
+
+  @Override
+  public void close() {
+    consumer.close();
+    if (alsoClose != null) {
+      try {
+        alsoClose.close();
+      } catch (Exception e) {
+        log.warn("closing {} failed: {}", alsoClose, e.toString());
+      }
+    }
+  }
+}

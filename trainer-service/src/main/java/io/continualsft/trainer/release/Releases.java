@@ -1,0 +1,65 @@
+package io.continualsft.trainer.release;
+
+import io.continualsft.avro.AdapterRelease;
+import io.continualsft.avro.PastRelease;
+import io.continualsft.avro.ReleaseDecision;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/** Building the next release record of an adapter from the current one. */
+public final class Releases {
+  /** Past releases each record carries; older ones are dropped. */
+  public static final int MAX_HISTORY = 100;
+
+  private Releases() {}
+
+  /**
+   * The release of {@code version} after {@code current}: it replaces the current version and
+   * carries the current release (without its history) in front of the history before it.
+   */
+  public static AdapterRelease next(Optional<AdapterRelease> current, String adapter,
+      long version, ReleaseDecision decision, String reason, Map<String, Double> metrics,
+      Instant at) {
+    List<PastRelease> history = new ArrayList<>();
+    current.ifPresent(c -> {
+      history.add(past(c));
+      history.addAll(c.getHistory());
+    });
+    while (history.size() > MAX_HISTORY) {
+      history.removeLast();
+    }
+    return AdapterRelease.newBuilder()
+        .setAdapter(adapter)
+        .setVersion(version)
+        .setReplaces(current.map(AdapterRelease::getVersion).orElse(null))
+        .setDecision(decision)
+        .setReason(reason)
+        .setMetrics(new LinkedHashMap<>(metrics))
+        .setReleasedAt(at.truncatedTo(java.time.temporal.ChronoUnit.MILLIS))
+        .setHistory(history)
+        .build();
+  }
+
+  /** Every release of the adapter, newest first: {@code current}, then its history. */
+  public static List<PastRelease> history(AdapterRelease current) {
+    List<PastRelease> all = new ArrayList<>();
+    all.add(past(current));
+    all.addAll(current.getHistory());
+    return all;
+  }
+
+  private static PastRelease past(AdapterRelease r) {
+    return PastRelease.newBuilder()
+        .setVersion(r.getVersion())
+        .setReplaces(r.getReplaces())
+        .setDecision(r.getDecision())
+        .setReason(r.getReason())
+        .setMetrics(new LinkedHashMap<>(r.getMetrics()))
+        .setReleasedAt(r.getReleasedAt())
+        .build();
+  }
+}

@@ -1,0 +1,109 @@
+package io.continualsft.trainer.release;
+
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Message;
+import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.jsonl.JsonlConversation;
+import io.continualsft.chat.labels.AssistantLabeler;
+import io.continualsft.chat.labels.ChatMessage;
+import io.continualsft.chat.labels.LabelingSettings;
+import io.continualsft.chat.labels.RejectedException;
+import io.continualsft.trainer.model.Batch;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.kafka.common.config.ConfigException;
+
+/**
+ * The retention set: conversations that stand for what the adapter must keep being good at,
+ * labelled by the same rules as the stream (the model's chat template, assistant tokens only)
+ * and scored with the base model, the release and every candidate. It is held in memory, so its
+ * size is bounded ({@code retention.max-examples}).
+ */
+public final class RetentionSet {
+  private RetentionSet() {}
+
+  /** One conversation that could not be labelled, and why. */
+  public record Refused(String where, String reason) {}
+
+  /** The labelled examples, in input order, and the conversations refused. */
+  public record Labelled(List<Batch.Example> examples, List<Refused> refused) {}
+
+  /**
+   * Labels a JSONL file of conversations (every shape {@code produce} reads). A file is the
+   * operator's configuration: a line that does not parse or label stops the trainer with a
+   * message naming the file, the line and the reason, as does a file of more than {@code
+   * maxExamples} conversations.
+   */
+  public static List<Batch.Example> fromFile(Path file, Path modelDir, int maxLength,
+      int maxExamples, String key, String maxKey) {
+    List<Conversation> conversations = new ArrayList<>();
+    List<Integer> lines = new ArrayList<>();
+    try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+      String line;
+      int number = 0;
+      while ((line = in.readLine()) != null) {
+        number++;
+        if (line.isBlank()) {
+          continue;
+        }
+        if (conversations.size() == maxExamples) {
+          throw new ConfigException(maxKey, maxExamples, file + " has more conversations than"
+              + " that; raise " + maxKey + " or shorten the file");
+        }
+        try {
+          conversations.add(JsonlConversation.parse(line).toAvro("default",
+              java.time.Instant.EPOCH));
+          lines.add(number);
+        } catch (JsonlConversation.InvalidLineException e) {
+          throw new ConfigException(key, file.toString(), "line " + number + ": "
+              + e.getMessage());
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(key + ": cannot read " + file + ": " + e.getMessage(), e);
+    }
+    Labelled labelled = label(conversations, modelDir, maxLength,
+        i -> file.getFileName() + " line " + lines.get(i));
+    if (!labelled.refused().isEmpty()) {
+      Refused first = labelled.refused().getFirst();
+      throw new ConfigException(key, file.toString(), first.where() + ": " + first.reason()
+          + (labelled.refused().size() > 1 ? " (and " + (labelled.refused().size() - 1)
+              + " more)" : ""));
+    }
+    if (labelled.examples().isEmpty()) {
+      throw new ConfigException(key, file.toString(), "has no conversation");
+    }
+    return labelled.examples();
+  }
+
+  /** Labels {@code conversations}; those the labeler refuses are returned apart with why. */
+  public static Labelled label(List<Conversation> conversations, Path modelDir, int maxLength,
+      java.util.function.IntFunction<String> where) {
+    List<Batch.Example> examples = new ArrayList<>();
+    List<Refused> refused = new ArrayList<>();
+    try (ChatModel model = ChatModel.load(modelDir, "default", Clock.systemUTC())) {
+      AssistantLabeler labeler = new AssistantLabeler(model, LabelingSettings.DEFAULTS
+          .withMaxLength(maxLength, LabelingSettings.Truncation.DROP));
+      for (int i = 0; i < conversations.size(); i++) {
+        List<ChatMessage> messages = new ArrayList<>();
+        for (Message m : conversations.get(i).getMessages()) {
+          messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain()));
+        }
+        try {
+          AssistantLabeler.Labeled l = labeler.label(messages, conversations.get(i).getTools());
+          examples.add(new Batch.Example(l.inputIds(), l.labels()));
+        } catch (RejectedException e) {
+          refused.add(new Refused(where.apply(i), e.reason() + ": " + e.detail()));
+        }
+      }
+    }
+    return new Labelled(examples, refused);
+  }
+}

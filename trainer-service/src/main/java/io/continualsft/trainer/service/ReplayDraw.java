@@ -1,0 +1,121 @@
+package io.continualsft.trainer.service;
+
+import io.continualsft.avro.SftExample;
+import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.model.Batch;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.Deserializer;
+
+/**
+ * Replay against forgetting: for a step of n new examples, ρ/(1-ρ)·n examples already trained
+ * are drawn back, uniformly over the offsets before {@code trainedThrough}, read from the
+ * examples topic by offset and admitted again by the same rules (so held-out, dead-lettered and
+ * other adapters' records are never drawn: a draw that lands on one tries another offset, up to
+ * {@link #ATTEMPTS} times). A share of the draws may come from the retention set instead.
+ *
+ * <p>The draws are a function of the seed, the step number and {@code trainedThrough} (which a
+ * checkpoint records) and of the log's contents, which Kafka never changes: a restarted trainer
+ * draws exactly what an uninterrupted one does, as long as retention has not deleted the start
+ * of the topic in between.
+ */
+final class ReplayDraw {
+  /** Offsets tried per replay slot before the slot is left empty. */
+  static final int ATTEMPTS = 8;
+
+  /** What a step drew back. */
+  record Drawn(List<Batch.Example> examples, long trainedTokens) {
+    static final Drawn NONE = new Drawn(List.of(), 0);
+  }
+
+  private final TrainerSettings.Replay settings;
+  private final long seed;
+  private final ExampleLog log;
+  private final Deserializer<SftExample> deserializer;
+  private final ExampleAdmission admission;
+  private final List<Batch.Example> retention;
+
+  ReplayDraw(TrainerSettings.Replay settings, long seed, ExampleLog log,
+      Deserializer<SftExample> deserializer, ExampleAdmission admission,
+      List<Batch.Example> retention) {
+    this.settings = settings;
+    this.seed = seed;
+    this.log = log;
+    this.deserializer = deserializer;
+    this.admission = admission;
+    this.retention = List.copyOf(retention);
+  }
+
+  /** The examples replayed into step {@code step}, which has {@code fresh} new examples. */
+  Drawn draw(long step, int fresh, Map<TopicPartition, Long> trainedThrough) {
+    int slots = settings.count(fresh);
+    if (slots == 0 || log == null) {
+      return Drawn.NONE;
+    }
+    SplittableRandom random = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + step);
+    List<TopicPartition> partitions = trainedThrough.keySet().stream()
+        .sorted(Comparator.comparing(TopicPartition::topic)
+            .thenComparingInt(TopicPartition::partition))
+        .toList();
+    long[] from = new long[partitions.size()];
+    long[] to = new long[partitions.size()];
+    long total = 0;
+    for (int i = 0; i < partitions.size(); i++) {
+      from[i] = log.beginning(partitions.get(i));
+      to[i] = Math.max(from[i], trainedThrough.get(partitions.get(i)));
+      total += to[i] - from[i];
+    }
+    List<Batch.Example> drawn = new ArrayList<>();
+    long tokens = 0;
+    for (int slot = 0; slot < slots; slot++) {
+      if (settings.retentionShare() > 0 && random.nextDouble() < settings.retentionShare()) {
+        if (!retention.isEmpty()) {
+          Batch.Example e = retention.get(random.nextInt(retention.size()));
+          drawn.add(e);
+          tokens += targets(e);
+        }
+        continue;
+      }
+      for (int attempt = 0; attempt < ATTEMPTS && total > 0; attempt++) {
+        long pick = random.nextLong(total);
+        int p = 0;
+        while (pick >= to[p] - from[p]) {
+          pick -= to[p] - from[p];
+          p++;
+        }
+        ConsumerRecord<byte[], byte[]> r = log.firstAtOrAfter(partitions.get(p), from[p] + pick,
+            to[p]);
+        ExampleAdmission.Train train = r == null ? null : trainable(r);
+        if (train != null) {
+          drawn.add(train.example());
+          tokens += targets(train.example());
+          break;
+        }
+      }
+    }
+    return new Drawn(drawn, tokens);
+  }
+
+  private ExampleAdmission.Train trainable(ConsumerRecord<byte[], byte[]> r) {
+    try {
+      SftExample e = deserializer.deserialize(r.topic(), r.value());
+      return e != null && admission.admit(e) instanceof ExampleAdmission.Train t ? t : null;
+    } catch (RuntimeException notAnExample) { // a dead letter when first read: not drawn
+      return null;
+    }
+  }
+
+  /** Trained tokens as the loss counts them: positions whose next label is trained. */
+  static long targets(Batch.Example e) {
+    long n = 0;
+    for (int i = 1; i < e.labels().length; i++) {
+      n += e.labels()[i] != io.continualsft.chat.labels.LabelContract.IGNORE_INDEX ? 1 : 0;
+    }
+    return n;
+  }
+}
