@@ -11,6 +11,7 @@ import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.config.TrainerSettingsBuilder;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
+import io.continualsft.trainer.release.ReleaseLog;
 import io.continualsft.trainer.service.TrainerService;
 import java.io.IOException;
 import java.io.InputStream;
@@ -41,7 +42,8 @@ final class LocalRun {
   static final double EVAL_FRACTION = 0.1;
 
   /** What the user chose; null paths and cluster addresses mean "the project's own". */
-  record Options(Path workDir, Path model, Path tokenizer, Path input, String bootstrap,
+  record Options(Path workDir, Path model, Path tokenizer, Path input, Path retention,
+      String bootstrap,
       String registryUrl, Map<String, String> clientProperties, double learningRate, int loraR,
       int hidden, int stepTokens, long timeoutMinutes, boolean keepRunning) {}
 
@@ -57,7 +59,9 @@ final class LocalRun {
     Path run = options.workDir().resolve(runId).toAbsolutePath().normalize();
     Files.createDirectories(run);
     Path conversations = options.input() != null ? options.input().toAbsolutePath()
-        : bundledSample(run);
+        : bundled(run, "conversations.jsonl");
+    Path retention = options.retention() != null ? options.retention().toAbsolutePath()
+        : options.input() == null ? bundled(run, "retention.jsonl") : null;
     Path modelDir = options.model() != null ? options.model().toAbsolutePath().normalize()
         : generateModel(run);
     say("Work directory: %s", run);
@@ -71,14 +75,16 @@ final class LocalRun {
       Map<String, String> before = Replies.of(modelDir, null);
 
       Map<String, String> streamsConfig = streamsConfig(services, topics, modelDir, run, runId);
-      TrainerSettings trainerSettings = trainerSettings(services, topics, modelDir, runId);
+      TrainerSettings trainerSettings = trainerSettings(services, topics, modelDir, runId,
+          retention);
       List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
       say("Starting the streams app (labels with the chat template of %s) ...", modelDir);
       try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(streamsConfig))) {
         say("  metrics: http://127.0.0.1:%d/metrics  health: http://127.0.0.1:%1$d/health",
             app.metricsPort());
-        say("Starting the trainer (LoRA r=%d on all-linear, lr %s) ...", options.loraR(),
-            options.learningRate());
+        say("Starting the trainer (LoRA r=%d on all-linear, lr %s; releases gated on held-out"
+            + " data%s) ...", options.loraR(), options.learningRate(),
+            retention == null ? "" : " and the retention set " + retention.getFileName());
         TrainerService trainer = TrainerService.create(trainerSettings);
         trainer.onPublished(published::add);
         AtomicBoolean stop = new AtomicBoolean();
@@ -158,7 +164,7 @@ final class LocalRun {
 
   /** Small steps and frequent checkpoints, so a few hundred conversations show a trend. */
   private TrainerSettings trainerSettings(LocalServices services, RunTopics topics,
-      Path modelDir, String runId) {
+      Path modelDir, String runId, Path retention) {
     TrainerSettingsBuilder b = TrainerSettings.builder();
     services.clientProperties().forEach((k, v) -> {
       if (SchemaRegistryConfig.DEFAULTS.containsKey(k)) {
@@ -176,6 +182,8 @@ final class LocalRun {
         .examplesTopic(topics.examples())
         .deadLetterTopic(topics.examplesDlq())
         .checkpointTopic(topics.checkpoints())
+        .releasesTopic(topics.releases())
+        .retentionFile(retention)
         .modelDir(modelDir)
         .loraR(options.loraR())
         .loraAlpha(2 * options.loraR())
@@ -217,18 +225,27 @@ final class LocalRun {
     return lines;
   }
 
+  /** Pulls the released version, as serving would: `pull` without --candidates. */
   private static Path pull(LocalServices services, RunTopics topics, Path run) {
     Path out = run.resolve("adapter");
-    say("Pulling the newest adapter from %s ...", topics.checkpoints());
+    say("Pulling the released adapter (%s, %s) ...", topics.releases(), topics.checkpoints());
+    long version;
+    try (ReleaseLog releases = ReleaseLog.open(services.bootstrapServers(),
+        services.registryConfig(false), topics.releases(),
+        new java.util.LinkedHashMap<>(services.clientProperties()))) {
+      version = releases.current("default").orElseThrow(() -> new IllegalStateException(
+          "no candidate of adapter default was released (see the refusals above)")).getVersion();
+    }
     try (CheckpointReader reader = CheckpointReader.open(services.bootstrapServers(),
         services.registryConfig(false), topics.checkpoints(),
         new java.util.LinkedHashMap<>(services.clientProperties()))) {
-      Checkpoint newest = reader.newest("default").orElseThrow(() -> new IllegalStateException(
-          "no complete checkpoint of adapter default in " + topics.checkpoints()));
-      PeftDirectory.write(newest, out);
-      say("  v%d (step %d, %d examples, eval loss %s) to %s", newest.version(),
-          newest.manifest().getStep(), newest.manifest().getExamplesTrained(),
-          newest.manifest().getMetrics().getOrDefault("eval_loss", Double.NaN), out);
+      Checkpoint released = reader.version("default", version).orElseThrow(() ->
+          new IllegalStateException("the released v" + version + " is not complete on "
+              + topics.checkpoints()));
+      PeftDirectory.write(released, out);
+      say("  v%d (step %d, %d examples, eval loss %s) to %s", released.version(),
+          released.manifest().getStep(), released.manifest().getExamplesTrained(),
+          released.manifest().getMetrics().getOrDefault("eval_loss", Double.NaN), out);
     }
     return out;
   }
@@ -245,9 +262,10 @@ final class LocalRun {
     forever.await();
   }
 
-  private static Path bundledSample(Path run) throws IOException {
-    Path target = run.resolve("conversations.jsonl");
-    try (InputStream in = LocalRun.class.getResourceAsStream("/samples/conversations.jsonl")) {
+  /** A bundled sample file, copied into the run's directory. */
+  private static Path bundled(Path run, String name) throws IOException {
+    Path target = run.resolve(name);
+    try (InputStream in = LocalRun.class.getResourceAsStream("/samples/" + name)) {
       Files.copy(in, target);
     }
     return target;

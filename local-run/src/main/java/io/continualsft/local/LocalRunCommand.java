@@ -33,6 +33,11 @@ public final class LocalRunCommand implements Callable<Integer> {
       + " bundled sample, 309 lines: 300 conversations, 6 bad ones, 3 repeats).")
   Path input;
 
+  @Option(names = "--retention", description = "Conversations JSONL the adapter must keep being"
+      + " good at: the release gate scores every candidate on them (default: the bundled"
+      + " house-style retention set with the bundled sample; none with --input).")
+  Path retention;
+
   @Option(names = "--bootstrap", description = "An existing Kafka cluster to use instead of"
       + " starting one (topics get a per-run suffix so runs do not mix).")
   String bootstrap;
@@ -95,7 +100,8 @@ public final class LocalRunCommand implements Callable<Integer> {
         "local-run-interrupted");
     Runtime.getRuntime().addShutdownHook(interrupted);
     try {
-      summary = new LocalRun(new LocalRun.Options(workDir, model, tokenizer, input, bootstrap,
+      summary = new LocalRun(new LocalRun.Options(workDir, model, tokenizer, input, retention,
+          bootstrap,
           registryUrl, ClientConfigFile.read(clientConfig), learningRate, loraR, hidden,
           stepTokens, timeoutMinutes, keepRunning))
           .run();

@@ -53,6 +53,16 @@ public final class RunSummary {
           + " for eval)", last.step(), last.examplesTrained(), last.tokensTrained());
       LocalRun.say("  checkpoints:         %d (eval loss %s -> %s at v%d)", checkpoints.size(),
           format(first.evalLoss()), format(last.evalLoss()), last.version());
+      List<String> released = checkpoints.stream().filter(TrainerService.Published::released)
+          .map(p -> "v" + p.version()).toList();
+      List<String> refused = checkpoints.stream().filter(p -> !p.released())
+          .map(p -> "v" + p.version() + " (" + p.reason().tag() + ")").toList();
+      LocalRun.say("  releases:            %d %s; refused %d %s", released.size(), released,
+          refused.size(), refused);
+      if (Double.isFinite(last.retentionLoss())) {
+        LocalRun.say("  retention loss:      %s -> %s (the retention set, never trained on)",
+            format(first.retentionLoss()), format(last.retentionLoss()));
+      }
       if (heldOutExamples == 0) {
         LocalRun.say("  held-out loss:       n/a (no conversation fell in the %.0f %% held-out"
             + " slice)", evalFraction * 100);
