@@ -175,7 +175,8 @@ public final class TrainerConfig {
       entry(RETENTION_TOPIC, "Retention set: a topic of Avro Conversations, read from its start"
           + " at startup; empty: none.", false,
           b -> b.retentionTopic, (b, v) -> b.retentionTopic(v)),
-      entry(RETENTION_MAX_EXAMPLES, "Largest retention set; a larger one stops the trainer.",
+      entry(RETENTION_MAX_EXAMPLES, "Largest retention set: a longer file stops the trainer, a"
+          + " longer topic is cut there with a warning.",
           false, b -> String.valueOf(b.retentionMaxExamples),
           (b, v) -> b.retentionMaxExamples(integer(RETENTION_MAX_EXAMPLES, v))),
       entry(REPLAY_FRACTION, "ρ: share of each step's examples drawn back (by offset) from"
