@@ -5,8 +5,6 @@ import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -55,43 +53,10 @@ public final class CheckpointLocator {
    */
   public static Optional<Checkpoint> newest(Consumer<String, CheckpointRecord> consumer,
       String topic, String adapter, Duration patience, Predicate<Checkpoint> usable) {
-    int partitions = consumer.partitionsFor(topic).size();
-    TopicPartition tp = new TopicPartition(topic, partitionFor(adapter, partitions));
-    consumer.assign(List.of(tp));
-    long begin = consumer.beginningOffsets(List.of(tp)).get(tp);
-    long end = consumer.endOffsets(List.of(tp)).get(tp);
-    long window = 64;
-    long from = end;
-    while (from > begin) {
-      from = Math.max(begin, end - window);
-      List<CheckpointRecord> records = read(consumer, tp, from, end, patience);
-      Optional<Optional<Checkpoint>> found = newestIn(records, adapter, from == begin, usable);
-      if (found.isPresent()) {
-        return found.get();
-      }
-      window *= 4;
-    }
-    return Optional.empty();
-  }
-
-  private static List<CheckpointRecord> read(Consumer<String, CheckpointRecord> consumer,
-      TopicPartition tp, long from, long end, Duration patience) {
-    consumer.seek(tp, from);
-    List<CheckpointRecord> out = new ArrayList<>();
-    Instant deadline = Instant.now().plus(patience);
-    while (consumer.position(tp) < end) {
-      if (!Instant.now().isBefore(deadline)) {
-        throw new CheckpointLookupException("could not read " + tp + " from offset " + from
-            + " to " + end + " within " + patience + " (reached " + consumer.position(tp)
-            + "); is the broker reachable and the topic readable by this principal?");
-      }
-      for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(200))) {
-        if (r.offset() < end && r.value() != null) {
-          out.add(r.value());
-        }
-      }
-    }
-    return out;
+    TopicPartition tp = AdapterPartition.of(consumer, topic, adapter);
+    return AdapterPartition.searchBackwards(consumer, tp, 64, patience, (window, atBeginning) ->
+        newestIn(window.stream().map(ConsumerRecord::value).filter(v -> v != null).toList(),
+            adapter, atBeginning, usable));
   }
 
   /**

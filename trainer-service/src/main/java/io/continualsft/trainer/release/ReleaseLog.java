@@ -4,13 +4,11 @@ import io.continualsft.avro.AdapterRelease;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroDeserializer;
-import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.AdapterPartition;
 import io.continualsft.trainer.checkpoint.CheckpointLookupException;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.SkippingDeserializer;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -79,42 +77,15 @@ public final class ReleaseLog implements ReleaseSource, AutoCloseable {
    */
   public static Optional<AdapterRelease> current(Consumer<String, AdapterRelease> consumer,
       String topic, String adapter, Duration patience) {
-    int partitions = consumer.partitionsFor(topic).size();
-    if (partitions == 0) {
+    if (consumer.partitionsFor(topic).isEmpty()) {
       throw new CheckpointLookupException("the releases topic " + topic + " does not exist;"
-          + " create it with cleanup.policy=compact (docs/releases.md)");
+          + " create it with cleanup.policy=compact (topic.releases names it; docs/releases.md)");
     }
-    TopicPartition tp = new TopicPartition(topic, CheckpointLocator.partitionFor(adapter,
-        partitions));
-    consumer.assign(List.of(tp));
-    long begin = consumer.beginningOffsets(List.of(tp)).get(tp);
-    long end = consumer.endOffsets(List.of(tp)).get(tp);
-    long window = 16;
-    long from = end;
-    while (from > begin) {
-      from = Math.max(begin, end - window);
-      AdapterRelease newest = newestIn(consumer, tp, from, end, adapter, patience);
-      if (newest != null) {
-        return Optional.of(newest);
-      }
-      window *= 4;
-    }
-    return Optional.empty();
-  }
-
-  private static AdapterRelease newestIn(Consumer<String, AdapterRelease> consumer,
-      TopicPartition tp, long from, long end, String adapter, Duration patience) {
-    consumer.seek(tp, from);
-    AdapterRelease newest = null;
-    Instant deadline = Instant.now().plus(patience);
-    while (consumer.position(tp) < end) {
-      if (!Instant.now().isBefore(deadline)) {
-        throw new CheckpointLookupException("could not read " + tp + " from offset " + from
-            + " to " + end + " within " + patience + "; is the broker reachable and the topic"
-            + " readable by this principal?");
-      }
-      for (ConsumerRecord<String, AdapterRelease> r : consumer.poll(Duration.ofMillis(200))) {
-        if (r.offset() >= end || !adapter.equals(r.key())) {
+    TopicPartition tp = AdapterPartition.of(consumer, topic, adapter);
+    return AdapterPartition.searchBackwards(consumer, tp, 16, patience, (window, atBeginning) -> {
+      AdapterRelease newest = null;
+      for (ConsumerRecord<String, AdapterRelease> r : window) {
+        if (!adapter.equals(r.key())) {
           continue;
         }
         AdapterRelease v = r.value();
@@ -126,8 +97,9 @@ public final class ReleaseLog implements ReleaseSource, AutoCloseable {
         }
         newest = v;
       }
-    }
-    return newest;
+      return newest != null || atBeginning ? Optional.of(Optional.ofNullable(newest))
+          : Optional.empty();
+    });
   }
 
   @Override

@@ -95,17 +95,42 @@ class TrainerConfigTest {
 
   @Test
   void aBadValueFailsNamingItsKey() {
-    for (Map.Entry<String, String> bad : Map.of(
-        "lora.r", "eight", "optimizer.lr", "-1", "batch.mode", "stacked",
-        "lr.schedule", "linear", "optimizer.betas", "0.9", "eval.fraction", "1.5",
-        "batch.token-budget", "100", "device", "tpu", "metrics.port", "70000",
-        "lora.target-modules", "lm_head").entrySet()) {
+    for (Map.Entry<String, String> bad : List.of(
+        Map.entry("lora.r", "eight"), Map.entry("optimizer.lr", "-1"),
+        Map.entry("batch.mode", "stacked"), Map.entry("lr.schedule", "linear"),
+        Map.entry("optimizer.betas", "0.9"), Map.entry("eval.fraction", "1.5"),
+        Map.entry("batch.token-budget", "100"), Map.entry("device", "tpu"),
+        Map.entry("metrics.port", "70000"), Map.entry("lora.target-modules", "lm_head"),
+        Map.entry("release.policy", "always"), Map.entry("replay.fraction", "0.95"),
+        Map.entry("gate.max-retention-increase", "-0.1"),
+        Map.entry("retention.file", "/no/such/file.jsonl"))) {
       Map<String, String> m = required();
       m.put(bad.getKey(), bad.getValue());
       assertThatThrownBy(() -> TrainerConfig.fromMap(m)).as(bad.toString())
           .isInstanceOf(ConfigException.class)
           .hasMessageContaining(bad.getKey().startsWith("lora") ? "lora" : bad.getKey());
     }
+  }
+
+  @Test
+  void theReleaseAndReplayKeysReadAndCheckTogether() {
+    Map<String, String> m = required();
+    m.putAll(Map.of("release.policy", "every-candidate", "replay.fraction", "0.25",
+        "gate.max-eval-increase", "0.02", "topic.releases", "my.releases"));
+    TrainerSettings s = TrainerConfig.fromMap(m);
+    assertThat(s.gate()).isEqualTo(new TrainerSettings.Gate(
+        TrainerSettings.ReleasePolicy.EVERY_CANDIDATE, 0.02, 0.05));
+    assertThat(s.replay().count(9)).isEqualTo(3);
+    assertThat(s.kafka().releasesTopic()).isEqualTo("my.releases");
+    assertThat(TrainerConfig.fromMap(TrainerConfig.toProperties(s))).isEqualTo(s);
+    m.put("replay.retention-share", "0.5");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("replay.retention-share").hasMessageContaining("retention set");
+    m.remove("replay.retention-share");
+    m.put("retention.topic", "keep");
+    m.put("retention.file", "pom.xml");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("not both");
   }
 
   @Test

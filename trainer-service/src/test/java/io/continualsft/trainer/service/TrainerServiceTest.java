@@ -347,6 +347,16 @@ class TrainerServiceTest {
         training, IDENTITY, new TrainerMetrics(new SimpleMeterRegistry()), CLOCK, retention);
   }
 
+  /** Six examples of the stream's own task that it never carries. */
+  static List<Batch.Example> retentionSet() {
+    List<Batch.Example> retention = new ArrayList<>();
+    for (int i = 100; i < 106; i++) {
+      SftExample e = example("r-" + i, i);
+      retention.add(Batch.Example.of(e.getInputIds(), e.getLabels()));
+    }
+    return retention;
+  }
+
   /** The newest release in what {@code producer} sent, as the releases topic would hold it. */
   static ReleaseSource releasesOf(MockProducer<String, Object> producer) {
     return adapter -> producer.history().stream()
@@ -405,11 +415,7 @@ class TrainerServiceTest {
     for (int i = 0; i < 30; i++) {
       append(consumer, example("c-" + i, i));
     }
-    List<Batch.Example> retention = new ArrayList<>();
-    for (int i = 100; i < 106; i++) { // the stream's own task, never trained on
-      SftExample e = example("r-" + i, i);
-      retention.add(Batch.Example.of(e.getInputIds(), e.getLabels()));
-    }
+    List<Batch.Example> retention = retentionSet();
     MockProducer<String, Object> producer = producer();
     // A learning rate a hundred times too high: some updates wreck the adapter.
     TrainerSettings s = settings().toBuilder().evalFraction(0).gateMaxRetentionIncrease(0.05)
@@ -452,11 +458,7 @@ class TrainerServiceTest {
     for (int i = 0; i < 30; i++) {
       append(consumer, example("c-" + i, i));
     }
-    List<Batch.Example> retention = new ArrayList<>();
-    for (int i = 100; i < 106; i++) { // the stream's own task, never trained on
-      SftExample e = example("r-" + i, i);
-      retention.add(Batch.Example.of(e.getInputIds(), e.getLabels()));
-    }
+    List<Batch.Example> retention = retentionSet();
     MockProducer<String, Object> producer = producer();
     TrainerSettings s = settings().toBuilder().evalFraction(0).build();
     List<TrainerService.Published> published;
