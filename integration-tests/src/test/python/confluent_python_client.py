@@ -3,7 +3,8 @@
 Produces one conversation with Confluent's Python client (confluent-kafka + fastavro), with
 auto.register.schemas off and the schema given as the raw text of Conversation.avsc: the lookup
 must find the schema the services registered. Then reads the examples topic with the Python
-Avro deserializer until the conversation's example appears.
+Avro deserializer until the conversation's example appears, and the releases topic for the
+current release of adapter `default` and its history.
 
 Not part of the test suite (the README's test command needs no Python); run it against a local
 run started with --keep-running:
@@ -30,6 +31,7 @@ def main():
     parser.add_argument("--registry", required=True)
     parser.add_argument("--conversations", default="sft.conversations")
     parser.add_argument("--examples", default="sft.examples")
+    parser.add_argument("--releases", default="sft.adapter-releases")
     args = parser.parse_args()
 
     registry = SchemaRegistryClient({"url": args.registry})
@@ -68,9 +70,35 @@ def main():
             print(f"read {read} examples with the Python deserializer; ours has "
                   f"{len(example['inputIds'])} tokens, {trained} trained")
             consumer.close()
+            print_release(args, deserializer)
             return
     consumer.close()
     raise SystemExit(f"the example of {conversation_id} did not arrive within 60 s ({read} read)")
+
+
+def print_release(args, deserializer):
+    """The last record keyed `default` on the compacted releases topic: the current release."""
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "py-" + uuid.uuid4().hex[:8],
+                         "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                         "enable.partition.eof": True})
+    consumer.subscribe([args.releases])
+    current = None
+    while True:
+        message = consumer.poll(5.0)
+        if message is None or (message.error() and message.error().code() == -191):  # EOF
+            break
+        if message.error():
+            continue
+        if message.key() == b"default":
+            current = deserializer(message.value(), SerializationContext(args.releases,
+                                                                         MessageField.VALUE))
+    consumer.close()
+    if current is None:
+        raise SystemExit(f"no release of adapter default on {args.releases}")
+    print(f"current release of default: v{current['version']} ({current['decision']}, replaces "
+          f"{current['replaces']}, {current['releasedAt']}): {current['reason'][:80]}")
+    for past in current["history"]:
+        print(f"  before: v{past['version']} ({past['decision']}, {past['releasedAt']})")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,15 @@ import picocli.CommandLine.Command;
         ReleasesCommand.class, InitModelCommand.class,
         EvalLossCommand.class, GenerateCommand.class})
 public final class TrainerCli {
+  /** Commands whose output is for a person: the Kafka clients' INFO config dumps would bury it. */
+  private static final java.util.Set<String> QUIET = java.util.Set.of("pull", "release",
+      "releases");
+
   public static void main(String[] args) {
+    if (args.length > 0 && QUIET.contains(args[0])) {
+      // Before any logger exists; a -D on the command line still wins.
+      System.getProperties().putIfAbsent("org.slf4j.simpleLogger.log.org.apache.kafka", "warn");
+    }
     System.exit(commandLine().execute(args));
   }
 
