@@ -73,6 +73,47 @@ class TrainerCliTest {
     assertThat(reply1).as("greedy decoding is deterministic").isEqualTo(reply2);
   }
 
+  @Test
+  void trainFromAConversationsFileWritesAPeftAdapterAndReportsEverySkippedLine(@TempDir Path dir)
+      throws Exception {
+    Path model = dir.resolve("model");
+    assertThat(TrainerCli.commandLine().execute("init-model", "--arch", "qwen3", "--hidden", "32",
+        "--layers", "2", "--heads", "2", "--kv-heads", "1", "--intermediate", "64",
+        "--tokenizer", TOKENIZER.toString(), "--out", model.toString(), "--seed", "1")).isZero();
+    List<String> lines = new java.util.ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      lines.add("{\"id\": \"t-" + i + "\", \"messages\": [{\"role\": \"user\", \"content\":"
+          + " \"Please note item " + i + ".\"}, {\"role\": \"assistant\", \"content\":"
+          + " \"OK, noted.\"}]}");
+    }
+    lines.add(3, "{\"id\": \"no-answer\", \"messages\": [{\"role\": \"user\", \"content\":"
+        + " \"Hi\"}]}");
+    lines.add(7, "not json");
+    lines.add(labelled(model, "masked", List.of(ChatMessage.of("user", "2+2?"),
+        ChatMessage.of("assistant", "4"))));
+    Path input = Files.write(dir.resolve("train.jsonl"), lines);
+    Path out = dir.resolve("adapter");
+    String log = capture(() -> assertThat(TrainerCli.commandLine().execute("train", "--model",
+        model.toString(), "--input", input.toString(), "--output", out.toString(),
+        "--target-modules", "all-linear", "--lr", "0.01", "--step-tokens", "40",
+        "--eval-fraction", "0.2", "--epochs", "2", "--seed", "3")).isZero());
+    System.out.print(log);
+    assertThat(log).contains("train.jsonl line 4: NO_ASSISTANT_MESSAGE")
+        .contains("train.jsonl line 8: not valid JSON, skipped")
+        .contains("train: 41 examples").contains("epoch 1 | eval loss ")
+        .contains("epoch 2 | eval loss ").contains("| ETA ");
+    assertThat(log.lines().toList().getLast()).matches("trained \\d+ tokens in [0-9.]+ s:"
+        + " \\d+ trained tokens/s");
+    io.continualsft.trainer.lora.PeftAdapter adapter =
+        io.continualsft.trainer.lora.PeftAdapter.read(out);
+    assertThat(adapter.settings().targetModules()).hasSize(7);
+    assertThat(adapter.baseModel()).isEqualTo(model.toString());
+    double[] losses = log.lines().filter(l -> l.startsWith("epoch "))
+        .mapToDouble(l -> Double.parseDouble(l.replaceAll(".*eval loss ([0-9.]+) .*", "$1")))
+        .toArray();
+    assertThat(losses[1]).as("the second epoch's held-out loss is lower").isLessThan(losses[0]);
+  }
+
   /** One line of `streams-app mask` output: {"id", "input_ids", "labels"}. */
   private static String labelled(Path model, String id, List<ChatMessage> messages)
       throws Exception {

@@ -531,6 +531,49 @@ class TrainerServiceTest {
     }
   }
 
+  @Test
+  void trainingTheSameExamplesFromAFileGivesTheAdapterTheServicePublishesBitForBit() {
+    int n = 30;
+    List<SftExample> examples = new ArrayList<>();
+    LogConsumer<byte[], byte[]> consumer = consumer();
+    for (int i = 0; i < n; i++) {
+      examples.add(example("c-" + i, i));
+      append(consumer, examples.getLast());
+    }
+    MockProducer<String, Object> producer = producer();
+    List<TrainerService.Published> published;
+    try (TrainerService service = service(consumer, producer,
+        (adapter, versions) -> Optional.empty())) {
+      published = runToEnd(service, consumer);
+    }
+    Checkpoint fromTopic = newest(checkpointRecords(producer), "default").orElseThrow();
+    List<Long> steps = new ArrayList<>();
+    FileTraining.Result fromFile;
+    try (AdapterTraining training = AdapterTraining.open(settings(), NDManager.newBaseManager())) {
+      fromFile = FileTraining.train(settings(), training, IDENTITY, examples, List.of(), 1,
+          new FileTraining.Progress() {
+            @Override
+            public void stepped(io.continualsft.trainer.train.LoraTrainer.StepResult result,
+                long examplesTrained, long tokensTrained) {
+              steps.add(result.step());
+            }
+
+            @Override
+            public void epoch(int epoch, double evalLoss, int evalExamples) {}
+          });
+    }
+    assertThat(fromFile.steps()).isEqualTo(fromTopic.manifest().getStep());
+    assertThat(steps).hasSize((int) fromFile.steps());
+    assertThat(fromFile.examplesTrained()).isEqualTo(published.getLast().examplesTrained());
+    assertThat(fromFile.tokensTrained()).isEqualTo(published.getLast().tokensTrained());
+    assertThat(fromFile.evalLoss()).isEqualTo(published.getLast().evalLoss());
+    assertThat(fromFile.refused()).isEmpty();
+    assertThat(fromFile.adapter().weightsBytes()).as("adapter_model.safetensors, bit for bit")
+        .isEqualTo(fromTopic.files().get(Checkpoint.ADAPTER_WEIGHTS));
+    assertThat(fromFile.adapter().configBytes())
+        .isEqualTo(fromTopic.files().get("adapter_config.json"));
+  }
+
   /** The newest complete checkpoint among {@code records}, as the locator reads them. */
   static Optional<Checkpoint> newest(List<CheckpointRecord> records, String adapter) {
     LogConsumer<String, CheckpointRecord> log = new LogConsumer<>(100);

@@ -1,0 +1,249 @@
+package io.continualsft.trainer.cli;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Message;
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.jsonl.JsonlConversation;
+import io.continualsft.chat.labels.AssistantLabeler;
+import io.continualsft.chat.labels.ChatMessage;
+import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.chat.labels.LabelingSettings;
+import io.continualsft.chat.labels.RejectedException;
+import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.model.ModelIdentity;
+import io.continualsft.trainer.service.FileTraining;
+import io.continualsft.trainer.train.AdapterTraining;
+import io.continualsft.trainer.train.LoraTrainer;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Bootstrapping an adapter from a dataset file, with the service's own training. */
+@Command(name = "train", mixinStandardHelpOptions = true,
+    description = "Trains a LoRA adapter from a JSONL file (conversations in any shape `produce`"
+        + " reads, or `streams-app mask` output) with the service's labelling, admission,"
+        + " batching and step, and writes it as a PEFT directory.")
+final class TrainCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--model", required = true, description = "The base model directory.")
+  Path model;
+
+  @Option(names = "--input", required = true, description = "Conversations JSONL, or the"
+      + " labelled lines of `streams-app mask`.") Path input;
+
+  @Option(names = "--output", required = true, description = "The PEFT adapter directory to"
+      + " write.") Path output;
+
+  @Option(names = "--eval-file", description = "More examples to evaluate on (same formats).")
+  Path evalFile;
+
+  @Option(names = "--eval-fraction", defaultValue = "0.02", description = "Share of"
+      + " conversations held out by id hash, as the service does (default: ${DEFAULT-VALUE}).")
+  double evalFraction;
+
+  @Option(names = "--lora-r", defaultValue = "8") int loraR;
+
+  @Option(names = "--lora-alpha", defaultValue = "16") double loraAlpha;
+
+  @Option(names = "--lora-dropout", defaultValue = "0") double loraDropout;
+
+  @Option(names = "--target-modules", defaultValue = "q_proj,v_proj",
+      description = "Comma-separated modules, or all-linear (default: ${DEFAULT-VALUE}).")
+  String targetModules;
+
+  @Option(names = "--lr", defaultValue = "1e-4") double learningRate;
+
+  @Option(names = "--warmup-steps", defaultValue = "10") int warmupSteps;
+
+  @Option(names = "--step-tokens", defaultValue = "2048",
+      description = "Trained tokens per optimizer step (default: ${DEFAULT-VALUE}).")
+  int stepTokens;
+
+  @Option(names = "--max-length", defaultValue = "2048") int maxLength;
+
+  @Option(names = "--token-budget", defaultValue = "4096",
+      description = "Tokens computed per micro-batch, padding included.") int tokenBudget;
+
+  @Option(names = "--pack", description = "Pack several examples per row.") boolean pack;
+
+  @Option(names = "--epochs", defaultValue = "1") int epochs;
+
+  @Option(names = "--seed", defaultValue = "0") long seed;
+
+  @Option(names = "--model-name", defaultValue = "",
+      description = "base_model_name_or_path in adapter_config.json (default: --model).")
+  String modelName;
+
+  @Option(names = "--device", defaultValue = "cpu") String device;
+
+  @Override
+  public Integer call() throws IOException {
+    if (epochs < 1) {
+      throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
+    }
+    // No broker or registry is contacted: the settings' Kafka part is unused here.
+    TrainerSettings settings = TrainerSettings.builder()
+        .bootstrapServers("unused:9092").registryUrl("http://unused")
+        .modelDir(model).modelName(modelName).device(device)
+        .loraR(loraR).loraAlpha(loraAlpha).loraDropout(loraDropout)
+        .loraTargetModules(Arrays.stream(targetModules.split(",")).map(String::trim).toList())
+        .seed(seed).maxLength(maxLength).tokenBudget(tokenBudget).pack(pack)
+        .stepTokens(stepTokens).learningRate(learningRate).warmupSteps(warmupSteps)
+        .evalFraction(evalFraction).metricsPort(0).build();
+    ModelIdentity identity = ModelIdentity.of(model, settings.model().baseModelName());
+    List<SftExample> examples = read(input, model, identity, maxLength);
+    List<Batch.Example> eval = evalFile == null ? List.of() : read(evalFile, model, identity,
+        maxLength)
+        .stream().map(e -> Batch.Example.of(e.getInputIds(), e.getLabels())).toList();
+    long estimate = FileTraining.estimateSteps(examples, settings.steps()) * epochs;
+    System.out.printf("train: %d examples from %s, about %d steps over %d epoch(s)%n",
+        examples.size(), input, estimate, epochs);
+    Instant started = Instant.now();
+    FileTraining.Result result;
+    try (AdapterTraining training = AdapterTraining.open(settings,
+        NDManager.newBaseManager(Engines.device(device)))) {
+      result = FileTraining.train(settings, training, identity, examples, eval, epochs,
+          new FileTraining.Progress() {
+            private long lastPrint = -1;
+
+            @Override
+            public void stepped(LoraTrainer.StepResult r, long examplesTrained,
+                long tokensTrained) {
+              Duration elapsed = Duration.between(started, Instant.now());
+              long seconds = elapsed.toSeconds();
+              if (seconds == lastPrint && r.step() < estimate) {
+                return; // at most a line a second
+              }
+              lastPrint = seconds;
+              Duration eta = FileTraining.eta(elapsed, r.step(), estimate);
+              System.out.printf("step %d/~%d | examples %d | %.0f tokens/s | loss %.4f | lr %.2e"
+                  + " | ETA %d:%02d%n", r.step(), estimate, examplesTrained,
+                  tokensTrained / Math.max(1e-3, elapsed.toMillis() / 1000.0), r.loss(),
+                  r.learningRate(), eta.toMinutes(), eta.toSecondsPart());
+            }
+
+            @Override
+            public void epoch(int epoch, double evalLoss, int evalExamples) {
+              System.out.printf("epoch %d | eval loss %.4f on %d held-out examples%n", epoch,
+                  evalLoss, evalExamples);
+            }
+          });
+    }
+    result.refused().forEach(r -> System.out.printf("  example %d: %s, not trained%n",
+        r.index() + 1, r.reason()));
+    result.adapter().write(output);
+    double seconds = Duration.between(started, Instant.now()).toMillis() / 1000.0;
+    System.out.printf("wrote %s: %d steps, %d examples, eval loss %.4f%n", output, result.steps(),
+        result.examplesTrained(), result.evalLoss());
+    System.out.printf("trained %d tokens in %.1f s: %.0f trained tokens/s%n",
+        result.tokensTrained(), seconds, result.tokensTrained() / seconds);
+    return 0;
+  }
+
+  /**
+   * The file's examples: mask output lines as they are, conversations labelled with the model's
+   * chat template by the streams app's default rules. A line that cannot be used is reported
+   * with its number and reason, never dropped silently.
+   */
+  static List<SftExample> read(Path file, Path modelDir, ModelIdentity identity, int maxLength)
+      throws IOException {
+    List<SftExample> out = new ArrayList<>();
+    int skipped = 0;
+    try (ChatModel chat = ChatModel.load(modelDir, "default", Clock.systemUTC());
+        BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+      AssistantLabeler labeler = new AssistantLabeler(chat, LabelingSettings.DEFAULTS
+          .withMaxLength(maxLength, LabelingSettings.Truncation.DROP));
+      String line;
+      int number = 0;
+      while ((line = in.readLine()) != null) {
+        number++;
+        if (line.isBlank()) {
+          continue;
+        }
+        try {
+          out.add(example(line, labeler, identity));
+        } catch (JsonlConversation.InvalidLineException | IllegalArgumentException e) {
+          System.out.printf("  %s line %d: %s, skipped%n", file.getFileName(), number,
+              e.getMessage());
+          skipped++;
+        } catch (RejectedException e) {
+          System.out.printf("  %s line %d: %s (%s), skipped%n", file.getFileName(), number,
+              e.reason(), e.detail());
+          skipped++;
+        }
+      }
+    }
+    if (out.isEmpty()) {
+      throw new IllegalArgumentException(file + ": no usable example (" + skipped
+          + " lines skipped)");
+    }
+    return out;
+  }
+
+  private static SftExample example(String line, AssistantLabeler labeler, ModelIdentity identity)
+      throws JsonlConversation.InvalidLineException, RejectedException {
+    String id;
+    List<Integer> ids;
+    List<Integer> labels;
+    JsonNode node;
+    try {
+      node = JSON.readTree(line);
+    } catch (IOException e) {
+      throw new JsonlConversation.InvalidLineException("not valid JSON");
+    }
+    if (node != null && node.has("input_ids")) { // streams-app mask output
+      if (node.has("error")) {
+        throw new IllegalArgumentException("mask could not label it: " + node.get("error"));
+      }
+      id = node.path("id").asText();
+      ids = ints(node.get("input_ids"));
+      labels = ints(node.get("labels"));
+    } else {
+      Conversation c = JsonlConversation.parse(line).toAvro("default", Instant.EPOCH);
+      List<ChatMessage> messages = new ArrayList<>();
+      for (Message m : c.getMessages()) {
+        messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain()));
+      }
+      AssistantLabeler.Labeled l = labeler.label(messages, c.getTools());
+      id = c.getId();
+      ids = Arrays.stream(l.inputIds()).boxed().toList();
+      labels = Arrays.stream(l.labels()).boxed().toList();
+    }
+    if (ids.size() != labels.size()) {
+      throw new IllegalArgumentException("input_ids and labels differ in length (" + ids.size()
+          + " vs " + labels.size() + ")");
+    }
+    long trained = labels.stream().filter(x -> x != LabelContract.IGNORE_INDEX).count();
+    return SftExample.newBuilder().setConversationId(id).setAdapter("default")
+        .setInputIds(ids).setLabels(labels).setTrainedTokens((int) trained)
+        .setTokenizerFingerprint(identity.tokenizerFingerprint()).setTemplateFingerprint("")
+        .setSourceTopic("file").setSourcePartition(0).setSourceOffset(0)
+        .setCreatedAt(Instant.EPOCH).build();
+  }
+
+  private static List<Integer> ints(JsonNode array) {
+    if (array == null || !array.isArray()) {
+      throw new IllegalArgumentException("input_ids and labels must be arrays");
+    }
+    List<Integer> out = new ArrayList<>(array.size());
+    array.forEach(n -> out.add(n.asInt()));
+    return out;
+  }
+}
