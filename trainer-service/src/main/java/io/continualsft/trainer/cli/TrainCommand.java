@@ -3,6 +3,7 @@ package io.continualsft.trainer.cli;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
@@ -13,6 +14,14 @@ import io.continualsft.chat.labels.ChatMessage;
 import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
+import io.continualsft.runtime.config.ClientConfigFile;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.trainer.checkpoint.CheckpointFiles;
+import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.CheckpointReader;
+import io.continualsft.trainer.checkpoint.TrainingState;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.ModelIdentity;
@@ -29,8 +38,14 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -93,10 +108,43 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(names = "--device", defaultValue = "cpu") String device;
 
+  @Option(names = "--publish", description = "Also publish the result to the checkpoint topic"
+      + " as version 1 of --adapter (a candidate), so the service starts from it; needs"
+      + " --bootstrap and --registry, and refuses an adapter that has checkpoints already.")
+  boolean publish;
+
+  @Option(names = "--adapter", defaultValue = "default",
+      description = "With --publish: the adapter id (default: ${DEFAULT-VALUE}).") String adapter;
+
+  @Option(names = "--bootstrap", description = "With --publish: Kafka bootstrap servers.")
+  String bootstrap;
+
+  @Option(names = "--registry", description = "With --publish: schema registry URL.")
+  String registry;
+
+  @Option(names = "--client-config", description = "With --publish: Kafka client and registry"
+      + " properties (security).") Path clientConfig;
+
+  @Option(names = "--topic", defaultValue = io.continualsft.schemas.SftTopics.ADAPTER_CHECKPOINTS,
+      description = "With --publish: the checkpoint topic (default: ${DEFAULT-VALUE}).")
+  String topic;
+
   @Override
   public Integer call() throws IOException {
     if (epochs < 1) {
       throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
+    }
+    Map<String, String> client = null;
+    if (publish) {
+      if (bootstrap == null) {
+        throw new IllegalArgumentException("--publish needs --bootstrap");
+      }
+      client = ClientConfigFile.read(clientConfig);
+      if (registry != null) {
+        client.put(SchemaRegistryConfig.URL, registry);
+      }
+      client.putIfAbsent(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false");
+      refuseIfPublished(client); // before hours of training, not after
     }
     // No broker or registry is contacted: the settings' Kafka part is unused here.
     TrainerSettings settings = TrainerSettings.builder()
@@ -106,17 +154,19 @@ final class TrainCommand implements Callable<Integer> {
         .loraTargetModules(Arrays.stream(targetModules.split(",")).map(String::trim).toList())
         .seed(seed).maxLength(maxLength).tokenBudget(tokenBudget).pack(pack)
         .stepTokens(stepTokens).learningRate(learningRate).warmupSteps(warmupSteps)
-        .evalFraction(evalFraction).metricsPort(0).build();
+        .evalFraction(evalFraction).metricsPort(0).adapter(adapter).build();
     ModelIdentity identity = ModelIdentity.of(model, settings.model().baseModelName());
-    List<SftExample> examples = read(input, model, identity, maxLength);
+    List<SftExample> examples = read(input, model, identity, maxLength, adapter);
     List<Batch.Example> eval = evalFile == null ? List.of() : read(evalFile, model, identity,
-        maxLength)
+        maxLength, adapter)
         .stream().map(e -> Batch.Example.of(e.getInputIds(), e.getLabels())).toList();
     long estimate = FileTraining.estimateSteps(examples, settings.steps()) * epochs;
     System.out.printf("train: %d examples from %s, about %d steps over %d epoch(s)%n",
         examples.size(), input, estimate, epochs);
     Instant started = Instant.now();
     FileTraining.Result result;
+    Map<String, float[]> moments;
+    long optimizerSteps;
     try (AdapterTraining training = AdapterTraining.open(settings,
         NDManager.newBaseManager(Engines.device(device)))) {
       result = FileTraining.train(settings, training, identity, examples, eval, epochs,
@@ -145,6 +195,8 @@ final class TrainCommand implements Callable<Integer> {
                   evalLoss, evalExamples);
             }
           });
+      moments = training.moments();
+      optimizerSteps = training.optimizerSteps();
     }
     result.refused().forEach(r -> System.out.printf("  example %d: %s, not trained%n",
         r.index() + 1, r.reason()));
@@ -152,9 +204,72 @@ final class TrainCommand implements Callable<Integer> {
     double seconds = Duration.between(started, Instant.now()).toMillis() / 1000.0;
     System.out.printf("wrote %s: %d steps, %d examples, eval loss %.4f%n", output, result.steps(),
         result.examplesTrained(), result.evalLoss());
+    if (publish) {
+      publish(client, settings, identity, result, moments, optimizerSteps);
+    }
     System.out.printf("trained %d tokens in %.1f s: %.0f trained tokens/s%n",
         result.tokensTrained(), seconds, result.tokensTrained() / seconds);
     return 0;
+  }
+
+  private void refuseIfPublished(Map<String, String> client) {
+    try (CheckpointReader reader = CheckpointReader.open(bootstrap,
+        SchemaRegistryConfig.fromMap(client), topic, new LinkedHashMap<>(client))) {
+      reader.newest(adapter).ifPresent(c -> {
+        throw new IllegalArgumentException("adapter " + adapter + " already has checkpoints on "
+            + topic + " (newest v" + c.version() + "); a file-trained start would make its"
+            + " trainer retrain the topic from the beginning on top of it. Publish under a new"
+            + " --adapter.");
+      });
+    }
+  }
+
+  /**
+   * Version 1 of the adapter: the PEFT files, the optimizer moments and a training state with no
+   * input offsets, so the service resumes from it and reads its topic from the beginning. One
+   * transaction: a reader sees the whole checkpoint or nothing.
+   */
+  private void publish(Map<String, String> client, TrainerSettings settings,
+      ModelIdentity identity, FileTraining.Result result, Map<String, float[]> moments,
+      long optimizerSteps) {
+    List<Batch.Example> evalSet = result.evalSet().subList(0, Math.min(result.evalSet().size(),
+        settings.eval().maxExamples()));
+    TrainingState state = new TrainingState(adapter, 1, result.steps(), optimizerSteps,
+        result.examplesTrained(), result.tokensTrained(), 0, 0, 0, 0, seed, Map.of(), Map.of(),
+        evalSet);
+    Map<String, byte[]> files = CheckpointFiles.encode(new CheckpointFiles.Content(
+        result.adapter(), moments, state));
+    Map<String, Double> metrics = new LinkedHashMap<>();
+    if (Double.isFinite(result.evalLoss())) {
+      metrics.put("eval_loss", result.evalLoss());
+    }
+    metrics.put("eval_examples", (double) evalSet.size());
+    List<CheckpointRecord> records = CheckpointFiles.records(adapter, 1, files,
+        new CheckpointFiles.ManifestFacts(result.steps(), result.examplesTrained(),
+            result.tokensTrained(), Map.of(), identity, settings.lora(), metrics, Instant.now()),
+        settings.checkpoints().chunkBytes());
+    Map<String, Object> config = new LinkedHashMap<>(SchemaRegistryConfig.kafkaOnly(client));
+    config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    config.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "sft-train-publish-" + adapter + "-"
+        + java.util.UUID.randomUUID());
+    config.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG,
+        Math.max(1_048_576, settings.checkpoints().chunkBytes() + 65_536));
+    try (SchemaRegistryClient schemas = new SchemaRegistryClient(
+            SchemaRegistryConfig.fromMap(client));
+        KafkaProducer<String, CheckpointRecord> producer = new KafkaProducer<>(config,
+            new StringSerializer(), new AvroSerializer<>(schemas, false))) {
+      int partition = CheckpointLocator.partitionFor(adapter,
+          producer.partitionsFor(topic).size());
+      producer.initTransactions();
+      producer.beginTransaction();
+      for (CheckpointRecord r : records) {
+        producer.send(new ProducerRecord<>(topic, partition, adapter, r));
+      }
+      producer.commitTransaction();
+    }
+    System.out.printf("published %s v1 to %s: %,d bytes, a candidate the service starts from"
+        + " (release it with trainer-service release --to 1)%n", adapter, topic,
+        files.values().stream().mapToLong(b -> b.length).sum());
   }
 
   /**
@@ -162,8 +277,8 @@ final class TrainCommand implements Callable<Integer> {
    * chat template by the streams app's default rules. A line that cannot be used is reported
    * with its number and reason, never dropped silently.
    */
-  static List<SftExample> read(Path file, Path modelDir, ModelIdentity identity, int maxLength)
-      throws IOException {
+  static List<SftExample> read(Path file, Path modelDir, ModelIdentity identity, int maxLength,
+      String adapter) throws IOException {
     List<SftExample> out = new ArrayList<>();
     int skipped = 0;
     try (ChatModel chat = ChatModel.load(modelDir, "default", Clock.systemUTC());
@@ -178,7 +293,7 @@ final class TrainCommand implements Callable<Integer> {
           continue;
         }
         try {
-          out.add(example(line, labeler, identity));
+          out.add(example(line, labeler, identity, adapter));
         } catch (JsonlConversation.InvalidLineException | IllegalArgumentException e) {
           System.out.printf("  %s line %d: %s, skipped%n", file.getFileName(), number,
               e.getMessage());
@@ -197,8 +312,8 @@ final class TrainCommand implements Callable<Integer> {
     return out;
   }
 
-  private static SftExample example(String line, AssistantLabeler labeler, ModelIdentity identity)
-      throws JsonlConversation.InvalidLineException, RejectedException {
+  private static SftExample example(String line, AssistantLabeler labeler, ModelIdentity identity,
+      String adapter) throws JsonlConversation.InvalidLineException, RejectedException {
     String id;
     List<Integer> ids;
     List<Integer> labels;
@@ -231,7 +346,7 @@ final class TrainCommand implements Callable<Integer> {
           + " vs " + labels.size() + ")");
     }
     long trained = labels.stream().filter(x -> x != LabelContract.IGNORE_INDEX).count();
-    return SftExample.newBuilder().setConversationId(id).setAdapter("default")
+    return SftExample.newBuilder().setConversationId(id).setAdapter(adapter)
         .setInputIds(ids).setLabels(labels).setTrainedTokens((int) trained)
         .setTokenizerFingerprint(identity.tokenizerFingerprint()).setTemplateFingerprint("")
         .setSourceTopic("file").setSourcePartition(0).setSourceOffset(0)

@@ -41,7 +41,7 @@ public final class FileTraining {
    * @param evalLoss mean loss on the eval examples after the last epoch (NaN without any)
    */
   public record Result(PeftAdapter adapter, long steps, long examplesTrained, long tokensTrained,
-      int evalExamples, double evalLoss, List<Refused> refused) {}
+      List<Batch.Example> evalSet, double evalLoss, List<Refused> refused) {}
 
   private FileTraining() {}
 
@@ -105,7 +105,7 @@ public final class FileTraining {
       progress.epoch(epoch, evalLoss, eval.size());
     }
     return new Result(training.adapter(identity.baseModelName()), training.step(),
-        books.examplesTrained(), books.tokensTrained(), eval.size(), evalLoss, refused);
+        books.examplesTrained(), books.tokensTrained(), List.copyOf(eval), evalLoss, refused);
   }
 
   private static void step(AdapterTraining training, StepBookkeeping books, Progress progress) {
