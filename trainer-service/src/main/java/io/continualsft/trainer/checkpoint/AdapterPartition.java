@@ -33,31 +33,48 @@ public final class AdapterPartition {
   }
 
   /**
-   * Reads windows {@code [end - w, end)} for w = {@code firstWindow}, 4·w, 16·w ... (assigning
-   * and seeking {@code consumer}) and hands each to {@code search} with whether it starts at the
-   * partition's beginning; {@code search} answers empty to widen the window, or its decision
-   * (which may be "none"). Empty when the whole partition was read without a decision.
+   * What a search says of a window: found (possibly "none in the whole partition"), or widen,
+   * with the offset the next window must start at or before when the search knows it (a
+   * manifest says how many chunk records precede it), else {@link Long#MAX_VALUE}.
+   */
+  public sealed interface Answer<T> {
+    record Found<T>(Optional<T> value) implements Answer<T> {}
+
+    record Widen<T>(long startAtMost) implements Answer<T> {}
+  }
+
+  /**
+   * Reads windows ending at the partition's end, each at least 4 times the last (the first
+   * {@code firstWindow} records), assigning and seeking {@code consumer}, and hands each to
+   * {@code search} with whether it starts at the partition's beginning. Empty when the whole
+   * partition was read without a decision.
    *
    * @throws CheckpointLookupException when a window could not be read within {@code patience}
    */
   public static <V, T> Optional<T> searchBackwards(Consumer<String, V> consumer,
       TopicPartition tp, long firstWindow, Duration patience,
-      BiFunction<List<ConsumerRecord<String, V>>, Boolean, Optional<Optional<T>>> search) {
+      BiFunction<List<ConsumerRecord<String, V>>, Boolean, Answer<T>> search) {
     consumer.assign(List.of(tp));
     long begin = consumer.beginningOffsets(List.of(tp)).get(tp);
     long end = consumer.endOffsets(List.of(tp)).get(tp);
-    long window = firstWindow;
-    long from = end;
-    while (from > begin) {
-      from = Math.max(begin, end - window);
-      Optional<Optional<T>> decided = search.apply(read(consumer, tp, from, end, patience),
-          from == begin);
-      if (decided.isPresent()) {
-        return decided.get();
+    long from = Math.max(begin, end - firstWindow);
+    List<ConsumerRecord<String, V>> window = read(consumer, tp, from, end, patience);
+    while (true) {
+      Answer<T> answer = search.apply(window, from == begin);
+      if (answer instanceof Answer.Found<T> found) {
+        return found.value();
       }
-      window *= 4;
+      if (from == begin) {
+        return Optional.empty();
+      }
+      long hint = ((Answer.Widen<T>) answer).startAtMost();
+      long wider = Math.max(begin, Math.min(hint, end - 4 * (end - from)));
+      // Only what lies before the window is read; the window is kept, not read again.
+      List<ConsumerRecord<String, V>> more = read(consumer, tp, wider, from, patience);
+      more.addAll(window);
+      window = more;
+      from = wider;
     }
-    return Optional.empty();
   }
 
   /** The records of [from, end), in offset order (values that did not decode are null). */

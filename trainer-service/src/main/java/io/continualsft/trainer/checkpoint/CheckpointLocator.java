@@ -54,9 +54,37 @@ public final class CheckpointLocator {
   public static Optional<Checkpoint> newest(Consumer<String, CheckpointRecord> consumer,
       String topic, String adapter, Duration patience, Predicate<Checkpoint> usable) {
     TopicPartition tp = AdapterPartition.of(consumer, topic, adapter);
-    return AdapterPartition.searchBackwards(consumer, tp, 64, patience, (window, atBeginning) ->
-        newestIn(window.stream().map(ConsumerRecord::value).filter(v -> v != null).toList(),
-            adapter, atBeginning, usable));
+    return AdapterPartition.searchBackwards(consumer, tp, 64, patience, (window, atBeginning) -> {
+      Optional<Optional<Checkpoint>> found = newestIn(window.stream().map(ConsumerRecord::value)
+          .filter(v -> v != null).toList(), adapter, atBeginning, usable);
+      return found.isPresent() ? new AdapterPartition.Answer.Found<>(found.get())
+          : new AdapterPartition.Answer.Widen<>(chunksStartAtMost(window, adapter));
+    });
+  }
+
+  /**
+   * Where the chunks of the window's newest manifest of {@code adapter} start at the latest: its
+   * chunk records precede it in one transaction, so at or before its offset less their number
+   * (other adapters' records may lie between). Saves re-reading a large checkpoint in windows
+   * that grow by 4 only.
+   */
+  private static long chunksStartAtMost(List<ConsumerRecord<String, CheckpointRecord>> window,
+      String adapter) {
+    long at = Long.MAX_VALUE;
+    long newestVersion = Long.MIN_VALUE;
+    for (ConsumerRecord<String, CheckpointRecord> r : window) {
+      CheckpointRecord v = r.value();
+      if (v != null && v.getAdapter().equals(adapter)
+          && v.getPayload() instanceof CheckpointManifest m && v.getVersion() > newestVersion) {
+        newestVersion = v.getVersion();
+        long chunks = 0;
+        for (var f : m.getFiles()) {
+          chunks += Math.max(0, f.getChunks());
+        }
+        at = r.offset() - Math.min(chunks, r.offset());
+      }
+    }
+    return at;
   }
 
   /**

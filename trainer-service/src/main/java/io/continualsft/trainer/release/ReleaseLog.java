@@ -97,8 +97,9 @@ public final class ReleaseLog implements ReleaseSource, AutoCloseable {
         }
         newest = v;
       }
-      return newest != null || atBeginning ? Optional.of(Optional.ofNullable(newest))
-          : Optional.empty();
+      return newest != null || atBeginning
+          ? new AdapterPartition.Answer.Found<>(Optional.ofNullable(newest))
+          : new AdapterPartition.Answer.Widen<>(Long.MAX_VALUE);
     });
   }
 
