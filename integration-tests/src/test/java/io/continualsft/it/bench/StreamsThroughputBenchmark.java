@@ -38,11 +38,14 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * <pre>./mvnw -q -pl integration-tests -am install -DskipTests
  * ./mvnw -q -pl integration-tests exec:java -Dexec.classpathScope=test \
- *     -Dexec.mainClass=io.continualsft.it.bench.StreamsThroughputBenchmark [-Dexec.args="3000"]</pre>
+ *     -Dexec.mainClass=io.continualsft.it.bench.StreamsThroughputBenchmark \
+ *     [-Dexec.args="CONVERSATIONS PARTITIONS THREADS", default "3000 1 1"]</pre>
  */
 public final class StreamsThroughputBenchmark {
   public static void main(String[] args) throws Exception {
     int count = args.length > 0 ? Integer.parseInt(args[0]) : 3000;
+    int partitions = args.length > 1 ? Integer.parseInt(args[1]) : 1;
+    int threads = args.length > 2 ? Integer.parseInt(args[2]) : 1;
     System.setProperty("ai.djl.offline", "true");
     Path work = Files.createTempDirectory("streams-bench");
     List<Conversation> mix = ConversationMix.generate(count, 7);
@@ -55,8 +58,8 @@ public final class StreamsThroughputBenchmark {
         SchemaRegistryServer registry = SchemaRegistryServer.start(work.resolve("registry"))) {
       try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
           broker.bootstrapServers()))) {
-        Topics.createAndAwait(admin, List.of(Topics.topic("in", 1), Topics.topic("out", 1),
-            Topics.topic("dlq", 1)), Duration.ofSeconds(60));
+        Topics.createAndAwait(admin, List.of(Topics.topic("in", partitions),
+            Topics.topic("out", partitions), Topics.topic("dlq", 1)), Duration.ofSeconds(60));
       }
       try (SchemaRegistryClient client =
               new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry.url(), true));
@@ -80,6 +83,7 @@ public final class StreamsThroughputBenchmark {
       config.put(StreamsAppConfig.MAX_LENGTH, "32768");
       config.put(StreamsAppConfig.METRICS_PORT, "0");
       config.put("state.dir", work.resolve("state").toString());
+      config.put("num.stream.threads", String.valueOf(threads));
 
       long started = System.nanoTime();
       try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(config));
@@ -87,8 +91,9 @@ public final class StreamsThroughputBenchmark {
               ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
               ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
               new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-        TopicPartition out = new TopicPartition("out", 0);
-        consumer.assign(List.of(out));
+        List<TopicPartition> out = java.util.stream.IntStream.range(0, partitions)
+            .mapToObj(p -> new TopicPartition("out", p)).toList();
+        consumer.assign(out);
         long seen = 0;
         long firstAt = 0;
         long firstBatch = 0;
@@ -104,11 +109,13 @@ public final class StreamsThroughputBenchmark {
         double seconds = (done - started) / 1e9;
         double endToEnd = count / seconds;
         double steady = (count - firstBatch) / ((done - firstAt) / 1e9);
-        System.out.printf("conversations: %d (1 partition, 1 stream thread, exactly_once_v2)%n"
+        System.out.printf("conversations: %d (%d partition(s), %d stream thread(s),"
+            + " exactly_once_v2)%n"
             + "end to end through the topology: %,.0f conversations/s (%.1f s, app start included)%n"
             + "steady state (first committed batch to last): %,.0f conversations/s%n"
             + "in-process labeler, same mix, same run: %,.0f conversations/s%n"
-            + "ratio steady state / in-process: %.2f%n", count, endToEnd, seconds, steady,
+            + "ratio steady state / in-process: %.2f%n", count, partitions, threads, endToEnd,
+            seconds, steady,
             inProcess, steady / inProcess);
       }
     }

@@ -31,6 +31,7 @@ public final class TrainerConfig {
   public static final String RELEASE_POLICY = "release.policy";
   public static final String GATE_MAX_EVAL_INCREASE = "gate.max-eval-increase";
   public static final String GATE_MAX_RETENTION_INCREASE = "gate.max-retention-increase";
+  public static final String GATE_ABSOLUTE_TOLERANCE = "gate.absolute-tolerance";
   public static final String RETENTION_FILE = "retention.file";
   public static final String RETENTION_TOPIC = "retention.topic";
   public static final String RETENTION_MAX_EXAMPLES = "retention.max-examples";
@@ -168,6 +169,10 @@ public final class TrainerConfig {
           + " (the base model's before the first release) a candidate's retention loss may be.",
           false, b -> number(b.gateMaxRetentionIncrease),
           (b, v) -> b.gateMaxRetentionIncrease(decimal(GATE_MAX_RETENTION_INCREASE, v))),
+      entry(GATE_ABSOLUTE_TOLERANCE, "Gate: how far above the release's (in nats) either loss"
+          + " may be whatever the relative tolerances say, so that tiny losses' noise is not a"
+          + " regression; 0 disables.", false, b -> number(b.gateAbsoluteTolerance),
+          (b, v) -> b.gateAbsoluteTolerance(decimal(GATE_ABSOLUTE_TOLERANCE, v))),
       entry(RETENTION_FILE, "Retention set: a JSONL file of conversations the adapter must keep"
           + " (labelled as the stream is, never trained on); empty: none.", false,
           b -> b.retentionFile == null ? "" : b.retentionFile.toString(),

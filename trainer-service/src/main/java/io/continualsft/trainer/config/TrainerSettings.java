@@ -123,9 +123,11 @@ public record TrainerSettings(
    * The evaluation gate: a candidate is released only when its new-data eval loss is at most
    * {@code 1 + maxEvalIncrease} times the release's on the same held-out examples, and its
    * retention loss at most {@code 1 + maxRetentionIncrease} times the release's (the base
-   * model's before the first release).
+   * model's before the first release); either may also be up to {@code absoluteTolerance} above
+   * the release's, whichever allows more.
    */
-  public record Gate(ReleasePolicy policy, double maxEvalIncrease, double maxRetentionIncrease) {}
+  public record Gate(ReleasePolicy policy, double maxEvalIncrease, double maxRetentionIncrease,
+      double absoluteTolerance) {}
 
   /**
    * The retention set: conversations standing for what the adapter must keep, from a JSONL file
@@ -198,6 +200,7 @@ public record TrainerSettings(
     b.releasePolicy = gate.policy();
     b.gateMaxEvalIncrease = gate.maxEvalIncrease();
     b.gateMaxRetentionIncrease = gate.maxRetentionIncrease();
+    b.gateAbsoluteTolerance = gate.absoluteTolerance();
     b.retentionFile = retention.file().orElse(null);
     b.retentionTopic = retention.topic();
     b.retentionMaxExamples = retention.maxExamples();

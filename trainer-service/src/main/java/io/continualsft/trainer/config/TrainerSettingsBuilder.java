@@ -64,6 +64,7 @@ public final class TrainerSettingsBuilder {
   TrainerSettings.ReleasePolicy releasePolicy = TrainerSettings.ReleasePolicy.GATE;
   double gateMaxEvalIncrease = 0.0;
   double gateMaxRetentionIncrease = 0.05;
+  double gateAbsoluteTolerance = 0.01;
   Path retentionFile;
   String retentionTopic = "";
   int retentionMaxExamples = 256;
@@ -147,6 +148,12 @@ public final class TrainerSettingsBuilder {
   /** ε: how much worse (relative) than the baseline's a candidate's retention loss may be. */
   public TrainerSettingsBuilder gateMaxRetentionIncrease(double v) {
     gateMaxRetentionIncrease = v;
+    return this;
+  }
+
+  /** How far (in nats) above the release's a candidate's loss may be, whatever its relative size. */
+  public TrainerSettingsBuilder gateAbsoluteTolerance(double v) {
+    gateAbsoluteTolerance = v;
     return this;
   }
 
@@ -413,6 +420,10 @@ public final class TrainerSettingsBuilder {
       throw new ConfigException(TrainerConfig.GATE_MAX_RETENTION_INCREASE,
           gateMaxRetentionIncrease, "must be >= 0 (a relative increase: 0.05 allows 5 % worse)");
     }
+    if (!(gateAbsoluteTolerance >= 0) || !Double.isFinite(gateAbsoluteTolerance)) {
+      throw new ConfigException(TrainerConfig.GATE_ABSOLUTE_TOLERANCE, gateAbsoluteTolerance,
+          "must be >= 0 (nats)");
+    }
     if (retentionFile != null && !retentionTopic.isBlank()) {
       throw new ConfigException(TrainerConfig.RETENTION_FILE, retentionFile,
           "give " + TrainerConfig.RETENTION_FILE + " or " + TrainerConfig.RETENTION_TOPIC
@@ -456,7 +467,8 @@ public final class TrainerSettingsBuilder {
         new TrainerSettings.Eval(evalFraction, evalMaxExamples),
         new TrainerSettings.Checkpoints(checkpointEverySteps, checkpointEverySeconds, chunkBytes),
         new TrainerSettings.Observability(metricsPort, metricsHost, progressEverySteps),
-        new TrainerSettings.Gate(releasePolicy, gateMaxEvalIncrease, gateMaxRetentionIncrease),
+        new TrainerSettings.Gate(releasePolicy, gateMaxEvalIncrease, gateMaxRetentionIncrease,
+            gateAbsoluteTolerance),
         new TrainerSettings.Retention(Optional.ofNullable(retentionFile),
             Objects.requireNonNullElse(retentionTopic, ""), retentionMaxExamples),
         new TrainerSettings.Replay(replayFraction, replayRetentionShare),

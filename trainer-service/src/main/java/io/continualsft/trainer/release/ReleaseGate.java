@@ -13,7 +13,9 @@ import java.util.Map;
  *
  * <p>Two checks, each skipped when its data is missing: the new-data eval loss (on the same
  * held-out examples for both) may be at most {@code 1 + maxEvalIncrease} times the baseline's,
- * and the retention loss at most {@code 1 + maxRetentionIncrease} times the baseline's. A
+ * and the retention loss at most {@code 1 + maxRetentionIncrease} times the baseline's; either
+ * may also exceed the baseline by {@code absoluteTolerance}, so that a well-learned adapter's
+ * tiny losses (1e-4 against 1e-4 + noise) do not make every candidate a regression. A
  * candidate with nothing to be scored on (no held-out example, no retention set) is released:
  * the gate cannot know better, and refusing for ever would stop serving from following training.
  */
@@ -68,10 +70,10 @@ public final class ReleaseGate {
     List<String> failed = new ArrayList<>();
     Reason firstFailure = null;
     if (measured(candidate.evalLoss(), baseline.evalLoss())) {
-      double limit = baseline.evalLoss() * (1 + settings.maxEvalIncrease());
+      double limit = limit(baseline.evalLoss(), settings.maxEvalIncrease());
       String check = String.format(Locale.ROOT, "eval loss %.4f %s %.4f (%s %.4f + %s)",
           candidate.evalLoss(), candidate.evalLoss() <= limit ? "<=" : ">", limit, baselineName,
-          baseline.evalLoss(), percent(settings.maxEvalIncrease()));
+          baseline.evalLoss(), tolerance(settings.maxEvalIncrease()));
       if (candidate.evalLoss() <= limit) {
         passed.add(check);
       } else {
@@ -80,10 +82,10 @@ public final class ReleaseGate {
       }
     }
     if (measured(candidate.retentionLoss(), baseline.retentionLoss())) {
-      double limit = baseline.retentionLoss() * (1 + settings.maxRetentionIncrease());
+      double limit = limit(baseline.retentionLoss(), settings.maxRetentionIncrease());
       String check = String.format(Locale.ROOT, "retention loss %.4f %s %.4f (%s %.4f + %s)",
           candidate.retentionLoss(), candidate.retentionLoss() <= limit ? "<=" : ">", limit,
-          baselineName, baseline.retentionLoss(), percent(settings.maxRetentionIncrease()));
+          baselineName, baseline.retentionLoss(), tolerance(settings.maxRetentionIncrease()));
       if (candidate.retentionLoss() <= limit) {
         passed.add(check);
       } else {
@@ -100,6 +102,18 @@ public final class ReleaseGate {
           + " example and no retention set)", metrics);
     }
     return new Verdict(true, Reason.PASSED, String.join("; ", passed), metrics);
+  }
+
+  /** The most a candidate may lose: the relative tolerance, or the absolute one if larger. */
+  private double limit(double baseline, double relative) {
+    return Math.max(baseline * (1 + relative), baseline + settings.absoluteTolerance());
+  }
+
+  /** "5 %", or "5 % or 0.01" with an absolute tolerance. */
+  private String tolerance(double relative) {
+    return percent(relative) + (settings.absoluteTolerance() > 0
+        ? " or " + new java.math.BigDecimal(settings.absoluteTolerance())
+            .round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString() : "");
   }
 
   private static boolean measured(double candidate, double baseline) {

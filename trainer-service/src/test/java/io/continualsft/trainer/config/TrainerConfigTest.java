@@ -119,7 +119,7 @@ class TrainerConfigTest {
         "gate.max-eval-increase", "0.02", "topic.releases", "my.releases"));
     TrainerSettings s = TrainerConfig.fromMap(m);
     assertThat(s.gate()).isEqualTo(new TrainerSettings.Gate(
-        TrainerSettings.ReleasePolicy.EVERY_CANDIDATE, 0.02, 0.05));
+        TrainerSettings.ReleasePolicy.EVERY_CANDIDATE, 0.02, 0.05, 0.01));
     assertThat(s.replay().count(9)).isEqualTo(3);
     assertThat(s.kafka().releasesTopic()).isEqualTo("my.releases");
     assertThat(TrainerConfig.fromMap(TrainerConfig.toProperties(s))).isEqualTo(s);

@@ -12,7 +12,7 @@ class ReleaseGateTest {
 
   static ReleaseGate gate(double maxEvalIncrease, double maxRetentionIncrease) {
     return new ReleaseGate(new TrainerSettings.Gate(TrainerSettings.ReleasePolicy.GATE,
-        maxEvalIncrease, maxRetentionIncrease));
+        maxEvalIncrease, maxRetentionIncrease, 0));
   }
 
   @Test
@@ -60,6 +60,23 @@ class ReleaseGateTest {
   }
 
   @Test
+  void anAbsoluteToleranceKeepsTinyLossesNoiseFromCountingAsARegression() {
+    ReleaseGate gate = new ReleaseGate(new TrainerSettings.Gate(
+        TrainerSettings.ReleasePolicy.GATE, 0, 0.05, 0.01));
+    // 0.0002 against 0.0001 is "100 % worse", and nothing in nats.
+    ReleaseGate.Verdict tiny = gate.decide(new Scores(0.0002, 0.0150), new Scores(0.0001, 0.0100),
+        "release v60");
+    assertThat(tiny.release()).isTrue();
+    assertThat(tiny.summary()).startsWith("eval loss 0.0002 <= 0.0101 (release v60 0.0001 + 0 %"
+        + " or 0.01)");
+    // On large losses the relative tolerance is the larger one, and still binds.
+    ReleaseGate.Verdict large = gate.decide(new Scores(2.0, 3.2), new Scores(2.0, 3.0), "b");
+    assertThat(large.reason()).isEqualTo(Reason.RETENTION_REGRESSED);
+    assertThat(large.summary()).startsWith("retention loss 3.2000 > 3.1500 (b 3.0000 + 5 % or"
+        + " 0.01)");
+  }
+
+  @Test
   void anInfiniteLossIsNeverReleased() {
     ReleaseGate.Verdict v = gate(10, 10).decide(new Scores(Double.POSITIVE_INFINITY, 1.0),
         new Scores(2.0, 3.0), "b");
@@ -72,11 +89,11 @@ class ReleaseGateTest {
     Scores worse = new Scores(9.0, 9.0);
     Scores better = new Scores(1.0, 1.0);
     assertThat(new ReleaseGate(new TrainerSettings.Gate(
-        TrainerSettings.ReleasePolicy.EVERY_CANDIDATE, 0, 0)).decide(worse, better, "b"))
+        TrainerSettings.ReleasePolicy.EVERY_CANDIDATE, 0, 0, 0)).decide(worse, better, "b"))
         .extracting(ReleaseGate.Verdict::release, ReleaseGate.Verdict::reason)
         .containsExactly(true, Reason.UNGATED);
     assertThat(new ReleaseGate(new TrainerSettings.Gate(TrainerSettings.ReleasePolicy.MANUAL, 0,
-        0)).decide(better, worse, "b"))
+        0, 0)).decide(better, worse, "b"))
         .extracting(ReleaseGate.Verdict::release, ReleaseGate.Verdict::reason)
         .containsExactly(false, Reason.MANUAL_POLICY);
   }

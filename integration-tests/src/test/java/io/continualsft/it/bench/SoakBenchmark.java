@@ -1,0 +1,187 @@
+package io.continualsft.it.bench;
+
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.local.KafkaBroker;
+import io.continualsft.local.SchemaRegistryServer;
+import io.continualsft.local.Topics;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.model.ModelIdentity;
+import io.continualsft.trainer.service.TrainerService;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * Does the service's memory stay flat? 10,000 steps of the trainer service on the real broker
+ * with everything it does in production turned on: two examples per step, replay (ρ = 0.25: one
+ * example read back by offset per step), the held-out slice, a checkpoint every 100 steps, each
+ * gated against the release and most of them released in their transaction. The model is tiny
+ * (the parity Qwen3, vocabulary 96), so 10,000 steps take minutes and what grows is the
+ * service, not the model. The process's resident set (VmRSS) is read at every checkpoint; the
+ * heap is fixed (-Xms = -Xmx) so only leaks, not the heap's growth, would show.
+ *
+ * <pre>./mvnw -q -pl integration-tests exec:java -Dexec.classpathScope=test \
+ *     -Dexec.mainClass=io.continualsft.it.bench.SoakBenchmark  (with -Xms512m -Xmx512m)</pre>
+ */
+public final class SoakBenchmark {
+  static final int STEPS = 10_000;
+  static final int PER_STEP = 2;
+
+  public static void main(String[] args) throws Exception {
+    Engines.configure();
+    Path work = Files.createTempDirectory("soak-bench");
+    Path model = Files.createDirectories(work.resolve("model"));
+    Path parity = Path.of(args.length > 0 ? args[0]
+        : "trainer-service/src/test/resources/parity/qwen3/model");
+    for (String f : List.of("config.json", "model.safetensors")) {
+      Files.copy(parity.resolve(f), model.resolve(f));
+    }
+    // The trainer only fingerprints the tokenizer file; these examples are made of ids.
+    Files.writeString(model.resolve("tokenizer.json"), "{\"soak\": true}");
+    ModelIdentity identity = ModelIdentity.of(model, "soak");
+    try (KafkaBroker broker = KafkaBroker.start(work.resolve("kafka"));
+        SchemaRegistryServer registry = SchemaRegistryServer.start(work.resolve("registry"));
+        Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
+            broker.bootstrapServers()))) {
+      Topics.createAndAwait(admin, List.of(Topics.topic("ex", 1), Topics.topic("dlq", 1),
+          Topics.topic("ckpt", 1), Topics.topic("releases", 1)
+              .configs(Map.of("cleanup.policy", "compact"))), Duration.ofSeconds(60));
+      int count = STEPS * PER_STEP * 105 / 100; // the held-out 2 %, and some to spare
+      try (SchemaRegistryClient client =
+              new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry.url(), true));
+          var producer = new KafkaProducer<>(Map.<String, Object>of(
+              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
+              ProducerConfig.LINGER_MS_CONFIG, 20),
+              new StringSerializer(), new AvroSerializer<SftExample>(client, false))) {
+        SplittableRandom random = new SplittableRandom(17);
+        for (int i = 0; i < count; i++) {
+          SftExample e = example("soak-" + i, random, identity.tokenizerFingerprint());
+          producer.send(new ProducerRecord<>("ex", e.getConversationId(), e));
+        }
+        producer.flush();
+      }
+      TrainerSettings settings = TrainerSettings.builder()
+          .bootstrapServers(broker.bootstrapServers()).registryUrl(registry.url())
+          .autoRegisterSchemas(true)
+          .examplesTopic("ex").deadLetterTopic("dlq").checkpointTopic("ckpt")
+          .releasesTopic("releases")
+          .modelDir(model).modelName("soak")
+          .loraR(4).loraAlpha(8).loraDropout(0.1).loraTargetModules(List.of("all-linear"))
+          .maxLength(64).tokenBudget(128).stepTokens(1_000_000).stepExamples(PER_STEP)
+          .learningRate(1e-3).warmupSteps(10).evalFraction(0.02).evalMaxExamples(32)
+          .gateMaxEvalIncrease(0.05)
+          .replayFraction(0.25)
+          .checkpointEverySteps(100).checkpointEverySeconds(3600)
+          .metricsPort(0).progressEverySteps(1000)
+          .build();
+      List<long[]> samples = new ArrayList<>(); // step, RSS bytes
+      Instant started = Instant.now();
+      try (TrainerService service = TrainerService.create(settings)) {
+        AtomicBoolean stop = new AtomicBoolean();
+        service.onPublished(p -> {
+          samples.add(new long[] {p.step(), rss()});
+          if (p.step() % 1000 == 0) {
+            System.out.printf("step %5d: RSS %,d KiB%n", p.step(), samples.getLast()[1] / 1024);
+          }
+          if (p.step() == 1000) {
+            nativeMemory("baseline"); // with -XX:NativeMemoryTracking=summary: where it grows
+          }
+          if (p.step() >= STEPS) {
+            stop.set(true);
+          }
+        });
+        CompletableFuture<Void> run = new CompletableFuture<>();
+        Thread runner = new Thread(() -> {
+          try {
+            service.run(stop::get);
+            run.complete(null);
+          } catch (Throwable t) {
+            run.completeExceptionally(t);
+          }
+        }, "soak-trainer");
+        runner.start();
+        run.get();
+      }
+      System.out.printf("%d steps in %s%n", samples.getLast()[0],
+          Duration.between(started, Instant.now()));
+      long at1000 = 0;
+      for (long[] s : samples) {
+        if (s[0] == 1000) {
+          at1000 = s[1];
+        }
+      }
+      long last = samples.getLast()[1];
+      System.out.printf("RSS at step %d / RSS at step 1000: %.4f%n", samples.getLast()[0],
+          (double) last / at1000);
+      nativeMemory("summary.diff");
+    }
+  }
+
+  static SftExample example(String id, SplittableRandom random, String fingerprint) {
+    int length = 12 + random.nextInt(20);
+    List<Integer> ids = new ArrayList<>();
+    List<Integer> labels = new ArrayList<>();
+    int answer = length - 4 - random.nextInt(4);
+    for (int t = 0; t < length; t++) {
+      int token = t == 0 ? random.nextInt(96) : (ids.get(t - 1) * 7 + 3) % 96;
+      ids.add(token);
+      labels.add(t >= answer ? token : LabelContract.IGNORE_INDEX);
+    }
+    return SftExample.newBuilder().setConversationId(id).setAdapter("default")
+        .setInputIds(ids).setLabels(labels).setTrainedTokens(length - answer)
+        .setTokenizerFingerprint(fingerprint).setTemplateFingerprint("soak")
+        .setSourceTopic("soak").setSourcePartition(0).setSourceOffset(0)
+        .setCreatedAt(Instant.EPOCH).build();
+  }
+
+  /** jcmd VM.native_memory on this JVM, when it tracks native memory. */
+  static void nativeMemory(String what) {
+    if (!java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+        .anyMatch(a -> a.startsWith("-XX:NativeMemoryTracking"))) {
+      return;
+    }
+    try {
+      Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd")
+          .toString(), String.valueOf(ProcessHandle.current().pid()), "VM.native_memory", what)
+          .redirectErrorStream(true).start();
+      System.out.println(new String(p.getInputStream().readAllBytes()));
+      p.waitFor();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** VmRSS of this process, from /proc/self/status (Linux). */
+  static long rss() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmRSS:")) {
+          return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+        }
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    throw new IllegalStateException("no VmRSS in /proc/self/status");
+  }
+}
