@@ -47,6 +47,15 @@ public final class AssistantLabeler {
     return endOfTurn;
   }
 
+  /** Labels an Avro {@code Conversation}: its messages (with their train flags) and tools. */
+  public Labeled label(io.continualsft.avro.Conversation conversation) throws RejectedException {
+    List<ChatMessage> messages = new ArrayList<>(conversation.getMessages().size());
+    for (io.continualsft.avro.Message m : conversation.getMessages()) {
+      messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain()));
+    }
+    return label(messages, conversation.getTools());
+  }
+
   public Labeled label(List<ChatMessage> messages, String toolsJson) throws RejectedException {
     Object tools = validator.validate(messages, toolsJson);
     List<Map<String, Object>> chat = templateMessages(messages);

@@ -1,17 +1,13 @@
 package io.continualsft.streams.labels;
 
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.labels.AssistantLabeler;
-import io.continualsft.chat.labels.ChatMessage;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
 import java.time.Clock;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 
 /** Conversation in, SftExample out (or a {@link RejectedException} saying why not). */
 public final class ExamplePreparer {
@@ -30,11 +26,7 @@ public final class ExamplePreparer {
 
   public Prepared prepare(Conversation conversation, String sourceTopic, int partition,
       long offset) throws RejectedException {
-    List<ChatMessage> messages = new ArrayList<>(conversation.getMessages().size());
-    for (Message m : conversation.getMessages()) {
-      messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain()));
-    }
-    AssistantLabeler.Labeled labeled = labeler.label(messages, conversation.getTools());
+    AssistantLabeler.Labeled labeled = labeler.label(conversation);
     SftExample example = SftExample.newBuilder()
         .setConversationId(conversation.getId())
         .setAdapter(conversation.getAdapter())

@@ -5,12 +5,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.jsonl.JsonlConversation;
 import io.continualsft.chat.labels.AssistantLabeler;
-import io.continualsft.chat.labels.ChatMessage;
 import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
@@ -332,11 +330,7 @@ final class TrainCommand implements Callable<Integer> {
       labels = ints(node.get("labels"));
     } else {
       Conversation c = JsonlConversation.parse(line).toAvro("default", Instant.EPOCH);
-      List<ChatMessage> messages = new ArrayList<>();
-      for (Message m : c.getMessages()) {
-        messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain()));
-      }
-      AssistantLabeler.Labeled l = labeler.label(messages, c.getTools());
+      AssistantLabeler.Labeled l = labeler.label(c);
       id = c.getId();
       ids = Arrays.stream(l.inputIds()).boxed().toList();
       labels = Arrays.stream(l.labels()).boxed().toList();

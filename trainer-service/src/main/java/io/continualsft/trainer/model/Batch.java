@@ -23,6 +23,18 @@ public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[]
       }
     }
 
+    /**
+     * The targets the loss counts for this example on its own: positions whose next label is
+     * trained (what {@link SftLoss#trainedTargets} counts per example of a batch).
+     */
+    public long targets() {
+      long n = 0;
+      for (int i = 1; i < labels.length; i++) {
+        n += LabelContract.isTrained(labels[i]) ? 1 : 0;
+      }
+      return n;
+    }
+
     /** From the boxed lists an Avro {@code SftExample} carries. */
     public static Example of(List<Integer> ids, List<Integer> labels) {
       return new Example(ids.stream().mapToInt(Integer::intValue).toArray(),

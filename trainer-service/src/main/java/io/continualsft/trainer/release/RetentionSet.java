@@ -1,11 +1,9 @@
 package io.continualsft.trainer.release;
 
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.jsonl.JsonlConversation;
 import io.continualsft.chat.labels.AssistantLabeler;
-import io.continualsft.chat.labels.ChatMessage;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.trainer.model.Batch;
@@ -92,12 +90,8 @@ public final class RetentionSet {
       AssistantLabeler labeler = new AssistantLabeler(model, LabelingSettings.DEFAULTS
           .withMaxLength(maxLength, LabelingSettings.Truncation.DROP));
       for (int i = 0; i < conversations.size(); i++) {
-        List<ChatMessage> messages = new ArrayList<>();
-        for (Message m : conversations.get(i).getMessages()) {
-          messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain()));
-        }
         try {
-          AssistantLabeler.Labeled l = labeler.label(messages, conversations.get(i).getTools());
+          AssistantLabeler.Labeled l = labeler.label(conversations.get(i));
           examples.add(new Batch.Example(l.inputIds(), l.labels()));
         } catch (RejectedException e) {
           refused.add(new Refused(where.apply(i), e.reason() + ": " + e.detail()));

@@ -77,7 +77,7 @@ final class ReplayDraw {
         if (!retention.isEmpty()) {
           Batch.Example e = retention.get(random.nextInt(retention.size()));
           drawn.add(e);
-          tokens += targets(e);
+          tokens += e.targets();
         }
         continue;
       }
@@ -93,7 +93,7 @@ final class ReplayDraw {
         ExampleAdmission.Train train = r == null ? null : trainable(r);
         if (train != null) {
           drawn.add(train.example());
-          tokens += targets(train.example());
+          tokens += train.example().targets();
           break;
         }
       }
@@ -108,14 +108,5 @@ final class ReplayDraw {
     } catch (RuntimeException notAnExample) { // a dead letter when first read: not drawn
       return null;
     }
-  }
-
-  /** Trained tokens as the loss counts them: positions whose next label is trained. */
-  static long targets(Batch.Example e) {
-    long n = 0;
-    for (int i = 1; i < e.labels().length; i++) {
-      n += e.labels()[i] != io.continualsft.chat.labels.LabelContract.IGNORE_INDEX ? 1 : 0;
-    }
-    return n;
   }
 }
