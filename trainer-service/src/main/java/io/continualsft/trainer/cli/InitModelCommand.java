@@ -39,9 +39,11 @@ final class InitModelCommand implements Callable<Integer> {
       + " for a small model whose adapter should visibly learn.")
   double embeddingStd;
 
-  @Option(names = "--tie-embeddings", negatable = true, defaultValue = "true",
-      description = "Share the embedding with the LM head (default: true).")
-  boolean tie;
+  // A plain flag: picocli's negatable --[no-]tie-embeddings with a default of true left the
+  // head tied when --no-tie-embeddings was given (TrainerCliTest).
+  @Option(names = "--no-tie-embeddings", description = "Give the LM head its own weight instead"
+      + " of sharing the embedding (the default shares it).")
+  boolean untie;
 
   @Override
   public Integer call() {
@@ -50,7 +52,7 @@ final class InitModelCommand implements Callable<Integer> {
     }
     int vocab = ModelFactory.vocabSize(tokenizer.resolve("tokenizer.json"));
     ModelConfig config = ModelConfig.of(arch, vocab, hidden, intermediate, layers, heads, kvHeads,
-        headDim != null ? headDim : hidden / heads, tie);
+        headDim != null ? headDim : hidden / heads, !untie);
     ModelFactory.write(out, config, seed, embeddingStd, tokenizer);
     System.out.printf("init-model: %s, %,d parameters (vocab %d), written to %s%n", arch,
         config.parameterCount(), vocab, out);

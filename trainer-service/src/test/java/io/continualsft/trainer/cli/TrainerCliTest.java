@@ -40,6 +40,7 @@ class TrainerCliTest {
     JsonNode config = JSON.readTree(model.resolve("config.json").toFile());
     assertThat(config.get("vocab_size").asInt()).isEqualTo(151_669);
     assertThat(config.get("model_type").asText()).isEqualTo("qwen3");
+    assertThat(config.get("tie_word_embeddings").asBoolean()).isTrue();
 
     Path labelled = dir.resolve("l.jsonl");
     Files.write(labelled, List.of(
@@ -71,6 +72,21 @@ class TrainerCliTest {
     String reply2 = capture(() -> TrainerCli.commandLine().execute("generate", "--model",
         model.toString(), "--prompt-file", prompt.toString(), "--max-new-tokens", "5"));
     assertThat(reply1).as("greedy decoding is deterministic").isEqualTo(reply2);
+  }
+
+  @Test
+  void initModelUntiesTheHeadOnRequest(@TempDir Path dir) throws Exception {
+    Path model = dir.resolve("model");
+    assertThat(TrainerCli.commandLine().execute("init-model", "--arch", "llama", "--hidden", "32",
+        "--layers", "1", "--heads", "2", "--kv-heads", "1", "--intermediate", "64",
+        "--no-tie-embeddings", "--tokenizer", TOKENIZER.toString(), "--out", model.toString()))
+        .isZero();
+    assertThat(JSON.readTree(model.resolve("config.json").toFile()).get("tie_word_embeddings")
+        .asBoolean()).isFalse();
+    try (var weights = io.continualsft.trainer.safetensors.Safetensors.open(
+        model.resolve("model.safetensors"))) {
+      assertThat(weights.tensors()).containsKey("lm_head.weight");
+    }
   }
 
   @Test
