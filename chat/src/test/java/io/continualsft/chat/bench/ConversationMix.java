@@ -24,6 +24,25 @@ public final class ConversationMix {
 
   private ConversationMix() {}
 
+  /**
+   * Writes {@code COUNT} conversations of seed {@code SEED} to {@code FILE} as the JSONL that
+   * {@code produce}, {@code mask} and {@code train} read, for benchmarks run outside the JVM.
+   *
+   * <pre>java -cp chat/target/test-classes:... io.continualsft.chat.bench.ConversationMix FILE COUNT SEED</pre>
+   */
+  public static void main(String[] args) throws java.io.IOException {
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    List<String> lines = new ArrayList<>();
+    for (Conversation c : generate(Integer.parseInt(args[1]), Long.parseLong(args[2]))) {
+      var line = json.createObjectNode().put("id", c.getId().toString());
+      var messages = line.putArray("messages");
+      c.getMessages().forEach(m -> messages.addObject().put("role", m.getRole().toString())
+          .put("content", m.getContent().toString()));
+      lines.add(json.writeValueAsString(line));
+    }
+    java.nio.file.Files.write(java.nio.file.Path.of(args[0]), lines);
+  }
+
   public static List<Conversation> generate(int count, long seed) {
     SplittableRandom random = new SplittableRandom(seed);
     List<Conversation> out = new ArrayList<>(count);

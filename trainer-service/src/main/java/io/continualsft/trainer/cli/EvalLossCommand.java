@@ -66,7 +66,7 @@ final class EvalLossCommand implements Callable<Integer> {
         try (NDManager step = params.newSubManager()) {
           SftLoss.Result r = SftLoss.compute(llm,
               Batch.separate(List.of(new Batch.Example(ids, labels)), 0), step);
-          double sum = r.sum().getFloat();
+          double sum = r.sum();
           out.put("loss", sum / r.tokens());
           out.put("tokens", r.tokens());
           totalLoss += sum;

@@ -84,7 +84,7 @@ public final class ChatSession implements AutoCloseable {
     for (Batch.Example e : examples) {
       try (NDManager step = params.newSubManager()) {
         SftLoss.Result r = SftLoss.compute(llm, Batch.separate(List.of(e), 0), step);
-        sum += r.sum().getFloat();
+        sum += r.sum();
         tokens += r.tokens();
       }
     }

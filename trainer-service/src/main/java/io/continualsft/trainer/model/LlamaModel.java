@@ -277,6 +277,11 @@ public final class LlamaModel implements AutoCloseable {
         .singletonOrThrow();
   }
 
+  /** The LM head's weight, [V, H] (the embedding when tied); frozen. */
+  public NDArray headWeight() {
+    return lmHead;
+  }
+
   /** Logits of selected hidden states [N, H] → [N, V]. */
   public NDArray head(NDArray hidden) {
     return ai.djl.nn.core.Linear.linear(hidden, lmHead, null).singletonOrThrow();

@@ -95,11 +95,11 @@ public final class LoraTrainer {
       try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
         for (Batch b : plan.microBatches()) {
           try (NDManager microStep = scope.newSubManager()) {
-            SftLoss.Result r = SftLoss.compute(model, b, microStep);
-            lossSum += r.sum().getFloat();
+            SftLoss.Result r = SftLoss.withGradient(model, b, microStep);
+            lossSum += r.sum();
             // The divisor as a tensor of this micro-step, alive through backward (see
             // LlamaModel.scalar for why not div(float)).
-            gc.backward(r.sum().div(microStep.create((float) stepTokens)));
+            gc.backward(r.objective().div(microStep.create((float) stepTokens)));
           }
         }
       }
@@ -160,7 +160,7 @@ public final class LoraTrainer {
     for (Batch b : batcher.plan(examples).microBatches()) {
       try (NDManager m = params.newSubManager()) {
         SftLoss.Result r = SftLoss.compute(model, b, m);
-        sum += r.sum().getFloat();
+        sum += r.sum();
         tokens += r.tokens();
       }
     }

@@ -61,7 +61,7 @@ public final class LoraStepBenchmark {
         long start = System.nanoTime();
         try (NDManager step = params.newSubManager()) {
           try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-            gc.backward(SftLoss.compute(model, batch, step).sum());
+            gc.backward(SftLoss.withGradient(model, batch, step).objective());
           }
           for (Map.Entry<String, NDArray> p : model.loraParameters().entrySet()) {
             try (NDArray grad = p.getValue().getGradient()) {

@@ -58,7 +58,7 @@ class LlamaModelTest {
         }
       }
       try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-        gc.backward(SftLoss.compute(model, batch, step).sum());
+        gc.backward(SftLoss.withGradient(model, batch, step).objective());
       }
       for (NDArray w : model.baseWeights()) {
         assertThat(w.hasGradient()).as("base weight %s", w.getShape()).isFalse();
