@@ -14,7 +14,7 @@ COPY tokenizers/qwen3 /opt/sft/tokenizers/qwen3
 RUN mkdir -p /var/cache/djl && chown sft /var/cache/djl
 USER sft
 ENV DJL_CACHE_DIR=/var/cache/djl \
-    MKL_CBWR=COMPATIBLE \
+    MKL_CBWR=AUTO \
     JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=25 --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true"
 EXPOSE 9401
 ENTRYPOINT ["java", "-jar", "/opt/sft/trainer-service.jar"]

@@ -145,7 +145,7 @@ class TrainerCrashIT {
     // MKL's conditional numerical reproducibility: the same results run after run, whatever the
     // memory alignment, which bit-identical adapters across processes need.
     return ChildProcess.start("trainer-" + run, command, work, work.resolve("trainer-" + run + ".log"),
-        Map.of("MKL_CBWR", "COMPATIBLE"));
+        Map.of("MKL_CBWR", "AUTO"));
   }
 
   private static Checkpoint awaitCheckpoint(KafkaCluster kafka, SchemaRegistryClient client,
