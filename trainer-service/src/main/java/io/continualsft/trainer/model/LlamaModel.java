@@ -106,7 +106,7 @@ public final class LlamaModel implements AutoCloseable {
 
   private static NDArray tensor(NDManager m, Map<String, Weight> weights, String name,
       long... shape) {
-    return m.create(weights.get(name).data(), new Shape(shape));
+    return weights.get(name).toArray(m, new Shape(shape));
   }
 
   public ModelConfig config() {
@@ -329,9 +329,16 @@ public final class LlamaModel implements AutoCloseable {
       k = k.repeat(1, heads / kvHeads);
       v = v.repeat(1, heads / kvHeads);
     }
-    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scalar(q, (float) (1.0 / Math.sqrt(d))))
-        .add(mask); // [B, nh, T, T]
-    NDArray out = scores.softmax(-1).matMul(v); // [B, nh, T, D]
+    // The [B, nh, T, T] arrays are most of a long row's memory. DJL keeps every array until its
+    // manager closes, autograd only what backward needs (here the softmax), so they are closed
+    // as soon as they are used, the scale goes on q ([T, D] rather than [T, T]) and the mask is
+    // added in place (matmul's backward does not need its output).
+    NDArray scores = q.mul(scalar(q, (float) (1.0 / Math.sqrt(d))))
+        .matMul(k.transpose(0, 1, 3, 2)).addi(mask); // [B, nh, T, T]
+    NDArray probs = scores.softmax(-1);
+    scores.close();
+    NDArray out = probs.matMul(v); // [B, nh, T, D]
+    probs.close();
     out = out.transpose(0, 2, 1, 3).reshape(batch, time, (long) heads * d); // [B, T, nh*D]
     return block.linears.get("o_proj").forward(out, training);
   }
@@ -374,9 +381,10 @@ public final class LlamaModel implements AutoCloseable {
     NDArray same = segments.expandDims(2).eq(segments.expandDims(1)); // [B, T, T]
     NDArray diagonal = index.expandDims(0).eq(index.expandDims(1)); // [T, T]
     NDArray allowed = same.logicalAnd(causal.expandDims(0)).logicalOr(diagonal.expandDims(0));
-    NDArray zeros = m.zeros(allowed.getShape());
-    NDArray blocked = m.full(allowed.getShape(), Float.NEGATIVE_INFINITY);
-    return NDArrays.where(allowed, zeros, blocked).expandDims(1);
+    try (NDArray zeros = m.zeros(allowed.getShape());
+        NDArray blocked = m.full(allowed.getShape(), Float.NEGATIVE_INFINITY)) {
+      return NDArrays.where(allowed, zeros, blocked).expandDims(1);
+    }
   }
 
   @Override

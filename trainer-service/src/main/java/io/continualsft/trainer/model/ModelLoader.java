@@ -7,8 +7,11 @@ import io.continualsft.trainer.safetensors.Safetensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 
 /**
@@ -20,27 +23,66 @@ public final class ModelLoader {
 
   private ModelLoader() {}
 
+  /**
+   * The model of {@code dir} on {@code params}. Each tensor is read straight from its file into
+   * the direct buffer the model keeps it in, one at a time: the whole model is never in the Java
+   * heap, and no file page stays mapped. (Reading every tensor into float arrays first, from
+   * mapped files, held a model three times at the peak: 2.2 GB of RSS for a 720 MB model.)
+   */
   public static LlamaModel load(Path dir, NDManager params) {
     Path configFile = dir.resolve("config.json");
     if (!Files.isRegularFile(configFile)) {
       throw new IllegalArgumentException(configFile + ": missing");
     }
     ModelConfig config = ModelConfig.read(configFile);
-    Map<String, Weight> weights = readWeights(dir);
+    List<Safetensors.Reader> readers = new ArrayList<>();
     try {
+      Map<String, Weight> weights = new LinkedHashMap<>();
+      files(dir).forEach((file, only) -> {
+        Safetensors.Reader reader = Safetensors.open(file);
+        readers.add(reader);
+        for (Safetensors.TensorInfo info : reader.tensors().values()) {
+          if (only == null || only.contains(info.name())) {
+            weights.put(info.name(), Weight.read(info.shape(),
+                () -> reader.readFloat32Direct(info.name())));
+          }
+        }
+        checkListed(file, reader, only);
+      });
       return LlamaModel.fromWeights(config, weights, params);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(dir + ": " + e.getMessage(), e);
+    } finally {
+      readers.forEach(Safetensors.Reader::close);
     }
   }
 
-  /** All tensors of the directory's safetensors file(s), converted to float32. */
+  /** All tensors of the directory's safetensors file(s), converted to float32, in the heap. */
   public static Map<String, Weight> readWeights(Path dir) {
+    Map<String, Weight> weights = new LinkedHashMap<>();
+    files(dir).forEach((file, only) -> {
+      try (Safetensors.Reader reader = Safetensors.open(file)) {
+        for (Safetensors.TensorInfo info : reader.tensors().values()) {
+          if (only == null || only.contains(info.name())) {
+            weights.put(info.name(), new Weight(info.shape(), reader.readFloats(info.name())));
+          }
+        }
+        checkListed(file, reader, only);
+      }
+    });
+    return weights;
+  }
+
+  /**
+   * The safetensors files of {@code dir}, each with the tensors the index assigns to it, or
+   * {@code null} (all of them) for a single {@code model.safetensors}.
+   */
+  private static Map<Path, Set<String>> files(Path dir) {
     Path single = dir.resolve("model.safetensors");
     Path index = dir.resolve("model.safetensors.index.json");
-    Map<String, Weight> weights = new LinkedHashMap<>();
+    Map<Path, Set<String>> files = new LinkedHashMap<>();
     if (Files.isRegularFile(single)) {
-      readFile(single, null, weights);
+      files.put(single, null);
     } else if (Files.isRegularFile(index)) {
       JsonNode map;
       try {
@@ -59,29 +101,21 @@ public final class ModelLoader {
         if (!Files.isRegularFile(shard)) {
           throw new IllegalArgumentException(shard + ": missing (listed in " + index.getFileName() + ")");
         }
-        readFile(shard, e.getValue(), weights);
+        files.put(shard, e.getValue());
       }
     } else {
       throw new IllegalArgumentException(dir + ": no model.safetensors or"
           + " model.safetensors.index.json");
     }
-    return weights;
+    return files;
   }
 
-  private static void readFile(Path file, java.util.Set<String> only, Map<String, Weight> out) {
-    try (Safetensors.Reader reader = Safetensors.open(file)) {
-      for (Safetensors.TensorInfo info : reader.tensors().values()) {
-        if (only != null && !only.contains(info.name())) {
-          continue;
-        }
-        out.put(info.name(), new Weight(info.shape(), reader.readFloats(info.name())));
-      }
-      if (only != null) {
-        for (String name : only) {
-          if (!reader.tensors().containsKey(name)) {
-            throw new IllegalArgumentException(file + ": lacks " + name
-                + ", which the index says it holds");
-          }
+  private static void checkListed(Path file, Safetensors.Reader reader, Set<String> only) {
+    if (only != null) {
+      for (String name : only) {
+        if (!reader.tensors().containsKey(name)) {
+          throw new IllegalArgumentException(file + ": lacks " + name
+              + ", which the index says it holds");
         }
       }
     }

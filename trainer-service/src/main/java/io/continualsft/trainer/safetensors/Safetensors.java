@@ -76,7 +76,7 @@ public final class Safetensors {
     }
 
     public ByteBuffer read(long offset, long length) throws IOException {
-      if (length <= 64 * 1024) { // a header: read it rather than map a few bytes
+      if (length <= 8L << 20) { // a header or a slice: read it rather than map it
         ByteBuffer buffer = ByteBuffer.allocate((int) length);
         while (buffer.hasRemaining() && channel.read(buffer, offset + buffer.position()) >= 0) {
           // a read may return fewer bytes than asked for
@@ -135,14 +135,54 @@ public final class Safetensors {
 
     /** The tensor's values as float32, converted from F32, F16, BF16 or F64. */
     public float[] readFloats(String tensor) {
-      TensorInfo info = tensors.get(tensor);
-      if (info == null) {
-        throw new SafetensorsException(name, "no tensor named " + tensor);
-      }
+      TensorInfo info = info(tensor);
       long count = info.elements();
       if (count > Integer.MAX_VALUE - 8) {
         throw new SafetensorsException(name, info + " has more elements than one Java array holds");
       }
+      int width = width(info);
+      float[] out = new float[(int) count];
+      convert(info.dtype(), read(info, 0, count * width), java.nio.FloatBuffer.wrap(out),
+          (int) count);
+      return out;
+    }
+
+    /**
+     * The tensor's values as float32 in a new direct buffer of native byte order, read in slices
+     * of at most 4 MiB: never mapped, never whole in the Java heap. What a model keeps its
+     * weights in (a DJL array over a direct buffer uses it in place).
+     */
+    public ByteBuffer readFloat32Direct(String tensor) {
+      TensorInfo info = info(tensor);
+      long count = info.elements();
+      if (count > Integer.MAX_VALUE / Float.BYTES) {
+        throw new SafetensorsException(name, info + " has more elements than one buffer holds"
+            + " (2 GiB)");
+      }
+      int width = width(info);
+      ByteBuffer out = ByteBuffer.allocateDirect((int) count * Float.BYTES)
+          .order(ByteOrder.nativeOrder());
+      java.nio.FloatBuffer floats = out.asFloatBuffer();
+      long slice = SLICE_BYTES / width;
+      for (long done = 0; done < count; done += slice) {
+        int n = (int) Math.min(slice, count - done);
+        convert(info.dtype(), read(info, done * width, (long) n * width), floats, n);
+      }
+      return out;
+    }
+
+    private static final long SLICE_BYTES = 4L << 20;
+
+    private TensorInfo info(String tensor) {
+      TensorInfo info = tensors.get(tensor);
+      if (info == null) {
+        throw new SafetensorsException(name, "no tensor named " + tensor);
+      }
+      return info;
+    }
+
+    /** Bytes per value; checks that the tensor's span fits its shape and dtype. */
+    private int width(TensorInfo info) {
       int width = switch (info.dtype()) {
         case "F32" -> 4;
         case "F16", "BF16" -> 2;
@@ -151,37 +191,44 @@ public final class Safetensors {
             + " is not a floating-point type this reader converts (F32, F16, BF16, F64)");
       };
       long bytes = info.end() - info.begin();
-      if (bytes != count * width) {
+      if (bytes != info.elements() * width) {
         throw new SafetensorsException(name, info + " spans " + bytes + " bytes, but its shape"
-            + " and dtype need " + count * width);
+            + " and dtype need " + info.elements() * width);
       }
-      ByteBuffer buffer;
+      return width;
+    }
+
+    /** {@code length} bytes of the tensor's data from {@code offset} within it, little-endian. */
+    private ByteBuffer read(TensorInfo info, long offset, long length) {
       try {
-        buffer = source.read(dataStart + info.begin(), bytes);
+        return source.read(dataStart + info.begin() + offset, length)
+            .order(ByteOrder.LITTLE_ENDIAN);
       } catch (IOException e) {
         throw new SafetensorsException(name, "could not read " + info + ": " + e.getMessage());
       }
-      buffer.order(ByteOrder.LITTLE_ENDIAN);
-      float[] out = new float[(int) count];
-      switch (info.dtype()) {
-        case "F32" -> buffer.asFloatBuffer().get(out);
+    }
+
+    /** {@code count} values of {@code dtype} from {@code in} into {@code out}, as float32. */
+    private static void convert(String dtype, ByteBuffer in, java.nio.FloatBuffer out,
+        int count) {
+      switch (dtype) {
+        case "F32" -> out.put(in.asFloatBuffer().limit(count));
         case "F64" -> {
-          for (int i = 0; i < out.length; i++) {
-            out[i] = (float) buffer.getDouble();
+          for (int i = 0; i < count; i++) {
+            out.put((float) in.getDouble());
           }
         }
         case "BF16" -> {
-          for (int i = 0; i < out.length; i++) {
-            out[i] = Float.intBitsToFloat((buffer.getShort() & 0xffff) << 16);
+          for (int i = 0; i < count; i++) {
+            out.put(Float.intBitsToFloat((in.getShort() & 0xffff) << 16));
           }
         }
         default -> { // F16
-          for (int i = 0; i < out.length; i++) {
-            out[i] = Float.float16ToFloat(buffer.getShort());
+          for (int i = 0; i < count; i++) {
+            out.put(Float.float16ToFloat(in.getShort()));
           }
         }
       }
-      return out;
     }
 
     @Override
