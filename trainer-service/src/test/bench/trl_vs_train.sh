@@ -35,11 +35,17 @@ java_side() {
     "$scratch/out"
 }
 
-trl_side() {
+# TRL as it comes (gradient checkpointing on), and with gradient checkpointing off: the like for
+# like, since the Java side does not recompute activations.
+trl_side() { trl_run true; }
+trl-nogc_side() { trl_run false; }
+
+trl_run() {
   /usr/bin/time -f 'peak_rss_kb=%M' -o "$scratch/time" \
     "${PYTHON:-python3}" "$here/trl_sft.py" --model "$model" --input "$data" \
     --output "$scratch/trl-adapter" --threads "$threads" --lora-r 8 --lora-alpha 16 \
-    --target-modules q_proj,v_proj --lr 1e-4 --max-length 2048 --seed 0 > "$scratch/out" 2>&1 \
+    --target-modules q_proj,v_proj --lr 1e-4 --max-length 2048 --seed 0 \
+    --gradient-checkpointing "$1" > "$scratch/out" 2>&1 \
     || { cat "$scratch/out"; exit 1; }
   sed -n 's/^RESULT trl trained_tokens=\([0-9]*\) seconds=\([0-9.]*\) tokens_per_s=\([0-9.]*\)$/\1 \2 \3/p' \
     "$scratch/out"
@@ -50,10 +56,10 @@ rss_mib() { echo $(( $(sed -n 's/^peak_rss_kb=//p' "$scratch/time") / 1024 )); }
 echo "model $model, data $data, $threads threads, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 for i in $(seq 1 "$runs"); do
   # Alternate which side goes first, so neither always meets a warmer machine.
-  if (( i % 2 )); then order="java trl"; else order="trl java"; fi
+  if (( i % 2 )); then order="java trl trl-nogc"; else order="trl-nogc trl java"; fi
   for side in $order; do
     read -r tokens seconds rate < <(${side}_side)
-    printf 'run %d %-4s %6d trained tokens in %7.1f s: %7.1f trained tokens/s, peak RSS %5d MiB\n' \
+    printf 'run %d %-8s %6d trained tokens in %7.1f s: %7.1f trained tokens/s, peak RSS %5d MiB\n' \
       "$i" "$side" "$tokens" "$seconds" "$rate" "$(rss_mib)"
   done
 done

@@ -234,10 +234,23 @@ public final class LlamaModel implements AutoCloseable {
     NDArray mask = attentionMask(segments); // [B, 1, T, T], 0 or -inf
     NDArray[] rope = rotary(positions); // cos, sin: [B, 1, T, D]
     for (Block block : blocks) {
-      x = x.add(attention(block, rmsNorm(x, block.inputNorm), mask, rope, null, 0));
-      x = x.add(mlp(block, rmsNorm(x, block.postNorm)));
+      x = residual(x, attention(block, rmsNorm(x, block.inputNorm), mask, rope, null, 0));
+      x = residual(x, mlp(block, rmsNorm(x, block.postNorm)));
     }
     return rmsNorm(x, finalNorm);
+  }
+
+  /**
+   * x + branch, freeing both inputs' handles at once. DJL keeps every array until its manager
+   * closes, where PyTorch frees a tensor with its last reference; closing a handle autograd still
+   * needs is safe (autograd holds its own reference), and an add's backward needs neither input.
+   * Closing arrays that are not needed any more is what keeps a step's memory near PyTorch's.
+   */
+  private static NDArray residual(NDArray x, NDArray branch) {
+    NDArray out = x.add(branch);
+    x.close();
+    branch.close();
+    return out;
   }
 
   /**
@@ -299,8 +312,13 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   private NDArray rmsNorm(NDArray x, NDArray weight) { // [..., H] -> [..., H]
-    NDArray variance = x.mul(x).mean(new int[] {-1}, true);
-    return x.mul(variance.add((float) config.rmsNormEps()).pow(scalar(x, -0.5f))).mul(weight);
+    NDArray squares = x.mul(x);
+    NDArray variance = squares.mean(new int[] {-1}, true);
+    squares.close(); // [..., H], not needed by backward
+    NDArray normed = x.mul(variance.add((float) config.rmsNormEps()).pow(scalar(x, -0.5f)));
+    NDArray out = normed.mul(weight);
+    normed.close();
+    return out;
   }
 
   private NDArray attention(Block block, NDArray x, NDArray mask, NDArray[] rope, KvCache cache,
@@ -347,9 +365,15 @@ public final class LlamaModel implements AutoCloseable {
     NDArray gate = block.linears.get("gate_proj").forward(x, training);
     // x·sigmoid(x) with libtorch's sigmoid: 1/(1+exp(-x)) by hand overflows for x < -88, and its
     // gradient becomes 0·inf = NaN.
-    NDArray silu = gate.mul(ai.djl.nn.Activation.sigmoid(gate));
-    return block.linears.get("down_proj").forward(
-        silu.mul(block.linears.get("up_proj").forward(x, training)), training);
+    NDArray sigmoid = ai.djl.nn.Activation.sigmoid(gate);
+    NDArray silu = gate.mul(sigmoid);
+    NDArray up = block.linears.get("up_proj").forward(x, training);
+    NDArray product = silu.mul(up);
+    NDArray out = block.linears.get("down_proj").forward(product, training);
+    for (NDArray done : new NDArray[] {gate, sigmoid, silu, up, product}) {
+      done.close(); // [..., I] each: autograd keeps its own references, generation frees them
+    }
+    return out;
   }
 
   /** cos and sin of position × inverse frequency, duplicated to the head size: [B, 1, T, D]. */
@@ -365,8 +389,15 @@ public final class LlamaModel implements AutoCloseable {
     long half = x.getShape().get(3) / 2;
     NDArray x1 = x.get(":, :, :, :" + half);
     NDArray x2 = x.get(":, :, :, " + half + ":");
-    NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1); // rotate_half
-    return x.mul(rope[0]).add(rotated.mul(rope[1]));
+    NDArray negated = x2.neg();
+    NDArray rotated = NDArrays.concat(new NDList(negated, x1), -1); // rotate_half
+    NDArray cos = x.mul(rope[0]);
+    NDArray sin = rotated.mul(rope[1]);
+    NDArray out = cos.add(sin);
+    for (NDArray done : new NDArray[] {x1, x2, negated, rotated, cos, sin}) {
+      done.close(); // what backward needs, autograd keeps; the rest is freed now
+    }
+    return out;
   }
 
   /**

@@ -60,6 +60,13 @@ final class LoraLinear {
     NDArray in = training && dropout > 0 ? Dropout.dropout(x, dropout, true).singletonOrThrow() : x;
     NDArray down = Linear.linear(in, loraA, null).singletonOrThrow(); // [..., r]
     NDArray up = Linear.linear(down, loraB, null).singletonOrThrow(); // [..., out]
-    return y.add(up.mul(LlamaModel.scalar(up, scaling)));
+    NDArray scaled = up.mul(LlamaModel.scalar(up, scaling));
+    NDArray out = y.add(scaled);
+    // Handles, not values: autograd keeps what backward needs (down, the dropout mask); the
+    // [..., out] arrays it does not need are freed now rather than when the step ends.
+    up.close();
+    scaled.close();
+    y.close();
+    return out;
   }
 }

@@ -91,8 +91,10 @@ public final class SftLoss {
     }
     int examples = firstExample[rows];
     NDArray hidden = model.hidden(batch.ids(step), batch.positions(step), batch.segments(step));
-    NDArray selected = hidden.reshape(rows * (long) time, model.config().hiddenSize())
-        .get(new NDIndex("{}", step.create(Arrays.copyOf(positions, n)))); // [N, H], on the tape
+    NDArray flat = hidden.reshape(rows * (long) time, model.config().hiddenSize());
+    NDArray selected = flat.get(new NDIndex("{}", step.create(Arrays.copyOf(positions, n))));
+    flat.close(); // [B·T, H]: the selection ([N, H], on the tape) is a copy
+    hidden.close();
     NDArray frozen = selected.stopGradient(); // the same values, off the tape
     NDArray weight = model.headWeight(); // [V, H]
     float[] perToken = new float[n];
