@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """TRL SFTTrainer + PEFT peer of `trainer-service train`, for the side-by-side benchmark in
-BENCHMARKS.md ("trainer-service train against TRL + PEFT"); trl_vs_train.sh runs both in turn.
+BENCHMARKS.md ("trainer-service: `train` against TRL + PEFT"); trl_vs_train.sh runs both.
 
 It trains on exactly the examples `trainer-service train` does: the labelled lines of
 `streams-app mask` (input_ids and labels, labels -100 outside assistant tokens), given to TRL

@@ -7,7 +7,7 @@
 # MASKED_JSONL is `streams-app mask --max-length 2048` output. Environment: PYTHON, a Python
 # with torch, transformers, peft, trl and datasets (default python3); JAVA (default java, 21+).
 # Build first: ./mvnw -pl trainer-service -am package -DskipTests. The full recipe, and the
-# figures it gave, are in BENCHMARKS.md ("trainer-service train against TRL + PEFT").
+# figures it gave, are in BENCHMARKS.md ("trainer-service: `train` against TRL + PEFT").
 set -euo pipefail
 model=$1
 data=$2
