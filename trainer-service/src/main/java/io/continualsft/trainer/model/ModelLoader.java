@@ -57,22 +57,6 @@ public final class ModelLoader {
     }
   }
 
-  /** All tensors of the directory's safetensors file(s), converted to float32, in the heap. */
-  public static Map<String, Weight> readWeights(Path dir) {
-    Map<String, Weight> weights = new LinkedHashMap<>();
-    files(dir).forEach((file, only) -> {
-      try (Safetensors.Reader reader = Safetensors.open(file)) {
-        for (Safetensors.TensorInfo info : reader.tensors().values()) {
-          if (only == null || only.contains(info.name())) {
-            weights.put(info.name(), new Weight(info.shape(), reader.readFloats(info.name())));
-          }
-        }
-        checkListed(file, reader, only);
-      }
-    });
-    return weights;
-  }
-
   /**
    * The safetensors files of {@code dir}, each with the tensors the index assigns to it, or
    * {@code null} (all of them) for a single {@code model.safetensors}.
