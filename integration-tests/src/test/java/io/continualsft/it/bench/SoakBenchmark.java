@@ -20,7 +20,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
@@ -108,17 +107,7 @@ public final class SoakBenchmark {
             stop.set(true);
           }
         });
-        CompletableFuture<Void> run = new CompletableFuture<>();
-        Thread runner = new Thread(() -> {
-          try {
-            service.run(stop::get);
-            run.complete(null);
-          } catch (Throwable t) {
-            run.completeExceptionally(t);
-          }
-        }, "soak-trainer");
-        runner.start();
-        run.get();
+        ServiceThread.start(service, stop::get, "soak-trainer").get();
       }
       System.out.printf("%d steps in %s%n", samples.getLast()[0],
           Duration.between(started, Instant.now()));

@@ -182,18 +182,7 @@ public final class TrainerThroughputBenchmark {
       long start = System.nanoTime();
       try (TrainerService service = TrainerService.create(settings)) {
         AtomicBoolean stop = new AtomicBoolean();
-        // A thread of our own: inside exec:java the common pool lacks the project's class loader.
-        CompletableFuture<Void> run = new CompletableFuture<>();
-        Thread runner = new Thread(() -> {
-          try {
-            service.run(stop::get);
-            run.complete(null);
-          } catch (RuntimeException e) {
-            run.completeExceptionally(e);
-          }
-        }, "trainer");
-        runner.setContextClassLoader(Thread.currentThread().getContextClassLoader());
-        runner.start();
+        CompletableFuture<Void> run = ServiceThread.start(service, stop::get, "trainer");
         long deadline = System.nanoTime() + 300_000_000_000L;
         double trained = 0;
         double skippedSteps = 0;
