@@ -3,6 +3,7 @@ package io.continualsft.streams.topology;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.SftExample;
+import io.continualsft.schemas.AdapterPartitions;
 import io.continualsft.schemas.DeadLetters;
 import io.continualsft.streams.labels.ExamplePreparer;
 import io.continualsft.streams.metrics.PipelineMetrics;
@@ -41,6 +42,13 @@ public final class SftTopology {
 
   private SftTopology() {}
 
+  /** The partition of an example: its adapter's ({@link AdapterPartitions}). */
+  static java.util.Optional<java.util.Set<Integer>> partitionByAdapter(String topic, String key,
+      SftExample example, int partitions) {
+    return java.util.Optional.of(java.util.Set.of(
+        AdapterPartitions.partitionFor(example.getAdapter(), partitions)));
+  }
+
   public static Topology buildTopology(TopologySettings settings, SftSerdes serdes,
       ExamplePreparer preparer, PipelineMetrics metrics) {
     StreamsBuilder builder = new StreamsBuilder();
@@ -67,8 +75,12 @@ public final class SftTopology {
           SftExample example = ((Outcome.Example) outcome).example();
           return KeyValue.pair(example.getConversationId(), example);
         }, Named.as("key-by-conversation-id"))
+        // Partitioned by adapter, keyed by conversation: each adapter's examples stay in one
+        // partition, in order, and trainers sharing the topic in one consumer group each own
+        // the adapters of their partitions.
         .to(settings.examplesTopic(),
-            Produced.with(Serdes.String(), serdes.examples()).withName("write-examples"));
+            Produced.with(Serdes.String(), serdes.examples()).withName("write-examples")
+                .withStreamPartitioner(SftTopology::partitionByAdapter));
 
     branches.get("outcome-rejected")
         .map((key, outcome) -> KeyValue.pair(DeadLetters.keyBytes(key),

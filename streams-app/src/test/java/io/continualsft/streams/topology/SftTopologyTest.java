@@ -243,6 +243,21 @@ class SftTopologyTest {
   }
 
   @Test
+  void examplesArePartitionedByAdapterWhateverTheirKey() {
+    for (String adapter : List.of("default", "acme", "tenant-7")) {
+      SftExample e = SftExample.newBuilder().setConversationId("c-1").setAdapter(adapter)
+          .setInputIds(List.of(1)).setLabels(List.of(1)).setTrainedTokens(1)
+          .setTokenizerFingerprint("t").setTemplateFingerprint("x").setSourceTopic("in")
+          .setSourcePartition(0).setSourceOffset(0).setCreatedAt(Instant.EPOCH).build();
+      for (String key : List.of("c-1", "another-conversation")) {
+        assertThat(SftTopology.partitionByAdapter("sft.examples", key, e, 6))
+            .contains(java.util.Set.of(io.continualsft.schemas.AdapterPartitions
+                .partitionFor(adapter, 6)));
+      }
+    }
+  }
+
+  @Test
   void specialTokensInContentMayBeAllowed() {
     start(new LabelingSettings(LabelingSettings.TrainPolicy.ALL, 4096,
         LabelingSettings.Truncation.DROP, 100_000, 256, true, null));

@@ -3,7 +3,6 @@ package io.continualsft.trainer.checkpoint;
 import io.continualsft.avro.CheckpointChunk;
 import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
@@ -14,7 +13,6 @@ import java.util.function.Supplier;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.utils.Utils;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,7 +30,7 @@ public final class CheckpointLocator {
 
   /** The partition an adapter's checkpoint records go to. */
   public static int partitionFor(String adapter, int partitions) {
-    return Utils.toPositive(Utils.murmur2(adapter.getBytes(StandardCharsets.UTF_8))) % partitions;
+    return io.continualsft.schemas.AdapterPartitions.partitionFor(adapter, partitions);
   }
 
   /** The newest complete checkpoint of {@code adapter}, whatever its content. */

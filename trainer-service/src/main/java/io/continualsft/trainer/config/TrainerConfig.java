@@ -24,6 +24,8 @@ import org.apache.kafka.common.config.ConfigException;
 public final class TrainerConfig {
   public static final String BOOTSTRAP_SERVERS = "bootstrap.servers";
   public static final String ADAPTER = "adapter.id";
+  public static final String MAX_RESIDENT_ADAPTERS = "adapters.max-resident";
+  public static final String LORA_OVERRIDES = "adapters.lora-overrides";
   public static final String TOPIC_EXAMPLES = "topic.examples";
   public static final String TOPIC_DEAD_LETTERS = "topic.dead-letters";
   public static final String TOPIC_CHECKPOINTS = "topic.checkpoints";
@@ -72,8 +74,17 @@ public final class TrainerConfig {
           "Register the checkpoint and dead-letter schemas if missing.", false,
           b -> b.registryProperties.get(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS),
           (b, v) -> b.registryProperty(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, v)),
-      entry(ADAPTER, "The adapter this instance trains; others are skipped.", false,
+      entry(ADAPTER, "The adapter this instance trains (others are skipped), or * for every"
+          + " adapter of the partitions the consumer group assigns it.", false,
           b -> b.adapter, (b, v) -> b.adapter(v)),
+      entry(MAX_RESIDENT_ADAPTERS, "Adapters whose weights and optimizer moments stay in"
+          + " memory; past that the least recently trained is checkpointed and evicted.", false,
+          b -> String.valueOf(b.maxResidentAdapters),
+          (b, v) -> b.maxResidentAdapters(integer(MAX_RESIDENT_ADAPTERS, v))),
+      entry(LORA_OVERRIDES, "Per-adapter LoRA settings: NAME.KEY=VALUE entries separated by ;"
+          + " (KEY: r, alpha, dropout, target-modules, use-rslora), the rest from lora.*; e.g."
+          + " acme.r=16; acme.target-modules=all-linear.", false,
+          b -> b.loraOverrides, (b, v) -> b.loraOverrides(v)),
       entry(TOPIC_EXAMPLES, "Input topic (Avro SftExample).", false,
           b -> b.examplesTopic, (b, v) -> b.examplesTopic(v)),
       entry(TOPIC_DEAD_LETTERS, "Dead letters (Avro Rejection).", false,
@@ -83,10 +94,13 @@ public final class TrainerConfig {
       entry(TOPIC_RELEASES, "Released versions (Avro AdapterRelease, key = adapter); create it"
           + " with cleanup.policy=compact.", false,
           b -> b.releasesTopic, (b, v) -> b.releasesTopic(v)),
-      entry("group.id", "Consumer group; empty: sft-trainer-<adapter.id>.", false,
+      entry("group.id", "Consumer group; empty: sft-trainer-<adapter.id>, or sft-trainers with"
+          + " adapter.id=*.", false,
           b -> b.groupId, (b, v) -> b.groupId(v)),
-      entry("transactional.id", "Producer transactional id; empty: sft-trainer-<adapter.id>."
-          + " Stable per adapter, so a second trainer fences the first.", false,
+      entry("transactional.id", "Producer transactional id; empty: sft-trainer-<adapter.id>"
+          + " (stable per adapter, so a second trainer fences the first), or with adapter.id=*"
+          + " <group.id>-<random> (each trainer of the group its own; the group's generation"
+          + " fences a zombie).", false,
           b -> b.transactionalId, (b, v) -> b.transactionalId(v)),
       entry(MODEL_DIR, "Base model directory (config.json, model.safetensors, tokenizer.json).",
           true, b -> b.modelDir == null ? null : b.modelDir.toString(),

@@ -16,7 +16,8 @@ import java.util.Optional;
  * benchmarks all go through the builder. A bad value fails with a {@code ConfigException} naming
  * its key.
  *
- * @param adapter the adapter this trainer trains; examples of other adapters are skipped
+ * @param adapter the adapter this trainer trains, examples of other adapters skipped; or {@link
+ *     #EVERY_ADAPTER}: every adapter whose examples are in the partitions the group assigns it
  * @param seed seeds the adapter's initialisation and each step's dropout
  * @param nonFiniteSteps fault injection for tests: steps whose gradients are made NaN
  */
@@ -34,7 +35,33 @@ public record TrainerSettings(
     Gate gate,
     Retention retention,
     Replay replay,
+    Adapters adapters,
     List<Long> nonFiniteSteps) {
+
+  /** {@code adapter.id=*}: train every adapter of the partitions this trainer is assigned. */
+  public static final String EVERY_ADAPTER = "*";
+
+  /** Whether this trainer trains every adapter of its partitions (not one named adapter). */
+  public boolean everyAdapter() {
+    return adapter.equals(EVERY_ADAPTER);
+  }
+
+  /** Whether {@code name}'s examples are this trainer's to train. */
+  public boolean trains(String name) {
+    return everyAdapter() || adapter.equals(name);
+  }
+
+  /** The LoRA settings of adapter {@code name}: its override, else {@link #lora()}. */
+  public LoraSettings loraFor(String name) {
+    return adapters.loraOverrides().getOrDefault(name, lora);
+  }
+
+  /**
+   * Many adapters on one base: at most {@code maxResident} keep their weights and optimizer
+   * moments in memory (the least recently trained one is checkpointed and evicted past that),
+   * and per-adapter LoRA settings that replace {@code lora.*} for the adapters named.
+   */
+  public record Adapters(int maxResident, Map<String, LoraSettings> loraOverrides) {}
 
   /**
    * Where the trainer reads and writes.
@@ -206,6 +233,8 @@ public record TrainerSettings(
     b.retentionMaxExamples = retention.maxExamples();
     b.replayFraction = replay.fraction();
     b.replayRetentionShare = replay.retentionShare();
+    b.maxResidentAdapters = adapters.maxResident();
+    b.loraOverrides = LoraOverrides.render(adapters.loraOverrides());
     b.nonFiniteSteps = nonFiniteSteps;
     return b;
   }

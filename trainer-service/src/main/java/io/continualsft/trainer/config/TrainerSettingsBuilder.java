@@ -1,5 +1,6 @@
 package io.continualsft.trainer.config;
 
+import io.continualsft.chat.labels.Identifiers;
 import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
@@ -55,6 +56,8 @@ public final class TrainerSettingsBuilder {
   double clipNorm = 1.0;
   double evalFraction = 0.02;
   int evalMaxExamples = 32;
+  int maxResidentAdapters = 8;
+  String loraOverrides = "";
   int checkpointEverySteps = 50;
   int checkpointEverySeconds = 300;
   int chunkBytes = 524_288;
@@ -100,7 +103,30 @@ public final class TrainerSettingsBuilder {
     return this;
   }
 
-  /** Blank: sft-trainer-&lt;adapter&gt;. */
+  /** At most this many adapters keep weights and moments in memory. */
+  public TrainerSettingsBuilder maxResidentAdapters(int v) {
+    maxResidentAdapters = v;
+    return this;
+  }
+
+  /** Adapter {@code name} gets {@code settings} instead of {@code lora.*}. */
+  public TrainerSettingsBuilder loraOverride(String name, LoraSettings settings) {
+    String one = LoraOverrides.render(Map.of(name, settings));
+    loraOverrides = loraOverrides.isBlank() ? one : loraOverrides + "; " + one;
+    return this;
+  }
+
+  /**
+   * Per-adapter LoRA settings as {@code adapters.lora-overrides} writes them: {@code
+   * NAME.KEY=VALUE} entries separated by {@code ;}, KEY one of r, alpha, dropout,
+   * target-modules, use-rslora; what an adapter's entries do not set comes from {@code lora.*}.
+   */
+  public TrainerSettingsBuilder loraOverrides(String spec) {
+    loraOverrides = spec == null ? "" : spec;
+    return this;
+  }
+
+  /** Blank: sft-trainer-&lt;adapter&gt;, or sft-trainers with adapter.id=*. */
   public TrainerSettingsBuilder groupId(String v) {
     groupId = v;
     return this;
@@ -452,10 +478,23 @@ public final class TrainerSettingsBuilder {
     }
     Map<String, String> registry = Map.copyOf(registryProperties);
     SchemaRegistryConfig.fromMap(registry); // fails naming the registry key that is wrong
-    String derived = "sft-trainer-" + adapter;
+    boolean every = adapter.equals(TrainerSettings.EVERY_ADAPTER);
+    if (!every && !Identifiers.ADAPTER.matcher(adapter).matches()) {
+      throw new ConfigException(TrainerConfig.ADAPTER, adapter, "must be * (every adapter of the"
+          + " assigned partitions) or an adapter name: " + Identifiers.ADAPTER.pattern());
+    }
+    atLeast(TrainerConfig.MAX_RESIDENT_ADAPTERS, maxResidentAdapters, 1);
+    Map<String, LoraSettings> overrides = LoraOverrides.parse(loraOverrides, lora);
+    String group = groupId.isBlank() ? (every ? "sft-trainers" : "sft-trainer-" + adapter)
+        : groupId;
+    // With adapter.id=* every trainer of the group needs a transactional id of its own; the
+    // consumer group's generation (sendOffsetsToTransaction with the consumer's group metadata)
+    // is what fences a zombie then, not the id. A random suffix, as Kafka Streams' process id.
+    String transactional = !transactionalId.isBlank() ? transactionalId : every
+        ? group + "-" + java.util.UUID.randomUUID().toString().substring(0, 8)
+        : "sft-trainer-" + adapter;
     return new TrainerSettings(
-        new TrainerSettings.Kafka(bootstrapServers, registry, groupId.isBlank() ? derived : groupId,
-            transactionalId.isBlank() ? derived : transactionalId, examplesTopic,
+        new TrainerSettings.Kafka(bootstrapServers, registry, group, transactional, examplesTopic,
             deadLetterTopic, checkpointTopic, releasesTopic, Map.copyOf(clientProperties)),
         adapter,
         new TrainerSettings.Model(modelDir, Objects.requireNonNullElse(modelName, ""), device),
@@ -472,6 +511,7 @@ public final class TrainerSettingsBuilder {
         new TrainerSettings.Retention(Optional.ofNullable(retentionFile),
             Objects.requireNonNullElse(retentionTopic, ""), retentionMaxExamples),
         new TrainerSettings.Replay(replayFraction, replayRetentionShare),
+        new TrainerSettings.Adapters(maxResidentAdapters, overrides),
         nonFiniteSteps);
   }
 

@@ -29,7 +29,7 @@ public final class ExampleAdmission {
   /** Unusable: a dead letter with this reason. */
   public record Rejected(RejectionReason reason, String detail) implements Decision {}
 
-  private final String adapter;
+  private final java.util.function.Predicate<String> trains;
   private final String tokenizerFingerprint;
   private final int vocabSize;
   private final int maxLength;
@@ -37,7 +37,13 @@ public final class ExampleAdmission {
 
   public ExampleAdmission(String adapter, String tokenizerFingerprint, int vocabSize,
       int maxLength, double evalFraction) {
-    this.adapter = adapter;
+    this(adapter::equals, tokenizerFingerprint, vocabSize, maxLength, evalFraction);
+  }
+
+  /** {@code trains}: whether an adapter's examples are this trainer's (others: OtherAdapter). */
+  public ExampleAdmission(java.util.function.Predicate<String> trains,
+      String tokenizerFingerprint, int vocabSize, int maxLength, double evalFraction) {
+    this.trains = trains;
     this.tokenizerFingerprint = tokenizerFingerprint;
     this.vocabSize = vocabSize;
     this.maxLength = maxLength;
@@ -45,7 +51,7 @@ public final class ExampleAdmission {
   }
 
   public Decision admit(SftExample e) {
-    if (!e.getAdapter().equals(adapter)) {
+    if (!trains.test(e.getAdapter())) {
       return new OtherAdapter();
     }
     if (!e.getTokenizerFingerprint().equals(tokenizerFingerprint)) {

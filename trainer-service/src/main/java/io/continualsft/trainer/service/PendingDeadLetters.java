@@ -24,6 +24,7 @@ final class PendingDeadLetters {
   private final String topic;
   private final String rejectedBy;
   private final List<ProducerRecord<String, Object>> pending = new ArrayList<>();
+  private final List<org.apache.kafka.common.TopicPartition> sources = new ArrayList<>();
   private long bytes;
 
   PendingDeadLetters(String topic, String rejectedBy) {
@@ -38,7 +39,22 @@ final class PendingDeadLetters {
             record.value()),
         at, MAX_ORIGINAL_BYTES);
     pending.add(new ProducerRecord<>(topic, DeadLetters.key(record.key()), rejection));
+    sources.add(new org.apache.kafka.common.TopicPartition(record.topic(), record.partition()));
     bytes += DeadLetters.approximateSize(rejection);
+  }
+
+  /**
+   * Forgets the dead letters of records from {@code lost} partitions: they were never committed,
+   * and the partitions' next owner reads those records again and sends them itself.
+   */
+  void forget(java.util.Collection<org.apache.kafka.common.TopicPartition> lost) {
+    for (int i = pending.size() - 1; i >= 0; i--) {
+      if (lost.contains(sources.get(i))) {
+        bytes -= DeadLetters.approximateSize((io.continualsft.avro.Rejection) pending.get(i).value());
+        pending.remove(i);
+        sources.remove(i);
+      }
+    }
   }
 
   /** Whether the dead letters should be sent now rather than at the next scheduled checkpoint. */
@@ -58,6 +74,7 @@ final class PendingDeadLetters {
   /** After the transaction that carried them committed. */
   void clear() {
     pending.clear();
+    sources.clear();
     bytes = 0;
   }
 }

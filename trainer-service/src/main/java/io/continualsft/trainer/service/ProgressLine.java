@@ -22,10 +22,16 @@ final class ProgressLine {
 
   /** Prints the line and returns the tokens/s it shows; the count starts again from now. */
   double print(LoraTrainer.StepResult result, long examplesTrained, long lag, Instant now) {
+    return print("step", result, examplesTrained, lag, now);
+  }
+
+  /** As above, the line starting with {@code label} (the adapter's name, then "step"). */
+  double print(String label, LoraTrainer.StepResult result, long examplesTrained, long lag,
+      Instant now) {
     double seconds = Duration.between(since, now).toMillis() / 1000.0;
     double tps = seconds > 0 ? tokens / seconds : 0;
-    System.out.printf("step %d | examples %d | %.0f tokens/s | loss %.4f | grad norm %.4f |"
-        + " lr %.2e | lag %d%n", result.step(), examplesTrained, tps, result.loss(),
+    System.out.printf("%s %d | examples %d | %.0f tokens/s | loss %.4f | grad norm %.4f |"
+        + " lr %.2e | lag %d%n", label, result.step(), examplesTrained, tps, result.loss(),
         result.gradNorm(), result.learningRate(), lag);
     tokens = 0;
     since = now;

@@ -50,6 +50,10 @@ final class StepBookkeeping {
   private double lastGradNorm = Double.NaN;
   private double lastLearningRate;
   private final Deque<Batch.Example> evalSet = new ArrayDeque<>();
+  // Held out while a step was being formed: they join the eval set when the step ends, so a
+  // checkpoint's eval set never holds an example past its boundary (a trainer that resumes
+  // there reads that example again).
+  private final List<Batch.Example> pendingHeldOut = new ArrayList<>();
 
   // Since the last checkpoint.
   private boolean dirty;
@@ -68,6 +72,11 @@ final class StepBookkeeping {
     positions.clear();
     positions.putAll(offsets);
     boundary = new LinkedHashMap<>(positions);
+  }
+
+  /** The read position of {@code partition}, or -1 when nothing was read from it. */
+  long position(TopicPartition partition) {
+    return positions.getOrDefault(partition, -1L);
   }
 
   /** The record at {@code offset} of {@code partition} was read (whatever became of it). */
@@ -89,11 +98,34 @@ final class StepBookkeeping {
   }
 
   void holdOut(Batch.Example example) {
+    if (!window.isEmpty()) {
+      pendingHeldOut.add(example);
+      return;
+    }
+    addToEvalSet(example);
+  }
+
+  private void addToEvalSet(Batch.Example example) {
     evalSet.addLast(example);
     while (evalSet.size() > maxEvalExamples) {
       evalSet.removeFirst();
     }
     dirty = true;
+  }
+
+  /** Whether anything read is not yet in a checkpoint (trained, held out, or being formed). */
+  boolean unaccounted() {
+    return dirty || !window.isEmpty() || !pendingHeldOut.isEmpty();
+  }
+
+  /** Steps taken since the last checkpoint. */
+  long stepsSinceCheckpoint() {
+    return stepsSinceCheckpoint;
+  }
+
+  /** The partitions this adapter's records were read from (or its checkpoint recorded). */
+  java.util.Set<TopicPartition> partitions() {
+    return java.util.Collections.unmodifiableSet(positions.keySet());
   }
 
   /** A record that trains nothing but moves the boundary: skipped, or a dead letter. */
@@ -134,6 +166,8 @@ final class StepBookkeeping {
     lastLearningRate = result.learningRate();
     window.clear();
     windowTokens = 0;
+    pendingHeldOut.forEach(this::addToEvalSet);
+    pendingHeldOut.clear();
     boundary = new LinkedHashMap<>(positions);
     dirty = true;
     stepsSinceCheckpoint++;

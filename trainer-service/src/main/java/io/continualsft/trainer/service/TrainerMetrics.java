@@ -30,7 +30,12 @@ import org.apache.kafka.clients.producer.Producer;
  */
 public final class TrainerMetrics implements AutoCloseable {
   /** Why an example was not trained without being a dead letter. */
-  public enum Skip { OTHER_ADAPTER, HELD_OUT }
+  public enum Skip {
+    OTHER_ADAPTER,
+    HELD_OUT,
+    /** Read again after a restart or a rebalance: already in its adapter's published history. */
+    IN_HISTORY
+  }
 
   private final MeterRegistry registry;
   private final Counter trainedTokens;
@@ -56,6 +61,16 @@ public final class TrainerMetrics implements AutoCloseable {
   private final Map<String, java.util.concurrent.atomic.AtomicLong> releasedVersions =
       new java.util.concurrent.ConcurrentHashMap<>();
   private final Map<String, Counter> gateDecisions = new java.util.concurrent.ConcurrentHashMap<>();
+  // Per-adapter meters exist for resident adapters only, so the number of series is bounded by
+  // adapters.max-resident however many adapters the stream holds; the aggregates count them all.
+  private final Map<String, List<io.micrometer.core.instrument.Meter>> perAdapter =
+      new java.util.concurrent.ConcurrentHashMap<>();
+  private final java.util.concurrent.atomic.AtomicInteger resident =
+      new java.util.concurrent.atomic.AtomicInteger();
+  private final java.util.concurrent.atomic.AtomicInteger known =
+      new java.util.concurrent.atomic.AtomicInteger();
+  private final Counter evictions;
+  private final Timer restores;
 
   public TrainerMetrics(MeterRegistry registry) {
     this.registry = registry;
@@ -75,6 +90,13 @@ public final class TrainerMetrics implements AutoCloseable {
         .description("Trained tokens of replayed examples (not in sft_trainer_tokens_trained)")
         .register(registry);
     registry.gauge("sft.trainer.retention.loss", retentionLoss, AtomicReference::get);
+    registry.gauge("sft.trainer.adapters.resident", resident);
+    registry.gauge("sft.trainer.adapters.known", known);
+    evictions = Counter.builder("sft.trainer.adapter.evictions")
+        .description("Adapters checkpointed and evicted to stay within adapters.max-resident")
+        .register(registry);
+    restores = Timer.builder("sft.trainer.adapter.restore")
+        .description("Restoring an evicted adapter from its checkpoint").register(registry);
     for (io.continualsft.trainer.release.ReleaseGate.Reason reason
         : io.continualsft.trainer.release.ReleaseGate.Reason.values()) {
       gate(true, reason, false); // both decisions at 0, so increase() works from the start
@@ -115,6 +137,59 @@ public final class TrainerMetrics implements AutoCloseable {
     clients.add(new KafkaClientMetrics(consumer));
     clients.add(new KafkaClientMetrics(producer));
     clients.forEach(m -> m.bindTo(registry));
+  }
+
+  /** Per-adapter meters of {@code slot} while it is resident ({@code {adapter}} tag). */
+  void adapterResident(AdapterSlot slot) {
+    perAdapter.computeIfAbsent(slot.name, name -> List.of(
+        io.micrometer.core.instrument.FunctionCounter.builder(
+                "sft.trainer.adapter.tokens.trained", slot, s -> s.books.tokensTrained())
+            .tag("adapter", name).description("Trained tokens in the adapter's history")
+            .register(registry),
+        io.micrometer.core.instrument.FunctionCounter.builder(
+                "sft.trainer.adapter.examples.trained", slot, s -> s.books.examplesTrained())
+            .tag("adapter", name).register(registry),
+        io.micrometer.core.instrument.Gauge.builder("sft.trainer.adapter.loss", slot,
+                s -> s.books.lastLoss()).tag("adapter", name).register(registry),
+        io.micrometer.core.instrument.Gauge.builder("sft.trainer.adapter.eval.loss", slot,
+                s -> s.evalLoss).tag("adapter", name).register(registry),
+        io.micrometer.core.instrument.Gauge.builder("sft.trainer.adapter.checkpoint.version",
+                slot, s -> s.books.version()).tag("adapter", name).register(registry)));
+  }
+
+  /** {@code adapter} left memory (evicted, or its partition went to another trainer). */
+  void adapterGone(String adapter) {
+    List<io.micrometer.core.instrument.Meter> meters = perAdapter.remove(adapter);
+    if (meters != null) {
+      meters.forEach(registry::remove);
+    }
+    if (releasedVersions.remove(adapter) != null) {
+      registry.find("sft.trainer.released.version").tag("adapter", adapter).meters()
+          .forEach(registry::remove);
+    }
+  }
+
+  void evicted(String adapter) {
+    evictions.increment();
+    adapterGone(adapter);
+  }
+
+  void restored(long nanos) {
+    restores.record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  void adapters(int residentNow, int knownNow) {
+    resident.set(residentNow);
+    known.set(knownNow);
+  }
+
+  public double evictions() {
+    return evictions.count();
+  }
+
+  /** Restores of evicted adapters so far, and their mean time in seconds. */
+  public double[] restores() {
+    return new double[] {restores.count(), restores.mean(TimeUnit.NANOSECONDS) / 1e9};
   }
 
   void stepped(LoraTrainer.StepResult result, int examples, int replayed, long replayTokens,

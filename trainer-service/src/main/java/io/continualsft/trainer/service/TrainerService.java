@@ -27,14 +27,17 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.consumer.Consumer;
-import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -62,12 +65,45 @@ import org.slf4j.LoggerFactory;
  * commit logic runs against Kafka's mocks in a unit test; {@link TrainerWiring#create} builds the
  * real ones.
  */
+/**
+ * The continual trainer: consume examples, take LoRA steps, publish checkpoints, exactly once;
+ * one adapter ({@code adapter.id=NAME}) or every adapter of the partitions the consumer group
+ * assigns it ({@code adapter.id=*}), on one frozen base model.
+ *
+ * <p>Steps are formed per adapter: an adapter's examples, in offset order, until their trained
+ * tokens reach {@code step.tokens} (or their number {@code step.examples}, when set), or all
+ * that is there when the trainer has caught up with the end of its partitions. Micro-batches are
+ * a pure function of those examples. An adapter's checkpoints are cut only between its steps, so
+ * the offsets they record are exact: every record of the adapter before them is in its history
+ * (trained, held out) and none after. An adapter lives in one partition (the streams app
+ * partitions by adapter), so a partition's owner owns its adapters.
+ *
+ * <p>The group's committed offset of a partition is a low-water mark: the smallest offset a
+ * trainer taking over must read from so that every record not yet in some adapter's published
+ * history is read again; its metadata holds how far dead letters were sent. A trainer taking
+ * over restores each adapter from its newest checkpoint when its first record arrives and passes
+ * over the adapter's records below that checkpoint's offsets, so every example is trained
+ * exactly once into its adapter's published history, across rebalances and crashes. Dead
+ * letters, checkpoints, releases and offsets commit in one transaction, fenced by the group's
+ * generation.
+ *
+ * <p>At most {@code adapters.max-resident} adapters keep their weights and moments in memory;
+ * the least recently trained one past that is checkpointed (if it trained since its last
+ * checkpoint) and evicted, and restored from its checkpoint for its next step. Only its small
+ * accounting (the step being formed, the held-out examples) stays.
+ *
+ * <p>What talks to Kafka comes in through the constructor ({@link Clients}), so the poll and
+ * commit logic runs against Kafka's mocks in a unit test; {@link TrainerWiring#create} builds the
+ * real ones.
+ */
 public final class TrainerService implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(TrainerService.class);
+  /** Committed offset metadata: dead letters of records before this offset were sent. */
+  static final String DEAD_LETTERS_THROUGH = "dead-letters-through=";
 
   /**
-   * What the service reads and writes through: the examples consumer (assigned and sought here),
-   * a transactional producer, the examples' deserializer, where checkpoints and the current
+   * What the service reads and writes through: the examples consumer (subscribed here), a
+   * transactional producer, the examples' deserializer, where checkpoints and the current
    * release are found, and the examples topic read back by offset for replay (null without).
    */
   public record Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
@@ -88,7 +124,7 @@ public final class TrainerService implements AutoCloseable {
    * @param released whether this checkpoint was released in its transaction
    * @param gate why it was (not) released, with the numbers
    */
-  public record Published(long version, long step, long examplesTrained,
+  public record Published(String adapter, long version, long step, long examplesTrained,
       long examplesInSkippedSteps, long tokensTrained, double evalLoss,
       Map<TopicPartition, Long> offsets, long examplesReplayed, double retentionLoss,
       boolean released, ReleaseGate.Reason reason, String gate) {}
@@ -98,7 +134,7 @@ public final class TrainerService implements AutoCloseable {
    * version 0, before the first release) and its retention loss. {@code weights} is null when
    * the release's checkpoint is no longer on the topic; its recorded metrics stand in then.
    */
-  private record Baseline(long version, Map<String, float[]> weights, double retentionLoss,
+  record Baseline(long version, Map<String, float[]> weights, double retentionLoss,
       double recordedEvalLoss) {}
 
   private final TrainerSettings settings;
@@ -108,17 +144,27 @@ public final class TrainerService implements AutoCloseable {
   private final TrainerMetrics metrics;
   private final Clock clock;
   private final ExampleAdmission admission;
-  private final StepBookkeeping books;
   private final PendingDeadLetters deadLetters;
   private final ProgressLine progress;
   private final ReleaseGate gate;
   private final List<Batch.Example> retention;
-  private final ReplayDraw replay;
-  private Baseline baseline;
   private final List<AutoCloseable> alsoClose = new ArrayList<>();
   private MetricsServer metricsServer;
   private volatile java.util.function.Consumer<Published> onPublished = published -> { };
   private volatile String state = "STARTING";
+
+  // The assigned partitions: the next offset to process, and how far dead letters were sent.
+  private final Map<TopicPartition, Long> next = new TreeMap<>(PARTITION_ORDER);
+  private final Map<TopicPartition, Long> deadLettersThrough = new HashMap<>();
+  // Every adapter of the assigned partitions seen since they were assigned, by name.
+  private final Map<String, AdapterSlot> slots = new TreeMap<>();
+  private AdapterSlot inModel; // whose weights the model holds now
+  private long useCounter;
+  private long examplesTrained; // this process's, for the progress line
+
+  private static final java.util.Comparator<TopicPartition> PARTITION_ORDER =
+      java.util.Comparator.comparing(TopicPartition::topic).thenComparingInt(
+          TopicPartition::partition);
 
   public TrainerService(TrainerSettings settings, Clients clients, AdapterTraining training,
       ModelIdentity identity, TrainerMetrics metrics, Clock clock) {
@@ -135,10 +181,7 @@ public final class TrainerService implements AutoCloseable {
     this.identity = identity;
     this.metrics = metrics;
     this.clock = clock;
-    this.admission = new ExampleAdmission(settings.adapter(), identity.tokenizerFingerprint(),
-        training.vocabSize(), settings.steps().maxLength(), settings.eval().fraction());
-    this.books = new StepBookkeeping(settings.steps().stepTokens(),
-        settings.steps().stepExamples(), settings.eval().maxExamples(), clock.instant());
+    this.admission = admission(settings::trains);
     this.deadLetters = new PendingDeadLetters(settings.kafka().deadLetterTopic(),
         settings.kafka().transactionalId());
     this.progress = new ProgressLine(clock.instant());
@@ -148,8 +191,11 @@ public final class TrainerService implements AutoCloseable {
       throw new IllegalArgumentException("replay.fraction is " + settings.replay().fraction()
           + " but no examples log to replay from was given");
     }
-    this.replay = new ReplayDraw(settings.replay(), settings.seed(), clients.replay(),
-        clients.examples(), admission, this.retention);
+  }
+
+  private ExampleAdmission admission(java.util.function.Predicate<String> trains) {
+    return new ExampleAdmission(trains, identity.tokenizerFingerprint(), training.vocabSize(),
+        settings.steps().maxLength(), settings.eval().fraction());
   }
 
   /** The production service: real Kafka clients, registry, model and metrics endpoint. */
@@ -209,48 +255,83 @@ public final class TrainerService implements AutoCloseable {
     ai.djl.pytorch.jni.JniUtils.setGradMode(false);
     initTransactions(stop); // fences any earlier trainer with the same transactional id
     Consumer<byte[], byte[]> consumer = clients.consumer();
-    List<TopicPartition> partitions = consumer.partitionsFor(settings.kafka().examplesTopic())
-        .stream().map(p -> new TopicPartition(p.topic(), p.partition())).toList();
-    consumer.assign(partitions);
-    books.start(restore(partitions));
-    // Fails now, naming the releases topic, when it is missing: not at the first checkpoint.
-    metrics.releasedVersion(settings.adapter(), clients.releases().current(settings.adapter())
-        .map(AdapterRelease::getVersion).orElse(0L));
+    if (!settings.everyAdapter()) {
+      // Fails now, naming the releases topic, when it is missing: not at the first checkpoint.
+      metrics.releasedVersion(settings.adapter(), clients.releases().current(settings.adapter())
+          .map(AdapterRelease::getVersion).orElse(0L));
+    }
+    consumer.subscribe(List.of(settings.kafka().examplesTopic()), new Rebalance());
     state = "RUNNING";
     try {
       while (!stop.getAsBoolean()) {
         ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(200));
         for (ConsumerRecord<byte[], byte[]> r : records) {
-          books.read(new TopicPartition(r.topic(), r.partition()), r.offset());
-          accept(r);
-          if (books.stepFull()) {
-            step();
+          TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+          if (!next.containsKey(tp)) {
+            continue; // revoked while this batch was processed
           }
+          next.put(tp, r.offset() + 1);
+          accept(tp, r);
         }
-        if (records.isEmpty() && caughtUp(partitions)) {
+        if (records.isEmpty() && caughtUp()) {
           metrics.lag(0);
-          if (books.hasPendingExamples()) {
-            step(); // the end of what is there: train it rather than wait
-          }
-          // Past the transaction markers too, so the committed offsets reach the end of the
-          // partition and the group's lag reads 0 rather than 1 when all is trained.
-          for (TopicPartition tp : partitions) {
-            books.readUpTo(tp, consumer.position(tp));
-          }
-          if (books.settle()) {
-            checkpoint();
-          }
+          caughtUpWithEverything();
         }
       }
-      books.settle();
-      if (books.dirty()) {
-        checkpoint(); // clean shutdown: publish the last boundary
+      for (AdapterSlot slot : List.copyOf(slots.values())) {
+        slot.books.settle();
+        if (slot.books.dirty()) {
+          checkpoint(slot); // clean shutdown: publish the last boundary of each adapter
+        }
+      }
+      if (deadLetters.size() > 0) {
+        commitOffsets();
       }
       state = "STOPPED";
     } catch (RuntimeException e) {
       state = "FAILED";
       throw e;
     }
+  }
+
+  /**
+   * Everything assigned is read: train what each adapter has (rather than wait), move every
+   * boundary past the transaction markers (so the group's lag reads 0, not 1, when all is
+   * trained), checkpoint each adapter with something new, and commit offsets and dead letters
+   * when no checkpoint did.
+   */
+  private void caughtUpWithEverything() {
+    for (AdapterSlot slot : List.copyOf(slots.values())) {
+      if (slot.books.hasPendingExamples()) {
+        step(slot);
+      }
+    }
+    Consumer<byte[], byte[]> consumer = clients.consumer();
+    for (TopicPartition tp : next.keySet()) {
+      next.put(tp, consumer.position(tp));
+    }
+    boolean committed = false;
+    for (AdapterSlot slot : List.copyOf(slots.values())) {
+      for (TopicPartition tp : slot.books.partitions()) {
+        if (next.containsKey(tp) && slot.firstRead.containsKey(tp)) {
+          slot.books.readUpTo(tp, next.get(tp));
+        }
+      }
+      slot.books.settle();
+      if (slot.books.dirty()) {
+        checkpoint(slot);
+        committed = true;
+      }
+    }
+    if (!committed && offsetsMoved()) {
+      commitOffsets();
+    }
+  }
+
+  private Map<TopicPartition, OffsetAndMetadata> lastCommitted = Map.of();
+
+  private boolean offsetsMoved() {
+    return deadLetters.size() > 0 || !lowWaterMarks().equals(lastCommitted);
   }
 
   /**
@@ -273,9 +354,12 @@ public final class TrainerService implements AutoCloseable {
     }
   }
 
-  private boolean caughtUp(List<TopicPartition> partitions) {
-    Map<TopicPartition, Long> end = clients.consumer().endOffsets(partitions);
-    for (TopicPartition tp : partitions) {
+  private boolean caughtUp() {
+    if (next.isEmpty()) {
+      return false;
+    }
+    Map<TopicPartition, Long> end = clients.consumer().endOffsets(next.keySet());
+    for (TopicPartition tp : next.keySet()) {
       if (clients.consumer().position(tp) < end.get(tp)) {
         return false;
       }
@@ -283,52 +367,319 @@ public final class TrainerService implements AutoCloseable {
     return true;
   }
 
-  private void accept(ConsumerRecord<byte[], byte[]> r) {
+  // --- partitions come and go ----------------------------------------------------------------
+
+  /**
+   * The group's assignment: a partition given up is checkpointed first (every adapter of it
+   * that trained since its last checkpoint; a step being formed is abandoned, its examples
+   * read again by the next owner) in transactions that commit its offsets; a partition lost
+   * (this trainer was too slow, or fenced) is dropped without committing anything.
+   */
+  private final class Rebalance implements ConsumerRebalanceListener {
+    @Override
+    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+      if (partitions.isEmpty()) {
+        return;
+      }
+      Consumer<byte[], byte[]> consumer = clients.consumer();
+      Map<TopicPartition, OffsetAndMetadata> committed =
+          consumer.committed(new HashSet<>(partitions));
+      Map<TopicPartition, Long> beginnings = consumer.beginningOffsets(partitions);
+      for (TopicPartition tp : partitions) {
+        OffsetAndMetadata c = committed.get(tp);
+        long start = c == null ? beginnings.get(tp) : c.offset();
+        next.put(tp, start);
+        deadLettersThrough.put(tp, c == null ? start : deadLettersThrough(c, start));
+        consumer.seek(tp, start);
+      }
+      System.out.printf("assigned %s (from offsets %s)%n", partitions, partitions.stream()
+          .map(next::get).toList());
+      if (!settings.everyAdapter()) {
+        checkFreshAdapterHasNoOffsets(committed);
+      }
+    }
+
+    @Override
+    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+      if (partitions.isEmpty() || state.equals("FAILED")) {
+        return;
+      }
+      List<AdapterSlot> leaving = slotsOf(partitions);
+      for (AdapterSlot slot : leaving) {
+        slot.books.settle();
+        if (slot.books.dirty()) {
+          checkpoint(slot);
+        }
+      }
+      if (offsetsMoved()) {
+        commitOffsets();
+      }
+      drop(partitions, leaving);
+      System.out.printf("revoked %s: %d adapters checkpointed and handed over%n", partitions,
+          leaving.size());
+    }
+
+    @Override
+    public void onPartitionsLost(Collection<TopicPartition> partitions) {
+      List<AdapterSlot> leaving = slotsOf(partitions);
+      deadLetters.forget(partitions);
+      drop(partitions, leaving);
+      log.warn("lost {} without committing: {} adapters dropped; their new owner resumes them"
+          + " from their checkpoints", partitions, leaving.size());
+    }
+  }
+
+  private List<AdapterSlot> slotsOf(Collection<TopicPartition> partitions) {
+    return slots.values().stream()
+        .filter(s -> s.firstRead.keySet().stream().anyMatch(partitions::contains)
+            || s.books.partitions().stream().anyMatch(partitions::contains))
+        .toList();
+  }
+
+  private void drop(Collection<TopicPartition> partitions, List<AdapterSlot> leaving) {
+    for (AdapterSlot slot : leaving) {
+      slots.remove(slot.name);
+      if (inModel == slot) {
+        inModel = null;
+      }
+      metrics.adapterGone(slot.name);
+    }
+    partitions.forEach(tp -> {
+      next.remove(tp);
+      deadLettersThrough.remove(tp);
+    });
+    metrics.adapters(residentCount(), slots.size());
+  }
+
+  private static long deadLettersThrough(OffsetAndMetadata committed, long fallback) {
+    String m = committed.metadata();
+    if (m != null && m.startsWith(DEAD_LETTERS_THROUGH)) {
+      try {
+        return Long.parseLong(m.substring(DEAD_LETTERS_THROUGH.length()));
+      } catch (NumberFormatException e) {
+        log.warn("committed offset metadata \"{}\" is not this trainer's; dead letters from {}",
+            m, fallback);
+      }
+    }
+    return fallback;
+  }
+
+  /**
+   * A named adapter with no checkpoint, in a group that committed offsets, would silently skip
+   * every example before them.
+   */
+  private void checkFreshAdapterHasNoOffsets(Map<TopicPartition, OffsetAndMetadata> committed) {
+    Map<TopicPartition, OffsetAndMetadata> some = new LinkedHashMap<>(committed);
+    some.values().removeIf(java.util.Objects::isNull);
+    if (some.isEmpty() || slots.containsKey(settings.adapter())
+        || clients.checkpoints().newest(settings.adapter()).isPresent()) {
+      return;
+    }
+    state = "FAILED";
+    throw new IllegalStateException("consumer group " + settings.kafka().groupId()
+        + " has committed offsets on " + some.keySet() + " but the topic "
+        + settings.kafka().checkpointTopic() + " has no complete checkpoint of adapter "
+        + settings.adapter() + ". Starting a fresh adapter there would silently skip every"
+        + " example before those offsets. Restore the checkpoint topic; or, to retrain from"
+        + " the start, reset the group: kafka-consumer-groups.sh --reset-offsets"
+        + " --to-earliest --execute --group " + settings.kafka().groupId() + " --topic "
+        + settings.kafka().examplesTopic() + "; or use a new group.id for a new adapter.");
+  }
+
+  // --- one record ----------------------------------------------------------------------------
+
+  private void accept(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
     SftExample example;
     try {
       example = clients.examples().deserialize(r.topic(), r.value());
     } catch (BadRecordException e) {
-      deadLetter(r, e.reason(), e.getMessage());
+      deadLetter(tp, r, e.reason(), e.getMessage());
       return;
     }
     if (example == null) {
-      deadLetter(r, RejectionReason.CORRUPT_AVRO, "the record has no value (a tombstone)");
+      deadLetter(tp, r, RejectionReason.CORRUPT_AVRO, "the record has no value (a tombstone)");
       return;
     }
-    switch (admission.admit(example)) {
-      case ExampleAdmission.Train t -> books.admit(t.example(), t.trainedTokens());
+    if (!settings.trains(example.getAdapter())) {
+      metrics.skipped(TrainerMetrics.Skip.OTHER_ADAPTER);
+      return;
+    }
+    ExampleAdmission.Decision decision = admission.admit(example);
+    if (decision instanceof ExampleAdmission.Rejected rejected) {
+      // Before the adapter is looked at: a rejected record never costs a restore.
+      if (!rejectedBefore(tp, r)) {
+        deadLetter(tp, r, rejected.reason(), rejected.detail());
+      }
+      return;
+    }
+    AdapterSlot slot = slot(example.getAdapter(), tp, r.offset());
+    if (slot.inHistory(tp, r.offset())) {
+      metrics.skipped(TrainerMetrics.Skip.IN_HISTORY);
+      return;
+    }
+    slot.firstRead.putIfAbsent(tp, r.offset());
+    slot.books.read(tp, r.offset());
+    switch (decision) {
+      case ExampleAdmission.Train t -> slot.books.admit(t.example(), t.trainedTokens());
       case ExampleAdmission.HeldOut h -> {
         metrics.skipped(TrainerMetrics.Skip.HELD_OUT);
-        books.holdOut(h.example());
+        slot.books.holdOut(h.example());
       }
-      case ExampleAdmission.OtherAdapter o -> {
-        metrics.skipped(TrainerMetrics.Skip.OTHER_ADAPTER);
-        books.passOver();
-      }
-      case ExampleAdmission.Rejected rejected -> deadLetter(r, rejected.reason(), rejected.detail());
+      default -> throw new IllegalStateException("unexpected " + decision);
+    }
+    if (slot.books.stepFull()) {
+      step(slot);
     }
   }
 
-  private void deadLetter(ConsumerRecord<byte[], byte[]> r, RejectionReason reason, String detail) {
+  /** A dead letter already sent for this record (before a restart or a rebalance). */
+  private boolean rejectedBefore(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
+    return r.offset() < deadLettersThrough.getOrDefault(tp, Long.MIN_VALUE);
+  }
+
+  private void deadLetter(TopicPartition tp, ConsumerRecord<byte[], byte[]> r,
+      RejectionReason reason, String detail) {
+    if (rejectedBefore(tp, r)) {
+      return;
+    }
     metrics.deadLetter(reason);
     deadLetters.add(r, reason, detail, Instant.ofEpochMilli(clock.millis()));
-    books.passOver();
     if (deadLetters.full()) {
-      // Sent only in a checkpoint's transaction (exactly once with the offsets), so a burst of
-      // bad records brings the checkpoint forward: the open step is trained as it is.
-      if (books.hasPendingExamples()) {
-        step();
-      }
-      if (deadLetters.full() && books.settle()) {
-        checkpoint();
-      }
+      // Sent only in a transaction with the offsets past them (exactly once), so a burst of
+      // bad records brings that transaction forward; no step is cut for it.
+      commitOffsets();
     }
   }
 
-  private void step() {
+  // --- adapters in and out of memory ---------------------------------------------------------
+
+  /** The slot of {@code adapter}, created (not yet resident) on its first record. */
+  private AdapterSlot slot(String adapter, TopicPartition tp, long offset) {
+    AdapterSlot slot = slots.get(adapter);
+    if (slot != null) {
+      return slot;
+    }
+    slot = new AdapterSlot(adapter, settings.loraFor(adapter), new StepBookkeeping(
+        settings.steps().stepTokens(), settings.steps().stepExamples(),
+        settings.eval().maxExamples(), clock.instant()),
+        new ReplayDraw(settings.replay(), settings.seed(), clients.replay(), clients.examples(),
+            admission(adapter::equals), retention));
+    slots.put(adapter, slot);
+    Optional<Checkpoint> found = clients.checkpoints().newest(adapter);
+    Map<TopicPartition, Long> start = new LinkedHashMap<>();
+    if (found.isPresent()) {
+      Checkpoint c = found.get();
+      CheckpointFiles.Content content = CheckpointFiles.decode(c, identity, slot.lora);
+      slot.books.restore(c.version(), content.state());
+      c.manifest().getSourceOffsets().forEach(po ->
+          start.put(new TopicPartition(po.getTopic(), po.getPartition()), po.getOffset()));
+      bringIn(slot, snapshotOf(slot, content));
+      System.out.printf("%sresumed from checkpoint v%d: step %d, %d examples trained%n",
+          prefix(slot), c.version(), content.state().step(), slot.books.examplesTrained());
+    }
+    slot.books.start(start);
+    slot.inHistoryBelow.putAll(start);
+    slot.committedBoundary.putAll(start);
+    metrics.adapters(residentCount(), slots.size());
+    return slot;
+  }
+
+  private static AdapterTraining.Snapshot snapshotOf(AdapterSlot slot,
+      CheckpointFiles.Content content) {
+    return new AdapterTraining.Snapshot(slot.lora, content.adapter().weights(),
+        content.moments(), content.state().step(), content.state().optimizerSteps());
+  }
+
+  /** Puts {@code slot}'s adapter into the model: from memory, its checkpoint, or fresh. */
+  private void activate(AdapterSlot slot) {
+    slot.lastUsed = ++useCounter;
+    if (inModel == slot) {
+      return;
+    }
+    if (slot.resident) {
+      park();
+      training.load(slot.parked);
+      slot.parked = null;
+      inModel = slot;
+      return;
+    }
     long started = System.nanoTime();
+    AdapterTraining.Snapshot snapshot;
+    long version = slot.books.version();
+    if (version == 0) {
+      snapshot = null; // never checkpointed: it starts fresh (again)
+    } else {
+      Checkpoint c = clients.checkpoints().version(slot.name, version).orElseThrow(() ->
+          new IllegalStateException("checkpoint v" + version + " of adapter " + slot.name
+              + " that this trainer committed is not on " + settings.kafka().checkpointTopic()
+              + " (deleted by retention, or the topic was recreated?)"));
+      snapshot = snapshotOf(slot, CheckpointFiles.decode(c, identity, slot.lora));
+    }
+    bringIn(slot, snapshot);
+    if (version > 0) {
+      metrics.restored(System.nanoTime() - started);
+    }
+  }
+
+  /** Makes room, then loads {@code snapshot} (null: a fresh adapter) as {@code slot}'s. */
+  private void bringIn(AdapterSlot slot, AdapterTraining.Snapshot snapshot) {
+    while (residentCount() >= settings.adapters().maxResident()) {
+      evict(slots.values().stream().filter(s -> s.resident && s != slot)
+          .min(java.util.Comparator.comparingLong(s -> s.lastUsed)).orElseThrow());
+    }
+    park();
+    if (snapshot == null) {
+      training.fresh(slot.lora, settings.seed());
+    } else {
+      training.load(snapshot);
+    }
+    slot.resident = true;
+    slot.lastUsed = ++useCounter;
+    inModel = slot;
+    metrics.adapterResident(slot);
+    metrics.adapters(residentCount(), slots.size());
+  }
+
+  /** The adapter in the model goes back to memory beside it. */
+  private void park() {
+    if (inModel != null) {
+      inModel.parked = training.snapshot();
+      inModel = null;
+    }
+  }
+
+  /** Checkpoints {@code slot} if it trained since its last checkpoint, and frees its memory. */
+  private void evict(AdapterSlot slot) {
+    if (slot.books.stepsSinceCheckpoint() > 0) {
+      checkpoint(slot);
+    }
+    if (inModel == slot) {
+      inModel = null;
+    }
+    slot.resident = false;
+    slot.parked = null;
+    slot.baseline = null;
+    metrics.evicted(slot.name);
+    metrics.adapters(residentCount(), slots.size());
+  }
+
+  private int residentCount() {
+    return (int) slots.values().stream().filter(s -> s.resident).count();
+  }
+
+  /** Adapter names on progress lines, when this trainer trains more than one. */
+  private String prefix(AdapterSlot slot) {
+    return settings.everyAdapter() ? "[" + slot.name + "] " : "";
+  }
+
+  // --- steps ---------------------------------------------------------------------------------
+
+  private void step(AdapterSlot slot) {
+    activate(slot);
+    long started = System.nanoTime();
+    StepBookkeeping books = slot.books;
     List<Batch.Example> window = books.window();
-    ReplayDraw.Drawn replayed = replay.draw(training.step() + 1, window.size(),
+    ReplayDraw.Drawn replayed = slot.replay.draw(training.step() + 1, window.size(),
         books.trainedThrough());
     List<Batch.Example> examples = window;
     if (!replayed.examples().isEmpty()) {
@@ -338,23 +689,27 @@ public final class TrainerService implements AutoCloseable {
     LoraTrainer.StepResult result = training.step(examples);
     long nanos = System.nanoTime() - started;
     books.stepped(result, replayed.examples().size(), replayed.trainedTokens());
-    metrics.stepped(result, window.size(), replayed.examples().size(), replayed.trainedTokens(),
-        nanos, books.lastLoss(), books.lastGradNorm());
+    examplesTrained += result.applied() ? window.size() : 0;
+    metrics.stepped(result, window.size(), replayed.examples().size(),
+        replayed.trainedTokens(), nanos, books.lastLoss(), books.lastGradNorm());
     if (!result.applied()) {
-      log.warn("step {} skipped: loss {} gradient norm {} (not finite; non-finite gradients in {})",
-          result.step(), result.loss(), result.gradNorm(), result.nonFiniteGradients());
+      log.warn("{}step {} skipped: loss {} gradient norm {} (not finite; non-finite gradients"
+          + " in {})", prefix(slot), result.step(), result.loss(), result.gradNorm(),
+          result.nonFiniteGradients());
     }
     progress.add(result.trainedTokens());
     if (result.step() % settings.observability().progressEverySteps() == 0) {
       long lag = lag();
       metrics.lag(lag);
-      metrics.tokensPerSecond(progress.print(result, books.examplesTrained(), lag, clock.instant()));
+      metrics.tokensPerSecond(progress.print(prefix(slot) + "step", result,
+          settings.everyAdapter() ? examplesTrained : books.examplesTrained(), lag,
+          clock.instant()));
       log.debug("step {}: loss {} grad norm {} (full precision)", result.step(), result.loss(),
           result.gradNorm());
     }
     if (books.checkpointDue(settings.checkpoints().everySteps(),
         settings.checkpoints().everySeconds(), clock.instant())) {
-      checkpoint();
+      checkpoint(slot);
     }
   }
 
@@ -362,16 +717,19 @@ public final class TrainerService implements AutoCloseable {
   private long lag() {
     Consumer<byte[], byte[]> consumer = clients.consumer();
     long lag = 0;
-    Map<TopicPartition, Long> end = consumer.endOffsets(consumer.assignment());
-    for (TopicPartition tp : consumer.assignment()) {
-      lag += Math.max(0, end.get(tp) - consumer.position(tp));
+    Map<TopicPartition, Long> end = consumer.endOffsets(next.keySet());
+    for (TopicPartition tp : next.keySet()) {
+      lag += Math.max(0, end.get(tp) - next.get(tp));
     }
     return lag;
   }
 
   // --- checkpoints ---------------------------------------------------------------------------
 
-  private void checkpoint() {
+  private void checkpoint(AdapterSlot slot) {
+    activate(slot);
+    StepBookkeeping books = slot.books;
+    String adapterName = slot.name;
     long started = System.nanoTime();
     PeftAdapter adapter;
     try {
@@ -384,17 +742,18 @@ public final class TrainerService implements AutoCloseable {
     double evalLoss = training.evalLoss(evalSet);
     double retentionLoss = training.evalLoss(retention);
     metrics.evalLoss(evalLoss);
+    slot.evalLoss = evalLoss;
     metrics.retentionLoss(retentionLoss);
     long version = books.nextVersion();
     Optional<AdapterRelease> current = settings.gate().policy()
         == TrainerSettings.ReleasePolicy.MANUAL ? Optional.empty()
-        : clients.releases().current(settings.adapter());
-    ReleaseGate.Verdict verdict = judge(current, evalSet, evalLoss, retentionLoss);
-    AdapterRelease release = verdict.release() ? Releases.next(current, settings.adapter(),
+        : clients.releases().current(adapterName);
+    ReleaseGate.Verdict verdict = judge(slot, current, evalSet, evalLoss, retentionLoss);
+    AdapterRelease release = verdict.release() ? Releases.next(current, adapterName,
         version, settings.gate().policy() == TrainerSettings.ReleasePolicy.GATE
             ? ReleaseDecision.GATE_PASSED : ReleaseDecision.UNGATED,
         verdict.summary(), verdict.metrics(), Instant.ofEpochMilli(clock.millis())) : null;
-    TrainingState trainingState = books.state(settings.adapter(), training.step(),
+    TrainingState trainingState = books.state(adapterName, training.step(),
         training.optimizerSteps(), settings.seed());
     Map<String, byte[]> files = CheckpointFiles.encode(
         new CheckpointFiles.Content(adapter, training.moments(), trainingState));
@@ -402,34 +761,38 @@ public final class TrainerService implements AutoCloseable {
     if (Double.isFinite(retentionLoss)) {
       manifestMetrics.put("retention_loss", retentionLoss);
     }
-    List<CheckpointRecord> records = CheckpointFiles.records(settings.adapter(), version, files,
+    Map<TopicPartition, Long> boundary = books.boundary();
+    List<CheckpointRecord> records = CheckpointFiles.records(adapterName, version, files,
         new CheckpointFiles.ManifestFacts(training.step(), books.examplesTrained(),
-            books.tokensTrained(), books.boundary(), identity, training.lora(),
+            books.tokensTrained(), boundary, identity, slot.lora,
             manifestMetrics, Instant.ofEpochMilli(clock.millis())),
         settings.checkpoints().chunkBytes());
-    publish(records, release);
+    int deadLettersSent = deadLetters.size();
+    // The offsets this transaction commits count this checkpoint as published already (a
+    // transaction that fails fails the service: nothing is retried from this state).
+    slot.committedBoundary.putAll(boundary);
+    books.checkpointed(clock.instant());
+    publish(adapterName, records, release);
     long bytes = files.values().stream().mapToLong(b -> b.length).sum();
     metrics.published(bytes, System.nanoTime() - started);
     metrics.gate(verdict.release(), verdict.reason());
-    System.out.printf("checkpoint v%d | step %d | examples %d | tokens %d | eval loss %.4f |"
-        + " %d dead letters | %,d bytes%n", version, training.step(), books.examplesTrained(),
-        books.tokensTrained(), evalLoss, deadLetters.size(), bytes);
+    System.out.printf("%scheckpoint v%d | step %d | examples %d | tokens %d | eval loss %.4f |"
+        + " %d dead letters | %,d bytes%n", prefix(slot), version, training.step(),
+        books.examplesTrained(), books.tokensTrained(), evalLoss, deadLettersSent, bytes);
     if (release != null) {
-      System.out.printf("released v%d%s: %s%n", version, current.map(c -> " (replaces v"
-          + c.getVersion() + ")").orElse(""), verdict.summary());
-      metrics.releasedVersion(settings.adapter(), version);
+      System.out.printf("%sreleased v%d%s: %s%n", prefix(slot), version, current.map(c ->
+          " (replaces v" + c.getVersion() + ")").orElse(""), verdict.summary());
+      metrics.releasedVersion(adapterName, version);
       // The next candidates are gated against this one: its weights are at hand.
-      baseline = new Baseline(version, adapter.weights(), retentionLoss, evalLoss);
+      slot.baseline = new Baseline(version, adapter.weights(), retentionLoss, evalLoss);
     } else if (verdict.reason() != ReleaseGate.Reason.MANUAL_POLICY) {
       log.warn("candidate v{} of {} refused ({}): {}; v{} stays released", version,
-          settings.adapter(), verdict.reason().tag(), verdict.summary(),
+          adapterName, verdict.reason().tag(), verdict.summary(),
           current.map(AdapterRelease::getVersion).orElse(0L));
     }
-    deadLetters.clear();
-    books.checkpointed(clock.instant());
-    onPublished.accept(new Published(version, training.step(), books.examplesTrained(),
-        books.examplesInSkippedSteps(), books.tokensTrained(), evalLoss, books.boundary(),
-        books.examplesReplayed(), retentionLoss, release != null, verdict.reason(),
+    onPublished.accept(new Published(adapterName, version, training.step(),
+        books.examplesTrained(), books.examplesInSkippedSteps(), books.tokensTrained(), evalLoss,
+        boundary, books.examplesReplayed(), retentionLoss, release != null, verdict.reason(),
         verdict.summary()));
   }
 
@@ -438,13 +801,13 @@ public final class TrainerService implements AutoCloseable {
    * evalSet}) and {@code retentionLoss}: the current release is scored on the same held-out
    * examples now, and its retention loss is kept from when it became the baseline.
    */
-  private ReleaseGate.Verdict judge(Optional<AdapterRelease> current,
+  private ReleaseGate.Verdict judge(AdapterSlot slot, Optional<AdapterRelease> current,
       List<Batch.Example> evalSet, double evalLoss, double retentionLoss) {
     ReleaseGate.Scores candidate = new ReleaseGate.Scores(evalLoss, retentionLoss);
     if (settings.gate().policy() != TrainerSettings.ReleasePolicy.GATE) {
       return gate.decide(candidate, new ReleaseGate.Scores(Double.NaN, Double.NaN), "");
     }
-    Baseline b = baseline(current);
+    Baseline b = baseline(slot, current);
     double baselineEval = b.weights() == null ? b.recordedEvalLoss()
         : training.evalLossWith(b.weights(), evalSet);
     return gate.decide(candidate, new ReleaseGate.Scores(baselineEval, b.retentionLoss()),
@@ -452,31 +815,32 @@ public final class TrainerService implements AutoCloseable {
   }
 
   /** The baseline for {@code current}: cached while the release does not change. */
-  private Baseline baseline(Optional<AdapterRelease> current) {
+  private Baseline baseline(AdapterSlot slot, Optional<AdapterRelease> current) {
     long version = current.map(AdapterRelease::getVersion).orElse(0L);
-    if (baseline != null && baseline.version() == version) {
-      return baseline;
+    if (slot.baseline != null && slot.baseline.version() == version) {
+      return slot.baseline;
     }
     if (version == 0) {
       Map<String, float[]> base = training.baseWeights();
-      baseline = new Baseline(0, base, training.evalLossWith(base, retention), Double.NaN);
-      return baseline;
+      slot.baseline = new Baseline(0, base, training.evalLossWith(base, retention), Double.NaN);
+      return slot.baseline;
     }
-    Optional<Checkpoint> released = clients.checkpoints().version(settings.adapter(), version);
+    Optional<Checkpoint> released = clients.checkpoints().version(slot.name, version);
     if (released.isPresent()) {
       Map<String, float[]> weights = CheckpointFiles.decode(released.get(), identity,
-          training.lora()).adapter().weights();
-      baseline = new Baseline(version, weights, training.evalLossWith(weights, retention),
+          slot.lora).adapter().weights();
+      slot.baseline = new Baseline(version, weights, training.evalLossWith(weights, retention),
           Double.NaN);
     } else {
       Map<String, Double> recorded = current.get().getMetrics();
       log.warn("the released checkpoint v{} of {} is not on {} (deleted by retention?); gating"
-          + " against the losses its release recorded", version, settings.adapter(),
+          + " against the losses its release recorded", version, slot.name,
           settings.kafka().checkpointTopic());
-      baseline = new Baseline(version, null, recorded.getOrDefault("retention_loss", Double.NaN),
+      slot.baseline = new Baseline(version, null,
+          recorded.getOrDefault("retention_loss", Double.NaN),
           recorded.getOrDefault("eval_loss", Double.NaN));
     }
-    return baseline;
+    return slot.baseline;
   }
 
   /**
@@ -484,69 +848,60 @@ public final class TrainerService implements AutoCloseable {
    * and the offsets, in one transaction: a release never points at a checkpoint that is not
    * there.
    */
-  private void publish(List<CheckpointRecord> records, AdapterRelease release) {
+  private void publish(String adapter, List<CheckpointRecord> records, AdapterRelease release) {
     Producer<String, Object> producer = clients.producer();
     String topic = settings.kafka().checkpointTopic();
-    int partition = CheckpointLocator.partitionFor(settings.adapter(),
+    int partition = CheckpointLocator.partitionFor(adapter,
         producer.partitionsFor(topic).size());
     producer.beginTransaction();
     for (ProducerRecord<String, Object> dl : deadLetters.records()) {
       producer.send(dl);
     }
     for (CheckpointRecord r : records) {
-      producer.send(new ProducerRecord<>(topic, partition, settings.adapter(), r));
+      producer.send(new ProducerRecord<>(topic, partition, adapter, r));
     }
     if (release != null) {
       String releases = settings.kafka().releasesTopic();
       producer.send(new ProducerRecord<>(releases, CheckpointLocator.partitionFor(
-          settings.adapter(), producer.partitionsFor(releases).size()), settings.adapter(),
-          release));
+          adapter, producer.partitionsFor(releases).size()), adapter, release));
     }
-    Map<TopicPartition, OffsetAndMetadata> offsets = new LinkedHashMap<>();
-    books.boundary().forEach((tp, offset) -> offsets.put(tp, new OffsetAndMetadata(offset)));
-    producer.sendOffsetsToTransaction(offsets,
-        new ConsumerGroupMetadata(settings.kafka().groupId()));
-    producer.commitTransaction();
+    commitAndClose(producer);
   }
 
-  /** Restores the newest checkpoint, if any; returns where to start reading each partition. */
-  private Map<TopicPartition, Long> restore(List<TopicPartition> partitions) {
-    Consumer<byte[], byte[]> consumer = clients.consumer();
-    Optional<Checkpoint> found = clients.checkpoints().newest(settings.adapter());
-    Map<TopicPartition, Long> start = new LinkedHashMap<>();
-    if (found.isPresent()) {
-      Checkpoint c = found.get();
-      CheckpointFiles.Content content = CheckpointFiles.decode(c, identity, training.lora());
-      TrainingState saved = content.state();
-      training.restore(content.adapter(), content.moments(), saved.step(), saved.optimizerSteps());
-      books.restore(c.version(), saved);
-      c.manifest().getSourceOffsets().forEach(po ->
-          start.put(new TopicPartition(po.getTopic(), po.getPartition()), po.getOffset()));
-      System.out.printf("resumed from checkpoint v%d: step %d, %d examples trained%n",
-          c.version(), training.step(), books.examplesTrained());
-    } else {
-      Map<TopicPartition, OffsetAndMetadata> committed =
-          consumer.committed(new HashSet<>(partitions));
-      committed.values().removeIf(java.util.Objects::isNull);
-      if (!committed.isEmpty()) {
-        throw new IllegalStateException("consumer group " + settings.kafka().groupId()
-            + " has committed offsets on " + committed.keySet() + " but the topic "
-            + settings.kafka().checkpointTopic() + " has no complete checkpoint of adapter "
-            + settings.adapter() + ". Starting a fresh adapter there would silently skip every"
-            + " example before those offsets. Restore the checkpoint topic; or, to retrain from"
-            + " the start, reset the group: kafka-consumer-groups.sh --reset-offsets"
-            + " --to-earliest --execute --group " + settings.kafka().groupId() + " --topic "
-            + settings.kafka().examplesTopic() + "; or use a new group.id for a new adapter.");
+  /** The dead letters and the offsets alone, in a transaction of their own. */
+  private void commitOffsets() {
+    Producer<String, Object> producer = clients.producer();
+    producer.beginTransaction();
+    for (ProducerRecord<String, Object> dl : deadLetters.records()) {
+      producer.send(dl);
+    }
+    commitAndClose(producer);
+  }
+
+  private void commitAndClose(Producer<String, Object> producer) {
+    Map<TopicPartition, OffsetAndMetadata> offsets = lowWaterMarks();
+    producer.sendOffsetsToTransaction(offsets, clients.consumer().groupMetadata());
+    producer.commitTransaction();
+    lastCommitted = offsets;
+    deadLetters.clear();
+    next.forEach(deadLettersThrough::put);
+  }
+
+  /**
+   * Per assigned partition, the offset a trainer taking over must read from: the smallest of
+   * the next offset to read and, for each adapter with records not yet in its published history,
+   * where they start; with how far dead letters are sent (this transaction's included).
+   */
+  private Map<TopicPartition, OffsetAndMetadata> lowWaterMarks() {
+    Map<TopicPartition, OffsetAndMetadata> out = new LinkedHashMap<>();
+    next.forEach((tp, position) -> {
+      long low = position;
+      for (AdapterSlot slot : slots.values()) {
+        low = Math.min(low, slot.resumeFrom(tp));
       }
-    }
-    Map<TopicPartition, Long> beginnings = consumer.beginningOffsets(partitions);
-    Map<TopicPartition, Long> positions = new LinkedHashMap<>();
-    for (TopicPartition tp : partitions) {
-      long offset = start.getOrDefault(tp, beginnings.get(tp));
-      consumer.seek(tp, offset);
-      positions.put(tp, offset);
-    }
-    return positions;
+      out.put(tp, new OffsetAndMetadata(low, DEAD_LETTERS_THROUGH + position));
+    });
+    return out;
   }
 
   @Override

@@ -8,7 +8,9 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.trainer.checkpoint.AdapterPartition;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
+import io.continualsft.trainer.checkpoint.StableRead;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
@@ -17,7 +19,6 @@ import io.continualsft.trainer.checkpoint.SkippingDeserializer;
 import io.continualsft.trainer.cli.Engines;
 import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
-import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.ModelIdentity;
 import io.continualsft.trainer.release.ReleaseLog;
@@ -67,8 +68,7 @@ final class TrainerWiring {
       SchemaRegistryClient checkpointRegistry = registry;
       PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       TrainerMetrics metrics = new TrainerMetrics(meters);
-      LoraSettings lora = training.lora();
-      CheckpointSource checkpoints = CheckpointLocator.source(() -> new KafkaConsumer<>(
+      CheckpointSource anyTime = CheckpointLocator.source(() -> new KafkaConsumer<>(
               CheckpointReader.consumerConfig(kafka.bootstrapServers(), kafka.clientProperties()),
               new StringDeserializer(), new SkippingDeserializer<>(
                   AvroDeserializer.specific(CheckpointRecord.class, checkpointRegistry))),
@@ -76,7 +76,7 @@ final class TrainerWiring {
             // A checkpoint of another model or LoRA configuration throws: a configuration
             // error, never skipped. Malformed content is skipped for the one before it.
             try {
-              CheckpointFiles.decode(checkpoint, identity, lora);
+              CheckpointFiles.decode(checkpoint, identity, settings.loraFor(checkpoint.adapter()));
               return true;
             } catch (InvalidCheckpointException e) {
               log.warn("skipping {}", e.getMessage());
@@ -84,6 +84,19 @@ final class TrainerWiring {
               return false;
             }
           });
+      // Checkpoints are looked up once every transaction open at the time has ended: see
+      // StableRead. Two consumers of no group, kept for the service's life.
+      KafkaConsumer<byte[], byte[]> committedEnds = new KafkaConsumer<>(
+          replayConsumer(kafka), new ByteArrayDeserializer(), new ByteArrayDeserializer());
+      Map<String, Object> uncommitted = replayConsumer(kafka);
+      uncommitted.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted");
+      KafkaConsumer<byte[], byte[]> allEnds = new KafkaConsumer<>(uncommitted,
+          new ByteArrayDeserializer(), new ByteArrayDeserializer());
+      CheckpointSource checkpoints = (adapter, versions) -> {
+        StableRead.await(committedEnds, allEnds, AdapterPartition.of(committedEnds,
+            kafka.checkpointTopic(), adapter), Duration.ofSeconds(180));
+        return anyTime.newest(adapter, versions);
+      };
       metrics.bind(consumer, producer);
       List<Batch.Example> retention = retentionSet(settings, registry);
       ReleaseLog releases = new ReleaseLog(ReleaseLog.consumer(kafka.bootstrapServers(),
@@ -102,6 +115,8 @@ final class TrainerWiring {
         service.closeWith(replay);
       }
       service.closeWith(registry);
+      service.closeWith(committedEnds);
+      service.closeWith(allEnds);
       TrainerSettings.Observability o = settings.observability();
       if (o.metricsPort() > 0) {
         service.serveMetrics(o.metricsHost(), o.metricsPort(), meters);
@@ -214,6 +229,10 @@ final class TrainerWiring {
     c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
     c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 200);
+    // Incremental rebalancing: a trainer joining or leaving moves only the partitions that
+    // change owner, so the others' adapters keep training (and stay resident) meanwhile.
+    c.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
+        org.apache.kafka.clients.consumer.CooperativeStickyAssignor.class.getName());
     return c;
   }
 

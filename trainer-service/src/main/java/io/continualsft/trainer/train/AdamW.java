@@ -74,6 +74,15 @@ public final class AdamW {
     return out;
   }
 
+  /** Forgets every moment and the step count: the optimizer of a fresh adapter. */
+  public void reset() {
+    first.values().forEach(NDArray::close);
+    second.values().forEach(NDArray::close);
+    first.clear();
+    second.clear();
+    steps = 0;
+  }
+
   /** Restores moments and the step count saved by {@link #state()}. */
   public void restore(Map<String, float[]> state, Map<String, NDArray> params, long stepCount) {
     first.values().forEach(NDArray::close);

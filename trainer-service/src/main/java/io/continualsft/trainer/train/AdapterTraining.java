@@ -153,6 +153,57 @@ public final class AdapterTraining implements AutoCloseable {
     return trainer.optimizer().state();
   }
 
+  /**
+   * Everything that is one adapter's on the shared base: weights, optimizer moments, the step
+   * counter (which seeds each step's dropout) and the optimizer's own step count. Swapping
+   * snapshots in and out is how one model trains many adapters; the copies are exact, so an
+   * adapter swapped out and back continues bit for bit.
+   */
+  public record Snapshot(LoraSettings lora, Map<String, float[]> weights,
+      Map<String, float[]> moments, long step, long optimizerSteps) {
+    /** Bytes held: weights and moments, 4 bytes a value. */
+    public long bytes() {
+      long values = 0;
+      for (float[] w : weights.values()) {
+        values += w.length;
+      }
+      for (float[] m : moments.values()) {
+        values += m.length;
+      }
+      return 4 * values;
+    }
+  }
+
+  /** The adapter now in the model, copied off the device. */
+  public Snapshot snapshot() {
+    Map<String, float[]> weights = new java.util.LinkedHashMap<>();
+    model.loraParameters().forEach((name, p) -> weights.put(name, p.toFloatArray()));
+    return new Snapshot(model.lora(), weights, trainer.optimizer().state(), trainer.step(),
+        trainer.optimizer().steps());
+  }
+
+  /** Puts {@code snapshot}'s adapter into the model, replacing the one there. */
+  public void load(Snapshot snapshot) {
+    model.setLora(snapshot.lora(), snapshot.weights());
+    if (snapshot.optimizerSteps() == 0 && snapshot.moments().isEmpty()) {
+      trainer.optimizer().reset();
+    } else {
+      trainer.optimizer().restore(snapshot.moments(), model.loraParameters(),
+          snapshot.optimizerSteps());
+    }
+    trainer.setStep(snapshot.step());
+  }
+
+  /**
+   * A fresh adapter with {@code lora} settings in the model (A from {@code seed}, B zero, no
+   * moments, step 0), replacing the one there.
+   */
+  public void fresh(LoraSettings lora, long seed) {
+    model.addLora(lora, seed);
+    trainer.optimizer().reset();
+    trainer.setStep(0);
+  }
+
   /** Puts a checkpoint's adapter, moments and counters back. */
   public void restore(PeftAdapter adapter, Map<String, float[]> moments, long step,
       long optimizerSteps) {

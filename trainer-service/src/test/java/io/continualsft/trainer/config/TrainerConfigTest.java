@@ -40,6 +40,56 @@ class TrainerConfigTest {
   }
 
   @Test
+  void everyAdapterModeSharesOneGroupWithATransactionalIdPerTrainer() {
+    Map<String, String> m = required();
+    m.put("adapter.id", "*");
+    m.put("adapters.max-resident", "3");
+    m.put("lora.r", "8");
+    m.put("adapters.lora-overrides",
+        "acme.r=16; acme.target-modules=q_proj,k_proj,v_proj ;globex.alpha=32");
+    TrainerSettings s = TrainerConfig.fromMap(m);
+    assertThat(s.everyAdapter()).isTrue();
+    assertThat(s.trains("anyone")).isTrue();
+    assertThat(s.kafka().groupId()).isEqualTo("sft-trainers");
+    assertThat(s.kafka().transactionalId()).matches("sft-trainers-[0-9a-f]{8}");
+    assertThat(TrainerConfig.fromMap(m).kafka().transactionalId())
+        .as("each trainer its own").isNotEqualTo(s.kafka().transactionalId());
+    assertThat(s.adapters().maxResident()).isEqualTo(3);
+    assertThat(s.loraFor("acme").r()).isEqualTo(16);
+    assertThat(s.loraFor("acme").alpha()).as("from lora.*").isEqualTo(16);
+    assertThat(s.loraFor("acme").targetModules()).containsExactlyInAnyOrder("q_proj", "k_proj",
+        "v_proj");
+    assertThat(s.loraFor("globex").r()).isEqualTo(8);
+    assertThat(s.loraFor("globex").alpha()).isEqualTo(32);
+    assertThat(s.loraFor("initech")).isEqualTo(s.lora());
+    // Written back for a child process and read again: the same overrides.
+    assertThat(TrainerConfig.fromMap(TrainerConfig.toProperties(s)).adapters())
+        .isEqualTo(s.adapters());
+    TrainerSettings named = TrainerConfig.fromMap(required());
+    assertThat(named.trains("default")).isTrue();
+    assertThat(named.trains("acme")).isFalse();
+  }
+
+  @Test
+  void aBadAdapterNameOrOverrideNamesTheKey() {
+    Map<String, String> m = required();
+    m.put("adapter.id", "no spaces");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("adapter.id");
+    m.put("adapter.id", "*");
+    m.put("adapters.lora-overrides", "acme.rank=4");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("adapters.lora-overrides").hasMessageContaining("KEY must be");
+    m.put("adapters.lora-overrides", "acme.r=0");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("adapters.lora-overrides").hasMessageContaining("r must be >= 1");
+    m.put("adapters.lora-overrides", "");
+    m.put("adapters.max-resident", "0");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("adapters.max-resident");
+  }
+
+  @Test
   void theFilesKeysSetTheSettingsAndOthersGoToTheClients() {
     Map<String, String> m = required();
     m.put("adapter.id", "tenant-7");

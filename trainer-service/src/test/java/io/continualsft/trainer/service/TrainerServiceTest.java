@@ -115,7 +115,8 @@ class TrainerServiceTest {
   }
 
   static LogConsumer<byte[], byte[]> consumer() {
-    LogConsumer<byte[], byte[]> consumer = new LogConsumer<>(7);
+    LogConsumer<byte[], byte[]> consumer = new LogConsumer<byte[], byte[]>(7)
+        .inGroup("sft-trainer-default");
     consumer.createTopic(EXAMPLES, 1);
     return consumer;
   }
@@ -240,7 +241,7 @@ class TrainerServiceTest {
   }
 
   @Test
-  void aBurstOfBadRecordsIsFlushedByAnEarlierCheckpointNotHeldWithoutBound() {
+  void aBurstOfBadRecordsIsFlushedByAnEarlierTransactionNotHeldWithoutBound() {
     LogConsumer<byte[], byte[]> consumer = consumer();
     append(consumer, example("c-0", 0));
     int bad = PendingDeadLetters.MAX_PENDING + 5;
@@ -258,15 +259,18 @@ class TrainerServiceTest {
     List<Rejection> dead = producer.history().stream().filter(r -> r.topic().equals(DLQ))
         .map(r -> (Rejection) r.value()).toList();
     assertThat(dead).hasSize(bad + 1);
-    // The 1,000th dead letter brought a checkpoint forward: its offsets stop right after it.
-    assertThat(published).hasSize(2);
-    assertThat(published.getFirst().offsets()).containsEntry(IN,
-        1L + PendingDeadLetters.MAX_PENDING);
+    // The 1,000th dead letter brought a transaction forward, of the dead letters and offsets
+    // alone: the group's offset stays before c-0, whose step is still being formed, and its
+    // metadata says how far dead letters were sent, so a trainer resuming there sends none twice.
+    assertThat(producer.consumerGroupOffsetsHistory().getFirst().get("sft-trainer-default"))
+        .containsExactly(Map.entry(IN, new OffsetAndMetadata(0,
+            TrainerService.DEAD_LETTERS_THROUGH + (1 + PendingDeadLetters.MAX_PENDING))));
+    assertThat(published).hasSize(1);
     assertThat(published.getLast().offsets()).containsEntry(IN, 2L + bad);
     Rejection big = dead.getLast();
     assertThat(big.getOriginalValue()).isNull();
     assertThat(big.getDetail()).contains("not copied here").contains("at offset " + (1 + bad));
-    assertThat(producer.commitCount()).isEqualTo(published.size());
+    assertThat(producer.commitCount()).isEqualTo(2);
   }
 
   @Test
@@ -572,6 +576,193 @@ class TrainerServiceTest {
         .isEqualTo(fromTopic.files().get(Checkpoint.ADAPTER_WEIGHTS));
     assertThat(fromFile.adapter().configBytes())
         .isEqualTo(fromTopic.files().get("adapter_config.json"));
+  }
+
+  // --- many adapters ---------------------------------------------------------------------------
+
+  static final List<String> TENANTS = List.of("acme", "globex", "initech", "umbrella", "hooli",
+      "wayne");
+
+  /** 60 examples of 6 adapters, interleaved, each in its adapter's partition of 2. */
+  private LogConsumer<byte[], byte[]> tenants(String group) {
+    LogConsumer<byte[], byte[]> consumer = new LogConsumer<byte[], byte[]>(7).inGroup(group);
+    consumer.createTopic(EXAMPLES, 2);
+    for (int i = 0; i < 60; i++) {
+      String adapter = TENANTS.get((i * 7 + i / 6) % TENANTS.size());
+      SftExample e = SftExample.newBuilder(example(adapter + "-" + i, i)).setAdapter(adapter)
+          .build();
+      consumer.append(new TopicPartition(EXAMPLES,
+              io.continualsft.schemas.AdapterPartitions.partitionFor(adapter, 2)),
+          e.getConversationId().getBytes(StandardCharsets.UTF_8),
+          serializer.serialize(EXAMPLES, e), 0);
+    }
+    return consumer;
+  }
+
+  private TrainerService everyAdapter(LogConsumer<byte[], byte[]> consumer,
+      MockProducer<String, Object> producer, CheckpointSource checkpoints, int resident) {
+    TrainerSettings s = settings().toBuilder().adapter("*").groupId("trainers")
+        .transactionalId("trainer-1").maxResidentAdapters(resident)
+        .loraOverride("hooli", new io.continualsft.trainer.lora.LoraSettings(2, 4, 0.1,
+            List.of("q_proj", "v_proj"), false))
+        .build();
+    AdapterTraining training = AdapterTraining.open(s, NDManager.newBaseManager());
+    return new TrainerService(s, new TrainerService.Clients(consumer, producer,
+        AvroDeserializer.specific(SftExample.class, registry), checkpoints), training, IDENTITY,
+        new TrainerMetrics(new SimpleMeterRegistry()), CLOCK);
+  }
+
+  /** The checkpoints {@code producers} wrote, as a trainer finds them on the topic. */
+  static CheckpointSource checkpointsOf(List<MockProducer<String, Object>> producers) {
+    return (adapter, versions) -> {
+      List<CheckpointRecord> records = new ArrayList<>();
+      producers.forEach(p -> records.addAll(checkpointRecords(p)));
+      LogConsumer<String, CheckpointRecord> log = new LogConsumer<>(100);
+      log.createTopic(CHECKPOINTS, 2);
+      TopicPartition tp = new TopicPartition(CHECKPOINTS,
+          CheckpointLocator.partitionFor(adapter, 2));
+      records.stream().filter(r -> r.getAdapter().equals(adapter))
+          .forEach(r -> log.append(tp, r.getAdapter(), r, 0));
+      return CheckpointLocator.newest(log, CHECKPOINTS, adapter, java.time.Duration.ofSeconds(5),
+          c -> versions.test(c.version()));
+    };
+  }
+
+  /** Stops once every assigned partition has been read to its end and the trainer settled. */
+  static BooleanSupplier drained(LogConsumer<byte[], byte[]> consumer) {
+    int[] streak = {0};
+    return () -> {
+      Map<TopicPartition, Long> end = consumer.endOffsets(consumer.assignment());
+      boolean atEnd = !consumer.assignment().isEmpty() && consumer.assignment().stream()
+          .allMatch(tp -> consumer.position(tp) == end.get(tp));
+      streak[0] = atEnd ? streak[0] + 1 : 0;
+      return streak[0] >= 3;
+    };
+  }
+
+  /** Each adapter's newest checkpoint among what {@code producers} wrote. */
+  static Map<String, Checkpoint> finals(List<MockProducer<String, Object>> producers) {
+    Map<String, Checkpoint> out = new java.util.TreeMap<>();
+    for (String adapter : TENANTS) {
+      checkpointsOf(producers).newest(adapter).ifPresent(c -> out.put(adapter, c));
+    }
+    return out;
+  }
+
+  static void assertSameAdapters(Map<String, Checkpoint> actual, Map<String, Checkpoint> expected) {
+    assertThat(actual.keySet()).isEqualTo(expected.keySet());
+    expected.forEach((adapter, e) -> {
+      Checkpoint a = actual.get(adapter);
+      assertThat(a.manifest().getStep()).as(adapter + " steps").isEqualTo(e.manifest().getStep());
+      assertThat(a.manifest().getExamplesTrained()).as(adapter + " examples")
+          .isEqualTo(e.manifest().getExamplesTrained());
+      assertThat(a.manifest().getTokensTrained()).isEqualTo(e.manifest().getTokensTrained());
+      for (String file : List.of(Checkpoint.ADAPTER_WEIGHTS, Checkpoint.OPTIMIZER)) {
+        assertThat(a.files().get(file)).as(adapter + " " + file + ", bit for bit")
+            .isEqualTo(e.files().get(file));
+      }
+    });
+  }
+
+  @Test
+  void oneTrainerTrainsEveryAdapterOfItsPartitionsEachWithItsOwnStepsAndCheckpoints() {
+    MockProducer<String, Object> producer = producer();
+    LogConsumer<byte[], byte[]> consumer = tenants("trainers");
+    List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+    try (TrainerService service = everyAdapter(consumer, producer,
+        checkpointsOf(List.of(producer)), 12)) {
+      service.onPublished(published::add);
+      service.run(drained(consumer));
+      assertThat(service.metrics().evictions()).isZero();
+    }
+    Map<String, Checkpoint> finals = finals(List.of(producer));
+    assertThat(finals).containsOnlyKeys(TENANTS);
+    for (String adapter : TENANTS) {
+      long examples = java.util.stream.IntStream.range(0, 60)
+          .filter(i -> TENANTS.get((i * 7 + i / 6) % TENANTS.size()).equals(adapter))
+          .filter(i -> !ExampleAdmission.heldOut(adapter + "-" + i, 0.25)).count();
+      Checkpoint c = finals.get(adapter);
+      assertThat(c.manifest().getExamplesTrained()).as(adapter).isEqualTo(examples);
+      // Its boundary is in its own partition; its records go to its checkpoint partition.
+      int partition = io.continualsft.schemas.AdapterPartitions.partitionFor(adapter, 2);
+      assertThat(c.manifest().getSourceOffsets()).extracting(PartitionOffset::getPartition)
+          .containsOnly(partition);
+    }
+    assertThat(new String(finals.get("hooli").files().get("adapter_config.json"),
+        StandardCharsets.UTF_8)).as("the per-adapter override").contains("\"r\" : 2,");
+    assertThat(new String(finals.get("acme").files().get("adapter_config.json"),
+        StandardCharsets.UTF_8)).contains("\"r\" : 4,");
+    // The group's offsets reach the end of both partitions, committed with the last checkpoints.
+    Map<TopicPartition, OffsetAndMetadata> last =
+        producer.consumerGroupOffsetsHistory().getLast().get("trainers");
+    assertThat(last.keySet()).containsExactlyInAnyOrder(new TopicPartition(EXAMPLES, 0),
+        new TopicPartition(EXAMPLES, 1));
+    last.forEach((tp, o) -> assertThat(o.offset()).isEqualTo(consumer.endOffsets(List.of(tp))
+        .get(tp)));
+  }
+
+  @Test
+  void withTwoResidentAdaptersOfSixEvictionAndRestoreChangeNothingInTheResults() {
+    MockProducer<String, Object> allResident = producer();
+    LogConsumer<byte[], byte[]> first = tenants("trainers");
+    try (TrainerService service = everyAdapter(first, allResident,
+        checkpointsOf(List.of(allResident)), 12)) {
+      service.run(drained(first));
+    }
+    MockProducer<String, Object> twoResident = producer();
+    LogConsumer<byte[], byte[]> second = tenants("trainers");
+    try (TrainerService service = everyAdapter(second, twoResident,
+        checkpointsOf(List.of(twoResident)), 2)) {
+      service.run(drained(second));
+      assertThat(service.metrics().evictions()).isGreaterThan(4);
+      assertThat(service.metrics().restores()[0]).isGreaterThan(0);
+    }
+    assertSameAdapters(finals(List.of(twoResident)), finals(List.of(allResident)));
+  }
+
+  @Test
+  void aPartitionHandedToAnotherTrainerMidRunEndsBitIdenticalAndEachExampleCountsOnce() {
+    MockProducer<String, Object> reference = producer();
+    LogConsumer<byte[], byte[]> all = tenants("trainers");
+    try (TrainerService service = everyAdapter(all, reference,
+        checkpointsOf(List.of(reference)), 12)) {
+      service.run(drained(all));
+    }
+    // Trainer 1 owns both partitions; after its second checkpoint partition 1 moves away.
+    TopicPartition p0 = new TopicPartition(EXAMPLES, 0);
+    TopicPartition p1 = new TopicPartition(EXAMPLES, 1);
+    MockProducer<String, Object> one = producer();
+    MockProducer<String, Object> two = producer();
+    CheckpointSource shared = checkpointsOf(List.of(one, two));
+    LogConsumer<byte[], byte[]> first = tenants("trainers");
+    List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+    BooleanSupplier firstDone = drained(first);
+    try (TrainerService service = everyAdapter(first, one, shared, 3)) {
+      service.onPublished(published::add);
+      boolean[] moved = {false};
+      service.run(() -> {
+        if (!moved[0] && published.size() >= 2) {
+          moved[0] = true;
+          first.rebalance(List.of(p0)); // revokes p1: checkpointed and committed first
+        }
+        return moved[0] && firstDone.getAsBoolean();
+      });
+    }
+    // The last commit with p1 is the one at its revocation; later ones have p0 alone.
+    Map<TopicPartition, OffsetAndMetadata> handedOver = one.consumerGroupOffsetsHistory()
+        .stream().map(m -> m.get("trainers")).filter(m -> m.containsKey(p1)).toList().getLast();
+    assertThat(one.consumerGroupOffsetsHistory().getLast().get("trainers")).containsOnlyKeys(p0);
+    assertThat(handedOver.get(p1).offset()).as("handed over with work left")
+        .isLessThan(first.endOffsets(List.of(p1)).get(p1));
+    // Trainer 2 takes p1 from the committed offset, as the group would give it.
+    LogConsumer<byte[], byte[]> second = tenants("trainers");
+    second.commitSync(Map.of(p1, handedOver.get(p1)));
+    second.updatePartitions(EXAMPLES, List.of(new PartitionInfo(EXAMPLES, 1, null, null, null)));
+    try (TrainerService service = everyAdapter(second, two, shared, 3)) {
+      service.run(drained(second));
+    }
+    assertThat(checkpointRecords(two)).as("trainer 2 trained what was left of p1").isNotEmpty();
+    assertSameAdapters(finals(List.of(one, two)), finals(List.of(reference)));
   }
 
   /** The newest complete checkpoint among {@code records}, as the locator reads them. */

@@ -21,10 +21,23 @@ public class LogConsumer<K, V> extends MockConsumer<K, V> {
   private final Map<TopicPartition, List<ConsumerRecord<K, V>>> log = new HashMap<>();
   private final Map<TopicPartition, Long> ends = new HashMap<>();
   private final int maxPollRecords;
+  private String groupId = "test-group";
 
   public LogConsumer(int maxPollRecords) {
     super("earliest");
     this.maxPollRecords = maxPollRecords;
+  }
+
+  /** The group whose metadata {@link #groupMetadata()} gives (what transactions commit to). */
+  public LogConsumer<K, V> inGroup(String groupId) {
+    this.groupId = groupId;
+    return this;
+  }
+
+  @Override
+  public synchronized org.apache.kafka.clients.consumer.ConsumerGroupMetadata groupMetadata() {
+    return new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(groupId, 1, "member-1",
+        java.util.Optional.empty());
   }
 
   /** A topic of {@code partitions} empty partitions starting at offset 0. */
@@ -54,6 +67,14 @@ public class LogConsumer<K, V> extends MockConsumer<K, V> {
 
   @Override
   public synchronized ConsumerRecords<K, V> poll(Duration timeout) {
+    if (assignment().isEmpty() && !subscription().isEmpty()) {
+      // A group of one: every partition of the subscribed topics, through the listener.
+      List<TopicPartition> all = new ArrayList<>();
+      for (String topic : subscription()) {
+        partitionsFor(topic).forEach(p -> all.add(new TopicPartition(topic, p.partition())));
+      }
+      rebalance(all);
+    }
     for (TopicPartition tp : assignment()) {
       long position = position(tp);
       int added = 0;
