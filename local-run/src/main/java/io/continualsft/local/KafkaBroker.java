@@ -219,6 +219,9 @@ public final class KafkaBroker implements AutoCloseable {
         Map.entry("share.coordinator.state.topic.replication.factor", "1"),
         Map.entry("share.coordinator.state.topic.min.isr", "1"),
         Map.entry("group.initial.rebalance.delay.ms", "0"),
+        // A transaction left open by a killed client is aborted at most this long after its
+        // transaction.timeout.ms (10 s by default): what blocks read_committed readers behind it.
+        Map.entry("transaction.abort.timed.out.transaction.cleanup.interval.ms", "1000"),
         // After a SIGKILL the restarted broker cannot register until its old session expires
         // (9 s by default); on one loopback node a short session costs nothing.
         Map.entry("broker.session.timeout.ms", "2000"),

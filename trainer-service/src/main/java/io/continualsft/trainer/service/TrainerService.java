@@ -260,22 +260,48 @@ public final class TrainerService implements AutoCloseable {
       metrics.releasedVersion(settings.adapter(), clients.releases().current(settings.adapter())
           .map(AdapterRelease::getVersion).orElse(0L));
     }
-    consumer.subscribe(List.of(settings.kafka().examplesTopic()), new Rebalance());
+    Rebalance rebalance = new Rebalance();
+    if (settings.everyAdapter()) {
+      consumer.subscribe(List.of(settings.kafka().examplesTopic()), rebalance);
+    } else {
+      // One named adapter reads every partition: no group membership to wait for on a
+      // restart; a second trainer of the adapter is fenced by the shared transactional id.
+      List<TopicPartition> partitions = consumer.partitionsFor(settings.kafka().examplesTopic())
+          .stream().map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+      consumer.assign(partitions);
+      rebalance.onPartitionsAssigned(partitions);
+    }
     state = "RUNNING";
     try {
       while (!stop.getAsBoolean()) {
         ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(200));
-        for (ConsumerRecord<byte[], byte[]> r : records) {
-          TopicPartition tp = new TopicPartition(r.topic(), r.partition());
-          if (!next.containsKey(tp)) {
-            continue; // revoked while this batch was processed
-          }
-          next.put(tp, r.offset() + 1);
-          accept(tp, r);
+        long polled = System.nanoTime();
+        if (startOver != null) {
+          startOverFromCommitted(startOver); // also seeks back the records just polled
+          startOver = null;
+          continue;
         }
-        if (records.isEmpty() && caughtUp()) {
-          metrics.lag(0);
-          caughtUpWithEverything();
+        try {
+          for (ConsumerRecord<byte[], byte[]> r : records) {
+            TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+            if (!next.containsKey(tp) || r.offset() < next.get(tp)) {
+              continue; // revoked while this batch was processed, or before a seek back
+            }
+            next.put(tp, r.offset() + 1);
+            accept(tp, r);
+            if (System.nanoTime() - polled > MAX_BETWEEN_POLLS_NANOS) {
+              // Back to poll(): a rebalance waits for every member to call it. The rest of
+              // the batch is fetched again from where processing stopped.
+              next.forEach(consumer::seek);
+              break;
+            }
+          }
+          if (records.isEmpty() && caughtUp()) {
+            metrics.lag(0);
+            caughtUpWithEverything();
+          }
+        } catch (GroupMovedOn moved) {
+          startOverFromCommitted(moved);
         }
       }
       for (AdapterSlot slot : List.copyOf(slots.values())) {
@@ -312,13 +338,15 @@ public final class TrainerService implements AutoCloseable {
     }
     boolean committed = false;
     for (AdapterSlot slot : List.copyOf(slots.values())) {
-      for (TopicPartition tp : slot.books.partitions()) {
-        if (next.containsKey(tp) && slot.firstRead.containsKey(tp)) {
-          slot.books.readUpTo(tp, next.get(tp));
-        }
+      if (!settings.everyAdapter()) {
+        // The one adapter's checkpoint records the end of every partition, past other records
+        // and transaction markers, as a reader of its manifest expects when all is trained.
+        next.forEach(slot.books::readUpTo);
       }
-      slot.books.settle();
-      if (slot.books.dirty()) {
+      boolean moved = slot.books.settle();
+      // With many adapters a boundary that only moved is not worth a version: the group's
+      // offsets (committed below) move past the others' records instead.
+      if (settings.everyAdapter() ? slot.books.dirty() : moved) {
         checkpoint(slot);
         committed = true;
       }
@@ -329,9 +357,55 @@ public final class TrainerService implements AutoCloseable {
   }
 
   private Map<TopicPartition, OffsetAndMetadata> lastCommitted = Map.of();
+  private GroupMovedOn startOver; // set in a rebalance callback, handled after poll() returns
 
   private boolean offsetsMoved() {
     return deadLetters.size() > 0 || !lowWaterMarks().equals(lastCommitted);
+  }
+
+  /** How long records are processed before poll() is called again (a rebalance waits for it). */
+  private static final long MAX_BETWEEN_POLLS_NANOS = 10_000_000_000L;
+
+  /**
+   * The group's generation moved on while this trainer was busy (a rebalance it joined too late,
+   * or a session that expired): its transaction could not commit the offsets and was aborted.
+   * Kafka Streams calls this a task migration.
+   */
+  static final class GroupMovedOn extends RuntimeException {
+    GroupMovedOn(Throwable cause) {
+      super(cause.getMessage(), cause);
+    }
+
+    static boolean causedBy(Throwable e) {
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof org.apache.kafka.clients.consumer.CommitFailedException
+            || t instanceof org.apache.kafka.common.errors.RebalanceInProgressException
+            || t instanceof org.apache.kafka.common.errors.IllegalGenerationException
+            || t instanceof org.apache.kafka.common.errors.UnknownMemberIdException) {
+          return true;
+        }
+      }
+      return false;
+    }
+  }
+
+  /**
+   * After {@link GroupMovedOn}: everything not committed is dropped (the adapters, their steps
+   * being formed, the dead letters) and the partitions still assigned are read again from the
+   * group's committed offsets, whoever committed them. Nothing is lost or trained twice: what
+   * was dropped was never part of a published history.
+   */
+  private void startOverFromCommitted(GroupMovedOn moved) {
+    log.warn("the consumer group moved on while this trainer was busy ({}); dropping what it"
+        + " had not committed ({} adapters) and reading again from the committed offsets",
+        moved.getMessage(), slots.size());
+    deadLetters.clear();
+    drop(List.copyOf(next.keySet()), List.copyOf(slots.values()));
+    lastCommitted = Map.of();
+    Collection<TopicPartition> assigned = clients.consumer().assignment();
+    if (!assigned.isEmpty()) {
+      new Rebalance().onPartitionsAssigned(assigned);
+    }
   }
 
   /**
@@ -358,13 +432,19 @@ public final class TrainerService implements AutoCloseable {
     if (next.isEmpty()) {
       return false;
     }
-    Map<TopicPartition, Long> end = clients.consumer().endOffsets(next.keySet());
-    for (TopicPartition tp : next.keySet()) {
-      if (clients.consumer().position(tp) < end.get(tp)) {
-        return false;
+    try {
+      Map<TopicPartition, Long> end = clients.consumer().endOffsets(next.keySet());
+      for (TopicPartition tp : next.keySet()) {
+        if (clients.consumer().position(tp) < end.get(tp)) {
+          return false;
+        }
       }
+      return true;
+    } catch (org.apache.kafka.common.errors.TimeoutException e) {
+      // A partition just taken over whose committed offset an open transaction still holds
+      // (its previous owner was killed mid-checkpoint): not caught up, poll on.
+      return false;
     }
-    return true;
   }
 
   // --- partitions come and go ----------------------------------------------------------------
@@ -382,8 +462,7 @@ public final class TrainerService implements AutoCloseable {
         return;
       }
       Consumer<byte[], byte[]> consumer = clients.consumer();
-      Map<TopicPartition, OffsetAndMetadata> committed =
-          consumer.committed(new HashSet<>(partitions));
+      Map<TopicPartition, OffsetAndMetadata> committed = committed(partitions);
       Map<TopicPartition, Long> beginnings = consumer.beginningOffsets(partitions);
       for (TopicPartition tp : partitions) {
         OffsetAndMetadata c = committed.get(tp);
@@ -395,7 +474,13 @@ public final class TrainerService implements AutoCloseable {
       System.out.printf("assigned %s (from offsets %s)%n", partitions, partitions.stream()
           .map(next::get).toList());
       if (!settings.everyAdapter()) {
-        checkFreshAdapterHasNoOffsets(committed);
+        // Restored now, as a trainer of one adapter always has: its checkpoint is checked at
+        // start, not at its first example.
+        boolean known = slots.containsKey(settings.adapter());
+        AdapterSlot slot = slot(settings.adapter());
+        if (!known && slot.books.version() == 0) {
+          checkFreshAdapterHasNoOffsets(committed);
+        }
       }
     }
 
@@ -405,18 +490,26 @@ public final class TrainerService implements AutoCloseable {
         return;
       }
       List<AdapterSlot> leaving = slotsOf(partitions);
-      for (AdapterSlot slot : leaving) {
-        slot.books.settle();
-        if (slot.books.dirty()) {
-          checkpoint(slot);
+      int checkpointed = 0;
+      try {
+        for (AdapterSlot slot : leaving) {
+          slot.books.settle();
+          if (slot.books.dirty()) {
+            checkpoint(slot);
+            checkpointed++;
+          }
         }
-      }
-      if (offsetsMoved()) {
-        commitOffsets();
+        if (offsetsMoved()) {
+          commitOffsets();
+        }
+      } catch (GroupMovedOn moved) {
+        // Too late to hand over cleanly: the next owner reads from the last committed offsets,
+        // and so does this trainer for the partitions it keeps, once poll() returns.
+        startOver = moved;
       }
       drop(partitions, leaving);
-      System.out.printf("revoked %s: %d adapters checkpointed and handed over%n", partitions,
-          leaving.size());
+      System.out.printf("revoked %s: %d adapters handed over, %d of them checkpointed first%n",
+          partitions, leaving.size(), checkpointed);
     }
 
     @Override
@@ -426,6 +519,25 @@ public final class TrainerService implements AutoCloseable {
       drop(partitions, leaving);
       log.warn("lost {} without committing: {} adapters dropped; their new owner resumes them"
           + " from their checkpoints", partitions, leaving.size());
+    }
+  }
+
+  /**
+   * The group's committed offsets. A read_committed consumer waits for offsets that an open
+   * transaction is committing; a trainer killed mid-transaction leaves one open until its
+   * transaction.timeout.ms passes, which may be longer than one call's timeout: wait it out.
+   */
+  private Map<TopicPartition, OffsetAndMetadata> committed(Collection<TopicPartition> partitions) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return clients.consumer().committed(new HashSet<>(partitions));
+      } catch (org.apache.kafka.common.errors.TimeoutException e) {
+        if (attempt == 10) {
+          throw e;
+        }
+        log.warn("the committed offsets of {} are not stable yet (a transaction of a trainer"
+            + " that stopped is still open?); waiting (attempt {})", partitions, attempt);
+      }
     }
   }
 
@@ -471,8 +583,7 @@ public final class TrainerService implements AutoCloseable {
   private void checkFreshAdapterHasNoOffsets(Map<TopicPartition, OffsetAndMetadata> committed) {
     Map<TopicPartition, OffsetAndMetadata> some = new LinkedHashMap<>(committed);
     some.values().removeIf(java.util.Objects::isNull);
-    if (some.isEmpty() || slots.containsKey(settings.adapter())
-        || clients.checkpoints().newest(settings.adapter()).isPresent()) {
+    if (some.isEmpty()) {
       return;
     }
     state = "FAILED";
@@ -512,7 +623,7 @@ public final class TrainerService implements AutoCloseable {
       }
       return;
     }
-    AdapterSlot slot = slot(example.getAdapter(), tp, r.offset());
+    AdapterSlot slot = slot(example.getAdapter());
     if (slot.inHistory(tp, r.offset())) {
       metrics.skipped(TrainerMetrics.Skip.IN_HISTORY);
       return;
@@ -554,7 +665,7 @@ public final class TrainerService implements AutoCloseable {
   // --- adapters in and out of memory ---------------------------------------------------------
 
   /** The slot of {@code adapter}, created (not yet resident) on its first record. */
-  private AdapterSlot slot(String adapter, TopicPartition tp, long offset) {
+  private AdapterSlot slot(String adapter) {
     AdapterSlot slot = slots.get(adapter);
     if (slot != null) {
       return slot;
@@ -660,6 +771,8 @@ public final class TrainerService implements AutoCloseable {
     slot.parked = null;
     slot.baseline = null;
     metrics.evicted(slot.name);
+    log.info("adapter {} evicted at checkpoint v{} ({} resident at most)", slot.name,
+        slot.books.version(), settings.adapters().maxResident());
     metrics.adapters(residentCount(), slots.size());
   }
 
@@ -880,8 +993,16 @@ public final class TrainerService implements AutoCloseable {
 
   private void commitAndClose(Producer<String, Object> producer) {
     Map<TopicPartition, OffsetAndMetadata> offsets = lowWaterMarks();
-    producer.sendOffsetsToTransaction(offsets, clients.consumer().groupMetadata());
-    producer.commitTransaction();
+    try {
+      producer.sendOffsetsToTransaction(offsets, clients.consumer().groupMetadata());
+      producer.commitTransaction();
+    } catch (org.apache.kafka.common.KafkaException e) {
+      if (!GroupMovedOn.causedBy(e)) {
+        throw e;
+      }
+      producer.abortTransaction();
+      throw new GroupMovedOn(e);
+    }
     lastCommitted = offsets;
     deadLetters.clear();
     next.forEach(deadLettersThrough::put);

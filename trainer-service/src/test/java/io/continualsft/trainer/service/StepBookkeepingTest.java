@@ -46,6 +46,30 @@ class StepBookkeepingTest {
   }
 
   @Test
+  void anExampleHeldOutWhileAStepFormsJoinsTheEvalSetWhenTheStepEnds() {
+    StepBookkeeping books = new StepBookkeeping(10, 0, 4, T0);
+    books.start(Map.of(P0, 0L));
+    books.read(P0, 0);
+    books.holdOut(example(1)); // nothing pending: straight in
+    books.read(P0, 1);
+    books.admit(example(2), 6);
+    books.read(P0, 2);
+    books.holdOut(example(3)); // past the boundary a checkpoint would record now
+    assertThat(books.unaccounted()).isTrue();
+    TrainingState now = books.state("a", 0, 0, 1);
+    assertThat(now.offsets()).isEqualTo(Map.of("examples:0", 0L));
+    assertThat(now.evalSet()).as("only what lies before the boundary")
+        .extracting(e -> e.ids()[0]).containsExactly(1);
+    books.read(P0, 3);
+    books.admit(example(4), 6);
+    books.stepped(applied(1, 12), 0, 0);
+    assertThat(books.evalSet()).extracting(e -> e.ids()[0]).containsExactly(1, 3);
+    assertThat(books.boundary()).isEqualTo(Map.of(P0, 4L));
+    books.checkpointed(T0);
+    assertThat(books.unaccounted()).isFalse();
+  }
+
+  @Test
   void theBoundaryMovesWhenAStepEndsOrWhenNothingIsPending() {
     StepBookkeeping books = new StepBookkeeping(10, 0, 4, T0);
     books.start(Map.of(P0, 100L, P1, 7L));

@@ -122,15 +122,19 @@ class TrainerServiceTest {
   }
 
   static MockProducer<String, Object> producer() {
+    return new MockProducer<>(clusterOf(), true, null, (t, k) -> k == null ? null
+        : k.getBytes(StandardCharsets.UTF_8), (t, v) -> new byte[0]);
+  }
+
+  /** The cluster the mock producers see: the checkpoint topic of 2 partitions, the others. */
+  static Cluster clusterOf() {
     Node node = new Node(0, "localhost", 9092);
-    Cluster cluster = new Cluster("c", List.of(node),
+    return new Cluster("c", List.of(node),
         List.of(new PartitionInfo(CHECKPOINTS, 0, node, null, null),
             new PartitionInfo(CHECKPOINTS, 1, node, null, null),
             new PartitionInfo(DLQ, 0, node, null, null),
             new PartitionInfo(RELEASES, 0, node, null, null)),
         java.util.Set.of(), java.util.Set.of());
-    return new MockProducer<>(cluster, true, null, (t, k) -> k == null ? null
-        : k.getBytes(StandardCharsets.UTF_8), (t, v) -> new byte[0]);
   }
 
   private void append(LogConsumer<byte[], byte[]> consumer, SftExample e) {
@@ -718,6 +722,38 @@ class TrainerServiceTest {
       assertThat(service.metrics().restores()[0]).isGreaterThan(0);
     }
     assertSameAdapters(finals(List.of(twoResident)), finals(List.of(allResident)));
+  }
+
+  @Test
+  void aGenerationThatMovedOnAbortsTheTransactionAndTheTrainerStartsOverFromTheCommittedOffsets() {
+    MockProducer<String, Object> reference = producer();
+    LogConsumer<byte[], byte[]> all = tenants("trainers");
+    try (TrainerService service = everyAdapter(all, reference,
+        checkpointsOf(List.of(reference)), 12)) {
+      service.run(drained(all));
+    }
+    // The fourth transaction fails as a stale generation makes it fail on a real broker.
+    int[] transactions = {0};
+    MockProducer<String, Object> producer = new MockProducer<>(clusterOf(), true, null,
+        (t, k) -> k == null ? null : k.getBytes(StandardCharsets.UTF_8), (t, v) -> new byte[0]) {
+      @Override
+      public void sendOffsetsToTransaction(Map<TopicPartition, OffsetAndMetadata> offsets,
+          org.apache.kafka.clients.consumer.ConsumerGroupMetadata group) {
+        if (++transactions[0] == 4) {
+          throw new org.apache.kafka.clients.consumer.CommitFailedException(
+              "Specified group generation id is not valid.");
+        }
+        super.sendOffsetsToTransaction(offsets, group);
+      }
+    };
+    LogConsumer<byte[], byte[]> consumer = tenants("trainers");
+    try (TrainerService service = everyAdapter(consumer, producer,
+        checkpointsOf(List.of(producer)), 3)) {
+      service.run(drained(consumer));
+      assertThat(service.state()).isEqualTo("STOPPED");
+    }
+    assertThat(transactions[0]).isGreaterThan(4);
+    assertSameAdapters(finals(List.of(producer)), finals(List.of(reference)));
   }
 
   @Test
