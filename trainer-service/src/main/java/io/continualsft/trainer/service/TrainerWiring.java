@@ -229,10 +229,14 @@ final class TrainerWiring {
     c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
     c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 200);
-    // Incremental rebalancing: a trainer joining or leaving moves only the partitions that
-    // change owner, so the others' adapters keep training (and stay resident) meanwhile.
+    // Eager, sticky rebalancing. Cooperative rebalancing lets a trainer go on training through a
+    // rebalance, and the transaction it then commits carries a generation the group has left:
+    // the broker refuses it and the work since the last commit is redone (ManyTrainersIT saw
+    // that at every join). Eager rebalancing revokes every partition before the trainer joins,
+    // so it commits only with a current generation; sticky assignment gives it back the same
+    // partitions, whose adapters it restores from the checkpoints it has just written.
     c.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
-        org.apache.kafka.clients.consumer.CooperativeStickyAssignor.class.getName());
+        org.apache.kafka.clients.consumer.StickyAssignor.class.getName());
     return c;
   }
 
