@@ -52,7 +52,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
 public final class ManyTrainersBenchmark {
   static final int ADAPTERS = 12;
   static final int PARTITIONS = 6;
-  static final int EXAMPLES = 96;
+  static final int EXAMPLES = 48;
 
   record Result(double seconds, long tokens, long peakRssKb, double restores,
       double restoreSeconds) {}
@@ -67,7 +67,7 @@ public final class ManyTrainersBenchmark {
         TestModels.qwen3Dir().resolve("tokenizer.json")), 128, 256, 4, 4, 2, 32, 1e-6, 1e6, true,
         false, true, 4096);
     ModelFactory.write(model, config, 3, 1.0, TestModels.qwen3Dir());
-    // Realistic conversations (ConversationMix: chat, code, long answers), 8 per adapter.
+    // Realistic conversations (ConversationMix: chat, code, long answers), 4 per adapter.
     List<SftExample> labelled = TrainerThroughputBenchmark.label(model,
         io.continualsft.chat.bench.ConversationMix.generate(EXAMPLES, 11));
     List<SftExample> examples = new ArrayList<>();
@@ -89,8 +89,12 @@ public final class ManyTrainersBenchmark {
             new SchemaRegistryClient(SchemaRegistryConfig.forUrl(registry.url(), true))) {
       int round = 0;
       List<String> lines = new ArrayList<>();
-      for (int[] shape : new int[][] {{1, 2, 12}, {1, 1, 12}, {2, 1, 12}, {3, 1, 12},
-          {1, 2, 1}, {1, 2, 2}}) {
+      // Arguments TRAINERSxTHREADSxRESIDENT (e.g. 1x2x2) run those shapes only.
+      List<int[]> shapes = args.length == 0 ? List.of(new int[] {1, 2, 12}, new int[] {1, 1, 12},
+          new int[] {2, 1, 12}, new int[] {3, 1, 12}, new int[] {1, 2, 1}, new int[] {1, 2, 2})
+          : java.util.Arrays.stream(args).map(a -> java.util.Arrays.stream(a.split("x"))
+              .mapToInt(Integer::parseInt).toArray()).toList();
+      for (int[] shape : shapes) {
         int trainers = shape[0];
         int threads = shape[1];
         int resident = shape[2];
@@ -194,9 +198,15 @@ public final class ManyTrainersBenchmark {
           throw new IllegalStateException(c.name() + " exited:\n" + c.logTail(40));
         }
       }
-      Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group,
-          new ListConsumerGroupOffsetsOptions().requireStable(true))
-          .partitionsToOffsetAndMetadata().get();
+      Map<TopicPartition, OffsetAndMetadata> committed;
+      try {
+        committed = admin.listConsumerGroupOffsets(group,
+            new ListConsumerGroupOffsetsOptions().requireStable(true))
+            .partitionsToOffsetAndMetadata().get();
+      } catch (java.util.concurrent.ExecutionException e) {
+        Thread.sleep(1000); // the coordinator is busy; ask again
+        continue;
+      }
       if (end.entrySet().stream().allMatch(e -> committed.get(e.getKey()) != null
           && committed.get(e.getKey()).offset() == e.getValue())) {
         return;

@@ -688,9 +688,14 @@ public final class TrainerService implements AutoCloseable {
       System.out.printf("%sresumed from checkpoint v%d: step %d, %d examples trained%n",
           prefix(slot), c.version(), content.state().step(), slot.books.examplesTrained());
     }
-    slot.books.start(start);
     slot.inHistoryBelow.putAll(start);
     slot.committedBoundary.putAll(start);
+    if (!settings.everyAdapter()) {
+      // The one adapter accounts for every partition from where reading starts, as its
+      // checkpoints' offsets always have: a boundary that has not moved is no new version.
+      next.forEach(start::putIfAbsent);
+    }
+    slot.books.start(start);
     metrics.adapters(residentCount(), slots.size());
     return slot;
   }
@@ -714,6 +719,7 @@ public final class TrainerService implements AutoCloseable {
       inModel = slot;
       return;
     }
+    makeRoomFor(slot); // first: an eviction's checkpoint is not part of the restore's time
     long started = System.nanoTime();
     AdapterTraining.Snapshot snapshot;
     long version = slot.books.version();
@@ -734,10 +740,7 @@ public final class TrainerService implements AutoCloseable {
 
   /** Makes room, then loads {@code snapshot} (null: a fresh adapter) as {@code slot}'s. */
   private void bringIn(AdapterSlot slot, AdapterTraining.Snapshot snapshot) {
-    while (residentCount() >= settings.adapters().maxResident()) {
-      evict(slots.values().stream().filter(s -> s.resident && s != slot)
-          .min(java.util.Comparator.comparingLong(s -> s.lastUsed)).orElseThrow());
-    }
+    makeRoomFor(slot);
     park();
     if (snapshot == null) {
       training.fresh(slot.lora, settings.seed());
@@ -749,6 +752,14 @@ public final class TrainerService implements AutoCloseable {
     inModel = slot;
     metrics.adapterResident(slot);
     metrics.adapters(residentCount(), slots.size());
+  }
+
+  /** Evicts the least recently trained adapters until {@code slot} fits. */
+  private void makeRoomFor(AdapterSlot slot) {
+    while (residentCount() >= settings.adapters().maxResident()) {
+      evict(slots.values().stream().filter(s -> s.resident && s != slot)
+          .min(java.util.Comparator.comparingLong(s -> s.lastUsed)).orElseThrow());
+    }
   }
 
   /** The adapter in the model goes back to memory beside it. */
