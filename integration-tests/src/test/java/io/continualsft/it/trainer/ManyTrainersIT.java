@@ -12,7 +12,6 @@ import io.continualsft.local.ChildProcess;
 import io.continualsft.local.JavaRuntime;
 import io.continualsft.schemas.AdapterPartitions;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
-import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
@@ -31,11 +30,7 @@ import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -137,18 +132,11 @@ class ManyTrainersIT {
     return "tenant-" + (i * 5 % ADAPTERS);
   }
 
+  /** As the streams app writes them: keyed by conversation, partitioned by adapter. */
   static void produce(KafkaCluster kafka, SchemaRegistryClient registry, String topic,
       List<SftExample> examples) throws Exception {
-    try (var producer = new KafkaProducer<>(Map.<String, Object>of(
-        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-        ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
-        new StringSerializer(), new AvroSerializer<SftExample>(registry, false))) {
-      for (SftExample e : examples) {
-        // As the streams app writes them: keyed by conversation, partitioned by adapter.
-        producer.send(new ProducerRecord<>(topic, AdapterPartitions.partitionFor(
-            e.getAdapter(), PARTITIONS), e.getConversationId(), e)).get();
-      }
-    }
+    TrainerFixtures.produce(kafka, registry, topic, examples,
+        e -> AdapterPartitions.partitionFor(e.getAdapter(), PARTITIONS));
   }
 
   static Path config(Path work, KafkaCluster kafka, SchemaRegistry registry, Path model, Run run,

@@ -73,12 +73,20 @@ public final class TrainerFixtures {
 
   public static void produce(KafkaCluster kafka, SchemaRegistryClient registry, String topic,
       List<SftExample> examples) throws Exception {
+    produce(kafka, registry, topic, examples, e -> null);
+  }
+
+  /** As above, each example to the partition {@code partition} gives (null: the key's). */
+  public static void produce(KafkaCluster kafka, SchemaRegistryClient registry, String topic,
+      List<SftExample> examples, java.util.function.Function<SftExample, Integer> partition)
+      throws Exception {
     try (var producer = new KafkaProducer<>(Map.<String, Object>of(
         ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
         ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
         new StringSerializer(), new AvroSerializer<SftExample>(registry, false))) {
       for (SftExample e : examples) {
-        producer.send(new ProducerRecord<>(topic, e.getConversationId(), e)).get();
+        producer.send(new ProducerRecord<>(topic, partition.apply(e), e.getConversationId(), e))
+            .get();
       }
     }
   }
