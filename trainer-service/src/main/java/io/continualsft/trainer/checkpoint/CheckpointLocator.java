@@ -4,6 +4,7 @@ import io.continualsft.avro.CheckpointChunk;
 import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -145,5 +146,37 @@ public final class CheckpointLocator {
             c -> versions.test(c.version()) && usable.test(c));
       }
     };
+  }
+
+  /**
+   * Checkpoint {@code version} of {@code adapter} from exactly the records {@code where} names
+   * (read_committed, so they are there only once their transaction committed), verified as any
+   * other; empty when they do not hold it (deleted by retention, the topic recreated).
+   */
+  public static Optional<Checkpoint> readWritten(Consumer<String, CheckpointRecord> consumer,
+      String adapter, long version, CheckpointSource.Written where, Duration patience,
+      Predicate<Checkpoint> usable) {
+    TopicPartition tp = where.partition();
+    consumer.assign(List.of(tp));
+    long begin = consumer.beginningOffsets(List.of(tp)).get(tp);
+    if (where.first() < begin) {
+      return Optional.empty();
+    }
+    consumer.seek(tp, where.first());
+    List<CheckpointRecord> records = new ArrayList<>();
+    java.time.Instant deadline = java.time.Instant.now().plus(patience);
+    while (consumer.position(tp) <= where.last()) {
+      if (java.time.Instant.now().isAfter(deadline)) {
+        throw new CheckpointLookupException("could not read " + tp + " from offset "
+            + where.first() + " to " + where.last() + " within " + patience);
+      }
+      for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(100))) {
+        if (r.offset() <= where.last() && r.value() != null) {
+          records.add(r.value());
+        }
+      }
+    }
+    return newestIn(records, adapter, true, c -> c.version() == version && usable.test(c))
+        .orElse(Optional.empty());
   }
 }

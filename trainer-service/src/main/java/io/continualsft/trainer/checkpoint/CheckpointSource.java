@@ -18,4 +18,16 @@ public interface CheckpointSource {
   default Optional<Checkpoint> version(String adapter, long version) {
     return newest(adapter, v -> v == version);
   }
+
+  /**
+   * Checkpoint {@code version} of {@code adapter}, whose records the caller wrote at {@code
+   * where}: a source that can read just those records does (a trainer restoring an adapter it
+   * evicted), else it searches as {@link #version} does.
+   */
+  default Optional<Checkpoint> written(String adapter, long version, Written where) {
+    return version(adapter, version);
+  }
+
+  /** Where a checkpoint's records were written: offsets {@code first} to {@code last} of {@code partition}. */
+  record Written(org.apache.kafka.common.TopicPartition partition, long first, long last) {}
 }

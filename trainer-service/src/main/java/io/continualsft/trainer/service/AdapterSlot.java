@@ -24,6 +24,8 @@ final class AdapterSlot {
   AdapterTraining.Snapshot parked;
   /** The gate's baseline: the current release's weights and retention loss (cached). */
   TrainerService.Baseline baseline;
+  /** Where this trainer wrote the adapter's last checkpoint (null: not known). */
+  io.continualsft.trainer.checkpoint.CheckpointSource.Written written;
   /** The eval loss at its last checkpoint, for its meter. */
   double evalLoss = Double.NaN;
 

@@ -479,7 +479,7 @@ public final class TrainerService implements AutoCloseable {
         boolean known = slots.containsKey(settings.adapter());
         AdapterSlot slot = slot(settings.adapter());
         if (!known && slot.books.version() == 0) {
-          checkFreshAdapterHasNoOffsets(committed);
+          checkFreshAdapterHasNoOffsets(committed, beginnings);
         }
       }
     }
@@ -580,9 +580,13 @@ public final class TrainerService implements AutoCloseable {
    * A named adapter with no checkpoint, in a group that committed offsets, would silently skip
    * every example before them.
    */
-  private void checkFreshAdapterHasNoOffsets(Map<TopicPartition, OffsetAndMetadata> committed) {
+  private void checkFreshAdapterHasNoOffsets(Map<TopicPartition, OffsetAndMetadata> committed,
+      Map<TopicPartition, Long> beginnings) {
     Map<TopicPartition, OffsetAndMetadata> some = new LinkedHashMap<>(committed);
-    some.values().removeIf(java.util.Objects::isNull);
+    // An offset at the partition's beginning skips nothing (a trainer that caught up with an
+    // empty topic commits one).
+    some.entrySet().removeIf(e -> e.getValue() == null
+        || e.getValue().offset() <= beginnings.getOrDefault(e.getKey(), 0L));
     if (some.isEmpty()) {
       return;
     }
@@ -723,18 +727,25 @@ public final class TrainerService implements AutoCloseable {
     long started = System.nanoTime();
     AdapterTraining.Snapshot snapshot;
     long version = slot.books.version();
+    long found = started;
     if (version == 0) {
       snapshot = null; // never checkpointed: it starts fresh (again)
     } else {
-      Checkpoint c = clients.checkpoints().version(slot.name, version).orElseThrow(() ->
+      CheckpointSource.Written where = slot.written;
+      Checkpoint c = (where != null ? clients.checkpoints().written(slot.name, version, where)
+          : clients.checkpoints().version(slot.name, version)).orElseThrow(() ->
           new IllegalStateException("checkpoint v" + version + " of adapter " + slot.name
               + " that this trainer committed is not on " + settings.kafka().checkpointTopic()
               + " (deleted by retention, or the topic was recreated?)"));
+      found = System.nanoTime();
       snapshot = snapshotOf(slot, CheckpointFiles.decode(c, identity, slot.lora));
     }
     bringIn(slot, snapshot);
     if (version > 0) {
-      metrics.restored(System.nanoTime() - started);
+      long done = System.nanoTime();
+      metrics.restored(done - started);
+      log.info("adapter {} restored from checkpoint v{} in {} ms ({} ms finding it)", slot.name,
+          version, (done - started) / 1_000_000, (found - started) / 1_000_000);
     }
   }
 
@@ -896,7 +907,7 @@ public final class TrainerService implements AutoCloseable {
     // transaction that fails fails the service: nothing is retried from this state).
     slot.committedBoundary.putAll(boundary);
     books.checkpointed(clock.instant());
-    publish(adapterName, records, release);
+    slot.written = publish(adapterName, records, release);
     long bytes = files.values().stream().mapToLong(b -> b.length).sum();
     metrics.published(bytes, System.nanoTime() - started);
     metrics.gate(verdict.release(), verdict.reason());
@@ -972,7 +983,8 @@ public final class TrainerService implements AutoCloseable {
    * and the offsets, in one transaction: a release never points at a checkpoint that is not
    * there.
    */
-  private void publish(String adapter, List<CheckpointRecord> records, AdapterRelease release) {
+  private CheckpointSource.Written publish(String adapter, List<CheckpointRecord> records,
+      AdapterRelease release) {
     Producer<String, Object> producer = clients.producer();
     String topic = settings.kafka().checkpointTopic();
     int partition = CheckpointLocator.partitionFor(adapter,
@@ -981,8 +993,11 @@ public final class TrainerService implements AutoCloseable {
     for (ProducerRecord<String, Object> dl : deadLetters.records()) {
       producer.send(dl);
     }
+    java.util.concurrent.Future<org.apache.kafka.clients.producer.RecordMetadata> first = null;
+    java.util.concurrent.Future<org.apache.kafka.clients.producer.RecordMetadata> last = null;
     for (CheckpointRecord r : records) {
-      producer.send(new ProducerRecord<>(topic, partition, adapter, r));
+      last = producer.send(new ProducerRecord<>(topic, partition, adapter, r));
+      first = first == null ? last : first;
     }
     if (release != null) {
       String releases = settings.kafka().releasesTopic();
@@ -990,6 +1005,27 @@ public final class TrainerService implements AutoCloseable {
           adapter, producer.partitionsFor(releases).size()), adapter, release));
     }
     commitAndClose(producer);
+    return written(topic, partition, first, last);
+  }
+
+  /** Where the committed checkpoint's records are, when the producer says (null otherwise). */
+  private static CheckpointSource.Written written(String topic, int partition,
+      java.util.concurrent.Future<org.apache.kafka.clients.producer.RecordMetadata> first,
+      java.util.concurrent.Future<org.apache.kafka.clients.producer.RecordMetadata> last) {
+    try {
+      if (first == null || !first.isDone() || !last.isDone()) {
+        return null;
+      }
+      long from = first.get().offset();
+      long to = last.get().offset();
+      return from >= 0 && to >= from ? new CheckpointSource.Written(
+          new TopicPartition(topic, partition), from, to) : null;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    } catch (java.util.concurrent.ExecutionException e) {
+      return null;
+    }
   }
 
   /** The dead letters and the offsets alone, in a transaction of their own. */

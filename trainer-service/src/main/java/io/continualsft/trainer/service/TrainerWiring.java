@@ -9,6 +9,7 @@ import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.AdapterPartition;
+import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
 import io.continualsft.trainer.checkpoint.StableRead;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
@@ -32,6 +33,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.UnaryOperator;
 import org.apache.avro.generic.GenericContainer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -68,34 +70,48 @@ final class TrainerWiring {
       SchemaRegistryClient checkpointRegistry = registry;
       PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       TrainerMetrics metrics = new TrainerMetrics(meters);
-      CheckpointSource anyTime = CheckpointLocator.source(() -> new KafkaConsumer<>(
-              CheckpointReader.consumerConfig(kafka.bootstrapServers(), kafka.clientProperties()),
-              new StringDeserializer(), new SkippingDeserializer<>(
-                  AvroDeserializer.specific(CheckpointRecord.class, checkpointRegistry))),
-          kafka.checkpointTopic(), Duration.ofSeconds(60), checkpoint -> {
-            // A checkpoint of another model or LoRA configuration throws: a configuration
-            // error, never skipped. Malformed content is skipped for the one before it.
-            try {
-              CheckpointFiles.decode(checkpoint, identity, settings.loraFor(checkpoint.adapter()));
-              return true;
-            } catch (InvalidCheckpointException e) {
-              log.warn("skipping {}", e.getMessage());
-              metrics.invalidCheckpoint();
-              return false;
-            }
-          });
+      // A checkpoint of another model or LoRA configuration throws: a configuration error,
+      // never skipped. Malformed content is skipped for the one before it.
+      java.util.function.Predicate<Checkpoint> usable = checkpoint -> {
+        try {
+          CheckpointFiles.decode(checkpoint, identity, settings.loraFor(checkpoint.adapter()));
+          return true;
+        } catch (InvalidCheckpointException e) {
+          log.warn("skipping {}", e.getMessage());
+          metrics.invalidCheckpoint();
+          return false;
+        }
+      };
+      java.util.function.Supplier<KafkaConsumer<String, CheckpointRecord>> checkpointReaders =
+          () -> new KafkaConsumer<>(CheckpointReader.consumerConfig(kafka.bootstrapServers(),
+              kafka.clientProperties()), new StringDeserializer(), new SkippingDeserializer<>(
+                  AvroDeserializer.specific(CheckpointRecord.class, checkpointRegistry)));
+      CheckpointSource anyTime = CheckpointLocator.source(checkpointReaders::get,
+          kafka.checkpointTopic(), Duration.ofSeconds(60), usable);
       // Checkpoints are looked up once every transaction open at the time has ended: see
-      // StableRead. Two consumers of no group, kept for the service's life.
+      // StableRead. Consumers of no group, kept for the service's life.
       KafkaConsumer<byte[], byte[]> committedEnds = new KafkaConsumer<>(
           replayConsumer(kafka), new ByteArrayDeserializer(), new ByteArrayDeserializer());
       Map<String, Object> uncommitted = replayConsumer(kafka);
       uncommitted.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted");
       KafkaConsumer<byte[], byte[]> allEnds = new KafkaConsumer<>(uncommitted,
           new ByteArrayDeserializer(), new ByteArrayDeserializer());
-      CheckpointSource checkpoints = (adapter, versions) -> {
-        StableRead.await(committedEnds, allEnds, AdapterPartition.of(committedEnds,
-            kafka.checkpointTopic(), adapter), Duration.ofSeconds(180));
-        return anyTime.newest(adapter, versions);
+      KafkaConsumer<String, CheckpointRecord> ownReader = checkpointReaders.get();
+      CheckpointSource checkpoints = new CheckpointSource() {
+        @Override
+        public Optional<Checkpoint> newest(String adapter, java.util.function.LongPredicate v) {
+          StableRead.await(committedEnds, allEnds, AdapterPartition.of(committedEnds,
+              kafka.checkpointTopic(), adapter), Duration.ofSeconds(180));
+          return anyTime.newest(adapter, v);
+        }
+
+        /** An evicted adapter's checkpoint: this trainer knows which records hold it. */
+        @Override
+        public Optional<Checkpoint> written(String adapter, long version, Written where) {
+          Optional<Checkpoint> c = CheckpointLocator.readWritten(ownReader, adapter, version,
+              where, Duration.ofSeconds(180), usable);
+          return c.isPresent() ? c : version(adapter, version);
+        }
       };
       metrics.bind(consumer, producer);
       List<Batch.Example> retention = retentionSet(settings, registry);
@@ -117,6 +133,7 @@ final class TrainerWiring {
       service.closeWith(registry);
       service.closeWith(committedEnds);
       service.closeWith(allEnds);
+      service.closeWith(ownReader);
       TrainerSettings.Observability o = settings.observability();
       if (o.metricsPort() > 0) {
         service.serveMetrics(o.metricsHost(), o.metricsPort(), meters);

@@ -25,7 +25,8 @@ class CheckpointLocatorTest {
   private final LogConsumer<String, CheckpointRecord> consumer = new LogConsumer<>(50);
 
   /** Writes version {@code version} of {@code adapter}: its file in chunks of 100 bytes. */
-  private void write(String adapter, long version, int fileBytes, boolean dropAChunk) {
+  private CheckpointSource.Written write(String adapter, long version, int fileBytes,
+      boolean dropAChunk) {
     byte[] file = new byte[fileBytes];
     for (int i = 0; i < file.length; i++) {
       file[i] = (byte) (i + version);
@@ -33,12 +34,36 @@ class CheckpointLocatorTest {
     List<CheckpointRecord> records = CheckpointCodec.encode(adapter, version,
         Map.of("adapter_model.safetensors", file), CheckpointCodecTest.manifest().setStep(version), 100);
     TopicPartition tp = partitionOf(adapter);
+    long first = -1;
+    long last = -1;
     for (int i = 0; i < records.size(); i++) {
       if (dropAChunk && i == 1) {
         continue;
       }
-      consumer.append(tp, adapter, records.get(i), i == records.size() - 1 ? 1 : 0);
+      last = consumer.append(tp, adapter, records.get(i), i == records.size() - 1 ? 1 : 0);
+      first = first < 0 ? last : first;
     }
+    return new CheckpointSource.Written(tp, first, last);
+  }
+
+  @Test
+  void aCheckpointIsReadBackFromTheRecordsItsWriterNames() {
+    consumer.createTopic(TOPIC, 3);
+    write("a", 1, 250, false);
+    CheckpointSource.Written second = write("a", 2, 250, false);
+    write("b", 1, 250, false);
+    write("a", 3, 250, false);
+    Checkpoint c = CheckpointLocator.readWritten(consumer, "a", 2, second, PATIENCE, x -> true)
+        .orElseThrow();
+    assertThat(c.version()).isEqualTo(2);
+    assertThat(c.files().get("adapter_model.safetensors")).startsWith((byte) 2, (byte) 3);
+    assertThat(CheckpointLocator.readWritten(consumer, "a", 3, second, PATIENCE, x -> true))
+        .as("another version than the records hold").isEmpty();
+    assertThat(CheckpointLocator.readWritten(consumer, "a", 2, second, PATIENCE, x -> false))
+        .as("refused by the check").isEmpty();
+    CheckpointSource.Written broken = write("a", 4, 250, true);
+    assertThat(CheckpointLocator.readWritten(consumer, "a", 4, broken, PATIENCE, x -> true))
+        .as("a chunk missing").isEmpty();
   }
 
   private static TopicPartition partitionOf(String adapter) {
