@@ -78,7 +78,7 @@ public final class AdapterPartition {
   }
 
   /** The records of [from, end), in offset order (values that did not decode are null). */
-  private static <V> List<ConsumerRecord<String, V>> read(Consumer<String, V> consumer,
+  static <V> List<ConsumerRecord<String, V>> read(Consumer<String, V> consumer,
       TopicPartition tp, long from, long end, Duration patience) {
     consumer.seek(tp, from);
     List<ConsumerRecord<String, V>> out = new ArrayList<>();

@@ -4,7 +4,6 @@ import io.continualsft.avro.CheckpointChunk;
 import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -162,20 +161,9 @@ public final class CheckpointLocator {
     if (where.first() < begin) {
       return Optional.empty();
     }
-    consumer.seek(tp, where.first());
-    List<CheckpointRecord> records = new ArrayList<>();
-    java.time.Instant deadline = java.time.Instant.now().plus(patience);
-    while (consumer.position(tp) <= where.last()) {
-      if (java.time.Instant.now().isAfter(deadline)) {
-        throw new CheckpointLookupException("could not read " + tp + " from offset "
-            + where.first() + " to " + where.last() + " within " + patience);
-      }
-      for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(100))) {
-        if (r.offset() <= where.last() && r.value() != null) {
-          records.add(r.value());
-        }
-      }
-    }
+    List<CheckpointRecord> records = AdapterPartition.read(consumer, tp, where.first(),
+        where.last() + 1, patience).stream().map(ConsumerRecord::value)
+        .filter(v -> v != null).toList();
     return newestIn(records, adapter, true, c -> c.version() == version && usable.test(c))
         .orElse(Optional.empty());
   }
