@@ -66,6 +66,35 @@ public final class TestModels {
   }
 
   /**
+   * A reference conversation's messages as the labeler receives them from an Avro event: content
+   * possibly null, reasoning, tool calls with their arguments as JSON text, tool-call id, name.
+   */
+  public static java.util.List<io.continualsft.chat.labels.ChatMessage> chatMessages(
+      JsonNode conversation) {
+    java.util.List<io.continualsft.chat.labels.ChatMessage> out = new java.util.ArrayList<>();
+    for (JsonNode m : conversation.get("messages")) {
+      java.util.List<io.continualsft.chat.labels.ChatMessage.Call> calls = null;
+      if (m.hasNonNull("tool_calls")) {
+        calls = new java.util.ArrayList<>();
+        for (JsonNode c : m.get("tool_calls")) {
+          calls.add(new io.continualsft.chat.labels.ChatMessage.Call(
+              c.hasNonNull("id") ? c.get("id").asText() : null, c.path("type").asText("function"),
+              c.get("function").get("name").asText(),
+              c.get("function").get("arguments").asText()));
+        }
+      }
+      out.add(new io.continualsft.chat.labels.ChatMessage(m.get("role").asText(),
+          text(m, "content"), m.has("train") ? m.get("train").asBoolean() : null,
+          text(m, "reasoning_content"), calls, text(m, "tool_call_id"), text(m, "name")));
+    }
+    return out;
+  }
+
+  private static String text(JsonNode m, String key) {
+    return m.hasNonNull(key) ? m.get(key).asText() : null;
+  }
+
+  /**
    * A model directory in {@code dir} with the Qwen3 tokenizer and the chat template of
    * src/test/resources/templates/{@code template}.jinja.
    */

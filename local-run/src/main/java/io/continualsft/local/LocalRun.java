@@ -3,6 +3,7 @@ package io.continualsft.local;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.streams.StreamsApp;
 import io.continualsft.streams.config.StreamsAppConfig;
+import io.continualsft.chat.dataset.DatasetFormat;
 import io.continualsft.streams.produce.ConversationFileProducer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
@@ -213,7 +214,8 @@ final class LocalRun {
     try (ConversationFileProducer producer = ConversationFileProducer.open(
         services.bootstrapServers(), services.registryConfig(true),
         new java.util.LinkedHashMap<>(services.clientProperties()))) {
-      result = producer.send(conversations, topics.conversations(), "default", (done, total) -> { });
+      result = producer.send(conversations, DatasetFormat.AUTO, topics.conversations(),
+          "default", (done, read, size) -> { });
     }
     if (result.failure() != null) {
       throw new IllegalStateException("producing the conversations failed: "

@@ -51,7 +51,7 @@ public final class AssistantLabeler {
   public Labeled label(io.continualsft.avro.Conversation conversation) throws RejectedException {
     List<ChatMessage> messages = new ArrayList<>(conversation.getMessages().size());
     for (io.continualsft.avro.Message m : conversation.getMessages()) {
-      messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain()));
+      messages.add(ChatMessage.from(m));
     }
     return label(messages, conversation.getTools());
   }
@@ -78,9 +78,18 @@ public final class AssistantLabeler {
       boolean trained = m.train() != null ? m.train()
           : settings.policy() == LabelingSettings.TrainPolicy.ALL || i == lastAssistant;
       if (trained) {
-        int[] span = findSpan(full, chat, tools, i, assistantsBefore, previousEnd, m.content());
-        spans.add(span);
+        // A turn that calls tools is checked by its span alone: templates print the calls in
+        // their own syntax, and some drop the content beside them (Llama 3.1) or the calls
+        // beside content (DeepSeek-V3), as transformers' render does too.
+        int[] span = findSpan(full, chat, tools, i, assistantsBefore, previousEnd,
+            m.hasToolCalls() ? null : m.content());
         previousEnd = span[1];
+        if (settings.reasoning() == LabelingSettings.Reasoning.EXCLUDE
+            && m.reasoning() != null && !m.reasoning().isEmpty()) {
+          spans.addAll(withoutReasoning(full, chat, tools, i, span));
+        } else {
+          spans.add(span);
+        }
       }
       assistantsBefore++;
     }
@@ -137,6 +146,14 @@ public final class AssistantLabeler {
       throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "assistant message "
           + i + " would start inside the previous trained turn");
     }
+    if (content == null) {
+      int eot = full.indexOf(endOfTurn, start);
+      if (eot < 0) {
+        throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "assistant message "
+            + i + " is not followed by the end-of-turn token " + endOfTurn + " in the render");
+      }
+      return new int[] {start, eot + endOfTurn.length()};
+    }
     String needle = visibleContent(content);
     int at = full.indexOf(needle, start);
     int eotBeforeContent = full.indexOf(endOfTurn, start);
@@ -151,6 +168,50 @@ public final class AssistantLabeler {
           + i + " is not followed by the end-of-turn token " + endOfTurn + " in the render");
     }
     return new int[] {start, eot + endOfTurn.length()};
+  }
+
+  /**
+   * The turn's span less what its reasoning adds to the render: the render without message i's
+   * {@code reasoning_content} is compared with the full one, and the characters between their
+   * common prefix and common suffix are the reasoning's. That holds whatever the template prints
+   * around it (Qwen3 prints empty think tags on the last turn either way, and the tags only with
+   * reasoning on earlier ones), and is empty where the template drops the reasoning.
+   */
+  private List<int[]> withoutReasoning(String full, List<Map<String, Object>> chat, Object tools,
+      int i, int[] span) throws RejectedException {
+    List<Map<String, Object>> without = new ArrayList<>(chat);
+    Map<String, Object> message = new LinkedHashMap<>(chat.get(i));
+    message.remove("reasoning_content");
+    without.set(i, message);
+    String other = render(without, tools, false);
+    int limit = Math.min(full.length(), other.length());
+    int prefix = 0;
+    while (prefix < limit && full.charAt(prefix) == other.charAt(prefix)) {
+      prefix++;
+    }
+    int suffix = 0;
+    while (suffix < limit - prefix && full.charAt(full.length() - 1 - suffix)
+        == other.charAt(other.length() - 1 - suffix)) {
+      suffix++;
+    }
+    int from = prefix;
+    int to = full.length() - suffix;
+    if (from >= to) {
+      return List.of(span); // the template does not print this turn's reasoning
+    }
+    if (from < span[0] || to > span[1]) {
+      throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "the reasoning of"
+          + " assistant message " + i + " changes the render outside its turn, so it cannot be"
+          + " left out of the labels");
+    }
+    List<int[]> parts = new ArrayList<>(2);
+    if (from > span[0]) {
+      parts.add(new int[] {span[0], from});
+    }
+    if (span[1] > to) {
+      parts.add(new int[] {to, span[1]});
+    }
+    return parts;
   }
 
   /**
@@ -205,12 +266,48 @@ public final class AssistantLabeler {
     }
   }
 
-  private static List<Map<String, Object>> templateMessages(List<ChatMessage> messages) {
+  /**
+   * The messages as transformers hands them to the template: a dict per turn with {@code role}
+   * and {@code content} (None for a call-only turn), and the optional keys only when set,
+   * since templates test for them ({@code 'tool_calls' in message}, {@code is defined}):
+   * {@code reasoning_content}, {@code tool_calls} (each {@code {id?, type, function: {name,
+   * arguments}}} with the arguments parsed), {@code tool_call_id}, {@code name}.
+   */
+  public static List<Map<String, Object>> templateMessages(List<ChatMessage> messages)
+      throws RejectedException {
     List<Map<String, Object>> chat = new ArrayList<>(messages.size());
-    for (ChatMessage m : messages) {
+    for (int i = 0; i < messages.size(); i++) {
+      ChatMessage m = messages.get(i);
       Map<String, Object> message = new LinkedHashMap<>();
       message.put("role", m.role());
       message.put("content", m.content());
+      if (m.reasoning() != null) {
+        message.put("reasoning_content", m.reasoning());
+      }
+      if (m.toolCalls() != null) {
+        List<Map<String, Object>> calls = new ArrayList<>(m.toolCalls().size());
+        for (int c = 0; c < m.toolCalls().size(); c++) {
+          ChatMessage.Call call = m.toolCalls().get(c);
+          Map<String, Object> function = new LinkedHashMap<>();
+          function.put("name", call.name());
+          function.put("arguments", ConversationValidator.parseArguments(call.arguments(),
+              "tool call " + c + " of message " + i + "'s arguments"));
+          Map<String, Object> entry = new LinkedHashMap<>();
+          if (call.id() != null) {
+            entry.put("id", call.id());
+          }
+          entry.put("type", call.type());
+          entry.put("function", function);
+          calls.add(entry);
+        }
+        message.put("tool_calls", calls);
+      }
+      if (m.toolCallId() != null) {
+        message.put("tool_call_id", m.toolCallId());
+      }
+      if (m.name() != null) {
+        message.put("name", m.name());
+      }
       chat.add(message);
     }
     return chat;

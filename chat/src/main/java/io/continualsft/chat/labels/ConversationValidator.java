@@ -6,7 +6,9 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.continualsft.avro.RejectionReason;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -22,7 +24,9 @@ public final class ConversationValidator {
   private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()
       .streamReadConstraints(StreamReadConstraints.builder()
           .maxNestingDepth(MAX_TOOLS_DEPTH).build())
-      .build());
+      .build())
+      // json.loads refuses "{} x"; Jackson would read the object and ignore the rest.
+      .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final LabelingSettings settings;
   private final Set<String> specialTokens;
@@ -42,27 +46,70 @@ public final class ConversationValidator {
           + messages.size() + " messages; max-turns is " + settings.maxTurns());
     }
     boolean anyAssistant = false;
+    Set<String> callIds = new HashSet<>();
     for (int i = 0; i < messages.size(); i++) {
       ChatMessage m = messages.get(i);
+      String where = "message " + i;
       if (!ROLES.contains(m.role())) {
         throw new RejectedException(RejectionReason.UNKNOWN_ROLE, "unknown role \""
             + printable(m.role()) + "\" at message " + i + "; expected one of system, user,"
             + " assistant, tool");
       }
+      boolean assistant = m.role().equals("assistant");
       if (m.role().equals("system") && i > 0) {
         throw new RejectedException(RejectionReason.SYSTEM_NOT_FIRST,
             "system message at index " + i + "; a system message may only be the first");
       }
-      if (Boolean.TRUE.equals(m.train()) && !m.role().equals("assistant")) {
+      if (Boolean.TRUE.equals(m.train()) && !assistant) {
         throw new RejectedException(RejectionReason.TRAIN_FLAG_NOT_ASSISTANT, "message " + i
             + " (" + m.role() + ") has train=true; only assistant messages are trained");
       }
-      checkText(m.content(), "message " + i, RejectionReason.CONTENT_TOO_LONG);
-      if (m.role().equals("assistant")) {
+      if (m.toolCalls() != null && !assistant) {
+        throw new RejectedException(RejectionReason.TOOL_CALL_NOT_ASSISTANT, "message " + i
+            + " (" + m.role() + ") has tool calls; only assistant messages call tools");
+      }
+      if (m.reasoning() != null && !assistant) {
+        throw new RejectedException(RejectionReason.REASONING_NOT_ASSISTANT, "message " + i
+            + " (" + m.role() + ") has reasoning; only assistant messages carry it");
+      }
+      if (m.toolCallId() != null && !m.role().equals("tool")) {
+        throw new RejectedException(RejectionReason.INVALID_TOOL_CALL, "message " + i
+            + " (" + m.role() + ") has a toolCallId; only tool messages answer a call");
+      }
+      if (m.content() == null) {
+        if (!assistant) {
+          throw new RejectedException(RejectionReason.CONTENT_MISSING, "message " + i + " ("
+              + m.role() + ") has null content; only an assistant turn that calls tools may");
+        }
+        if (!m.hasToolCalls()) {
+          throw new RejectedException(RejectionReason.EMPTY_ASSISTANT_MESSAGE, "assistant"
+              + " message " + i + " has null content and no tool calls");
+        }
+      } else {
+        checkText(m.content(), where, RejectionReason.CONTENT_TOO_LONG);
+      }
+      if (m.reasoning() != null) {
+        checkText(m.reasoning(), where + "'s reasoning", RejectionReason.CONTENT_TOO_LONG);
+      }
+      if (m.name() != null) {
+        checkText(m.name(), where + "'s name", RejectionReason.CONTENT_TOO_LONG);
+      }
+      if (assistant) {
         anyAssistant = true;
-        if (m.content().isBlank()) {
+        if (!m.hasToolCalls() && m.content().isBlank()) {
           throw new RejectedException(RejectionReason.EMPTY_ASSISTANT_MESSAGE,
               "assistant message " + i + " is empty or whitespace only");
+        }
+        if (m.toolCalls() != null) {
+          checkCalls(m, i, callIds);
+        }
+      }
+      if (m.toolCallId() != null) {
+        checkText(m.toolCallId(), where + "'s toolCallId", RejectionReason.CONTENT_TOO_LONG);
+        if (!callIds.contains(m.toolCallId())) {
+          throw new RejectedException(RejectionReason.TOOL_RESULT_WITHOUT_CALL, "tool message "
+              + i + " answers the call \"" + printable(m.toolCallId()) + "\", which no earlier"
+              + " assistant message makes");
         }
       }
     }
@@ -139,6 +186,60 @@ public final class ConversationValidator {
       }
     }
     return null;
+  }
+
+  /** A turn's calls: bounded in number, well-formed, ids unique, arguments a JSON object. */
+  private void checkCalls(ChatMessage m, int i, Set<String> callIds) throws RejectedException {
+    if (m.toolCalls().size() > settings.maxTurns()) {
+      throw new RejectedException(RejectionReason.TOO_MANY_TURNS, "assistant message " + i
+          + " makes " + m.toolCalls().size() + " tool calls; max-turns (which also bounds the"
+          + " calls of one turn) is " + settings.maxTurns());
+    }
+    for (int c = 0; c < m.toolCalls().size(); c++) {
+      ChatMessage.Call call = m.toolCalls().get(c);
+      String where = "tool call " + c + " of message " + i;
+      if (!"function".equals(call.type())) {
+        throw new RejectedException(RejectionReason.INVALID_TOOL_CALL, where + " has type \""
+            + printable(String.valueOf(call.type())) + "\"; only function calls exist");
+      }
+      if (call.name() == null || call.name().isBlank()) {
+        throw new RejectedException(RejectionReason.INVALID_TOOL_CALL, where
+            + " has no function name");
+      }
+      checkText(call.name(), where + "'s name", RejectionReason.CONTENT_TOO_LONG);
+      if (call.id() != null) {
+        checkText(call.id(), where + "'s id", RejectionReason.CONTENT_TOO_LONG);
+        if (!callIds.add(call.id())) {
+          throw new RejectedException(RejectionReason.INVALID_TOOL_CALL, where + " repeats the"
+              + " id \"" + printable(call.id()) + "\" of an earlier call");
+        }
+      }
+      checkText(call.arguments(), where + "'s arguments", RejectionReason.CONTENT_TOO_LONG);
+      parseArguments(call.arguments(), where);
+    }
+  }
+
+  /**
+   * A call's arguments as the chat template receives them: the JSON object parsed into Java maps
+   * and lists, keys in their written order, as {@code json.loads} gives transformers.
+   */
+  public static Map<String, Object> parseArguments(String json, String where)
+      throws RejectedException {
+    JsonNode tree;
+    try {
+      tree = JSON.readTree(json);
+    } catch (JsonProcessingException e) {
+      throw new RejectedException(RejectionReason.TOOL_ARGUMENTS_NOT_OBJECT, where
+          + " is not valid JSON: " + e.getOriginalMessage());
+    }
+    if (tree == null || !tree.isObject()) {
+      throw new RejectedException(RejectionReason.TOOL_ARGUMENTS_NOT_OBJECT, where
+          + " must be a JSON object, got " + (tree == null ? "nothing"
+              : tree.getNodeType().toString().toLowerCase(java.util.Locale.ROOT)));
+    }
+    @SuppressWarnings("unchecked")
+    Map<String, Object> parsed = JSON.convertValue(tree, Map.class);
+    return parsed;
   }
 
   private static Object parseTools(String toolsJson) throws RejectedException {

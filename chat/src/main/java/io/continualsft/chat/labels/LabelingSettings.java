@@ -15,6 +15,8 @@ import java.util.Locale;
  *     token (such as {@code <|im_end|>}); off by default, since it lets a user forge turns
  * @param endOfTurnToken the token that ends an assistant turn, or null to detect it from the
  *     template
+ * @param reasoning whether an assistant turn's reasoning, where the template renders it, is
+ *     trained
  */
 public record LabelingSettings(
     TrainPolicy policy,
@@ -23,10 +25,11 @@ public record LabelingSettings(
     int maxContentChars,
     int maxTurns,
     boolean allowSpecialTokensInContent,
-    String endOfTurnToken) {
+    String endOfTurnToken,
+    Reasoning reasoning) {
 
-  public static final LabelingSettings DEFAULTS =
-      new LabelingSettings(TrainPolicy.ALL, 4096, Truncation.DROP, 100_000, 256, false, null);
+  public static final LabelingSettings DEFAULTS = new LabelingSettings(TrainPolicy.ALL, 4096,
+      Truncation.DROP, 100_000, 256, false, null, Reasoning.TRAIN);
 
   public LabelingSettings {
     if (maxLength < 1) {
@@ -38,16 +41,52 @@ public record LabelingSettings(
     if (maxTurns < 1) {
       throw new IllegalArgumentException("max-turns must be >= 1, got " + maxTurns);
     }
+    if (reasoning == null) {
+      throw new IllegalArgumentException("reasoning must be train or exclude, got null");
+    }
+  }
+
+  /** The settings of phase 1, which had no reasoning field: reasoning, when present, trained. */
+  public LabelingSettings(TrainPolicy policy, int maxLength, Truncation truncation,
+      int maxContentChars, int maxTurns, boolean allowSpecialTokensInContent,
+      String endOfTurnToken) {
+    this(policy, maxLength, truncation, maxContentChars, maxTurns, allowSpecialTokensInContent,
+        endOfTurnToken, Reasoning.TRAIN);
   }
 
   public LabelingSettings withPolicy(TrainPolicy p) {
     return new LabelingSettings(p, maxLength, truncation, maxContentChars, maxTurns,
-        allowSpecialTokensInContent, endOfTurnToken);
+        allowSpecialTokensInContent, endOfTurnToken, reasoning);
   }
 
   public LabelingSettings withMaxLength(int n, Truncation t) {
     return new LabelingSettings(policy, n, t, maxContentChars, maxTurns,
-        allowSpecialTokensInContent, endOfTurnToken);
+        allowSpecialTokensInContent, endOfTurnToken, reasoning);
+  }
+
+  public LabelingSettings withReasoning(Reasoning r) {
+    return new LabelingSettings(policy, maxLength, truncation, maxContentChars, maxTurns,
+        allowSpecialTokensInContent, endOfTurnToken, r);
+  }
+
+  /**
+   * Whether an assistant turn's reasoning is trained. EXCLUDE leaves out exactly what the
+   * reasoning adds to the render (the text, and the think tags where the template prints them
+   * only for reasoning); a token straddling that edge is trained. Where a template drops the
+   * reasoning (Qwen3 drops it before the last user query) there is nothing to leave out.
+   */
+  public enum Reasoning {
+    TRAIN,
+    EXCLUDE;
+
+    public static Reasoning parse(String s) {
+      return switch (s.trim().toLowerCase(Locale.ROOT)) {
+        case "train" -> TRAIN;
+        case "exclude" -> EXCLUDE;
+        default -> throw new IllegalArgumentException(
+            "reasoning must be train or exclude, got '" + s + "'");
+      };
+    }
   }
 
   /** Which assistant turns are trained by default. */

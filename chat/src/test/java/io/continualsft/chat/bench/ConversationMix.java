@@ -1,5 +1,6 @@
 package io.continualsft.chat.bench;
 
+import io.continualsft.schemas.Messages;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
 import java.time.Instant;
@@ -50,16 +51,16 @@ public final class ConversationMix {
       boolean chinese = random.nextInt(3) == 0;
       List<Message> messages = new ArrayList<>();
       if (random.nextBoolean()) {
-        messages.add(new Message("system", text(random, chinese, 40, 200), null));
+        messages.add(Messages.of("system", text(random, chinese, 40, 200), null));
       }
       int exchanges = 1 + random.nextInt(4);
       for (int t = 0; t < exchanges; t++) {
-        messages.add(new Message("user", text(random, chinese, 20, 400), null));
+        messages.add(Messages.of("user", text(random, chinese, 20, 400), null));
         String answer = text(random, chinese, 50, 1500);
         if (random.nextInt(8) == 0) {
           answer += "\n```python\ndef f(x):\n    return x * " + t + "\n```\n";
         }
-        messages.add(new Message("assistant", answer, null));
+        messages.add(Messages.of("assistant", answer, null));
       }
       out.add(Conversation.newBuilder().setId("bench-" + seed + "-" + i).setMessages(messages)
           .setCreatedAt(Instant.ofEpochMilli(1_795_000_000_000L + i)).build());

@@ -16,9 +16,13 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Exact ids and labels on the real Qwen3 tokenizer for 16 conversations, against fixtures made by
+ * Exact ids and labels on the real Qwen3 tokenizer for 30 conversations, against fixtures made by
  * an independent implementation: Python jinja2 for the render and the trained spans, the Rust
- * tokenizer (npm {@code tokenizers}) for the ids (see src/test/fixtures-gen).
+ * tokenizer (Python {@code tokenizers}) for the ids (see src/test/fixtures-gen). Among them: tool
+ * calls (single, parallel, call-only turns, a call with content, a call as the last turn), tool
+ * results, and reasoning trained or excluded, in the last turn and in earlier ones that Qwen3's
+ * template drops; and a call-only turn with null content, which the template refuses, as it does
+ * under transformers.
  */
 class Qwen3LabelParityTest {
   private static ChatModel model;
@@ -47,14 +51,18 @@ class Qwen3LabelParityTest {
   void idsAndLabelsMatchTheReference(String id, JsonNode conversation, JsonNode expected)
       throws RejectedException {
     LabelingSettings settings = LabelingSettings.DEFAULTS.withPolicy(
-        LabelingSettings.TrainPolicy.parse(expected.get("policy").asText()));
+        LabelingSettings.TrainPolicy.parse(expected.get("policy").asText()))
+        .withReasoning(LabelingSettings.Reasoning.parse(expected.get("reasoning").asText()));
     AssistantLabeler labeler = new AssistantLabeler(model, settings);
-    List<ChatMessage> messages = new ArrayList<>();
-    for (JsonNode m : conversation.get("messages")) {
-      messages.add(new ChatMessage(m.get("role").asText(), m.get("content").asText(),
-          m.has("train") ? m.get("train").asBoolean() : null));
-    }
+    List<ChatMessage> messages = TestModels.chatMessages(conversation);
     String tools = conversation.has("tools") ? conversation.get("tools").toString() : null;
+    if (expected.has("refused")) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> labeler.label(messages, tools))
+          .isInstanceOf(RejectedException.class)
+          .extracting(e -> ((RejectedException) e).reason())
+          .isEqualTo(io.continualsft.avro.RejectionReason.TEMPLATE_REFUSED);
+      return;
+    }
 
     AssistantLabeler.Labeled labeled = labeler.label(messages, tools);
 

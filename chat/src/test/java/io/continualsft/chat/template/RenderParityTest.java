@@ -11,6 +11,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import io.continualsft.chat.labels.AssistantLabeler;
+import io.continualsft.chat.labels.RejectedException;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -18,8 +20,12 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Every render of {@code render-fixtures.json} (made by Python jinja2 configured as transformers
  * configures it; see src/test/fixtures-gen) is reproduced character for character, errors
- * included: four templates (Qwen3's own, ChatML, Llama-3-style, and one exercising the Jinja
- * features chat templates use) times 17 conversations, with and without the generation prompt.
+ * included: five templates (Qwen3's own, ChatML, Llama-3-style, Llama 3.1's with its tool
+ * syntax, and one exercising the Jinja features chat templates use) times 31 conversations
+ * (tool calls, tool results and reasoning among them), with and without the generation prompt.
+ * The messages reach the template through the labeler's own mapping
+ * ({@link AssistantLabeler#templateMessages}), so the fixtures also pin what transformers would
+ * pass: arguments parsed, optional keys only when set, None content.
  */
 class RenderParityTest {
 
@@ -27,7 +33,8 @@ class RenderParityTest {
       "qwen3", Map.of("eos_token", "<|im_end|>", "pad_token", "<|endoftext|>"),
       "chatml", Map.of("eos_token", "<|im_end|>"),
       "llama3", Map.of("bos_token", "<|begin_of_text|>", "eos_token", "<|eot_id|>"),
-      "features", Map.of());
+      "features", Map.of(),
+      "llama31-tools", Map.of("bos_token", "<|begin_of_text|>", "eos_token", "<|eot_id|>"));
 
   static String templateSource(String name) {
     if (name.equals("qwen3")) {
@@ -53,12 +60,11 @@ class RenderParityTest {
   }
 
   static Map<String, Object> variables(String template, JsonNode conversation, boolean agp) {
-    List<Object> messages = new ArrayList<>();
-    for (JsonNode m : conversation.get("messages")) {
-      Map<String, Object> message = new LinkedHashMap<>();
-      message.put("role", m.get("role").asText());
-      message.put("content", m.get("content").asText());
-      messages.add(message);
+    List<Map<String, Object>> messages;
+    try {
+      messages = AssistantLabeler.templateMessages(TestModels.chatMessages(conversation));
+    } catch (RejectedException e) {
+      throw new AssertionError(e);
     }
     Map<String, Object> vars = new HashMap<>(VARIABLES.get(template));
     vars.put("messages", messages);
@@ -74,7 +80,12 @@ class RenderParityTest {
       JsonNode conversation, JsonNode expected) {
     JinjaTemplate compiled = JinjaTemplate.compile(templateSource(template));
     Map<String, Object> vars = variables(template, conversation, agp);
-    if (expected.has("error")) {
+    if (expected.has("error") && !expected.path("error_type").asText("TemplateError")
+        .equals("TemplateError")) {
+      // Python's own error (a TypeError on None): the engine refuses too, in its own words.
+      assertThatThrownBy(() -> compiled.render(vars, TestModels.FIXED))
+          .isInstanceOf(TemplateException.class);
+    } else if (expected.has("error")) {
       assertThatThrownBy(() -> compiled.render(vars, TestModels.FIXED))
           .isInstanceOf(TemplateRaisedException.class)
           .extracting(e -> ((TemplateRaisedException) e).templateMessage())

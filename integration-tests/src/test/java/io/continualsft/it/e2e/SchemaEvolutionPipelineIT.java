@@ -1,5 +1,6 @@
 package io.continualsft.it.e2e;
 
+import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
@@ -57,8 +58,8 @@ class SchemaEvolutionPipelineIT {
       for (int i = 0; i < 5; i++) {
         currentIds.add("current-" + i);
         current.add(Conversation.newBuilder().setId("current-" + i)
-            .setMessages(List.of(new Message("user", "Bonjour ?", null),
-                new Message("assistant", "Bonjour !", null)))
+            .setMessages(List.of(Messages.of("user", "Bonjour ?", null),
+                Messages.of("assistant", "Bonjour !", null)))
             .setCreatedAt(Instant.now()).build());
       }
       Clients.produce(kafka, in, new AvroSerializer<Conversation>(client, false), currentIds,

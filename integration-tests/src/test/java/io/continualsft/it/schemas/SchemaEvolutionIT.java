@@ -1,5 +1,6 @@
 package io.continualsft.it.schemas;
 
+import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -90,7 +91,7 @@ public class SchemaEvolutionIT {
       Conversation fromNewer = current.get(1).value();
       assertThat(fromNewer.getId()).isEqualTo("new");
       assertThat(fromNewer.getMessages()).containsExactly(
-          new Message("user", "Bonjour ?", null), new Message("assistant", "Bonjour !", null));
+          Messages.of("user", "Bonjour ?", null), Messages.of("assistant", "Bonjour !", null));
       assertThat(fromNewer.getMetadata()).containsExactlyEntriesOf(Map.of("source", "newer-producer"));
       assertThat(fromNewer.getTools()).isNull();
       assertThat(fromNewer.getCreatedAt()).isEqualTo(SampleRecords.CREATED_AT);

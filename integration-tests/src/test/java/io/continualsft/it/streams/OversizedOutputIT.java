@@ -1,5 +1,6 @@
 package io.continualsft.it.streams;
 
+import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
@@ -102,8 +103,8 @@ class OversizedOutputIT {
 
   private static Conversation conversation(String id, String answer) {
     return Conversation.newBuilder().setId(id)
-        .setMessages(List.of(new Message("user", "Please answer.", null),
-            new Message("assistant", answer, null)))
+        .setMessages(List.of(Messages.of("user", "Please answer.", null),
+            Messages.of("assistant", answer, null)))
         .setCreatedAt(Instant.ofEpochMilli(System.currentTimeMillis())).build();
   }
 }

@@ -1,5 +1,6 @@
 package io.continualsft.it.support;
 
+import io.continualsft.schemas.Messages;
 import io.continualsft.avro.CheckpointChunk;
 import io.continualsft.avro.CheckpointFile;
 import io.continualsft.avro.CheckpointManifest;
@@ -29,9 +30,9 @@ public final class SampleRecords {
         .setId(id)
         .setAdapter("support-bot")
         .setMessages(List.of(
-            new Message("system", "You are terse.", null),
-            new Message("user", "2+2? Answer in 中文 please 👋", null),
-            new Message("assistant", "四", true)))
+            Messages.of("system", "You are terse.", null),
+            Messages.of("user", "2+2? Answer in 中文 please 👋", null),
+            Messages.of("assistant", "四", true)))
         .setTools("[{\"type\": \"function\", \"function\": {\"name\": \"add\"}}]")
         .setMetadata(Map.of("source", "test", "rating", "5"))
         .setCreatedAt(CREATED_AT)

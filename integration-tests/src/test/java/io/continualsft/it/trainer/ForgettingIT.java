@@ -7,7 +7,8 @@ import io.continualsft.avro.Conversation;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.TestModels;
 import io.continualsft.chat.format.ChatModel;
-import io.continualsft.chat.jsonl.JsonlConversation;
+import io.continualsft.chat.dataset.DatasetFormat;
+import io.continualsft.chat.dataset.ImportedConversation;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.it.support.KafkaCluster;
@@ -149,7 +150,7 @@ class ForgettingIT {
       String line;
       int offset = 0;
       while ((line = in.readLine()) != null) {
-        Conversation c = JsonlConversation.parse(line).toAvro("default", Instant.EPOCH);
+        Conversation c = ImportedConversation.parse(line, DatasetFormat.AUTO).toAvro("default", Instant.EPOCH);
         if (!seen.add(c.getId())) {
           continue;
         }

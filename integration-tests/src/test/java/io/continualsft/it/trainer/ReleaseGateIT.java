@@ -1,5 +1,6 @@
 package io.continualsft.it.trainer;
 
+import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
@@ -149,8 +150,8 @@ class ReleaseGateIT {
         reply.append(alphabet.charAt(random.nextInt(alphabet.length())));
       }
       out.add(Conversation.newBuilder().setId("garbage-" + i)
-          .setMessages(List.of(new Message("user", "Please note item " + i + ".", null),
-              new Message("assistant", reply.toString(), null)))
+          .setMessages(List.of(Messages.of("user", "Please note item " + i + ".", null),
+              Messages.of("assistant", reply.toString(), null)))
           .setCreatedAt(Instant.ofEpochMilli(1_795_000_000_000L + i)).build());
     }
     return out;

@@ -1,5 +1,6 @@
 package io.continualsft.it.trainer;
 
+import io.continualsft.schemas.Messages;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
@@ -48,8 +49,8 @@ public final class TrainerFixtures {
         "Note the new phone number.", "Keep in mind the server is slow today."};
     for (int i = 0; i < count; i++) {
       out.add(Conversation.newBuilder().setId(prefix + "-" + i)
-          .setMessages(List.of(new Message("user", asks[i % asks.length] + " (" + i + ")", null),
-              new Message("assistant", "OK, noted.", null)))
+          .setMessages(List.of(Messages.of("user", asks[i % asks.length] + " (" + i + ")", null),
+              Messages.of("assistant", "OK, noted.", null)))
           .setCreatedAt(Instant.ofEpochMilli(1_795_000_000_000L + i)).build());
     }
     return out;

@@ -1,5 +1,6 @@
 package io.continualsft.schemas.bench;
 
+import io.continualsft.schemas.Messages;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
 import io.continualsft.schemas.registry.SchemaResolver;
@@ -30,8 +31,8 @@ public final class StrictUtf8Benchmark {
     for (int i = 0; i < 2000; i++) {
       String user = (i % 3 == 0 ? chinese : english).repeat(8 + i % 16);
       records.add(serializer.serialize("t", Conversation.newBuilder().setId("c-" + i)
-          .setMessages(List.of(new Message("system", "You are a concise assistant.", null),
-              new Message("user", user, null), new Message("assistant", "Noted. " + user, null)))
+          .setMessages(List.of(Messages.of("system", "You are a concise assistant.", null),
+              Messages.of("user", user, null), Messages.of("assistant", "Noted. " + user, null)))
           .setCreatedAt(Instant.ofEpochMilli(0)).build()));
     }
     long bytes = records.stream().mapToLong(r -> r.length).sum();

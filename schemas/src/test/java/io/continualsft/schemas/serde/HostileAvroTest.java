@@ -1,5 +1,6 @@
 package io.continualsft.schemas.serde;
 
+import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -117,8 +118,8 @@ class HostileAvroTest {
   @Test
   void recordsWithinTheirBoundsReadBackExactly() {
     Conversation c = Conversation.newBuilder().setId("c1").setAdapter("a")
-        .setMessages(List.of(new Message("user", "q".repeat(1000), null),
-            new Message("assistant", "", true)))
+        .setMessages(List.of(Messages.of("user", "q".repeat(1000), null),
+            Messages.of("assistant", "", true)))
         .setTools("[]")
         .setMetadata(Map.of("k", "v", "", ""))
         .setCreatedAt(Instant.ofEpochMilli(1234)).build();

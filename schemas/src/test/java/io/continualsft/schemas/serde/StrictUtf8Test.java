@@ -1,5 +1,6 @@
 package io.continualsft.schemas.serde;
 
+import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -22,7 +23,7 @@ class StrictUtf8Test {
 
   private static byte[] conversation(String content) {
     Conversation c = Conversation.newBuilder().setId("c1")
-        .setMessages(List.of(new Message("user", content, null), new Message("assistant", "ok", null)))
+        .setMessages(List.of(Messages.of("user", content, null), Messages.of("assistant", "ok", null)))
         .setCreatedAt(Instant.ofEpochMilli(0)).build();
     return new AvroSerializer<Conversation>(ONE_SCHEMA, false).serialize("t", c);
   }

@@ -3,12 +3,15 @@ package io.continualsft.streams.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.continualsft.chat.format.ChatModel;
-import io.continualsft.chat.jsonl.JsonlConversation;
+import io.continualsft.chat.dataset.DatasetFile;
+import io.continualsft.chat.dataset.DatasetFormat;
+import io.continualsft.chat.dataset.DatasetRecords;
+import io.continualsft.chat.dataset.ImportedConversation;
+import io.continualsft.chat.dataset.InvalidRecordException;
 import io.continualsft.chat.labels.AssistantLabeler;
 import io.continualsft.chat.labels.ChatMessage;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
-import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -29,8 +32,17 @@ final class MaskCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Hugging Face model directory.")
   Path model;
 
-  @Option(names = "--input", required = true, description = "JSONL: {\"id\", \"conversations\"|\"messages\": [...]} per line.")
+  @Option(names = "--input", required = true, description = "Conversations in any shape"
+      + " `produce` reads: JSONL or a JSON array, plain or gzip.")
   Path input;
+
+  @Option(names = "--format", defaultValue = "auto", description = "As for produce: auto,"
+      + " conversations, messages, sharegpt, openai or alpaca (default: ${DEFAULT-VALUE}).")
+  String format;
+
+  @Option(names = "--reasoning", defaultValue = "train", description = "train or exclude an"
+      + " assistant turn's reasoning (default: ${DEFAULT-VALUE}).")
+  String reasoning;
 
   @Option(names = "--output", required = true, description = "JSONL: {\"id\", \"input_ids\", \"labels\"} or {\"id\", \"error\": {\"reason\", \"detail\"}} per line.")
   Path output;
@@ -59,24 +71,26 @@ final class MaskCommand implements Callable<Integer> {
         LabelingSettings.TrainPolicy.parse(policy), maxLength,
         LabelingSettings.Truncation.parse(truncation),
         LabelingSettings.DEFAULTS.maxContentChars(), LabelingSettings.DEFAULTS.maxTurns(),
-        allowSpecialTokens, null);
+        allowSpecialTokens, null, LabelingSettings.Reasoning.parse(reasoning));
+    DatasetFormat datasetFormat = DatasetFormat.parse(format);
     int ok = 0;
     int rejected = 0;
     try (ChatModel chatModel = ChatModel.load(model, templateName, Clock.systemUTC());
-        BufferedReader in = Files.newBufferedReader(input, StandardCharsets.UTF_8);
+        DatasetFile in = DatasetFile.open(input);
         BufferedWriter out = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
       AssistantLabeler labeler = new AssistantLabeler(chatModel, settings);
-      String line;
-      int lineNo = 0;
-      while ((line = in.readLine()) != null) {
-        lineNo++;
+      DatasetFile.Entry entry;
+      while ((entry = in.next()) != null) {
         ObjectNode result = JSON.createObjectNode();
-        JsonlConversation conversation;
+        ImportedConversation conversation;
         try {
-          conversation = JsonlConversation.parse(line);
-        } catch (JsonlConversation.InvalidLineException e) {
+          if (entry.error() != null) {
+            throw new InvalidRecordException(entry.error());
+          }
+          conversation = DatasetRecords.convert(entry.node(), datasetFormat);
+        } catch (InvalidRecordException e) {
           result.putNull("id");
-          error(result, "INVALID_INPUT", "line " + lineNo + ": " + e.getMessage());
+          error(result, "INVALID_INPUT", "line " + entry.line() + ": " + e.getMessage());
           out.write(result.toString());
           out.newLine();
           rejected++;
@@ -84,8 +98,7 @@ final class MaskCommand implements Callable<Integer> {
         }
         result.put("id", conversation.id());
         List<ChatMessage> messages = new ArrayList<>();
-        conversation.messages().forEach(m ->
-            messages.add(new ChatMessage(m.getRole(), m.getContent(), m.getTrain())));
+        conversation.messages().forEach(m -> messages.add(ChatMessage.from(m)));
         try {
           AssistantLabeler.Labeled labeled = labeler.label(messages, conversation.tools());
           var ids = result.putArray("input_ids");

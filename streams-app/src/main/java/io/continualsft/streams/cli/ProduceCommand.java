@@ -1,5 +1,6 @@
 package io.continualsft.streams.cli;
 
+import io.continualsft.chat.dataset.DatasetFormat;
 import io.continualsft.runtime.config.ClientConfigFile;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
@@ -12,8 +13,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "produce", mixinStandardHelpOptions = true,
-    description = "Sends a JSONL file of conversations to Kafka as Avro Conversation events"
-        + " (key = id, or a content hash when a line has none).")
+    description = "Sends a file of conversations to Kafka as Avro Conversation events (key = id,"
+        + " or a content hash when a record has none): JSONL or a JSON array, plain or gzip, in"
+        + " any --format. Every record skipped is reported with its line number and reason.")
 final class ProduceCommand implements Callable<Integer> {
   @Option(names = "--bootstrap", required = true, description = "Kafka bootstrap servers.")
   String bootstrap;
@@ -27,8 +29,15 @@ final class ProduceCommand implements Callable<Integer> {
       + " schema.registry.ssl.*), as for Kafka's own tools.")
   Path clientConfig;
 
-  @Option(names = "--input", required = true, description = "JSONL file.")
+  @Option(names = "--input", required = true, description = "JSONL or JSON-array file, plain"
+      + " or gzip (told by its first bytes).")
   Path input;
+
+  @Option(names = "--format", defaultValue = "auto", description = "auto, conversations (the"
+      + " seed's role/content), messages (Hugging Face), sharegpt, openai (chat-completion"
+      + " request/response logs) or alpaca. auto decides per record by its fields (default:"
+      + " ${DEFAULT-VALUE}).")
+  String format;
 
   @Option(names = "--topic", defaultValue = SftTopics.CONVERSATIONS, description = "Default: ${DEFAULT-VALUE}.")
   String topic;
@@ -44,6 +53,13 @@ final class ProduceCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintStream err = System.err;
     long started = System.nanoTime();
+    DatasetFormat datasetFormat;
+    try {
+      datasetFormat = DatasetFormat.parse(format);
+    } catch (IllegalArgumentException e) {
+      err.println("produce: --format: " + e.getMessage());
+      return 2;
+    }
     ConversationFileProducer.Result result;
     Map<String, String> client = ClientConfigFile.read(clientConfig);
     if (registry != null) {
@@ -52,12 +68,12 @@ final class ProduceCommand implements Callable<Integer> {
     client.put(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, Boolean.toString(autoRegister));
     try (ConversationFileProducer producer = ConversationFileProducer.open(bootstrap,
         SchemaRegistryConfig.fromMap(client), new java.util.LinkedHashMap<>(client))) {
-      result = producer.send(input, topic, adapter,
-          (done, total) -> progress(err, done, total, started));
+      result = producer.send(input, datasetFormat, topic, adapter,
+          (done, read, size) -> progress(err, done, read, size, started));
     }
     err.println();
     for (ConversationFileProducer.SkippedLine s : result.skipped()) {
-      err.printf("line %d: %s, skipped%n", s.line(), s.reason());
+      err.printf("%s line %d: %s, skipped%n", input.getFileName(), s.line(), s.reason());
     }
     if (result.failure() != null) {
       err.println("produce: failed: " + result.failure().getMessage());
@@ -68,11 +84,12 @@ final class ProduceCommand implements Callable<Integer> {
     return result.skipped().isEmpty() ? 0 : 3;
   }
 
-  static void progress(PrintStream err, long done, long total, long started) {
+  static void progress(PrintStream err, long done, long read, long size, long started) {
     int width = 30;
-    int filled = total == 0 ? width : (int) (width * done / total);
+    int filled = size == 0 ? width : (int) Math.min(width, width * read / size);
     double seconds = (System.nanoTime() - started) / 1e9;
-    err.printf("\r[%s%s] %d/%d  %.0f/s", "#".repeat(filled), " ".repeat(width - filled), done,
-        total, seconds > 0 ? done / seconds : 0.0);
+    err.printf("\r[%s%s] %3d%%  %d sent  %.0f/s", "#".repeat(filled), " ".repeat(width - filled),
+        size == 0 ? 100 : Math.min(100, 100 * read / size), done,
+        seconds > 0 ? done / seconds : 0.0);
   }
 }

@@ -38,6 +38,7 @@ public final class StreamsAppConfig {
   public static final String POLICY = "labels.policy";
   public static final String MAX_LENGTH = "labels.max-length";
   public static final String TRUNCATION = "labels.truncation";
+  public static final String REASONING = "labels.reasoning";
   public static final String END_OF_TURN_TOKEN = "labels.end-of-turn-token";
   public static final String MAX_CONTENT_CHARS = "validation.max-content-chars";
   public static final String MAX_TURNS = "validation.max-turns";
@@ -64,6 +65,9 @@ public final class StreamsAppConfig {
       new LayeredConfig.Key(CHAT_TEMPLATE_NAME, "default",
           "Which template to use when chat_template is a list of named templates."),
       new LayeredConfig.Key(POLICY, "all", "Assistant turns trained by default: all, or last."),
+      new LayeredConfig.Key(REASONING, "train", "An assistant turn's reasoning, where the chat"
+          + " template renders it: train, or exclude (what it adds to the render is labelled"
+          + " -100; the reply and tool calls are still trained)."),
       new LayeredConfig.Key(MAX_LENGTH, "4096", "The most tokens an example may have."),
       new LayeredConfig.Key(TRUNCATION, "drop",
           "Longer examples: drop (dead letter TOO_MANY_TOKENS) or keep-start."),
@@ -153,7 +157,8 @@ public final class StreamsAppConfig {
           intValue(MAX_CONTENT_CHARS, 1),
           intValue(MAX_TURNS, 1),
           special.equals("allow"),
-          eot.isEmpty() ? null : eot);
+          eot.isEmpty() ? null : eot,
+          LabelingSettings.Reasoning.parse(get(REASONING)));
     } catch (IllegalArgumentException e) {
       throw new ConfigException(e.getMessage());
     }

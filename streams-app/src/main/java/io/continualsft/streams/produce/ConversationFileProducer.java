@@ -1,19 +1,19 @@
 package io.continualsft.streams.produce;
 
 import io.continualsft.avro.Conversation;
-import io.continualsft.chat.jsonl.JsonlConversation;
+import io.continualsft.chat.dataset.DatasetFile;
+import io.continualsft.chat.dataset.DatasetFormat;
+import io.continualsft.chat.dataset.DatasetRecords;
+import io.continualsft.chat.dataset.ImportedConversation;
+import io.continualsft.chat.dataset.InvalidRecordException;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroSerializer;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -25,10 +25,11 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
- * Sends a conversations JSONL file to Kafka as Avro {@code Conversation} events, keyed by
- * conversation id (a content hash for a line without one), so repeats land in one partition and
- * the streams app's dedup sees them. A line that is not a conversation is skipped and reported
- * with its number and why, never silently.
+ * Sends a dataset file (JSONL or a JSON array, plain or gzip, in any {@link DatasetFormat}) to
+ * Kafka as Avro {@code Conversation} events, keyed by conversation id (a content hash for a
+ * record without one), so repeats land in one partition and the streams app's dedup sees them. A
+ * record that is not a conversation is skipped and reported with its line number and why, never
+ * silently.
  */
 public final class ConversationFileProducer implements AutoCloseable {
   /** A line that was not sent, and why. */
@@ -37,10 +38,10 @@ public final class ConversationFileProducer implements AutoCloseable {
   /** What a file came to: events acknowledged by the broker, and the lines skipped. */
   public record Result(long sent, List<SkippedLine> skipped, Exception failure) {}
 
-  /** Called as events are acknowledged; {@code total} is the file's line count. */
+  /** Called as events are acknowledged, with how far through the file (stored bytes) it is. */
   @FunctionalInterface
   public interface Progress {
-    void update(long acknowledged, long total);
+    void update(long acknowledged, long bytesRead, long fileBytes);
   }
 
   private final Producer<String, Conversation> producer;
@@ -73,29 +74,24 @@ public final class ConversationFileProducer implements AutoCloseable {
   }
 
   /** Sends every conversation of {@code input} to {@code topic} and waits for the acks. */
-  public Result send(Path input, String topic, String defaultAdapter, Progress progress)
-      throws IOException {
-    long total;
-    try (var lines = Files.lines(input, StandardCharsets.UTF_8)) {
-      total = lines.count();
-    }
+  public Result send(Path input, DatasetFormat format, String topic, String defaultAdapter,
+      Progress progress) throws IOException {
     AtomicLong acked = new AtomicLong();
     AtomicReference<Exception> failure = new AtomicReference<>();
     List<SkippedLine> skipped = new ArrayList<>();
-    try (BufferedReader in = Files.newBufferedReader(input, StandardCharsets.UTF_8)) {
-      String line;
-      long lineNo = 0;
-      while ((line = in.readLine()) != null) {
-        lineNo++;
-        if (line.isBlank()) {
-          skipped.add(new SkippedLine(lineNo, "blank"));
+    long records = 0;
+    try (DatasetFile file = DatasetFile.open(input)) {
+      DatasetFile.Entry entry;
+      while ((entry = file.next()) != null) {
+        if (entry.error() != null) {
+          skipped.add(new SkippedLine(entry.line(), entry.error()));
           continue;
         }
-        JsonlConversation c;
+        ImportedConversation c;
         try {
-          c = JsonlConversation.parse(line);
-        } catch (JsonlConversation.InvalidLineException e) {
-          skipped.add(new SkippedLine(lineNo, e.getMessage()));
+          c = DatasetRecords.convert(entry.node(), format);
+        } catch (InvalidRecordException e) {
+          skipped.add(new SkippedLine(entry.line(), e.getMessage()));
           continue;
         }
         Conversation event = c.toAvro(defaultAdapter, Instant.ofEpochMilli(clock.millis()));
@@ -106,13 +102,13 @@ public final class ConversationFileProducer implements AutoCloseable {
             acked.incrementAndGet();
           }
         });
-        if (lineNo % 50 == 0) {
-          progress.update(acked.get(), total);
+        if (++records % 50 == 0) {
+          progress.update(acked.get(), file.bytesRead(), file.sizeBytes());
         }
       }
+      producer.flush();
+      progress.update(acked.get(), file.sizeBytes(), file.sizeBytes());
     }
-    producer.flush();
-    progress.update(acked.get(), total);
     return new Result(acked.get(), List.copyOf(skipped), failure.get());
   }
 

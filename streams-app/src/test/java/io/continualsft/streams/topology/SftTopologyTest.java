@@ -1,5 +1,6 @@
 package io.continualsft.streams.topology;
 
+import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -125,11 +126,11 @@ class SftTopologyTest {
   }
 
   static Message m(String role, String content) {
-    return new Message(role, content, null);
+    return Messages.of(role, content, null);
   }
 
   static Message m(String role, String content, Boolean train) {
-    return new Message(role, content, train);
+    return Messages.of(role, content, train);
   }
 
   static Conversation good(String id) {

@@ -7,7 +7,10 @@ import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.format.ChatModel;
-import io.continualsft.chat.jsonl.JsonlConversation;
+import io.continualsft.chat.dataset.DatasetFile;
+import io.continualsft.chat.dataset.DatasetFormat;
+import io.continualsft.chat.dataset.DatasetRecords;
+import io.continualsft.chat.dataset.InvalidRecordException;
 import io.continualsft.chat.labels.AssistantLabeler;
 import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.chat.labels.LabelingSettings;
@@ -49,17 +52,26 @@ import picocli.CommandLine.Option;
 
 /** Bootstrapping an adapter from a dataset file, with the service's own training. */
 @Command(name = "train", mixinStandardHelpOptions = true,
-    description = "Trains a LoRA adapter from a JSONL file (conversations in any shape `produce`"
-        + " reads, or `streams-app mask` output) with the service's labelling, admission,"
-        + " batching and step, and writes it as a PEFT directory.")
+    description = "Trains a LoRA adapter from a dataset file (conversations in any format"
+        + " `streams-app produce` reads, JSONL or a JSON array, plain or gzip; or `streams-app"
+        + " mask` output) with the service's labelling, admission, batching and step, and writes"
+        + " it as a PEFT directory.")
 final class TrainCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   @Option(names = "--model", required = true, description = "The base model directory.")
   Path model;
 
-  @Option(names = "--input", required = true, description = "Conversations JSONL, or the"
-      + " labelled lines of `streams-app mask`.") Path input;
+  @Option(names = "--input", required = true, description = "Conversations (JSONL or a JSON"
+      + " array, plain or gzip), or the labelled lines of `streams-app mask`.") Path input;
+
+  @Option(names = "--format", defaultValue = "auto", description = "auto, conversations,"
+      + " messages, sharegpt, openai or alpaca, as for `streams-app produce` (default:"
+      + " ${DEFAULT-VALUE}).") String format;
+
+  @Option(names = "--reasoning", defaultValue = "train", description = "train or exclude an"
+      + " assistant turn's reasoning, as the streams app's labels.reasoning (default:"
+      + " ${DEFAULT-VALUE}).") String reasoning;
 
   @Option(names = "--output", required = true, description = "The PEFT adapter directory to"
       + " write.") Path output;
@@ -154,9 +166,12 @@ final class TrainCommand implements Callable<Integer> {
         .stepTokens(stepTokens).learningRate(learningRate).warmupSteps(warmupSteps)
         .evalFraction(evalFraction).metricsPort(0).adapter(adapter).build();
     ModelIdentity identity = ModelIdentity.of(model, settings.model().baseModelName());
-    List<SftExample> examples = read(input, model, identity, maxLength, adapter);
+    DatasetFormat datasetFormat = DatasetFormat.parse(format);
+    LabelingSettings.Reasoning reasoningPolicy = LabelingSettings.Reasoning.parse(reasoning);
+    List<SftExample> examples = read(input, model, identity, maxLength, adapter, datasetFormat,
+        reasoningPolicy);
     List<Batch.Example> eval = evalFile == null ? List.of() : read(evalFile, model, identity,
-        maxLength, adapter)
+        maxLength, adapter, datasetFormat, reasoningPolicy)
         .stream().map(e -> Batch.Example.of(e.getInputIds(), e.getLabels())).toList();
     long estimate = FileTraining.estimateSteps(examples, settings.steps()) * epochs;
     System.out.printf("train: %d examples from %s, about %d steps over %d epoch(s)%n",
@@ -276,52 +291,50 @@ final class TrainCommand implements Callable<Integer> {
    * with its number and reason, never dropped silently.
    */
   static List<SftExample> read(Path file, Path modelDir, ModelIdentity identity, int maxLength,
-      String adapter) throws IOException {
+      String adapter, DatasetFormat format, LabelingSettings.Reasoning reasoning)
+      throws IOException {
     List<SftExample> out = new ArrayList<>();
     int skipped = 0;
     try (ChatModel chat = ChatModel.load(modelDir, "default", Clock.systemUTC());
-        BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        DatasetFile in = DatasetFile.open(file)) {
       AssistantLabeler labeler = new AssistantLabeler(chat, LabelingSettings.DEFAULTS
-          .withMaxLength(maxLength, LabelingSettings.Truncation.DROP));
-      String line;
-      int number = 0;
-      while ((line = in.readLine()) != null) {
-        number++;
-        if (line.isBlank()) {
-          continue;
-        }
+          .withMaxLength(maxLength, LabelingSettings.Truncation.DROP).withReasoning(reasoning));
+      DatasetFile.Entry entry;
+      while ((entry = in.next()) != null) {
         try {
-          out.add(example(line, labeler, identity, adapter));
-        } catch (JsonlConversation.InvalidLineException | IllegalArgumentException e) {
-          System.out.printf("  %s line %d: %s, skipped%n", file.getFileName(), number,
+          if (entry.error() != null) {
+            throw new InvalidRecordException(entry.error());
+          }
+          out.add(example(entry.node(), format, labeler, identity, adapter));
+        } catch (InvalidRecordException | IllegalArgumentException e) {
+          System.out.printf("  %s line %d: %s, skipped%n", file.getFileName(), entry.line(),
               e.getMessage());
           skipped++;
         } catch (RejectedException e) {
-          System.out.printf("  %s line %d: %s (%s), skipped%n", file.getFileName(), number,
-              e.reason(), e.detail());
+          System.out.printf("  %s line %d: %s (%s), skipped%n", file.getFileName(),
+              entry.line(), e.reason(), e.detail());
           skipped++;
         }
       }
     }
     if (out.isEmpty()) {
       throw new IllegalArgumentException(file + ": no usable example (" + skipped
-          + " lines skipped)");
+          + " records skipped)");
+    }
+    if (skipped > 0) {
+      System.out.printf("  %s: %d examples, %d records skipped%n", file.getFileName(),
+          out.size(), skipped);
     }
     return out;
   }
 
-  private static SftExample example(String line, AssistantLabeler labeler, ModelIdentity identity,
-      String adapter) throws JsonlConversation.InvalidLineException, RejectedException {
+  private static SftExample example(JsonNode node, DatasetFormat format,
+      AssistantLabeler labeler, ModelIdentity identity, String adapter)
+      throws InvalidRecordException, RejectedException {
     String id;
     List<Integer> ids;
     List<Integer> labels;
-    JsonNode node;
-    try {
-      node = JSON.readTree(line);
-    } catch (IOException e) {
-      throw new JsonlConversation.InvalidLineException("not valid JSON");
-    }
-    if (node != null && node.has("input_ids")) { // streams-app mask output
+    if (node.has("input_ids")) { // streams-app mask output
       if (node.has("error")) {
         throw new IllegalArgumentException("mask could not label it: " + node.get("error"));
       }
@@ -329,7 +342,7 @@ final class TrainCommand implements Callable<Integer> {
       ids = ints(node.get("input_ids"));
       labels = ints(node.get("labels"));
     } else {
-      Conversation c = JsonlConversation.parse(line).toAvro("default", Instant.EPOCH);
+      Conversation c = DatasetRecords.convert(node, format).toAvro("default", Instant.EPOCH);
       AssistantLabeler.Labeled l = labeler.label(c);
       id = c.getId();
       ids = Arrays.stream(l.inputIds()).boxed().toList();

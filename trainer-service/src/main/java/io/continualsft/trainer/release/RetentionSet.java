@@ -2,7 +2,10 @@ package io.continualsft.trainer.release;
 
 import io.continualsft.avro.Conversation;
 import io.continualsft.chat.format.ChatModel;
-import io.continualsft.chat.jsonl.JsonlConversation;
+import io.continualsft.chat.dataset.DatasetFile;
+import io.continualsft.chat.dataset.DatasetFormat;
+import io.continualsft.chat.dataset.DatasetRecords;
+import io.continualsft.chat.dataset.InvalidRecordException;
 import io.continualsft.chat.labels.AssistantLabeler;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
@@ -42,13 +45,11 @@ public final class RetentionSet {
   public static List<Batch.Example> fromFile(Path file, Path modelDir, int maxLength,
       int maxExamples, String key, String maxKey) {
     List<Conversation> conversations = new ArrayList<>();
-    List<Integer> lines = new ArrayList<>();
-    try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      String line;
-      int number = 0;
-      while ((line = in.readLine()) != null) {
-        number++;
-        if (line.isBlank()) {
+    List<Long> lines = new ArrayList<>();
+    try (DatasetFile in = DatasetFile.open(file)) {
+      DatasetFile.Entry entry;
+      while ((entry = in.next()) != null) {
+        if ("blank".equals(entry.error())) {
           continue;
         }
         if (conversations.size() == maxExamples) {
@@ -56,11 +57,14 @@ public final class RetentionSet {
               + " that; raise " + maxKey + " or shorten the file");
         }
         try {
-          conversations.add(JsonlConversation.parse(line).toAvro("default",
-              java.time.Instant.EPOCH));
-          lines.add(number);
-        } catch (JsonlConversation.InvalidLineException e) {
-          throw new ConfigException(key, file.toString(), "line " + number + ": "
+          if (entry.error() != null) {
+            throw new InvalidRecordException(entry.error());
+          }
+          conversations.add(DatasetRecords.convert(entry.node(), DatasetFormat.AUTO)
+              .toAvro("default", java.time.Instant.EPOCH));
+          lines.add(entry.line());
+        } catch (InvalidRecordException e) {
+          throw new ConfigException(key, file.toString(), "line " + entry.line() + ": "
               + e.getMessage());
         }
       }
