@@ -42,8 +42,11 @@ public final class DatasetFile implements Closeable {
       .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_DEPTH)
           .maxStringLength(MAX_RECORD_BYTES).build())
       .build();
+  /** A line is one value: json.loads refuses "{} x", where Jackson would ignore the rest. */
   private static final ObjectMapper JSON = new ObjectMapper(FACTORY)
       .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  /** An array's elements are read one by one from the same parser, the rest following. */
+  private static final ObjectMapper ELEMENTS = new ObjectMapper(FACTORY);
 
   /** One record: its node, or why it could not be read. */
   public record Entry(long line, JsonNode node, String error) {}
@@ -134,7 +137,7 @@ public final class DatasetFile implements Closeable {
         done = true;
         return null;
       }
-      JsonNode node = JSON.readTree(array);
+      JsonNode node = ELEMENTS.readTree(array);
       if (!node.isObject()) {
         return new Entry(at, null, "not a JSON object");
       }

@@ -215,7 +215,7 @@ public final class ConversationValidator {
         }
       }
       checkText(call.arguments(), where + "'s arguments", RejectionReason.CONTENT_TOO_LONG);
-      parseArguments(call.arguments(), where);
+      parseArguments(call.arguments(), where + "'s arguments");
     }
   }
 
