@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Exact ids and labels on the real Qwen3 tokenizer for 30 conversations, against fixtures made by
+ * Exact ids and labels on the real Qwen3 tokenizer for 31 conversations, against fixtures made by
  * an independent implementation: Python jinja2 for the render and the trained spans, the Rust
  * tokenizer (Python {@code tokenizers}) for the ids (see src/test/fixtures-gen). Among them: tool
  * calls (single, parallel, call-only turns, a call with content, a call as the last turn), tool

@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Every render of {@code render-fixtures.json} (made by Python jinja2 configured as transformers
  * configures it; see src/test/fixtures-gen) is reproduced character for character, errors
  * included: five templates (Qwen3's own, ChatML, Llama-3-style, Llama 3.1's with its tool
- * syntax, and one exercising the Jinja features chat templates use) times 31 conversations
+ * syntax, and one exercising the Jinja features chat templates use) times 32 conversations
  * (tool calls, tool results and reasoning among them), with and without the generation prompt.
  * The messages reach the template through the labeler's own mapping
  * ({@link AssistantLabeler#templateMessages}), so the fixtures also pin what transformers would
