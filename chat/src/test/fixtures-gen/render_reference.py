@@ -106,7 +106,7 @@ def qwen3_spans(template, variables, conversation):
     prefix still shows), at the end of the k-th generation header for the k-th assistant turn.
     It runs through the next <|im_end|>. With reasoning "exclude", what the turn's
     reasoning_content adds to the render (between the common prefix and suffix of the renders
-    with and without it) is cut out of the span."""
+    with and without it) is an excluded span: a token overlapping one is not trained."""
     messages = conversation["messages"]
     tools = conversation.get("tools")
     policy = conversation.get("policy", "all")
@@ -114,6 +114,7 @@ def qwen3_spans(template, variables, conversation):
     full = render(template, variables, messages, tools, False)
     assistants = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     spans = []
+    excluded = []
     for k, i in enumerate(assistants):
         trained = policy == "all" or i == assistants[-1]
         if messages[i].get("train") is not None:
@@ -131,6 +132,7 @@ def qwen3_spans(template, variables, conversation):
                 at = full.index(header, at + 1)
             start = at + len(header)
         end = full.index("<|im_end|>", start) + len("<|im_end|>")
+        spans.append([start, end])
         if exclude_reasoning and messages[i].get("reasoning_content"):
             other_messages = [dict(m) for m in messages]
             del other_messages[i]["reasoning_content"]
@@ -145,13 +147,8 @@ def qwen3_spans(template, variables, conversation):
             cut_from, cut_to = p, len(full) - q
             if cut_from < cut_to:
                 assert start <= cut_from and cut_to <= end, conversation["id"]
-                if cut_from > start:
-                    spans.append([start, cut_from])
-                if end > cut_to:
-                    spans.append([cut_to, end])
-                continue
-        spans.append([start, end])
-    return full, spans
+                excluded.append([cut_from, cut_to])
+    return full, spans, excluded
 
 
 def main():
@@ -186,8 +183,8 @@ def main():
         case = {"id": conversation["id"], "policy": conversation.get("policy", "all"),
                 "reasoning": conversation.get("reasoning", "train")}
         try:
-            full, spans = qwen3_spans(compiled, qwen3_vars, conversation)
-            case.update(render=full, spans=spans)
+            full, spans, excluded = qwen3_spans(compiled, qwen3_vars, conversation)
+            case.update(render=full, spans=spans, excluded=excluded)
         except Exception as e:  # the template refuses it: so must the labeler
             case["refused"] = type(e).__name__ + ": " + str(e)
         labels.append(case)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tokenizes the Qwen3 renders made by render_reference.py with the Rust Hugging Face tokenizer
 (the `tokenizers` package, which binds it) and labels every token whose character span overlaps
-a trained span: labels[i] = ids[i] there, -100 elsewhere. A conversation the template refuses
+a trained span and no excluded (left-out reasoning) span: labels[i] = ids[i] there, -100
+elsewhere. A conversation the template refuses
 is written as refused, with the template's error.
 
 Writes ../resources/fixtures/qwen3-label-fixtures.json.  pip install tokenizers==0.23.2
@@ -29,8 +30,11 @@ def main():
             continue
         encoding = tokenizer.encode(c["render"], add_special_tokens=False)
         labels = []
+        def overlaps(s, e, spans):
+            return any((s < b and e > a) if e > s else (a <= s < b) for a, b in spans)
+
         for token_id, (s, e) in zip(encoding.ids, encoding.offsets):  # code points, [s, e)
-            trained = any((s < b and e > a) if e > s else (a <= s < b) for a, b in c["spans"])
+            trained = overlaps(s, e, c["spans"]) and not overlaps(s, e, c["excluded"])
             labels.append(token_id if trained else -100)
         case.update(render=c["render"], input_ids=encoding.ids, labels=labels)
         out.append(case)

@@ -62,6 +62,7 @@ public final class AssistantLabeler {
     String full = render(chat, tools, false);
 
     List<int[]> spans = new ArrayList<>();
+    List<int[]> excluded = new ArrayList<>();
     int lastAssistant = -1;
     for (int i = 0; i < messages.size(); i++) {
       if (messages.get(i).role().equals("assistant")) {
@@ -84,11 +85,13 @@ public final class AssistantLabeler {
         int[] span = findSpan(full, chat, tools, i, assistantsBefore, previousEnd,
             m.hasToolCalls() ? null : m.content());
         previousEnd = span[1];
+        spans.add(span);
         if (settings.reasoning() == LabelingSettings.Reasoning.EXCLUDE
             && m.reasoning() != null && !m.reasoning().isEmpty()) {
-          spans.addAll(withoutReasoning(full, chat, tools, i, span));
-        } else {
-          spans.add(span);
+          int[] reasoning = reasoningSpan(full, chat, tools, i, span);
+          if (reasoning != null) {
+            excluded.add(reasoning);
+          }
         }
       }
       assistantsBefore++;
@@ -110,7 +113,10 @@ public final class AssistantLabeler {
     int[] labels = new int[n];
     int trainedTokens = 0;
     for (int t = 0; t < n; t++) {
-      boolean trained = overlapsAny(tokens.starts()[t], tokens.ends()[t], spans);
+      // A token carrying any character of left-out reasoning is not trained, even where it also
+      // carries the tag after it (Qwen3 merges the reasoning's last "." with the newline).
+      boolean trained = overlapsAny(tokens.starts()[t], tokens.ends()[t], spans)
+          && !overlapsAny(tokens.starts()[t], tokens.ends()[t], excluded);
       labels[t] = LabelContract.label(ids[t], trained);
       trainedTokens += trained ? 1 : 0;
     }
@@ -171,13 +177,14 @@ public final class AssistantLabeler {
   }
 
   /**
-   * The turn's span less what its reasoning adds to the render: the render without message i's
-   * {@code reasoning_content} is compared with the full one, and the characters between their
-   * common prefix and common suffix are the reasoning's. That holds whatever the template prints
-   * around it (Qwen3 prints empty think tags on the last turn either way, and the tags only with
-   * reasoning on earlier ones), and is empty where the template drops the reasoning.
+   * What turn i's reasoning adds to the render, or null where the template does not print it:
+   * the render without message i's {@code reasoning_content} is compared with the full one, and
+   * the characters between their common prefix and common suffix are the reasoning's. That holds
+   * whatever the template prints around it (Qwen3 prints empty think tags on the last turn either
+   * way, and the tags only with reasoning on earlier ones), and is empty where the template drops
+   * the reasoning.
    */
-  private List<int[]> withoutReasoning(String full, List<Map<String, Object>> chat, Object tools,
+  private int[] reasoningSpan(String full, List<Map<String, Object>> chat, Object tools,
       int i, int[] span) throws RejectedException {
     List<Map<String, Object>> without = new ArrayList<>(chat);
     Map<String, Object> message = new LinkedHashMap<>(chat.get(i));
@@ -197,21 +204,14 @@ public final class AssistantLabeler {
     int from = prefix;
     int to = full.length() - suffix;
     if (from >= to) {
-      return List.of(span); // the template does not print this turn's reasoning
+      return null; // the template does not print this turn's reasoning
     }
     if (from < span[0] || to > span[1]) {
       throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "the reasoning of"
           + " assistant message " + i + " changes the render outside its turn, so it cannot be"
           + " left out of the labels");
     }
-    List<int[]> parts = new ArrayList<>(2);
-    if (from > span[0]) {
-      parts.add(new int[] {span[0], from});
-    }
-    if (span[1] > to) {
-      parts.add(new int[] {to, span[1]});
-    }
-    return parts;
+    return new int[] {from, to};
   }
 
   /**

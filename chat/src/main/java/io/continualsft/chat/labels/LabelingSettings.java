@@ -72,7 +72,7 @@ public record LabelingSettings(
   /**
    * Whether an assistant turn's reasoning is trained. EXCLUDE leaves out exactly what the
    * reasoning adds to the render (the text, and the think tags where the template prints them
-   * only for reasoning); a token straddling that edge is trained. Where a template drops the
+   * only for reasoning); a token carrying any of it is left out too. Where a template drops the
    * reasoning (Qwen3 drops it before the last user query) there is nothing to leave out.
    */
   public enum Reasoning {

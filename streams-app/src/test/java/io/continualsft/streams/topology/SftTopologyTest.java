@@ -229,7 +229,34 @@ class SftTopologyTest {
             "message 0 (user) has train=true"),
         Arguments.of(RejectionReason.INVALID_TOOLS, d,
             Conversation.newBuilder(good("c")).setTools("{not json").build(),
-            "tools is not valid JSON"));
+            "tools is not valid JSON"),
+        Arguments.of(RejectionReason.TOOL_ARGUMENTS_NOT_OBJECT, d,
+            conversation("c", m("user", "q"), Messages.toolCalls("",
+                List.of(Messages.call("c1", "get_weather", "[\"Paris\"]")))),
+            "tool call 0 of message 1's arguments must be a JSON object, got array"),
+        Arguments.of(RejectionReason.TOOL_RESULT_WITHOUT_CALL, d,
+            conversation("c", m("user", "q"), Messages.toolResult("c9", "f", "x"),
+                m("assistant", "a")),
+            "tool message 1 answers the call \"c9\", which no earlier assistant message makes"),
+        Arguments.of(RejectionReason.TOOL_CALL_NOT_ASSISTANT, d,
+            conversation("c", Message.newBuilder(m("user", "q")).setToolCalls(
+                List.of(Messages.call("c1", "f", "{}"))).build(), m("assistant", "a")),
+            "message 0 (user) has tool calls"),
+        Arguments.of(RejectionReason.INVALID_TOOL_CALL, d,
+            conversation("c", m("user", "q"), Messages.toolCalls("",
+                List.of(Messages.call("c1", "f", "{}"), Messages.call("c1", "f", "{}")))),
+            "repeats the id \"c1\""),
+        Arguments.of(RejectionReason.REASONING_NOT_ASSISTANT, d,
+            conversation("c", Message.newBuilder(m("user", "q")).setReasoning("hmm").build(),
+                m("assistant", "a")),
+            "message 0 (user) has reasoning"),
+        Arguments.of(RejectionReason.CONTENT_MISSING, d,
+            conversation("c", m("user", null), m("assistant", "a")),
+            "message 0 (user) has null content"),
+        Arguments.of(RejectionReason.TEMPLATE_REFUSED, d,
+            conversation("c", m("user", "q"), Messages.toolCalls(null,
+                List.of(Messages.call("c1", "f", "{}")))),
+            "argument of type 'NoneType' is not iterable"));
   }
 
   @ParameterizedTest(name = "{0}: {3}")
@@ -321,6 +348,40 @@ class SftTopologyTest {
     String all = model.tokenizer().decode(
         example.getInputIds().stream().mapToInt(Integer::intValue).toArray());
     assertThat(all).endsWith("second<|im_end|>\n<|im_start|>assistant\n"); // header not trained
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void aToolConversationTrainsTheCallAndTheAnswerNotTheResult() {
+    start(LabelingSettings.DEFAULTS);
+    send(conversation("weather", m("user", "Weather in Paris?"),
+        Messages.toolCalls("", List.of(Messages.call("c1", "get_weather",
+            "{\"city\":  \"Paris\"}"))),
+        Messages.toolResult("c1", "get_weather", "18 degrees"),
+        m("assistant", "It is 18 °C.")));
+    SftExample example = examples.readValue();
+    assertThat(decodeTrained(example))
+        .isEqualTo("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":"
+            + " \"Paris\"}}\n</tool_call><|im_end|><think>\n\n</think>\n\nIt is 18 °C.<|im_end|>");
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void reasoningIsTrainedOrLeftOutPerTheSetting() {
+    Conversation thinking = conversation("thinking", m("user", "17 * 3?"),
+        Message.newBuilder(m("assistant", "51")).setReasoning("Ten threes and seven threes.")
+            .build());
+    start(LabelingSettings.DEFAULTS);
+    send(thinking);
+    assertThat(decodeTrained(examples.readValue()))
+        .isEqualTo("<think>\nTen threes and seven threes.\n</think>\n\n51<|im_end|>");
+    assertNoMoreOutput();
+    tearDown();
+    start(LabelingSettings.DEFAULTS.withReasoning(LabelingSettings.Reasoning.EXCLUDE));
+    send(thinking);
+    // The reasoning's last token is ".\n": it carries reasoning, so it is left out with it.
+    assertThat(decodeTrained(examples.readValue()))
+        .isEqualTo("<think>\n</think>\n\n51<|im_end|>");
     assertNoMoreOutput();
   }
 
