@@ -115,7 +115,7 @@ class TrainerCliTest {
         "--eval-fraction", "0.2", "--epochs", "2", "--seed", "3")).isZero());
     System.out.print(log);
     assertThat(log).contains("train.jsonl line 4: NO_ASSISTANT_MESSAGE")
-        .contains("train.jsonl line 8: not valid JSON, skipped")
+        .contains("train.jsonl line 8: not valid JSON (Unrecognized token 'not'")
         .contains("train: 41 examples").contains("epoch 1 | eval loss ")
         .contains("epoch 2 | eval loss ").contains("| ETA ");
     assertThat(log.lines().toList().getLast()).matches("trained \\d+ tokens in [0-9.]+ s:"
@@ -128,6 +128,26 @@ class TrainerCliTest {
         .mapToDouble(l -> Double.parseDouble(l.replaceAll(".*eval loss ([0-9.]+) .*", "$1")))
         .toArray();
     assertThat(losses[1]).as("the second epoch's held-out loss is lower").isLessThan(losses[0]);
+
+    // The same conversations as ShareGPT records in one gzipped JSON array, an element per line.
+    StringBuilder array = new StringBuilder("[\n");
+    for (int i = 0; i < 40; i++) {
+      array.append("{\"id\": \"t-").append(i).append("\", \"conversations\": [{\"from\":"
+          + " \"human\", \"value\": \"Please note item ").append(i).append(".\"}, {\"from\":"
+          + " \"gpt\", \"value\": \"OK, noted.\"}]},\n");
+    }
+    array.append("{\"id\": \"odd\", \"conversations\": [{\"from\": \"narrator\","
+        + " \"value\": \"x\"}]}\n]\n");
+    Path gz = dir.resolve("train.json.gz");
+    try (var o = new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz))) {
+      o.write(array.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    String shareGpt = capture(() -> assertThat(TrainerCli.commandLine().execute("train",
+        "--model", model.toString(), "--input", gz.toString(), "--format", "sharegpt",
+        "--output", dir.resolve("adapter-sharegpt").toString(), "--step-tokens", "40",
+        "--eval-fraction", "0.2", "--seed", "3")).isZero());
+    assertThat(shareGpt).contains("train.json.gz line 42: turn 0 is from \"narrator\";")
+        .contains("train: 40 examples");
   }
 
   /** One line of `streams-app mask` output: {"id", "input_ids", "labels"}. */
