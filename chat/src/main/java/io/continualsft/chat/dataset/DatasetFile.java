@@ -196,13 +196,7 @@ public final class DatasetFile implements Closeable {
 
   /** One JSON object, as a line of a JSONL file holds it. */
   static JsonNode parseRecord(String text) throws InvalidRecordException {
-    JsonNode node;
-    try {
-      node = JSON.readTree(text);
-    } catch (JsonProcessingException e) {
-      throw new InvalidRecordException("not valid JSON (" + firstLine(e.getOriginalMessage())
-          + ")");
-    }
+    JsonNode node = parse(text);
     if (node == null || !node.isObject()) {
       throw new InvalidRecordException("not a JSON object");
     }
@@ -211,17 +205,20 @@ public final class DatasetFile implements Closeable {
 
   /** A JSON object or array held in a string (a ShareGPT function_call's value). */
   static JsonNode parseRecordOrArray(String text) throws InvalidRecordException {
-    JsonNode node;
-    try {
-      node = JSON.readTree(text);
-    } catch (JsonProcessingException e) {
-      throw new InvalidRecordException("not valid JSON (" + firstLine(e.getOriginalMessage())
-          + ")");
-    }
+    JsonNode node = parse(text);
     if (node == null || !(node.isObject() || node.isArray())) {
       throw new InvalidRecordException("not a JSON object or array");
     }
     return node;
+  }
+
+  private static JsonNode parse(String text) throws InvalidRecordException {
+    try {
+      return JSON.readTree(text);
+    } catch (JsonProcessingException e) {
+      throw new InvalidRecordException("not valid JSON (" + firstLine(e.getOriginalMessage())
+          + ")");
+    }
   }
 
   private static String firstLine(String s) {
