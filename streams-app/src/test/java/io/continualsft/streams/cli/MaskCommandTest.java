@@ -56,6 +56,46 @@ class MaskCommandTest {
   }
 
   @Test
+  void aGzippedArrayOfToolAndReasoningConversationsGivesTheReferenceLabels(@TempDir Path dir)
+      throws Exception {
+    List<String> ids = List.of("tool-parallel", "reasoning-tools-excluded", "tool-null-content");
+    StringBuilder array = new StringBuilder("[");
+    for (String id : ids) {
+      JsonNode c = TestModels.conversations().get(id);
+      array.append(array.length() > 1 ? ",\n" : "\n").append("{\"id\": \"").append(id)
+          .append("\", \"tools\": ").append(c.get("tools")).append(", \"messages\": ")
+          .append(c.get("messages")).append("}");
+    }
+    Path input = dir.resolve("in.json.gz");
+    try (var out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(input))) {
+      out.write(array.append("\n]").toString().getBytes(StandardCharsets.UTF_8));
+    }
+    Path output = dir.resolve("out.jsonl");
+
+    int code = StreamsAppCli.commandLine().execute("mask", "--model",
+        TestModels.qwen3Dir().toString(), "--input", input.toString(), "--format", "messages",
+        "--reasoning", "exclude", "--output", output.toString());
+
+    assertThat(code).isZero();
+    List<String> lines = Files.readAllLines(output, StandardCharsets.UTF_8);
+    assertThat(lines).hasSize(3);
+    for (int i = 0; i < 2; i++) {
+      JsonNode line = TestModels.JSON.readTree(lines.get(i));
+      JsonNode reference = null;
+      for (JsonNode c : TestModels.json("/fixtures/qwen3-label-fixtures.json").get("cases")) {
+        if (c.get("id").asText().equals(ids.get(i))) {
+          reference = c;
+        }
+      }
+      assertThat(line.get("id").asText()).isEqualTo(ids.get(i));
+      assertThat(line.get("input_ids")).as(ids.get(i)).isEqualTo(reference.get("input_ids"));
+      assertThat(line.get("labels")).as(ids.get(i)).isEqualTo(reference.get("labels"));
+    }
+    assertThat(TestModels.JSON.readTree(lines.get(2)).get("error").get("reason").asText())
+        .as("Qwen3's template refuses content null beside a call").isEqualTo("TEMPLATE_REFUSED");
+  }
+
+  @Test
   void aBadModelDirectoryIsAnErrorNamingTheFile(@TempDir Path dir) throws Exception {
     Path input = dir.resolve("in.jsonl");
     Files.writeString(input, "");
