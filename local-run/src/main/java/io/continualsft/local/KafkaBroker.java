@@ -69,7 +69,8 @@ public final class KafkaBroker implements AutoCloseable {
    * metadata.
    */
   public static KafkaBroker start(Path dir) {
-    KafkaBroker broker = new KafkaBroker(dir, FreePorts.pick(), FreePorts.pick(), null, -1);
+    int[] ports = FreePorts.distinct(2);
+    KafkaBroker broker = new KafkaBroker(dir, ports[0], ports[1], null, -1);
     broker.format();
     broker.launch();
     return broker;
@@ -80,8 +81,8 @@ public final class KafkaBroker implements AutoCloseable {
    * whose SCRAM users exist from the start.
    */
   public static KafkaBroker start(Path dir, SaslSsl saslSsl) {
-    KafkaBroker broker = new KafkaBroker(dir, FreePorts.pick(), FreePorts.pick(), saslSsl,
-        FreePorts.pick());
+    int[] ports = FreePorts.distinct(3);
+    KafkaBroker broker = new KafkaBroker(dir, ports[0], ports[1], saslSsl, ports[2]);
     broker.format();
     broker.launch();
     return broker;

@@ -88,8 +88,9 @@ public final class SchemaRegistryServer implements AutoCloseable {
           "no quarkus-run.jar in " + home + ": build the local-run module first"
               + " (./mvnw -pl local-run -am package -DskipTests unpacks the registry)");
     }
-    SchemaRegistryServer server = new SchemaRegistryServer(home, dir, FreePorts.pick(),
-        FreePorts.pick(), tls, tls == null ? -1 : FreePorts.pick());
+    int[] ports = FreePorts.distinct(3);
+    SchemaRegistryServer server = new SchemaRegistryServer(home, dir, ports[0], ports[1], tls,
+        tls == null ? -1 : ports[2]);
     server.launch();
     return server;
   }
