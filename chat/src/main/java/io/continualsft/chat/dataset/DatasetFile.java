@@ -49,7 +49,15 @@ public final class DatasetFile implements Closeable {
   private static final ObjectMapper ELEMENTS = new ObjectMapper(FACTORY);
 
   /** One record: its node, or why it could not be read. */
-  public record Entry(long line, JsonNode node, String error) {}
+  public record Entry(long line, JsonNode node, String error) {
+    /** The record's node, or its reason as the exception a caller reports a bad record by. */
+    public JsonNode record() throws InvalidRecordException {
+      if (error != null) {
+        throw new InvalidRecordException(error);
+      }
+      return node;
+    }
+  }
 
   private final CountingInputStream counted;
   private final InputStream in;

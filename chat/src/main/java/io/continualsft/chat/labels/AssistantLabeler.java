@@ -152,23 +152,19 @@ public final class AssistantLabeler {
       throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "assistant message "
           + i + " would start inside the previous trained turn");
     }
-    if (content == null) {
-      int eot = full.indexOf(endOfTurn, start);
-      if (eot < 0) {
-        throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "assistant message "
-            + i + " is not followed by the end-of-turn token " + endOfTurn + " in the render");
+    int contentEnd = start; // a turn that calls tools is checked by its span alone
+    if (content != null) {
+      String needle = visibleContent(content);
+      int at = full.indexOf(needle, start);
+      int eotBeforeContent = full.indexOf(endOfTurn, start);
+      if (at < 0 || (eotBeforeContent >= 0 && eotBeforeContent < at)) {
+        throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "the content of"
+            + " assistant message " + i + " does not appear in the render where its turn"
+            + " starts; the template rewrites it in a way the labeler cannot follow");
       }
-      return new int[] {start, eot + endOfTurn.length()};
+      contentEnd = at + needle.length();
     }
-    String needle = visibleContent(content);
-    int at = full.indexOf(needle, start);
-    int eotBeforeContent = full.indexOf(endOfTurn, start);
-    if (at < 0 || (eotBeforeContent >= 0 && eotBeforeContent < at)) {
-      throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "the content of"
-          + " assistant message " + i + " does not appear in the render where its turn starts;"
-          + " the template rewrites it in a way the labeler cannot follow");
-    }
-    int eot = full.indexOf(endOfTurn, at + needle.length());
+    int eot = full.indexOf(endOfTurn, contentEnd);
     if (eot < 0) {
       throw new RejectedException(RejectionReason.ASSISTANT_SPAN_NOT_FOUND, "assistant message "
           + i + " is not followed by the end-of-turn token " + endOfTurn + " in the render");

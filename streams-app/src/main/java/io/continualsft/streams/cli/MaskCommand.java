@@ -84,10 +84,7 @@ final class MaskCommand implements Callable<Integer> {
         ObjectNode result = JSON.createObjectNode();
         ImportedConversation conversation;
         try {
-          if (entry.error() != null) {
-            throw new InvalidRecordException(entry.error());
-          }
-          conversation = DatasetRecords.convert(entry.node(), datasetFormat);
+          conversation = DatasetRecords.convert(entry.record(), datasetFormat);
         } catch (InvalidRecordException e) {
           result.putNull("id");
           error(result, "INVALID_INPUT", "line " + entry.line() + ": " + e.getMessage());

@@ -83,13 +83,9 @@ public final class ConversationFileProducer implements AutoCloseable {
     try (DatasetFile file = DatasetFile.open(input)) {
       DatasetFile.Entry entry;
       while ((entry = file.next()) != null) {
-        if (entry.error() != null) {
-          skipped.add(new SkippedLine(entry.line(), entry.error()));
-          continue;
-        }
         ImportedConversation c;
         try {
-          c = DatasetRecords.convert(entry.node(), format);
+          c = DatasetRecords.convert(entry.record(), format);
         } catch (InvalidRecordException e) {
           skipped.add(new SkippedLine(entry.line(), e.getMessage()));
           continue;

@@ -302,10 +302,7 @@ final class TrainCommand implements Callable<Integer> {
       DatasetFile.Entry entry;
       while ((entry = in.next()) != null) {
         try {
-          if (entry.error() != null) {
-            throw new InvalidRecordException(entry.error());
-          }
-          out.add(example(entry.node(), format, labeler, identity, adapter));
+          out.add(example(entry.record(), format, labeler, identity, adapter));
         } catch (InvalidRecordException | IllegalArgumentException e) {
           System.out.printf("  %s line %d: %s, skipped%n", file.getFileName(), entry.line(),
               e.getMessage());

@@ -57,10 +57,7 @@ public final class RetentionSet {
               + " that; raise " + maxKey + " or shorten the file");
         }
         try {
-          if (entry.error() != null) {
-            throw new InvalidRecordException(entry.error());
-          }
-          conversations.add(DatasetRecords.convert(entry.node(), DatasetFormat.AUTO)
+          conversations.add(DatasetRecords.convert(entry.record(), DatasetFormat.AUTO)
               .toAvro("default", java.time.Instant.EPOCH));
           lines.add(entry.line());
         } catch (InvalidRecordException e) {
