@@ -66,32 +66,19 @@ public final class TestModels {
   }
 
   /**
-   * A reference conversation's messages as the labeler receives them from an Avro event: content
-   * possibly null, reasoning, tool calls with their arguments as JSON text, tool-call id, name.
+   * A reference conversation's messages as the labeler receives them from an Avro event: read by
+   * the Hugging Face messages importer (content possibly null, reasoning, tool calls with their
+   * arguments as JSON text, tool-call id, name), then mapped as the streams app maps events.
    */
   public static java.util.List<io.continualsft.chat.labels.ChatMessage> chatMessages(
       JsonNode conversation) {
-    java.util.List<io.continualsft.chat.labels.ChatMessage> out = new java.util.ArrayList<>();
-    for (JsonNode m : conversation.get("messages")) {
-      java.util.List<io.continualsft.chat.labels.ChatMessage.Call> calls = null;
-      if (m.hasNonNull("tool_calls")) {
-        calls = new java.util.ArrayList<>();
-        for (JsonNode c : m.get("tool_calls")) {
-          calls.add(new io.continualsft.chat.labels.ChatMessage.Call(
-              c.hasNonNull("id") ? c.get("id").asText() : null, c.path("type").asText("function"),
-              c.get("function").get("name").asText(),
-              c.get("function").get("arguments").asText()));
-        }
-      }
-      out.add(new io.continualsft.chat.labels.ChatMessage(m.get("role").asText(),
-          text(m, "content"), m.has("train") ? m.get("train").asBoolean() : null,
-          text(m, "reasoning_content"), calls, text(m, "tool_call_id"), text(m, "name")));
+    try {
+      return io.continualsft.chat.dataset.DatasetRecords.convert(conversation,
+          io.continualsft.chat.dataset.DatasetFormat.MESSAGES).messages().stream()
+          .map(io.continualsft.chat.labels.ChatMessage::from).toList();
+    } catch (io.continualsft.chat.dataset.InvalidRecordException e) {
+      throw new IllegalArgumentException(conversation.get("id") + ": " + e.getMessage(), e);
     }
-    return out;
-  }
-
-  private static String text(JsonNode m, String key) {
-    return m.hasNonNull(key) ? m.get(key).asText() : null;
   }
 
   /**
