@@ -1,8 +1,8 @@
 package io.continualsft.chat.bench;
 
-import io.continualsft.schemas.Messages;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Message;
+import io.continualsft.schemas.Messages;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;

@@ -10,6 +10,7 @@ import io.continualsft.chat.dataset.DatasetFormat;
 import io.continualsft.it.support.Clients;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.it.support.RealServices;
+import io.continualsft.it.support.SampleRecords;
 import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestConfigs;
 import io.continualsft.it.support.TestDirs;
@@ -35,7 +36,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.zip.GZIPOutputStream;
 import org.apache.avro.Schema;
-import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
@@ -69,7 +69,8 @@ class DatasetFormatsPipelineIT {
     Schema v1 = historic("Conversation-v1.avsc");
     try (SchemaRegistryClient client = registry.client(true)) {
       Clients.produce(kafka, in, new AvroSerializer<GenericRecord>(client, false),
-          List.of("v1-a", "v1-b"), List.of(v1Event(v1, "v1-a"), v1Event(v1, "v1-b")));
+          List.of("v1-a", "v1-b"), List.of(SampleRecords.genericConversation(v1, "v1-a"),
+              SampleRecords.genericConversation(v1, "v1-b")));
     }
     Map<String, String> config = TestConfigs.streamsApp(kafka, registry, "formats-" + s, in, out,
         dlq, Path.of(System.getProperty("qwen3.dir")), dir.resolve("state"));
@@ -145,22 +146,6 @@ class DatasetFormatsPipelineIT {
     try (InputStream s = Conversation.class.getResourceAsStream("/schema-history/" + file)) {
       return new Schema.Parser().parse(s);
     }
-  }
-
-  private static GenericRecord v1Event(Schema v1, String id) {
-    Schema message = v1.getField("messages").schema().getElementType();
-    GenericRecord user = new GenericData.Record(message);
-    user.put("role", "user");
-    user.put("content", "Bonjour ?");
-    GenericRecord assistant = new GenericData.Record(message);
-    assistant.put("role", "assistant");
-    assistant.put("content", "Bonjour !");
-    GenericRecord event = new GenericData.Record(v1);
-    event.put("id", id);
-    event.put("adapter", "default");
-    event.put("messages", List.of(user, assistant));
-    event.put("createdAt", 1_700_000_000_000L);
-    return event;
   }
 
   private static Path write(Path dir, String name, boolean gzip, String text) throws IOException {

@@ -1,18 +1,17 @@
 package io.continualsft.it.schemas;
 
-import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.it.support.Clients;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SampleRecords;
 import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.PortableSchemas;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
@@ -21,7 +20,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.apache.avro.Schema;
-import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
@@ -46,19 +44,8 @@ public class SchemaEvolutionIT {
   }
 
   public static GenericRecord newerConversation(Schema schema, String id, String locale) {
-    Schema messageSchema = schema.getField("messages").schema().getElementType();
-    GenericRecord user = new GenericData.Record(messageSchema);
-    user.put("role", "user");
-    user.put("content", "Bonjour ?");
-    GenericRecord assistant = new GenericData.Record(messageSchema);
-    assistant.put("role", "assistant");
-    assistant.put("content", "Bonjour !");
-    GenericRecord conversation = new GenericData.Record(schema);
-    conversation.put("id", id);
-    conversation.put("adapter", "default");
-    conversation.put("messages", List.of(user, assistant));
+    GenericRecord conversation = SampleRecords.genericConversation(schema, id);
     conversation.put("metadata", Map.of("source", "newer-producer"));
-    conversation.put("createdAt", SampleRecords.CREATED_AT.toEpochMilli());
     conversation.put("locale", locale);
     return conversation;
   }

@@ -1,10 +1,8 @@
 package io.continualsft.it.streams;
 
-import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
@@ -15,6 +13,7 @@ import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestConfigs;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.schemas.DeadLetters;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;

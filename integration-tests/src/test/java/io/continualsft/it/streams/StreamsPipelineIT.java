@@ -1,6 +1,5 @@
 package io.continualsft.it.streams;
 
-import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
@@ -14,6 +13,7 @@ import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestConfigs;
 import io.continualsft.it.support.TestDirs;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;

@@ -1,17 +1,16 @@
 package io.continualsft.it.support;
 
-import io.continualsft.schemas.Messages;
 import io.continualsft.avro.CheckpointChunk;
 import io.continualsft.avro.CheckpointFile;
 import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.LoraConfig;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.PartitionOffset;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
+import io.continualsft.schemas.Messages;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -37,6 +36,30 @@ public final class SampleRecords {
         .setMetadata(Map.of("source", "test", "rating", "5"))
         .setCreatedAt(CREATED_AT)
         .build();
+  }
+
+  /**
+   * A two-turn French greeting as a generic record of {@code schema}, some version of
+   * Conversation this build has no class for (an older one, or a newer one with a field more).
+   */
+  public static org.apache.avro.generic.GenericRecord genericConversation(
+      org.apache.avro.Schema schema, String id) {
+    org.apache.avro.Schema messageSchema = schema.getField("messages").schema().getElementType();
+    org.apache.avro.generic.GenericRecord user =
+        new org.apache.avro.generic.GenericData.Record(messageSchema);
+    user.put("role", "user");
+    user.put("content", "Bonjour ?");
+    org.apache.avro.generic.GenericRecord assistant =
+        new org.apache.avro.generic.GenericData.Record(messageSchema);
+    assistant.put("role", "assistant");
+    assistant.put("content", "Bonjour !");
+    org.apache.avro.generic.GenericRecord conversation =
+        new org.apache.avro.generic.GenericData.Record(schema);
+    conversation.put("id", id);
+    conversation.put("adapter", "default");
+    conversation.put("messages", List.of(user, assistant));
+    conversation.put("createdAt", CREATED_AT.toEpochMilli());
+    return conversation;
   }
 
   public static SftExample example(String conversationId) {

@@ -1,15 +1,14 @@
 package io.continualsft.it.trainer;
 
-import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
 import io.continualsft.it.support.KafkaCluster;
 import io.continualsft.it.support.RealServices;
 import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestDirs;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;

@@ -1,14 +1,13 @@
 package io.continualsft.it.trainer;
 
-import io.continualsft.schemas.Messages;
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.TestModels;
 import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.it.support.KafkaCluster;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroSerializer;

@@ -1,8 +1,7 @@
 package io.continualsft.schemas.bench;
 
-import io.continualsft.schemas.Messages;
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.SchemaResolver;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;

@@ -1,13 +1,12 @@
 package io.continualsft.schemas.serde;
 
-import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.RejectionReason;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.SchemaResolver;
 import java.time.Instant;
 import java.util.List;

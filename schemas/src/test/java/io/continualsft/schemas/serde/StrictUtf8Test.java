@@ -1,12 +1,11 @@
 package io.continualsft.schemas.serde;
 
-import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.continualsft.avro.Conversation;
-import io.continualsft.avro.Message;
 import io.continualsft.avro.RejectionReason;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.SchemaResolver;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;

@@ -1,6 +1,5 @@
 package io.continualsft.streams.topology;
 
-import io.continualsft.schemas.Messages;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -14,6 +13,7 @@ import io.continualsft.chat.TestModels;
 import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.schemas.DeadLetters;
+import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.registry.InMemorySchemaRegistry;
 import io.continualsft.schemas.registry.RegistryUnavailableException;
 import io.continualsft.schemas.serde.AvroDeserializer;
