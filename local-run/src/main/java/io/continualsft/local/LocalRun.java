@@ -9,10 +9,11 @@ import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.PeftDirectory;
 import io.continualsft.trainer.config.TrainerSettings;
-import io.continualsft.trainer.config.TrainerSettingsBuilder;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
 import io.continualsft.trainer.release.ReleaseLog;
+import io.continualsft.trainer.service.Published;
 import io.continualsft.trainer.service.TrainerService;
 import java.io.IOException;
 import java.io.InputStream;
@@ -23,6 +24,7 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -78,7 +80,7 @@ final class LocalRun {
       Map<String, String> streamsConfig = streamsConfig(services, topics, modelDir, run, runId);
       TrainerSettings trainerSettings = trainerSettings(services, topics, modelDir, runId,
           retention);
-      List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+      List<Published> published = new CopyOnWriteArrayList<>();
       say("Starting the streams app (labels with the chat template of %s) ...", modelDir);
       try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(streamsConfig))) {
         say("  metrics: http://127.0.0.1:%d/metrics  health: http://127.0.0.1:%1$d/health",
@@ -166,40 +168,34 @@ final class LocalRun {
   /** Small steps and frequent checkpoints, so a few hundred conversations show a trend. */
   private TrainerSettings trainerSettings(LocalServices services, RunTopics topics,
       Path modelDir, String runId, Path retention) {
-    TrainerSettingsBuilder b = TrainerSettings.builder();
-    services.clientProperties().forEach((k, v) -> {
-      if (SchemaRegistryConfig.DEFAULTS.containsKey(k)) {
-        b.registryProperty(k, v);
-      } else {
-        b.clientProperty(k, v);
-      }
-    });
+    TrainerSettings.Builder b = TrainerSettings.builder();
+    services.clientProperties().forEach(b::set); // the registry's keys, and the clients'
     return b
-        .bootstrapServers(services.bootstrapServers())
-        .registryUrl(services.registryUrl())
-        .adapter("default")
-        .groupId("sft-trainer-local-" + runId)
-        .transactionalId("sft-trainer-local-" + runId)
-        .examplesTopic(topics.examples())
-        .deadLetterTopic(topics.examplesDlq())
-        .checkpointTopic(topics.checkpoints())
-        .releasesTopic(topics.releases())
-        .retentionFile(retention)
-        .modelDir(modelDir)
-        .loraR(options.loraR())
-        .loraAlpha(2 * options.loraR())
-        .loraDropout(0.05)
-        .loraTargetModules(List.of("all-linear"))
-        .maxLength(1024)
-        .tokenBudget(2048)
-        .stepTokens(options.stepTokens())
-        .learningRate(options.learningRate())
-        .warmupSteps(5)
-        .evalFraction(EVAL_FRACTION)
-        .checkpointEverySteps(20)
-        .metricsPort(FreePorts.pick())
-        .metricsHost("127.0.0.1")
-        .progressEverySteps(10)
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, services.bootstrapServers())
+        .set(TrainerConfig.REGISTRY_URL, services.registryUrl())
+        .set(TrainerConfig.ADAPTER, "default")
+        .set(TrainerConfig.GROUP_ID, "sft-trainer-local-" + runId)
+        .set(TrainerConfig.TRANSACTIONAL_ID, "sft-trainer-local-" + runId)
+        .set(TrainerConfig.TOPIC_EXAMPLES, topics.examples())
+        .set(TrainerConfig.TOPIC_DEAD_LETTERS, topics.examplesDlq())
+        .set(TrainerConfig.TOPIC_CHECKPOINTS, topics.checkpoints())
+        .set(TrainerConfig.TOPIC_RELEASES, topics.releases())
+        .set(TrainerConfig.RETENTION_FILE, Optional.ofNullable(retention))
+        .set(TrainerConfig.MODEL_DIR, modelDir)
+        .set(TrainerConfig.LORA_R, options.loraR())
+        .set(TrainerConfig.LORA_ALPHA, 2.0 * options.loraR())
+        .set(TrainerConfig.LORA_DROPOUT, 0.05)
+        .set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear"))
+        .set(TrainerConfig.MAX_LENGTH, 1024)
+        .set(TrainerConfig.TOKEN_BUDGET, 2048)
+        .set(TrainerConfig.STEP_TOKENS, options.stepTokens())
+        .set(TrainerConfig.LEARNING_RATE, options.learningRate())
+        .set(TrainerConfig.WARMUP_STEPS, 5)
+        .set(TrainerConfig.EVAL_FRACTION, EVAL_FRACTION)
+        .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 20)
+        .set(TrainerConfig.METRICS_PORT, FreePorts.pick())
+        .set(TrainerConfig.METRICS_HOST, "127.0.0.1")
+        .set(TrainerConfig.PROGRESS_EVERY_STEPS, 10)
         .build();
   }
 

@@ -1,7 +1,7 @@
 package io.continualsft.local;
 
 import io.continualsft.runtime.config.ClientConfigFile;
-import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.model.Engines;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

@@ -1,6 +1,7 @@
 package io.continualsft.local;
 
 import io.continualsft.streams.metrics.PipelineMetrics;
+import io.continualsft.trainer.service.Published;
 import io.continualsft.trainer.service.TrainerService;
 import java.time.Duration;
 import java.time.Instant;
@@ -20,11 +21,11 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 final class ProgressWatch {
   private final PipelineMetrics streams;
   private final CompletableFuture<Void> training;
-  private final List<TrainerService.Published> published;
+  private final List<Published> published;
   private final Duration timeout;
 
   ProgressWatch(PipelineMetrics streams, CompletableFuture<Void> training,
-      List<TrainerService.Published> published, Duration timeout) {
+      List<Published> published, Duration timeout) {
     this.streams = streams;
     this.training = training;
     this.published = published;
@@ -48,7 +49,7 @@ final class ProgressWatch {
         double rejected = streams.rejectedCount();
         long processed = (long) (accepted + duplicates + rejected);
         long end = consumer.endOffsets(List.of(examples)).get(examples);
-        TrainerService.Published newest = published.isEmpty() ? null : published.getLast();
+        Published newest = published.isEmpty() ? null : published.getLast();
         long trainedThrough = newest == null ? 0 : newest.offsets().getOrDefault(examples, 0L);
         String line = String.format("[progress] conversations %d/%d -> %.0f examples, %.0f dead"
             + " letters, %.0f duplicates | trainer through %d/%d examples, %d checkpoints",

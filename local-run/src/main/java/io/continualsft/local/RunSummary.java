@@ -9,6 +9,7 @@ import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.trainer.generate.ChatSession;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.service.ExampleAdmission;
+import io.continualsft.trainer.service.Published;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,13 +34,13 @@ public final class RunSummary {
 
   /** The run's outcome, as printed; {@link LocalRunCommand#summary()} hands it to a caller. */
   public record Summary(Counts counts, int examplesRead,
-      Map<String, Integer> deadLettersByReason, List<TrainerService.Published> checkpoints,
+      Map<String, Integer> deadLettersByReason, List<Published> checkpoints,
       double heldOutLossBefore, double heldOutLossAfter, int heldOutExamples, long tokens,
       Path adapter, Map<String, String> before, Map<String, String> after, double evalFraction) {
 
     void print(Instant started) {
-      TrainerService.Published first = checkpoints.getFirst();
-      TrainerService.Published last = checkpoints.getLast();
+      Published first = checkpoints.getFirst();
+      Published last = checkpoints.getLast();
       LocalRun.say("");
       LocalRun.say("Summary (read back from Kafka with read_committed):");
       LocalRun.say("  conversations in:    %d", counts.sent());
@@ -53,7 +54,7 @@ public final class RunSummary {
           + " for eval)", last.step(), last.examplesTrained(), last.tokensTrained());
       LocalRun.say("  checkpoints:         %d (eval loss %s -> %s at v%d)", checkpoints.size(),
           format(first.evalLoss()), format(last.evalLoss()), last.version());
-      List<String> released = checkpoints.stream().filter(TrainerService.Published::released)
+      List<String> released = checkpoints.stream().filter(Published::released)
           .map(p -> "v" + p.version()).toList();
       List<String> refused = checkpoints.stream().filter(p -> !p.released())
           .map(p -> "v" + p.version() + " (" + p.reason().tag() + ")").toList();
@@ -88,7 +89,7 @@ public final class RunSummary {
    * with the pulled adapter, and asks the adapted model the prompts.
    */
   static Summary read(LocalServices services, RunTopics topics, Counts counts,
-      List<TrainerService.Published> published, Path modelDir, Path adapter,
+      List<Published> published, Path modelDir, Path adapter,
       Map<String, String> before, double evalFraction) {
     try (SchemaRegistryClient client = new SchemaRegistryClient(
         services.registryConfig(false))) {

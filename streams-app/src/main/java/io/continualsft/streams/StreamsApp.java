@@ -10,7 +10,7 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerde;
 import io.continualsft.streams.config.StreamsAppConfig;
-import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import io.continualsft.streams.topology.SftTopology;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
@@ -59,7 +59,7 @@ public final class StreamsApp implements AutoCloseable {
     if (System.getProperty("ai.djl.offline") == null) {
       System.setProperty("ai.djl.offline", "true"); // never download at run time
     }
-    ChatModel model = ChatModel.load(config.modelDir(), config.get(StreamsAppConfig.CHAT_TEMPLATE_NAME),
+    ChatModel model = ChatModel.load(config.modelDir(), config.chatTemplateName(),
         Clock.systemUTC());
     PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     new JvmMemoryMetrics().bindTo(meters);
@@ -74,13 +74,13 @@ public final class StreamsApp implements AutoCloseable {
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
         AvroSerde.forValues(Rejection.class, registry));
-    ExamplePreparer preparer = new ExamplePreparer(model, config.labelingSettings(), Clock.systemUTC());
+    ExampleLabeler examples = new ExampleLabeler(model, config.labelingSettings(), Clock.systemUTC());
     log.info("model {}: template {}, end-of-turn token {}, tokenizer sha256 {}", model.directory(),
-        model.templateFingerprint().substring(0, 12), preparer.labeler().endOfTurnToken(),
+        model.templateFingerprint().substring(0, 12), examples.labeler().endOfTurnToken(),
         model.tokenizerFingerprint().substring(0, 12));
 
     KafkaStreams streams = new KafkaStreams(
-        SftTopology.buildTopology(config.topologySettings(), serdes, preparer, metrics),
+        SftTopology.buildTopology(config.topologySettings(), serdes, examples, metrics),
         config.streamsProperties());
     streams.setUncaughtExceptionHandler(e -> {
       if (causedBy(e, RegistryUnavailableException.class)) {

@@ -98,12 +98,11 @@ public final class AdapterTransferBenchmark {
           long t0 = System.nanoTime();
           TrainingState state = new TrainingState("bench", version, 100, 100, 1000, 100_000, 0,
               0, 0, 0, 0, Map.of("in:0", 1000L), Map.of(), List.of());
-          Map<String, byte[]> files = CheckpointFiles.encode(new CheckpointFiles.Content(adapter,
-              moments, state));
-          List<CheckpointRecord> records = CheckpointFiles.records("bench", version, files,
+          List<CheckpointRecord> records = CheckpointFiles.records("bench", version,
+              new CheckpointFiles.Content(adapter, moments, state),
               new CheckpointFiles.ManifestFacts(100, 1000, 100_000,
                   Map.of(new TopicPartition("in", 0), 1000L), identity, lora, Map.of(),
-                  Instant.now()), CHUNK);
+                  Instant.now()), CHUNK).records();
           long t1 = System.nanoTime();
           producer.beginTransaction();
           for (CheckpointRecord r : records) {
@@ -124,10 +123,10 @@ public final class AdapterTransferBenchmark {
           Path out = work.resolve("pulled-" + run);
           PeftDirectory.write(c, out);
           long t3 = System.nanoTime();
-          long total = files.values().stream().mapToLong(b -> b.length).sum();
+          long total = c.files().values().stream().mapToLong(b -> b.length).sum();
           // Reference: the same bytes, raw.
           List<byte[]> chunks = new ArrayList<>();
-          for (byte[] f : files.values()) {
+          for (byte[] f : c.files().values()) {
             for (int o = 0; o < f.length; o += CHUNK) {
               chunks.add(java.util.Arrays.copyOfRange(f, o, Math.min(f.length, o + CHUNK)));
             }

@@ -142,16 +142,16 @@ public final class ManyTrainersBenchmark {
         }
         ports.add(port);
         TrainerSettings settings = TrainerSettings.builder()
-            .bootstrapServers(bootstrap).registryUrl(registryUrl).autoRegisterSchemas(true)
-            .adapter(TrainerSettings.EVERY_ADAPTER).groupId("group-" + name)
-            .examplesTopic(examplesTopic).deadLetterTopic("dlq-" + name)
-            .checkpointTopic("ckpt-" + name).releasesTopic("rel-" + name)
-            .modelDir(model).loraR(64).loraAlpha(128).loraTargetModules(List.of("all-linear"))
-            .maxLength(4096).tokenBudget(4096).stepTokens(512).evalFraction(0.05)
-            .learningRate(1e-3).checkpointEverySteps(5).maxResidentAdapters(resident)
-            .metricsPort(port).progressEverySteps(1_000_000)
-            .clientProperty("session.timeout.ms", "6000")
-            .clientProperty("heartbeat.interval.ms", "1000")
+            .set(TrainerConfig.BOOTSTRAP_SERVERS, bootstrap).set(TrainerConfig.REGISTRY_URL, registryUrl).set(TrainerConfig.AUTO_REGISTER_SCHEMAS, "true")
+            .set(TrainerConfig.ADAPTER, TrainerSettings.EVERY_ADAPTER).set(TrainerConfig.GROUP_ID, "group-" + name)
+            .set(TrainerConfig.TOPIC_EXAMPLES, examplesTopic).set(TrainerConfig.TOPIC_DEAD_LETTERS, "dlq-" + name)
+            .set(TrainerConfig.TOPIC_CHECKPOINTS, "ckpt-" + name).set(TrainerConfig.TOPIC_RELEASES, "rel-" + name)
+            .set(TrainerConfig.MODEL_DIR, model).set(TrainerConfig.LORA_R, 64).set(TrainerConfig.LORA_ALPHA, 128).set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear"))
+            .set(TrainerConfig.MAX_LENGTH, 4096).set(TrainerConfig.TOKEN_BUDGET, 4096).set(TrainerConfig.STEP_TOKENS, 512).set(TrainerConfig.EVAL_FRACTION, 0.05)
+            .set(TrainerConfig.LEARNING_RATE, 1e-3).set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 5).set(TrainerConfig.MAX_RESIDENT_ADAPTERS, resident)
+            .set(TrainerConfig.METRICS_PORT, port).set(TrainerConfig.PROGRESS_EVERY_STEPS, 1_000_000)
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
             .build();
         Path file = TestConfigs.write(work.resolve(name + "-" + t + ".properties"),
             TrainerConfig.toProperties(settings));

@@ -2,7 +2,8 @@ package io.continualsft.it.bench;
 
 import ai.djl.ndarray.NDManager;
 import io.continualsft.avro.SftExample;
-import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.model.Engines;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
@@ -48,13 +49,13 @@ public final class ReproducibilityProbe {
         .filter(e -> !ExampleAdmission.heldOut(e.getConversationId(), 0.15)).toList();
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(dir, params.newSubManager())) {
-      model.addLora(new LoraSettings(8, 16, dropout, List.of("all-linear"), false), 11);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(8, 16, dropout, List.of("all-linear"), false), 11);
       LoraTrainer trainer = new LoraTrainer(model, params,
           new AdamW(params.newSubManager(), 0.9, 0.999, 1e-8, 0),
           new LearningRate(0.01, 2, false, 0, 0), 1.0, 11, null);
       TokenBudgetBatcher batcher = new TokenBudgetBatcher(512, 256, false, 0);
       for (List<Batch.Example> w : TrainerThroughputBenchmark.windows(trainable, 60)) {
-        LoraTrainer.StepResult r = trainer.train(batcher.plan(w));
+        LoraTrainer.StepResult r = trainer.train(batcher.plan(w), lora.parameters());
         System.out.println("STEP " + r.step() + " " + r.applied() + " " + r.loss() + " " + r.gradNorm());
       }
     }

@@ -8,7 +8,8 @@ import io.continualsft.local.Topics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroSerializer;
-import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.model.Engines;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.ModelIdentity;
 import io.continualsft.trainer.service.TrainerService;
@@ -78,18 +79,18 @@ public final class SoakBenchmark {
         producer.flush();
       }
       TrainerSettings settings = TrainerSettings.builder()
-          .bootstrapServers(broker.bootstrapServers()).registryUrl(registry.url())
-          .autoRegisterSchemas(true)
-          .examplesTopic("ex").deadLetterTopic("dlq").checkpointTopic("ckpt")
-          .releasesTopic("releases")
-          .modelDir(model).modelName("soak")
-          .loraR(4).loraAlpha(8).loraDropout(0.1).loraTargetModules(List.of("all-linear"))
-          .maxLength(64).tokenBudget(128).stepTokens(1_000_000).stepExamples(PER_STEP)
-          .learningRate(1e-3).warmupSteps(10).evalFraction(0.02).evalMaxExamples(32)
-          .gateMaxEvalIncrease(0.05)
-          .replayFraction(0.25)
-          .checkpointEverySteps(100).checkpointEverySeconds(3600)
-          .metricsPort(0).progressEverySteps(1000)
+          .set(TrainerConfig.BOOTSTRAP_SERVERS, broker.bootstrapServers()).set(TrainerConfig.REGISTRY_URL, registry.url())
+          .set(TrainerConfig.AUTO_REGISTER_SCHEMAS, "true")
+          .set(TrainerConfig.TOPIC_EXAMPLES, "ex").set(TrainerConfig.TOPIC_DEAD_LETTERS, "dlq").set(TrainerConfig.TOPIC_CHECKPOINTS, "ckpt")
+          .set(TrainerConfig.TOPIC_RELEASES, "releases")
+          .set(TrainerConfig.MODEL_DIR, model).set(TrainerConfig.MODEL_NAME, "soak")
+          .set(TrainerConfig.LORA_R, 4).set(TrainerConfig.LORA_ALPHA, 8).set(TrainerConfig.LORA_DROPOUT, 0.1).set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear"))
+          .set(TrainerConfig.MAX_LENGTH, 64).set(TrainerConfig.TOKEN_BUDGET, 128).set(TrainerConfig.STEP_TOKENS, 1_000_000).set(TrainerConfig.STEP_EXAMPLES, PER_STEP)
+          .set(TrainerConfig.LEARNING_RATE, 1e-3).set(TrainerConfig.WARMUP_STEPS, 10).set(TrainerConfig.EVAL_FRACTION, 0.02).set(TrainerConfig.EVAL_MAX_EXAMPLES, 32)
+          .set(TrainerConfig.GATE_MAX_EVAL_INCREASE, 0.05)
+          .set(TrainerConfig.REPLAY_FRACTION, 0.25)
+          .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 100).set(TrainerConfig.CHECKPOINT_EVERY_SECONDS, 3600)
+          .set(TrainerConfig.METRICS_PORT, 0).set(TrainerConfig.PROGRESS_EVERY_STEPS, 1000)
           .build();
       List<long[]> samples = new ArrayList<>(); // step, RSS bytes
       Instant started = Instant.now();

@@ -12,6 +12,7 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.streams.StreamsApp;
+import io.continualsft.chat.labels.LabelingKeys;
 import io.continualsft.streams.config.StreamsAppConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,7 +81,7 @@ public final class StreamsThroughputBenchmark {
       config.put(StreamsAppConfig.TOPIC_EXAMPLES, "out");
       config.put(StreamsAppConfig.TOPIC_DEAD_LETTERS, "dlq");
       config.put(StreamsAppConfig.MODEL_DIR, TestModels.qwen3Dir().toString());
-      config.put(StreamsAppConfig.MAX_LENGTH, "32768");
+      config.put(LabelingKeys.MAX_LENGTH, "32768");
       config.put(StreamsAppConfig.METRICS_PORT, "0");
       config.put("state.dir", work.resolve("state").toString());
       config.put("num.stream.threads", String.valueOf(threads));

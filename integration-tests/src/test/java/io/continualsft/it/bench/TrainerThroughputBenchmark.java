@@ -13,9 +13,11 @@ import io.continualsft.local.Topics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroSerializer;
-import io.continualsft.streams.labels.ExamplePreparer;
-import io.continualsft.trainer.cli.Engines;
+import io.continualsft.chat.labels.ExampleLabeler;
+import io.continualsft.trainer.model.Engines;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
@@ -91,12 +93,12 @@ public final class TrainerThroughputBenchmark {
   static List<SftExample> label(Path model, List<Conversation> conversations) throws Exception {
     List<SftExample> out = new ArrayList<>();
     try (ChatModel chat = ChatModel.load(model, "default", Clock.systemUTC())) {
-      ExamplePreparer preparer = new ExamplePreparer(chat,
+      ExampleLabeler labeler = new ExampleLabeler(chat,
           LabelingSettings.DEFAULTS.withMaxLength(4096, LabelingSettings.Truncation.DROP),
           Clock.systemUTC());
       for (Conversation c : conversations) {
         try {
-          out.add(preparer.prepare(c, "in", 0, out.size()).example());
+          out.add(labeler.prepare(c, "in", 0, out.size()).example());
         } catch (io.continualsft.chat.labels.RejectedException e) {
           // longer than 4096 tokens: not part of the mix
         }
@@ -127,7 +129,7 @@ public final class TrainerThroughputBenchmark {
   static double bareLoop(Path modelDir, List<SftExample> examples) {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(modelDir, params.newSubManager())) {
-      model.addLora(new LoraSettings(8, 16, 0, List.of("q_proj", "v_proj"), false), 1);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(8, 16, 0, List.of("q_proj", "v_proj"), false), 1);
       LoraTrainer trainer = new LoraTrainer(model, params,
           new AdamW(params.newSubManager(), 0.9, 0.999, 1e-8, 0),
           new LearningRate(1e-4, 10, false, 0, 0), 1.0, 1, null);
@@ -135,7 +137,7 @@ public final class TrainerThroughputBenchmark {
       long start = System.nanoTime();
       long tokens = 0;
       for (List<Batch.Example> w : windows(examples, 512)) {
-        tokens += trainer.train(batcher.plan(w)).trainedTokens();
+        tokens += trainer.train(batcher.plan(w), lora.parameters()).trainedTokens();
       }
       double seconds = (System.nanoTime() - start) / 1e9;
       System.out.printf("bare loop: %d trained tokens in %.1f s%n", tokens, seconds);
@@ -162,21 +164,21 @@ public final class TrainerThroughputBenchmark {
         producer.flush();
       }
       TrainerSettings settings = TrainerSettings.builder()
-          .bootstrapServers(broker.bootstrapServers())
-          .registryUrl(registry.url())
-          .autoRegisterSchemas(true)
-          .examplesTopic("ex")
-          .deadLetterTopic("dlq")
-          .checkpointTopic("ckpt")
-          .releasesTopic("releases")
-          .modelDir(modelDir)
-          .maxLength(1024)
-          .tokenBudget(4096)
-          .stepTokens(512)
-          .evalFraction(0)
-          .checkpointEverySteps(5)
-          .metricsPort(0)
-          .progressEverySteps(1_000_000)
+          .set(TrainerConfig.BOOTSTRAP_SERVERS, broker.bootstrapServers())
+          .set(TrainerConfig.REGISTRY_URL, registry.url())
+          .set(TrainerConfig.AUTO_REGISTER_SCHEMAS, "true")
+          .set(TrainerConfig.TOPIC_EXAMPLES, "ex")
+          .set(TrainerConfig.TOPIC_DEAD_LETTERS, "dlq")
+          .set(TrainerConfig.TOPIC_CHECKPOINTS, "ckpt")
+          .set(TrainerConfig.TOPIC_RELEASES, "releases")
+          .set(TrainerConfig.MODEL_DIR, modelDir)
+          .set(TrainerConfig.MAX_LENGTH, 1024)
+          .set(TrainerConfig.TOKEN_BUDGET, 4096)
+          .set(TrainerConfig.STEP_TOKENS, 512)
+          .set(TrainerConfig.EVAL_FRACTION, 0)
+          .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 5)
+          .set(TrainerConfig.METRICS_PORT, 0)
+          .set(TrainerConfig.PROGRESS_EVERY_STEPS, 1_000_000)
           .build();
       long total = examples.stream().mapToLong(SftExample::getTrainedTokens).sum();
       long start = System.nanoTime();

@@ -24,6 +24,7 @@ import io.continualsft.streams.StreamsApp;
 import io.continualsft.streams.config.StreamsAppConfig;
 import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.service.Published;
 import io.continualsft.trainer.service.TrainerService;
 import java.io.StringReader;
 import java.net.URI;
@@ -240,7 +241,7 @@ class DeployFilesIT {
         examples, "dlq-" + s, model, work.resolve("state"));
     TrainerSettings trainer = TrainerFixtures.settings(kafka, registry.url(), model, examples,
         "examples-dlq-" + s, "checkpoints-" + s, "default", "deploy-" + s)
-        .metricsPort(FreePorts.pick()).metricsHost("127.0.0.1").build();
+        .set(TrainerConfig.METRICS_PORT, FreePorts.pick()).set(TrainerConfig.METRICS_HOST, "127.0.0.1").build();
 
     List<Conversation> conversations = TrainerFixtures.conversations(20, "deploy");
     try (StreamsApp app = StreamsApp.start(StreamsAppConfig.of(streams));
@@ -250,7 +251,7 @@ class DeployFilesIT {
           conversations.stream().map(Conversation::getId).toList(), conversations);
       Clients.consume(kafka, examples, AvroDeserializer.specific(SftExample.class, client), 20,
           Duration.ofSeconds(60));
-      List<TrainerService.Published> published = new java.util.concurrent.CopyOnWriteArrayList<>();
+      List<Published> published = new java.util.concurrent.CopyOnWriteArrayList<>();
       service.onPublished(published::add);
       AtomicBoolean stop = new AtomicBoolean();
       CompletableFuture<Void> running = CompletableFuture.runAsync(() -> service.run(stop::get));

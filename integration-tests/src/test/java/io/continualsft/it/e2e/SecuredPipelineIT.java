@@ -18,8 +18,8 @@ import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.cli.TrainerCli;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
-import io.continualsft.trainer.config.TrainerSettingsBuilder;
 import io.continualsft.trainer.service.ExampleAdmission;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.charset.StandardCharsets;
@@ -112,10 +112,10 @@ class SecuredPipelineIT {
           work.resolve("streams-state"));
       streamsConfig.put("bootstrap.servers", secure);
       streamsConfig.putAll(client(tls, "sft-streams", "s-secret"));
-      TrainerSettingsBuilder trainer = TrainerFixtures.settings(unused, registry.url(), model,
+      TrainerSettings.Builder trainer = TrainerFixtures.settings(unused, registry.url(), model,
           "examples", "examples-dlq", "checkpoints", "default", "secured-trainer")
-          .bootstrapServers(secure).releasesTopic("releases");
-      client(tls, "sft-trainer", "t-secret").forEach(trainer::clientProperty);
+          .set(TrainerConfig.BOOTSTRAP_SERVERS, secure).set(TrainerConfig.TOPIC_RELEASES, "releases");
+      client(tls, "sft-trainer", "t-secret").forEach(trainer::set);
       TrainerSettings trainerSettings = trainer.build();
 
       AtomicBoolean stop = new AtomicBoolean();

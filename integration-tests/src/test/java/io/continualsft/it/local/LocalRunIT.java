@@ -10,6 +10,7 @@ import io.continualsft.it.trainer.TrainerFixtures;
 import io.continualsft.local.LocalRunCommand;
 import io.continualsft.local.RunSummary;
 import io.continualsft.trainer.lora.PeftAdapter;
+import io.continualsft.trainer.service.Published;
 import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,8 +49,8 @@ class LocalRunIT {
         "NO_ASSISTANT_MESSAGE", 1, "NO_MESSAGES", 1, "SPECIAL_TOKEN_IN_CONTENT", 1,
         "SYSTEM_NOT_FIRST", 1, "UNKNOWN_ROLE", 1));
     // Every example trained once (or counted in a skipped step), or held out: none lost.
-    TrainerService.Published first = run.checkpoints().getFirst();
-    TrainerService.Published last = run.checkpoints().getLast();
+    Published first = run.checkpoints().getFirst();
+    Published last = run.checkpoints().getLast();
     assertThat(last.examplesTrained() + last.examplesInSkippedSteps() + run.heldOutExamples())
         .isEqualTo(300);
     // It learned: measured 128.7 -> 4.2 on the held-out slice (3.9 with the suite's one
@@ -88,7 +89,7 @@ class LocalRunIT {
     assertThat(run.counts().sent()).isEqualTo(21);
     assertThat(run.examplesRead()).isEqualTo(20);
     assertThat(run.deadLettersByReason()).isEqualTo(Map.of("NO_ASSISTANT_MESSAGE", 1));
-    TrainerService.Published last = run.checkpoints().getLast();
+    Published last = run.checkpoints().getLast();
     assertThat(last.examplesTrained() + last.examplesInSkippedSteps() + run.heldOutExamples())
         .isEqualTo(20);
     // On a cluster of the user's, the run's topics are its own (suffixed), next to theirs.

@@ -18,6 +18,7 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.streams.StreamsApp;
+import io.continualsft.chat.labels.LabelingKeys;
 import io.continualsft.streams.config.StreamsAppConfig;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -59,7 +60,7 @@ class OversizedOutputIT {
         dlq, Path.of(System.getProperty("qwen3.dir")), TestDirs.fresh("oversized-state"));
     config.put("producer." + ProducerConfig.MAX_REQUEST_SIZE_CONFIG, String.valueOf(MAX_REQUEST));
     config.put(StreamsAppConfig.DEAD_LETTER_MAX_ORIGINAL_BYTES, "1024");
-    config.put(StreamsAppConfig.MAX_LENGTH, "100000");
+    config.put(LabelingKeys.MAX_LENGTH, "100000");
 
     StringBuilder words = new StringBuilder();
     for (int w = 0; words.length() < 60_000; w++) {

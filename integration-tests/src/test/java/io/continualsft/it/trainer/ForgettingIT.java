@@ -17,8 +17,9 @@ import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
-import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.trainer.checkpoint.PeftDirectory;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.generate.ChatSession;
 import io.continualsft.trainer.model.Batch;
@@ -93,11 +94,11 @@ class ForgettingIT {
     TrainerSettings settings = TrainerFixtures.settings(kafka, registry.url(), model,
             t.examples(), t.dlq(), t.checkpoints(), "default", "forget-" + t.examples())
         // The local run's training settings.
-        .loraR(16).loraAlpha(32).loraDropout(0.05).seed(0).maxLength(1024).tokenBudget(2048)
-        .stepTokens(32).learningRate(0.03).warmupSteps(5).evalFraction(EVAL_FRACTION)
-        .checkpointEverySteps(20).releasePolicy(TrainerSettings.ReleasePolicy.MANUAL)
-        .replayFraction(rho).progressEverySteps(50).build();
-    List<io.continualsft.trainer.service.TrainerService.Published> published =
+        .set(TrainerConfig.LORA_R, 16).set(TrainerConfig.LORA_ALPHA, 32).set(TrainerConfig.LORA_DROPOUT, 0.05).set(TrainerConfig.SEED, 0).set(TrainerConfig.MAX_LENGTH, 1024).set(TrainerConfig.TOKEN_BUDGET, 2048)
+        .set(TrainerConfig.STEP_TOKENS, 32).set(TrainerConfig.LEARNING_RATE, 0.03).set(TrainerConfig.WARMUP_STEPS, 5).set(TrainerConfig.EVAL_FRACTION, EVAL_FRACTION)
+        .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 20).set(TrainerConfig.RELEASE_POLICY, TrainerSettings.ReleasePolicy.MANUAL)
+        .set(TrainerConfig.REPLAY_FRACTION, rho).set(TrainerConfig.PROGRESS_EVERY_STEPS, 50).build();
+    List<io.continualsft.trainer.service.Published> published =
         new java.util.concurrent.CopyOnWriteArrayList<>();
     io.continualsft.trainer.checkpoint.Checkpoint afterA;
     io.continualsft.trainer.checkpoint.Checkpoint afterB;
@@ -145,7 +146,7 @@ class ForgettingIT {
     try (ChatModel chat = ChatModel.load(model, "default", Clock.systemUTC());
         BufferedReader in = new BufferedReader(new InputStreamReader(
             ForgettingIT.class.getResourceAsStream(resource), StandardCharsets.UTF_8))) {
-      ExamplePreparer preparer = new ExamplePreparer(chat, LabelingSettings.DEFAULTS,
+      ExampleLabeler labeler = new ExampleLabeler(chat, LabelingSettings.DEFAULTS,
           Clock.systemUTC());
       String line;
       int offset = 0;
@@ -155,7 +156,7 @@ class ForgettingIT {
           continue;
         }
         try {
-          out.add(preparer.prepare(c, SftTopics.CONVERSATIONS, 0, offset++).example());
+          out.add(labeler.prepare(c, SftTopics.CONVERSATIONS, 0, offset++).example());
         } catch (RejectedException invalid) {
           // one of the sample's deliberately bad events
         }

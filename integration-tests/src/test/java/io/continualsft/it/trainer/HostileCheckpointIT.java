@@ -17,6 +17,7 @@ import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.cli.TrainerCli;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.service.TrainerService;
 import java.net.URI;
@@ -60,7 +61,7 @@ class HostileCheckpointIT {
       TrainerFixtures.produce(kafka, client, t.examples(), examples);
       TrainerSettings settings = TrainerFixtures.settings(kafka, registry.url(), model,
           t.examples(), t.dlq(), t.checkpoints(), "default", "it-hostile-" + t.examples())
-          .metricsPort(FreePorts.pick()).metricsHost("127.0.0.1").build();
+          .set(TrainerConfig.METRICS_PORT, FreePorts.pick()).set(TrainerConfig.METRICS_HOST, "127.0.0.1").build();
       TrainerServiceIT.runUntil(settings, kafka, client, t.checkpoints(), "default",
           c -> c.manifest().getSourceOffsets().get(0).getOffset() == examples.size()).close();
       Checkpoint real = TrainerServiceIT.newest(kafka, client, t.checkpoints(), "default")

@@ -144,14 +144,14 @@ class ManyTrainersIT {
     TrainerSettings settings = TrainerFixtures.settings(kafka, registry.url(), model,
             run.examples(), run.dlq(), run.checkpoints(), TrainerSettings.EVERY_ADAPTER,
             run.group() + "-" + trainer)
-        .groupId(run.group())
-        .maxResidentAdapters(resident)
-        .stepTokens(40)
-        .checkpointEverySteps(3)
-        .progressEverySteps(5)
-        .clientProperty("session.timeout.ms", "6000")
-        .clientProperty("heartbeat.interval.ms", "1000")
-        .clientProperty("transaction.timeout.ms", "10000")
+        .set(TrainerConfig.GROUP_ID, run.group())
+        .set(TrainerConfig.MAX_RESIDENT_ADAPTERS, resident)
+        .set(TrainerConfig.STEP_TOKENS, 40)
+        .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 3)
+        .set(TrainerConfig.PROGRESS_EVERY_STEPS, 5)
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("transaction.timeout.ms", "10000")
         .build();
     return TestConfigs.write(work.resolve(run.group() + "-" + trainer + ".properties"),
         TrainerConfig.toProperties(settings));

@@ -12,6 +12,7 @@ import io.continualsft.it.support.SchemaRegistry;
 import io.continualsft.it.support.TestDirs;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.cli.TrainerCli;
 import java.io.IOException;
@@ -134,8 +135,8 @@ class PullFollowIT {
         TrainerFixtures.produce(kafka, client, t.examples(), examples);
         // Every candidate released, so the follower sees a run of releases.
         var config = TrainerFixtures.settings(kafka, registry.url(), model, t.examples(), t.dlq(),
-            t.checkpoints(), "default", "follow-" + t.examples()).evalFraction(0)
-            .releasePolicy(io.continualsft.trainer.config.TrainerSettings.ReleasePolicy
+            t.checkpoints(), "default", "follow-" + t.examples()).set(TrainerConfig.EVAL_FRACTION, 0)
+            .set(TrainerConfig.RELEASE_POLICY, io.continualsft.trainer.config.TrainerSettings.ReleasePolicy
                 .EVERY_CANDIDATE).build();
         follower.start();
         TrainerServiceIT.runUntil(config, kafka, client, t.checkpoints(), "default",

@@ -13,8 +13,10 @@ import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.cli.TrainerCli;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.release.ReleaseGate;
+import io.continualsft.trainer.service.Published;
 import io.continualsft.trainer.service.TrainerService;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -24,6 +26,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -66,9 +69,9 @@ class ReleaseGateIT {
 
     TrainerSettings settings = TrainerFixtures.settings(kafka, registry.url(), model,
         t.examples(), t.dlq(), t.checkpoints(), "default", "gate-" + t.examples())
-        .retentionFile(retention).gateMaxRetentionIncrease(0.1).gateMaxEvalIncrease(0.25)
-        .learningRate(0.05).checkpointEverySteps(3).build();
-    List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+        .set(TrainerConfig.RETENTION_FILE, Optional.of(retention)).set(TrainerConfig.GATE_MAX_RETENTION_INCREASE, 0.1).set(TrainerConfig.GATE_MAX_EVAL_INCREASE, 0.25)
+        .set(TrainerConfig.LEARNING_RATE, 0.05).set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 3).build();
+    List<Published> published = new CopyOnWriteArrayList<>();
     try (SchemaRegistryClient client = registry.client(true);
         TrainerService service = TrainerService.create(settings)) {
       service.onPublished(published::add);
@@ -86,16 +89,16 @@ class ReleaseGateIT {
         running.get();
       }
     }
-    for (TrainerService.Published p : published) {
+    for (Published p : published) {
       System.out.printf("v%d through %d: %s %s (retention %.4f, eval %.4f): %s%n", p.version(),
           p.offsets().values().iterator().next(), p.released() ? "RELEASED" : "refused",
           p.reason(), p.retentionLoss(), p.evalLoss(), p.gate());
     }
-    TrainerService.Published afterClean = at(published, CLEAN);
+    Published afterClean = at(published, CLEAN);
     long releasedBeforeBurst = lastReleasedThrough(published, CLEAN);
     assertThat(releasedBeforeBurst).as("the house style was released").isPositive();
     // Every candidate trained on a quarter of the burst or more is refused for forgetting.
-    List<TrainerService.Published> poisoned = published.stream()
+    List<Published> poisoned = published.stream()
         .filter(p -> through(p) >= CLEAN + BURST / 4 && through(p) <= CLEAN + BURST).toList();
     assertThat(poisoned).isNotEmpty().allSatisfy(p -> {
       assertThat(p.released()).as("v%d", p.version()).isFalse();
@@ -104,9 +107,9 @@ class ReleaseGateIT {
     long releasedAfterBurst = lastReleasedThrough(published, CLEAN + BURST);
     assertThat(releasedAfterBurst).as("no burst-trained candidate is served")
         .isLessThanOrEqualTo(published.stream().filter(p -> through(p) < CLEAN + BURST / 4)
-            .mapToLong(TrainerService.Published::version).max().orElseThrow());
+            .mapToLong(Published::version).max().orElseThrow());
     // Clean data resumes: a later candidate passes and is released.
-    TrainerService.Published recovered = published.stream()
+    Published recovered = published.stream()
         .filter(p -> through(p) > CLEAN + BURST && p.released()).findFirst().orElseThrow();
     assertThat(recovered.reason()).isEqualTo(ReleaseGate.Reason.PASSED);
     assertThat(afterClean.retentionLoss()).isFinite();
@@ -156,21 +159,21 @@ class ReleaseGateIT {
     return out;
   }
 
-  static long through(TrainerService.Published p) {
+  static long through(Published p) {
     return p.offsets().values().iterator().next();
   }
 
-  static TrainerService.Published at(List<TrainerService.Published> published, long offset) {
+  static Published at(List<Published> published, long offset) {
     return published.stream().filter(p -> through(p) == offset).findFirst().orElseThrow();
   }
 
   /** The version released last among checkpoints cut through at most {@code offset}. */
-  static long lastReleasedThrough(List<TrainerService.Published> published, long offset) {
+  static long lastReleasedThrough(List<Published> published, long offset) {
     return published.stream().filter(p -> through(p) <= offset && p.released())
-        .mapToLong(TrainerService.Published::version).max().orElse(0);
+        .mapToLong(Published::version).max().orElse(0);
   }
 
-  static void awaitCheckpointThrough(List<TrainerService.Published> published, long offset,
+  static void awaitCheckpointThrough(List<Published> published, long offset,
       CompletableFuture<Void> running) throws Exception {
     Instant deadline = Instant.now().plusSeconds(180);
     while (published.stream().noneMatch(p -> through(p) == offset)) {

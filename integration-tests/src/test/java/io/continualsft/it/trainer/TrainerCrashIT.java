@@ -61,7 +61,7 @@ class TrainerCrashIT {
       Path steadyFile = TestConfigs.write(work.resolve("steady.properties"),
           TrainerConfig.toProperties(TrainerFixtures.settings(kafka, registry.url(), model,
               steady.examples(), steady.dlq(), steady.checkpoints(), "default",
-              "crash-steady-" + steady.examples()).replayFraction(REPLAY).build()));
+              "crash-steady-" + steady.examples()).set(TrainerConfig.REPLAY_FRACTION, REPLAY).build()));
       ChildProcess uninterrupted = start(work, steadyFile, "steady");
       try {
         awaitCheckpoint(kafka, client, steady, c -> consumedAll(c, examples.size()), uninterrupted);
@@ -79,7 +79,7 @@ class TrainerCrashIT {
       // The same input, a trainer killed with SIGKILL twice.
       Map<String, String> crashConfig = TrainerConfig.toProperties(TrainerFixtures.settings(kafka,
           registry.url(), model, crashed.examples(), crashed.dlq(), crashed.checkpoints(),
-          "default", "crash-killed-" + crashed.examples()).replayFraction(REPLAY).build());
+          "default", "crash-killed-" + crashed.examples()).set(TrainerConfig.REPLAY_FRACTION, REPLAY).build());
       Path configFile = TestConfigs.write(work.resolve("killed.properties"), crashConfig);
       long afterFirstKill = runAndKill(work, configFile, kafka, client, crashed, 0, 2, trainable);
       long afterSecondKill = runAndKill(work, configFile, kafka, client, crashed, afterFirstKill, 2,

@@ -11,9 +11,9 @@ import io.continualsft.schemas.Messages;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.serde.AvroSerializer;
-import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.chat.labels.ExampleLabeler;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
-import io.continualsft.trainer.config.TrainerSettingsBuilder;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
 import java.nio.file.Path;
@@ -58,11 +58,11 @@ public final class TrainerFixtures {
   public static List<SftExample> examples(Path modelDir, List<Conversation> conversations, String topic) {
     List<SftExample> out = new ArrayList<>();
     try (ChatModel model = ChatModel.load(modelDir, "default", Clock.systemUTC())) {
-      ExamplePreparer preparer = new ExamplePreparer(model, LabelingSettings.DEFAULTS,
+      ExampleLabeler labeler = new ExampleLabeler(model, LabelingSettings.DEFAULTS,
           Clock.systemUTC());
       for (int i = 0; i < conversations.size(); i++) {
         try {
-          out.add(preparer.prepare(conversations.get(i), SftTopics.CONVERSATIONS, 0, i).example());
+          out.add(labeler.prepare(conversations.get(i), SftTopics.CONVERSATIONS, 0, i).example());
         } catch (RejectedException e) {
           throw new IllegalStateException(e.detail());
         }
@@ -100,39 +100,39 @@ public final class TrainerFixtures {
    * Trainer settings for a fast test: small steps, frequent checkpoints, one thread. The
    * releases topic is {@link #releasesTopic}, created (compacted) on {@code kafka} if missing.
    */
-  public static TrainerSettingsBuilder settings(KafkaCluster kafka, String registryUrl,
+  public static TrainerSettings.Builder settings(KafkaCluster kafka, String registryUrl,
       Path modelDir, String examples, String dlq, String checkpoints, String adapter,
       String txId) {
     kafka.createCompactedTopicIfAbsent(releasesTopic(checkpoints));
     return TrainerSettings.builder()
-        .bootstrapServers(kafka.bootstrapServers())
-        .registryUrl(registryUrl)
-        .autoRegisterSchemas(true)
-        .adapter(adapter)
-        .transactionalId(txId)
-        .groupId(txId)
-        .examplesTopic(examples)
-        .deadLetterTopic(dlq)
-        .checkpointTopic(checkpoints)
-        .releasesTopic(releasesTopic(checkpoints))
-        .modelDir(modelDir)
-        .modelName("tiny-qwen3")
-        .loraR(8)
-        .loraAlpha(16)
-        .loraDropout(0.1)
-        .loraTargetModules(List.of("all-linear"))
-        .seed(11)
-        .maxLength(256)
-        .tokenBudget(512)
-        .stepTokens(60)
-        .learningRate(0.01)
-        .warmupSteps(2)
-        .evalFraction(EVAL_FRACTION)
-        .checkpointEverySteps(2)
-        .checkpointEverySeconds(3600)
-        .chunkBytes(65536)
-        .metricsPort(0)
-        .progressEverySteps(1);
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers())
+        .set(TrainerConfig.REGISTRY_URL, registryUrl)
+        .set(TrainerConfig.AUTO_REGISTER_SCHEMAS, "true")
+        .set(TrainerConfig.ADAPTER, adapter)
+        .set(TrainerConfig.TRANSACTIONAL_ID, txId)
+        .set(TrainerConfig.GROUP_ID, txId)
+        .set(TrainerConfig.TOPIC_EXAMPLES, examples)
+        .set(TrainerConfig.TOPIC_DEAD_LETTERS, dlq)
+        .set(TrainerConfig.TOPIC_CHECKPOINTS, checkpoints)
+        .set(TrainerConfig.TOPIC_RELEASES, releasesTopic(checkpoints))
+        .set(TrainerConfig.MODEL_DIR, modelDir)
+        .set(TrainerConfig.MODEL_NAME, "tiny-qwen3")
+        .set(TrainerConfig.LORA_R, 8)
+        .set(TrainerConfig.LORA_ALPHA, 16)
+        .set(TrainerConfig.LORA_DROPOUT, 0.1)
+        .set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear"))
+        .set(TrainerConfig.SEED, 11)
+        .set(TrainerConfig.MAX_LENGTH, 256)
+        .set(TrainerConfig.TOKEN_BUDGET, 512)
+        .set(TrainerConfig.STEP_TOKENS, 60)
+        .set(TrainerConfig.LEARNING_RATE, 0.01)
+        .set(TrainerConfig.WARMUP_STEPS, 2)
+        .set(TrainerConfig.EVAL_FRACTION, EVAL_FRACTION)
+        .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 2)
+        .set(TrainerConfig.CHECKPOINT_EVERY_SECONDS, 3600)
+        .set(TrainerConfig.CHUNK_BYTES, 65536)
+        .set(TrainerConfig.METRICS_PORT, 0)
+        .set(TrainerConfig.PROGRESS_EVERY_STEPS, 1);
   }
 
   /** {@link #settings}' held-out share. */

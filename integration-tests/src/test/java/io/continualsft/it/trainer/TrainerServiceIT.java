@@ -22,6 +22,7 @@ import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointCodec;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.cli.TrainerCli;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.generate.ChatSession;
 import io.continualsft.trainer.lora.PeftAdapter;
@@ -137,10 +138,10 @@ public class TrainerServiceIT {
       int records = all.size() + 1;
       TrainerSettings config = TrainerFixtures.settings(kafka, registry.url(), model,
           t.examples, t.dlq, t.checkpoints, "default", "it-train-" + t.examples)
-          .learningRate(0.05)
-          .checkpointEverySteps(5)
-          .metricsPort(io.continualsft.local.FreePorts.pick())
-          .metricsHost("127.0.0.1")
+          .set(TrainerConfig.LEARNING_RATE, 0.05)
+          .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 5)
+          .set(TrainerConfig.METRICS_PORT, io.continualsft.local.FreePorts.pick())
+          .set(TrainerConfig.METRICS_HOST, "127.0.0.1")
           .build();
       long trainable = examples.size() - heldOut;
       TrainerService service = runUntil(config, kafka, client, t.checkpoints, "default",
@@ -238,8 +239,8 @@ public class TrainerServiceIT {
       TrainerFixtures.produce(kafka, client, t.examples, examples);
       TrainerSettings c = TrainerFixtures.settings(kafka, registry.url(), model, t.examples,
           t.dlq, t.checkpoints, "default", "it-nan-" + t.examples)
-          .nonFiniteSteps(List.of(2L))
-          .evalFraction(0)
+          .set(TrainerConfig.NON_FINITE_STEPS, List.of(2L))
+          .set(TrainerConfig.EVAL_FRACTION, 0)
           .build();
       TrainerService service = runUntil(c, kafka, client, t.checkpoints,
           "default", ch -> ch.manifest().getSourceOffsets().get(0).getOffset() == examples.size());

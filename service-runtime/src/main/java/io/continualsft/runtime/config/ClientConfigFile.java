@@ -29,7 +29,7 @@ public final class ClientConfigFile {
    * A properties file as a map, values trimmed; a file that cannot be read stops the program
    * with a message naming {@code what}, the file, and {@code hint}.
    */
-  static Map<String, String> properties(Path file, String what, String hint) {
+  public static Map<String, String> properties(Path file, String what, String hint) {
     Properties p = new Properties();
     try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       p.load(r);

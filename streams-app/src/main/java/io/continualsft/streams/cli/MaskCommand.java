@@ -2,14 +2,13 @@ package io.continualsft.streams.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.dataset.DatasetFile;
 import io.continualsft.chat.dataset.DatasetFormat;
 import io.continualsft.chat.dataset.DatasetRecords;
 import io.continualsft.chat.dataset.ImportedConversation;
 import io.continualsft.chat.dataset.InvalidRecordException;
 import io.continualsft.chat.labels.AssistantLabeler;
-import io.continualsft.chat.labels.ChatMessage;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.chat.labels.RejectedException;
 import java.io.BufferedWriter;
@@ -17,8 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
-import java.util.ArrayList;
-import java.util.List;
+import java.time.Instant;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -75,10 +73,10 @@ final class MaskCommand implements Callable<Integer> {
     DatasetFormat datasetFormat = DatasetFormat.parse(format);
     int ok = 0;
     int rejected = 0;
-    try (ChatModel chatModel = ChatModel.load(model, templateName, Clock.systemUTC());
+    try (ExampleLabeler labeler = ExampleLabeler.open(model, templateName, settings,
+            Clock.systemUTC());
         DatasetFile in = DatasetFile.open(input);
         BufferedWriter out = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
-      AssistantLabeler labeler = new AssistantLabeler(chatModel, settings);
       DatasetFile.Entry entry;
       while ((entry = in.next()) != null) {
         ObjectNode result = JSON.createObjectNode();
@@ -94,10 +92,9 @@ final class MaskCommand implements Callable<Integer> {
           continue;
         }
         result.put("id", conversation.id());
-        List<ChatMessage> messages = new ArrayList<>();
-        conversation.messages().forEach(m -> messages.add(ChatMessage.from(m)));
         try {
-          AssistantLabeler.Labeled labeled = labeler.label(messages, conversation.tools());
+          AssistantLabeler.Labeled labeled = labeler.label(
+              conversation.toAvro("default", Instant.EPOCH));
           var ids = result.putArray("input_ids");
           for (int id : labeled.inputIds()) {
             ids.add(id);

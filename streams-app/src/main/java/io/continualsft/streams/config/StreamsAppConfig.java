@@ -1,5 +1,6 @@
 package io.continualsft.streams.config;
 
+import io.continualsft.chat.labels.LabelingKeys;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.runtime.config.Secrets;
@@ -10,6 +11,7 @@ import io.continualsft.streams.topology.TopologySettings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
@@ -34,21 +36,12 @@ public final class StreamsAppConfig {
   public static final String TOPIC_EXAMPLES = "topic.examples";
   public static final String TOPIC_DEAD_LETTERS = "topic.dead-letters";
   public static final String MODEL_DIR = "model.dir";
-  public static final String CHAT_TEMPLATE_NAME = "model.chat-template-name";
-  public static final String POLICY = "labels.policy";
-  public static final String MAX_LENGTH = "labels.max-length";
-  public static final String TRUNCATION = "labels.truncation";
-  public static final String REASONING = "labels.reasoning";
-  public static final String END_OF_TURN_TOKEN = "labels.end-of-turn-token";
-  public static final String MAX_CONTENT_CHARS = "validation.max-content-chars";
-  public static final String MAX_TURNS = "validation.max-turns";
-  public static final String SPECIAL_TOKENS_IN_CONTENT = "validation.special-tokens-in-content";
   public static final String DEDUP_WINDOW = "dedup.window";
   public static final String DEAD_LETTER_MAX_ORIGINAL_BYTES = "dead-letters.max-original-bytes";
   public static final String METRICS_PORT = "metrics.port";
   public static final String METRICS_HOST = "metrics.host";
 
-  public static final Map<String, LayeredConfig.Key> KEYS = LayeredConfig.keys(
+  public static final Map<String, LayeredConfig.Key> KEYS = keys(List.of(
       new LayeredConfig.Key(BOOTSTRAP_SERVERS, null, "Kafka bootstrap servers (required)."),
       new LayeredConfig.Key(SchemaRegistryConfig.URL, null,
           "Schema registry base URL(s), Confluent API (required)."),
@@ -61,22 +54,11 @@ public final class StreamsAppConfig {
       new LayeredConfig.Key(TOPIC_DEAD_LETTERS, SftTopics.CONVERSATIONS_DLQ, "Dead-letter topic (Avro Rejection)."),
       new LayeredConfig.Key(MODEL_DIR, null,
           "Hugging Face model directory with tokenizer.json and tokenizer_config.json or"
-              + " chat_template.jinja (required)."),
-      new LayeredConfig.Key(CHAT_TEMPLATE_NAME, "default",
-          "Which template to use when chat_template is a list of named templates."),
-      new LayeredConfig.Key(POLICY, "all", "Assistant turns trained by default: all, or last."),
-      new LayeredConfig.Key(REASONING, "train", "An assistant turn's reasoning, where the chat"
-          + " template renders it: train, or exclude (what it adds to the render is labelled"
-          + " -100; the reply and tool calls are still trained)."),
-      new LayeredConfig.Key(MAX_LENGTH, "4096", "The most tokens an example may have."),
-      new LayeredConfig.Key(TRUNCATION, "drop",
-          "Longer examples: drop (dead letter TOO_MANY_TOKENS) or keep-start."),
-      new LayeredConfig.Key(END_OF_TURN_TOKEN, "",
-          "The token that ends an assistant turn; empty: detected from the template."),
-      new LayeredConfig.Key(MAX_CONTENT_CHARS, "100000", "The most characters one message may have."),
-      new LayeredConfig.Key(MAX_TURNS, "256", "The most messages a conversation may have."),
-      new LayeredConfig.Key(SPECIAL_TOKENS_IN_CONTENT, "reject",
-          "Content containing a special token's text (such as <|im_end|>): reject or allow."),
+              + " chat_template.jinja (required).")),
+      // The labelling rules: the same keys as the trainer's, for its retention set.
+      LabelingKeys.KEYS.stream().map(k -> new LayeredConfig.Key(k.name(), k.defaultValue(),
+          k.doc())).toList(),
+      List.of(
       new LayeredConfig.Key(DEDUP_WINDOW, "PT24H",
           "How long a conversation id is remembered to drop repeats (ISO-8601 duration)."),
       new LayeredConfig.Key(DEAD_LETTER_MAX_ORIGINAL_BYTES, "524288", "The largest original value"
@@ -88,9 +70,15 @@ public final class StreamsAppConfig {
       new LayeredConfig.Key(BoundedRocksDbConfig.MEMORY_BYTES_CONFIG,
           Long.toString(BoundedRocksDbConfig.DEFAULT_MEMORY_BYTES), "Off-heap bytes all RocksDB"
           + " stores of this instance share (block cache, index, filters, memtables), through"
-          + " rocksdb.config.setter=" + BoundedRocksDbConfig.class.getName() + " (the default)."));
+          + " rocksdb.config.setter=" + BoundedRocksDbConfig.class.getName() + " (the default).")));
 
   private final Map<String, String> values;
+
+  @SafeVarargs
+  private static Map<String, LayeredConfig.Key> keys(List<LayeredConfig.Key>... groups) {
+    return LayeredConfig.keys(java.util.Arrays.stream(groups).flatMap(List::stream)
+        .toArray(LayeredConfig.Key[]::new));
+  }
 
   private StreamsAppConfig(Map<String, String> values) {
     this.values = values;
@@ -143,25 +131,14 @@ public final class StreamsAppConfig {
     }
   }
 
+  /** The labelling rules ({@link LabelingKeys}), shared with the trainer's retention set. */
   public LabelingSettings labelingSettings() {
-    String special = get(SPECIAL_TOKENS_IN_CONTENT).toLowerCase(Locale.ROOT);
-    if (!special.equals("reject") && !special.equals("allow")) {
-      throw new ConfigException(SPECIAL_TOKENS_IN_CONTENT, special, "must be reject or allow");
-    }
-    try {
-      String eot = get(END_OF_TURN_TOKEN);
-      return new LabelingSettings(
-          LabelingSettings.TrainPolicy.parse(get(POLICY)),
-          intValue(MAX_LENGTH, 1),
-          LabelingSettings.Truncation.parse(get(TRUNCATION)),
-          intValue(MAX_CONTENT_CHARS, 1),
-          intValue(MAX_TURNS, 1),
-          special.equals("allow"),
-          eot.isEmpty() ? null : eot,
-          LabelingSettings.Reasoning.parse(get(REASONING)));
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(e.getMessage());
-    }
+    return LabelingKeys.read(values::get);
+  }
+
+  /** Which of the model's chat templates renders conversations. */
+  public String chatTemplateName() {
+    return LabelingKeys.templateName(values::get);
   }
 
   public TopologySettings topologySettings() {

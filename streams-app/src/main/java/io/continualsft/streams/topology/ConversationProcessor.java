@@ -9,7 +9,7 @@ import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.schemas.DeadLetters;
 import io.continualsft.schemas.serde.BadRecordException;
 import io.continualsft.schemas.serde.RecordSizes;
-import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -28,16 +28,16 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
   private static final Logger log = LoggerFactory.getLogger(ConversationProcessor.class);
   private final TopologySettings settings;
   private final Deserializer<Conversation> deserializer;
-  private final ExamplePreparer preparer;
+  private final ExampleLabeler examples;
   private final PipelineMetrics metrics;
   private FixedKeyProcessorContext<byte[], Outcome> context;
   private WindowStore<String, Long> seen;
 
   ConversationProcessor(TopologySettings settings, Deserializer<Conversation> deserializer,
-      ExamplePreparer preparer, PipelineMetrics metrics) {
+      ExampleLabeler examples, PipelineMetrics metrics) {
     this.settings = settings;
     this.deserializer = deserializer;
-    this.preparer = preparer;
+    this.examples = examples;
     this.metrics = metrics;
   }
 
@@ -76,7 +76,7 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
       return;
     }
     try {
-      ExamplePreparer.Prepared prepared = preparer.prepare(conversation, source.topic(),
+      ExampleLabeler.Prepared prepared = examples.prepare(conversation, source.topic(),
           source.partition(), source.offset());
       checkSize(prepared.example());
       // Only accepted ids are remembered: a corrected event re-sent under the id of a rejected

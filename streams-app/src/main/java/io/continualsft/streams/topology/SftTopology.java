@@ -5,7 +5,7 @@ import io.continualsft.avro.Rejection;
 import io.continualsft.avro.SftExample;
 import io.continualsft.schemas.AdapterPartitions;
 import io.continualsft.schemas.DeadLetters;
-import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import java.util.Map;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -50,7 +50,7 @@ public final class SftTopology {
   }
 
   public static Topology buildTopology(TopologySettings settings, SftSerdes serdes,
-      ExamplePreparer preparer, PipelineMetrics metrics) {
+      ExampleLabeler examples, PipelineMetrics metrics) {
     StreamsBuilder builder = new StreamsBuilder();
     builder.addStateStore(Stores.windowStoreBuilder(
         Stores.persistentWindowStore(DEDUP_STORE, settings.dedupWindow(), settings.dedupWindow(),
@@ -61,7 +61,7 @@ public final class SftTopology {
         Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("read-conversations"));
 
     KStream<byte[], Outcome> outcomes = raw.processValues(
-        () -> new ConversationProcessor(settings, serdes.conversations(), preparer, metrics),
+        () -> new ConversationProcessor(settings, serdes.conversations(), examples, metrics),
         Named.as("prepare-examples"), DEDUP_STORE);
 
     Map<String, KStream<byte[], Outcome>> branches = outcomes

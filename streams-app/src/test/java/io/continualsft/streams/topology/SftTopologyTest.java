@@ -21,7 +21,7 @@ import io.continualsft.schemas.serde.AvroSerde;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.schemas.serde.RecordSizes;
 import io.continualsft.schemas.serde.WireRecords;
-import io.continualsft.streams.labels.ExamplePreparer;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.ByteBuffer;
@@ -89,13 +89,13 @@ class SftTopologyTest {
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
         AvroSerde.forValues(Rejection.class, registry));
-    ExamplePreparer preparer = new ExamplePreparer(chatModel, settings, TestModels.FIXED);
+    ExampleLabeler labeler = new ExampleLabeler(chatModel, settings, TestModels.FIXED);
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "sft-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     props.put(StreamsConfig.STATE_DIR_CONFIG, tmp.resolve("state").toString());
     driver = new TopologyTestDriver(
-        SftTopology.buildTopology(topology, serdes, preparer, metrics), props);
+        SftTopology.buildTopology(topology, serdes, labeler, metrics), props);
     input = driver.createInputTopic(IN, new ByteArraySerializer(), new ByteArraySerializer());
     examples = driver.createOutputTopic(OUT, new StringDeserializer(),
         AvroDeserializer.specific(SftExample.class, registry));

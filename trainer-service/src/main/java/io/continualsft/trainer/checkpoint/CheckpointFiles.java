@@ -4,6 +4,7 @@ import io.continualsft.avro.CheckpointManifest;
 import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.LoraConfig;
 import io.continualsft.avro.PartitionOffset;
+import io.continualsft.trainer.lora.AdapterState;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.ModelIdentity;
@@ -26,10 +27,16 @@ public final class CheckpointFiles {
   private CheckpointFiles() {}
 
   /** What a checkpoint holds, before it becomes files and after it is read back. */
-  public record Content(PeftAdapter adapter, Map<String, float[]> moments, TrainingState state) {}
+  public record Content(PeftAdapter adapter, Map<String, float[]> moments, TrainingState state) {
+    /** The adapter's weights, moments and counters, to put into a model. */
+    public AdapterState adapterState() {
+      return new AdapterState(adapter.settings(), adapter.weights(), moments, state.step(),
+          state.optimizerSteps());
+    }
+  }
 
   /** The four files, in the order they are written. */
-  public static Map<String, byte[]> encode(Content content) {
+  static Map<String, byte[]> encode(Content content) {
     Map<String, byte[]> files = new LinkedHashMap<>();
     files.put(Checkpoint.ADAPTER_CONFIG, content.adapter().configBytes());
     files.put(Checkpoint.ADAPTER_WEIGHTS, content.adapter().weightsBytes());
@@ -49,9 +56,16 @@ public final class CheckpointFiles {
       Map<TopicPartition, Long> offsets, ModelIdentity identity, LoraSettings lora,
       Map<String, Double> metrics, Instant createdAt) {}
 
-  /** The records of one version: every file in chunks of at most {@code chunkBytes}, then the manifest. */
-  public static List<CheckpointRecord> records(String adapter, long version,
-      Map<String, byte[]> files, ManifestFacts facts, int chunkBytes) {
+  /** A version's records, and the bytes of the files they carry. */
+  public record Encoded(List<CheckpointRecord> records, long bytes) {}
+
+  /**
+   * The records of one version of {@code adapter}: {@code content}'s files in chunks of at most
+   * {@code chunkBytes}, then the manifest.
+   */
+  public static Encoded records(String adapter, long version, Content content,
+      ManifestFacts facts, int chunkBytes) {
+    Map<String, byte[]> files = encode(content);
     LoraSettings lora = facts.lora();
     CheckpointManifest.Builder manifest = CheckpointManifest.newBuilder()
         .setStep(facts.step())
@@ -68,7 +82,8 @@ public final class CheckpointFiles {
             .setUseRslora(lora.useRslora()).build())
         .setMetrics(facts.metrics())
         .setCreatedAt(facts.createdAt());
-    return CheckpointCodec.encode(adapter, version, files, manifest, chunkBytes);
+    return new Encoded(CheckpointCodec.encode(adapter, version, files, manifest, chunkBytes),
+        files.values().stream().mapToLong(b -> b.length).sum());
   }
 
   /** Reads the content of {@code checkpoint} back, refusing one of another model or LoRA. */
@@ -81,7 +96,7 @@ public final class CheckpointFiles {
       throw new IllegalStateException(where + " was trained on another base model or tokenizer;"
           + " refusing to resume from it");
     }
-    Content content = parse(checkpoint, where);
+    Content content = checkpoint.content();
     if (!content.adapter().settings().equals(configured)) {
       throw new IllegalStateException(where + " has LoRA " + content.adapter().settings()
           + " but this trainer is configured with " + configured);
@@ -91,9 +106,11 @@ public final class CheckpointFiles {
 
   /**
    * The files' content, or an {@link InvalidCheckpointException} saying which file is malformed.
-   * Every parser here bounds what it reads by the bytes it was given.
+   * Every parser here bounds what it reads by the bytes it was given. Called once per checkpoint,
+   * by {@link Checkpoint#content()}.
    */
-  private static Content parse(Checkpoint checkpoint, String where) {
+  static Content parse(Checkpoint checkpoint) {
+    String where = "checkpoint v" + checkpoint.version() + " of adapter " + checkpoint.adapter();
     Map<String, byte[]> files = checkpoint.files();
     for (String name : List.of(Checkpoint.ADAPTER_CONFIG, Checkpoint.ADAPTER_WEIGHTS,
         Checkpoint.OPTIMIZER, Checkpoint.TRAINER_STATE)) {
@@ -130,8 +147,7 @@ public final class CheckpointFiles {
    */
   public static boolean parses(Checkpoint checkpoint) {
     try {
-      parse(checkpoint, "checkpoint v" + checkpoint.version() + " of adapter "
-          + checkpoint.adapter());
+      checkpoint.content();
       return true;
     } catch (InvalidCheckpointException e) {
       org.slf4j.LoggerFactory.getLogger(CheckpointFiles.class).warn("skipping {}", e.getMessage());

@@ -1,9 +1,11 @@
 package io.continualsft.trainer.cli;
 
+import io.continualsft.trainer.model.Engines;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
@@ -44,7 +46,7 @@ final class EvalLossCommand implements Callable<Integer> {
         BufferedReader in = Files.newBufferedReader(input, StandardCharsets.UTF_8)) {
       if (adapter != null) {
         PeftAdapter a = PeftAdapter.read(adapter);
-        llm.setLora(a.settings(), a.weights());
+        LoraModel.attach(llm, a.settings(), a.weights());
       }
       String line;
       int lineNo = 0;

@@ -1,5 +1,6 @@
 package io.continualsft.trainer.cli;
 
+import io.continualsft.trainer.model.Engines;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -3,9 +3,8 @@ package io.continualsft.trainer.cli;
 import io.continualsft.avro.AdapterRelease;
 import io.continualsft.avro.ReleaseDecision;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
-import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
-import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.CheckpointPublisher;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.release.ReleaseLog;
 import io.continualsft.trainer.release.Releases;
@@ -13,11 +12,9 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -71,23 +68,18 @@ final class ReleaseCommand implements Callable<Integer> {
     AdapterRelease release = Releases.next(current, adapter, version, ReleaseDecision.MANUAL,
         reason != null ? reason : "released by hand (trainer-service release --to " + version
             + ")", metrics, Instant.now());
-    Map<String, Object> config = new LinkedHashMap<>(
-        io.continualsft.schemas.registry.SchemaRegistryConfig.kafkaOnly(client));
-    config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrap);
-    config.put(ProducerConfig.ACKS_CONFIG, "all");
-    config.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+    // The same path as the trainer's releases: the adapter's partition, in a transaction.
     try (SchemaRegistryClient registry = new SchemaRegistryClient(cluster.registryConfig(client));
-        KafkaProducer<String, AdapterRelease> producer = new KafkaProducer<>(config,
-            new StringSerializer(), new AvroSerializer<>(registry, false))) {
-      int partition = CheckpointLocator.partitionFor(adapter,
-          producer.partitionsFor(cluster.releases).size());
-      producer.send(new ProducerRecord<>(cluster.releases, partition, adapter, release)).get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while writing the release", e);
-    } catch (java.util.concurrent.ExecutionException e) {
+        KafkaProducer<String, Object> producer = CheckpointPublisher.producer(cluster.bootstrap,
+            cluster.kafka(client), registry, "sft-release-" + adapter + "-" + UUID.randomUUID(),
+            1024)) {
+      producer.initTransactions();
+      producer.beginTransaction();
+      new CheckpointPublisher(producer, cluster.checkpoints, cluster.releases).send(release);
+      producer.commitTransaction();
+    } catch (org.apache.kafka.common.KafkaException e) {
       throw new IllegalStateException("writing the release to " + cluster.releases + " failed: "
-          + e.getCause().getMessage(), e.getCause());
+          + e.getMessage(), e);
     }
     System.out.printf("released %s v%d%s: %s%n", adapter, version,
         current.map(c -> " (replaces v" + c.getVersion() + ")").orElse(""), release.getReason());

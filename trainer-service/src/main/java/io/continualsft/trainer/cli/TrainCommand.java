@@ -3,36 +3,34 @@ package io.continualsft.trainer.cli;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.continualsft.avro.CheckpointRecord;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.SftExample;
-import io.continualsft.chat.format.ChatModel;
 import io.continualsft.chat.dataset.DatasetFile;
 import io.continualsft.chat.dataset.DatasetFormat;
 import io.continualsft.chat.dataset.DatasetRecords;
 import io.continualsft.chat.dataset.InvalidRecordException;
 import io.continualsft.chat.labels.AssistantLabeler;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.chat.labels.LabelContract;
-import io.continualsft.chat.labels.LabelingSettings;
+import io.continualsft.chat.labels.LabelingKeys;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.runtime.config.ClientConfigFile;
+import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
-import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
-import io.continualsft.trainer.checkpoint.CheckpointLocator;
+import io.continualsft.trainer.checkpoint.CheckpointPublisher;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.TrainingState;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.model.Engines;
 import io.continualsft.trainer.model.ModelIdentity;
 import io.continualsft.trainer.service.FileTraining;
 import io.continualsft.trainer.train.AdapterTraining;
 import io.continualsft.trainer.train.LoraTrainer;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -44,20 +42,37 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** Bootstrapping an adapter from a dataset file, with the service's own training. */
+/**
+ * Bootstrapping an adapter from a dataset file, with the service's own training. The training
+ * options are the trainer's configuration keys under other names (each option's {@code
+ * descriptionKey} is its key): their defaults are the key table's ({@link TrainerConfig}), and
+ * their values reach the settings through it, so nothing here repeats them.
+ */
 @Command(name = "train", mixinStandardHelpOptions = true,
+    defaultValueProvider = TrainCommand.KeyDefaults.class,
     description = "Trains a LoRA adapter from a dataset file (conversations in any format"
         + " `streams-app produce` reads, JSONL or a JSON array, plain or gzip; or `streams-app"
         + " mask` output) with the service's labelling, admission, batching and step, and writes"
         + " it as a PEFT directory.")
 final class TrainCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** An option whose {@code descriptionKey} is a trainer key defaults to that key's default. */
+  static final class KeyDefaults implements CommandLine.IDefaultValueProvider {
+    @Override
+    public String defaultValue(CommandLine.Model.ArgSpec arg) {
+      String key = arg instanceof CommandLine.Model.OptionSpec o ? o.descriptionKey() : "";
+      LayeredConfig.Key k = key.isEmpty() ? null : TrainerConfig.KEYS.get(key);
+      return k == null ? null : k.defaultValue();
+    }
+  }
+
+  @Spec CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--model", required = true, description = "The base model directory.")
   Path model;
@@ -69,9 +84,13 @@ final class TrainCommand implements Callable<Integer> {
       + " messages, sharegpt, openai or alpaca, as for `streams-app produce` (default:"
       + " ${DEFAULT-VALUE}).") String format;
 
-  @Option(names = "--reasoning", defaultValue = "train", description = "train or exclude an"
-      + " assistant turn's reasoning, as the streams app's labels.reasoning (default:"
-      + " ${DEFAULT-VALUE}).") String reasoning;
+  @Option(names = "--labels-config", description = "A properties file with the labelling rules"
+      + " (labels.*, validation.*, model.chat-template-name), such as the streams app's own"
+      + " configuration, so conversations are labelled as the stream labels them; other keys"
+      + " are ignored (default: the keys' defaults).") Path labelsConfig;
+
+  @Option(names = "--reasoning", description = "train or exclude an assistant turn's reasoning;"
+      + " overrides labels.reasoning.") String reasoning;
 
   @Option(names = "--output", required = true, description = "The PEFT adapter directory to"
       + " write.") Path output;
@@ -79,51 +98,62 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--eval-file", description = "More examples to evaluate on (same formats).")
   Path evalFile;
 
-  @Option(names = "--eval-fraction", defaultValue = "0.02", description = "Share of"
+  @Option(names = "--eval-fraction", descriptionKey = "eval.fraction", description = "Share of"
       + " conversations held out by id hash, as the service does (default: ${DEFAULT-VALUE}).")
-  double evalFraction;
+  String evalFraction;
 
-  @Option(names = "--lora-r", defaultValue = "8") int loraR;
+  @Option(names = "--lora-r", descriptionKey = "lora.r",
+      description = "LoRA rank (default: ${DEFAULT-VALUE}).") String loraR;
 
-  @Option(names = "--lora-alpha", defaultValue = "16") double loraAlpha;
+  @Option(names = "--lora-alpha", descriptionKey = "lora.alpha",
+      description = "lora_alpha (default: ${DEFAULT-VALUE}).") String loraAlpha;
 
-  @Option(names = "--lora-dropout", defaultValue = "0") double loraDropout;
+  @Option(names = "--lora-dropout", descriptionKey = "lora.dropout",
+      description = "lora_dropout (default: ${DEFAULT-VALUE}).") String loraDropout;
 
-  @Option(names = "--target-modules", defaultValue = "q_proj,v_proj",
+  @Option(names = "--target-modules", descriptionKey = "lora.target-modules",
       description = "Comma-separated modules, or all-linear (default: ${DEFAULT-VALUE}).")
   String targetModules;
 
-  @Option(names = "--lr", defaultValue = "1e-4") double learningRate;
+  @Option(names = "--lr", descriptionKey = "optimizer.lr",
+      description = "Peak learning rate (default: ${DEFAULT-VALUE}).") String learningRate;
 
-  @Option(names = "--warmup-steps", defaultValue = "10") int warmupSteps;
+  @Option(names = "--warmup-steps", descriptionKey = "lr.warmup-steps",
+      description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).") String warmupSteps;
 
-  @Option(names = "--step-tokens", defaultValue = "2048",
+  @Option(names = "--step-tokens", descriptionKey = "step.tokens",
       description = "Trained tokens per optimizer step (default: ${DEFAULT-VALUE}).")
-  int stepTokens;
+  String stepTokens;
 
-  @Option(names = "--max-length", defaultValue = "2048") int maxLength;
+  @Option(names = "--max-length", descriptionKey = "train.max-length",
+      description = "Longer examples are not trained (default: ${DEFAULT-VALUE}).")
+  String maxLength;
 
-  @Option(names = "--token-budget", defaultValue = "4096",
-      description = "Tokens computed per micro-batch, padding included.") int tokenBudget;
+  @Option(names = "--token-budget", descriptionKey = "batch.token-budget", description = "Tokens"
+      + " computed per micro-batch, padding included (default: ${DEFAULT-VALUE}).")
+  String tokenBudget;
 
   @Option(names = "--pack", description = "Pack several examples per row.") boolean pack;
 
   @Option(names = "--epochs", defaultValue = "1") int epochs;
 
-  @Option(names = "--seed", defaultValue = "0") long seed;
+  @Option(names = "--seed", descriptionKey = "seed",
+      description = "Seed of the adapter's initialisation and dropout (default:"
+          + " ${DEFAULT-VALUE}).") String seed;
 
-  @Option(names = "--model-name", defaultValue = "",
+  @Option(names = "--model-name", descriptionKey = "model.name",
       description = "base_model_name_or_path in adapter_config.json (default: --model).")
   String modelName;
 
-  @Option(names = "--device", defaultValue = "cpu") String device;
+  @Option(names = "--device", descriptionKey = "device",
+      description = "cpu, gpu or auto (default: ${DEFAULT-VALUE}).") String device;
 
   @Option(names = "--publish", description = "Also publish the result to the checkpoint topic"
       + " as version 1 of --adapter (a candidate), so the service starts from it; needs"
       + " --bootstrap and --registry, and refuses an adapter that has checkpoints already.")
   boolean publish;
 
-  @Option(names = "--adapter", defaultValue = "default",
+  @Option(names = "--adapter", descriptionKey = "adapter.id",
       description = "With --publish: the adapter id (default: ${DEFAULT-VALUE}).") String adapter;
 
   @Option(names = "--bootstrap", description = "With --publish: Kafka bootstrap servers.")
@@ -135,7 +165,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--client-config", description = "With --publish: Kafka client and registry"
       + " properties (security).") Path clientConfig;
 
-  @Option(names = "--topic", defaultValue = io.continualsft.schemas.SftTopics.ADAPTER_CHECKPOINTS,
+  @Option(names = "--topic", descriptionKey = "topic.checkpoints",
       description = "With --publish: the checkpoint topic (default: ${DEFAULT-VALUE}).")
   String topic;
 
@@ -156,23 +186,18 @@ final class TrainCommand implements Callable<Integer> {
       client.putIfAbsent(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, "false");
       refuseIfPublished(client); // before hours of training, not after
     }
-    // No broker or registry is contacted: the settings' Kafka part is unused here.
-    TrainerSettings settings = TrainerSettings.builder()
-        .bootstrapServers("unused:9092").registryUrl("http://unused")
-        .modelDir(model).modelName(modelName).device(device)
-        .loraR(loraR).loraAlpha(loraAlpha).loraDropout(loraDropout)
-        .loraTargetModules(Arrays.stream(targetModules.split(",")).map(String::trim).toList())
-        .seed(seed).maxLength(maxLength).tokenBudget(tokenBudget).pack(pack)
-        .stepTokens(stepTokens).learningRate(learningRate).warmupSteps(warmupSteps)
-        .evalFraction(evalFraction).metricsPort(0).adapter(adapter).build();
+    TrainerSettings settings = settings();
     ModelIdentity identity = ModelIdentity.of(model, settings.model().baseModelName());
     DatasetFormat datasetFormat = DatasetFormat.parse(format);
-    LabelingSettings.Reasoning reasoningPolicy = LabelingSettings.Reasoning.parse(reasoning);
-    List<SftExample> examples = read(input, model, identity, maxLength, adapter, datasetFormat,
-        reasoningPolicy);
-    List<Batch.Example> eval = evalFile == null ? List.of() : read(evalFile, model, identity,
-        maxLength, adapter, datasetFormat, reasoningPolicy)
-        .stream().map(e -> Batch.Example.of(e.getInputIds(), e.getLabels())).toList();
+    List<SftExample> examples;
+    List<Batch.Example> eval;
+    try (ExampleLabeler labeler = ExampleLabeler.open(model, settings.labels().templateName(),
+        settings.labels().rules(), Clock.systemUTC())) {
+      examples = read(input, labeler, identity, settings.adapter(), datasetFormat);
+      eval = evalFile == null ? List.of() : read(evalFile, labeler, identity,
+          settings.adapter(), datasetFormat).stream()
+          .map(e -> Batch.Example.of(e.getInputIds(), e.getLabels())).toList();
+    }
     long estimate = FileTraining.estimateSteps(examples, settings.steps()) * epochs;
     System.out.printf("train: %d examples from %s, about %d steps over %d epoch(s)%n",
         examples.size(), input, estimate, epochs);
@@ -181,7 +206,7 @@ final class TrainCommand implements Callable<Integer> {
     Map<String, float[]> moments;
     long optimizerSteps;
     try (AdapterTraining training = AdapterTraining.open(settings,
-        NDManager.newBaseManager(Engines.device(device)))) {
+        NDManager.newBaseManager(Engines.device(settings.model().device())))) {
       result = FileTraining.train(settings, training, identity, examples, eval, epochs,
           new FileTraining.Progress() {
             private long lastPrint = -1;
@@ -225,6 +250,38 @@ final class TrainCommand implements Callable<Integer> {
     return 0;
   }
 
+  /**
+   * The settings the options give, through the trainer's key table: each option with a trainer
+   * key as its {@code descriptionKey} sets that key; the labelling keys come from {@code
+   * --labels-config}. No broker or registry is contacted: the Kafka keys are placeholders.
+   */
+  TrainerSettings settings() {
+    TrainerSettings.Builder b = TrainerSettings.builder()
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, "unused:9092")
+        .set(TrainerConfig.REGISTRY_URL, "http://unused")
+        .set(TrainerConfig.MODEL_DIR, model)
+        .set(TrainerConfig.METRICS_PORT, 0)
+        .set(TrainerConfig.PACK, pack);
+    if (labelsConfig != null) {
+      Map<String, String> file = ClientConfigFile.properties(labelsConfig, "the labelling rules file", " (--labels-config)");
+      LabelingKeys.KEYS.forEach(k -> {
+        if (file.containsKey(k.name())) {
+          b.set(k.name(), file.get(k.name()));
+        }
+      });
+    }
+    if (reasoning != null) {
+      b.set(LabelingKeys.REASONING, reasoning);
+    }
+    for (CommandLine.Model.OptionSpec option : spec.options()) {
+      String key = option.descriptionKey();
+      if (TrainerConfig.KEYS.containsKey(key) && option.getValue() != null) {
+        b.set(key, option.getValue().toString());
+      }
+    }
+    return b.build();
+  }
+
   private void refuseIfPublished(Map<String, String> client) {
     try (CheckpointReader reader = CheckpointReader.open(bootstrap,
         SchemaRegistryConfig.fromMap(client), topic, new LinkedHashMap<>(client))) {
@@ -248,57 +305,44 @@ final class TrainCommand implements Callable<Integer> {
     List<Batch.Example> evalSet = result.evalSet().subList(0, Math.min(result.evalSet().size(),
         settings.eval().maxExamples()));
     TrainingState state = new TrainingState(adapter, 1, result.steps(), optimizerSteps,
-        result.examplesTrained(), result.tokensTrained(), 0, 0, 0, 0, seed, Map.of(), Map.of(),
-        evalSet);
-    Map<String, byte[]> files = CheckpointFiles.encode(new CheckpointFiles.Content(
-        result.adapter(), moments, state));
+        result.examplesTrained(), result.tokensTrained(), 0, 0, 0, 0, settings.seed(), Map.of(),
+        Map.of(), evalSet);
     Map<String, Double> metrics = new LinkedHashMap<>();
     if (Double.isFinite(result.evalLoss())) {
       metrics.put("eval_loss", result.evalLoss());
     }
     metrics.put("eval_examples", (double) evalSet.size());
-    List<CheckpointRecord> records = CheckpointFiles.records(adapter, 1, files,
+    CheckpointFiles.Encoded encoded = CheckpointFiles.records(adapter, 1,
+        new CheckpointFiles.Content(result.adapter(), moments, state),
         new CheckpointFiles.ManifestFacts(result.steps(), result.examplesTrained(),
             result.tokensTrained(), Map.of(), identity, settings.lora(), metrics, Instant.now()),
         settings.checkpoints().chunkBytes());
-    Map<String, Object> config = new LinkedHashMap<>(SchemaRegistryConfig.kafkaOnly(client));
-    config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    config.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "sft-train-publish-" + adapter + "-"
-        + java.util.UUID.randomUUID());
-    config.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG,
-        Math.max(1_048_576, settings.checkpoints().chunkBytes() + 65_536));
     try (SchemaRegistryClient schemas = new SchemaRegistryClient(
             SchemaRegistryConfig.fromMap(client));
-        KafkaProducer<String, CheckpointRecord> producer = new KafkaProducer<>(config,
-            new StringSerializer(), new AvroSerializer<>(schemas, false))) {
-      int partition = CheckpointLocator.partitionFor(adapter,
-          producer.partitionsFor(topic).size());
+        KafkaProducer<String, Object> producer = CheckpointPublisher.producer(bootstrap, client,
+            schemas, "sft-train-publish-" + adapter + "-" + java.util.UUID.randomUUID(),
+            settings.checkpoints().chunkBytes())) {
       producer.initTransactions();
       producer.beginTransaction();
-      for (CheckpointRecord r : records) {
-        producer.send(new ProducerRecord<>(topic, partition, adapter, r));
-      }
+      new CheckpointPublisher(producer, topic, settings.kafka().releasesTopic())
+          .send(adapter, encoded.records());
       producer.commitTransaction();
     }
     System.out.printf("published %s v1 to %s: %,d bytes, a candidate the service starts from"
         + " (release it with trainer-service release --to 1)%n", adapter, topic,
-        files.values().stream().mapToLong(b -> b.length).sum());
+        encoded.bytes());
   }
 
   /**
-   * The file's examples: mask output lines as they are, conversations labelled with the model's
-   * chat template by the streams app's default rules. A line that cannot be used is reported
-   * with its number and reason, never dropped silently.
+   * The file's examples: mask output lines as they are, conversations labelled by {@code
+   * labeler} (the streams app's rules). A line that cannot be used is reported with its number
+   * and reason, never dropped silently.
    */
-  static List<SftExample> read(Path file, Path modelDir, ModelIdentity identity, int maxLength,
-      String adapter, DatasetFormat format, LabelingSettings.Reasoning reasoning)
-      throws IOException {
+  static List<SftExample> read(Path file, ExampleLabeler labeler, ModelIdentity identity,
+      String adapter, DatasetFormat format) throws IOException {
     List<SftExample> out = new ArrayList<>();
     int skipped = 0;
-    try (ChatModel chat = ChatModel.load(modelDir, "default", Clock.systemUTC());
-        DatasetFile in = DatasetFile.open(file)) {
-      AssistantLabeler labeler = new AssistantLabeler(chat, LabelingSettings.DEFAULTS
-          .withMaxLength(maxLength, LabelingSettings.Truncation.DROP).withReasoning(reasoning));
+    try (DatasetFile in = DatasetFile.open(file)) {
       DatasetFile.Entry entry;
       while ((entry = in.next()) != null) {
         try {
@@ -326,7 +370,7 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   private static SftExample example(JsonNode node, DatasetFormat format,
-      AssistantLabeler labeler, ModelIdentity identity, String adapter)
+      ExampleLabeler labeler, ModelIdentity identity, String adapter)
       throws InvalidRecordException, RejectedException {
     String id;
     List<Integer> ids;

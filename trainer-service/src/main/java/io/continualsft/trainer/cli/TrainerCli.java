@@ -1,5 +1,6 @@
 package io.continualsft.trainer.cli;
 
+import io.continualsft.trainer.model.Engines;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

@@ -16,7 +16,7 @@ import org.apache.kafka.common.config.ConfigException;
  * One key rather than a key per adapter, so the configuration table stays fixed and documented.
  */
 final class LoraOverrides {
-  private static final String KEY = TrainerConfig.LORA_OVERRIDES;
+  private static final String KEY = TrainerConfig.LORA_OVERRIDES.key();
   private static final List<String> FIELDS =
       List.of("r", "alpha", "dropout", "target-modules", "use-rslora");
 
@@ -73,8 +73,8 @@ final class LoraOverrides {
     List<String> entries = new ArrayList<>();
     new TreeMap<>(overrides).forEach((name, l) -> {
       entries.add(name + ".r=" + l.r());
-      entries.add(name + ".alpha=" + TrainerConfig.number(l.alpha()));
-      entries.add(name + ".dropout=" + TrainerConfig.number(l.dropout()));
+      entries.add(name + ".alpha=" + Setting.number(l.alpha()));
+      entries.add(name + ".dropout=" + Setting.number(l.dropout()));
       entries.add(name + ".target-modules=" + String.join(",", l.targetModules()));
       entries.add(name + ".use-rslora=" + l.useRslora());
     });

@@ -3,6 +3,7 @@ package io.continualsft.trainer.generate;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.continualsft.chat.format.ChatModel;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.KvCache;
@@ -42,7 +43,7 @@ public final class ChatSession implements AutoCloseable {
       LlamaModel llm = ModelLoader.load(modelDir, params.newSubManager());
       if (adapterDir != null) {
         PeftAdapter adapter = PeftAdapter.read(adapterDir);
-        llm.setLora(adapter.settings(), adapter.weights());
+        LoraModel.attach(llm, adapter.settings(), adapter.weights());
       }
       return new ChatSession(template, params, llm);
     } catch (RuntimeException e) {

@@ -7,22 +7,18 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Embedding;
-import io.continualsft.trainer.lora.LoraSettings;
-import io.continualsft.trainer.lora.PeftKeys;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
- * The Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) with optional LoRA adapters, top to
- * bottom: embed → L × [RMSNorm → attention (RoPE, grouped-query, Qwen3's per-head q/k norm) →
+ * The Llama-family decoder (Llama, Mistral, Qwen2, Qwen3), top to bottom: embed → L × [RMSNorm → attention (RoPE, grouped-query, Qwen3's per-head q/k norm) →
  * residual → RMSNorm → SwiGLU MLP → residual] → RMSNorm → LM head.
  *
- * <p>Base weights are frozen: only LoRA A [r, in] and B [out, r] require gradients, so a backward
- * pass leaves every base weight without a gradient. B starts at zero, so a fresh adapter changes
- * nothing. Rows may be packed: {@code segments} gives each token its example number within the
+ * <p>Every weight here is frozen: only what an adapter attaches to a {@link FrozenLinear} (the
+ * {@code lora} package's A and B) requires gradients, so a backward pass leaves every base
+ * weight without a gradient. Rows may be packed: {@code segments} gives each token its example number within the
  * row (0 = padding); attention is causal within an example and never crosses examples.
  *
  * <p>Memory rule (DJL): results belong to the receiver's manager, so every op is written
@@ -36,18 +32,17 @@ public final class LlamaModel implements AutoCloseable {
   private final NDArray finalNorm; // [H]
   private final NDArray lmHead; // [V, H], the embedding itself when tied
   private final float[] invFreq; // [D/2]
-  private LoraSettings lora;
   private boolean training;
 
   /** One decoder layer. */
   static final class Block {
     final NDArray inputNorm; // [H]
     final NDArray postNorm; // [H]
-    final Map<String, LoraLinear> linears; // q_proj ... down_proj
+    final Map<String, FrozenLinear> linears; // q_proj ... down_proj
     final NDArray qNorm; // [D] (Qwen3) or null
     final NDArray kNorm; // [D] (Qwen3) or null
 
-    Block(NDArray inputNorm, NDArray postNorm, Map<String, LoraLinear> linears, NDArray qNorm,
+    Block(NDArray inputNorm, NDArray postNorm, Map<String, FrozenLinear> linears, NDArray qNorm,
         NDArray kNorm) {
       this.inputNorm = inputNorm;
       this.postNorm = postNorm;
@@ -83,13 +78,13 @@ public final class LlamaModel implements AutoCloseable {
     List<Block> blocks = new ArrayList<>();
     for (int i = 0; i < config.numLayers(); i++) {
       String p = "model.layers." + i + ".";
-      Map<String, LoraLinear> linears = new LinkedHashMap<>();
+      Map<String, FrozenLinear> linears = new LinkedHashMap<>();
       for (String module : LinearModules.ALL) {
         String name = p + LinearModules.block(module) + "." + module;
         long[] shape = WeightNames.linearShape(config, module);
         NDArray bias = config.attentionBias() && LinearModules.hasBias(module)
             ? tensor(params, weights, name + ".bias", shape[0]) : null;
-        linears.put(module, new LoraLinear(tensor(params, weights, name + ".weight", shape), bias));
+        linears.put(module, new FrozenLinear(tensor(params, weights, name + ".weight", shape), bias));
       }
       blocks.add(new Block(
           tensor(params, weights, p + "input_layernorm.weight", config.hiddenSize()),
@@ -113,94 +108,26 @@ public final class LlamaModel implements AutoCloseable {
     return config;
   }
 
-  public LoraSettings lora() {
-    return lora;
-  }
-
   /** Training mode applies LoRA dropout (as PyTorch's module.train()); off by default. */
   public void setTraining(boolean training) {
     this.training = training;
   }
 
-  // --- LoRA ------------------------------------------------------------------------------------
+  // --- what an adapter attaches to -----------------------------------------------------------
 
-  /**
-   * Adds fresh adapters as PEFT does: A kaiming-uniform(a=√5), i.e. U(-1/√in, 1/√in), drawn from
-   * {@code seed} per parameter name, and B = 0, so the model's output is unchanged.
-   */
-  public void addLora(LoraSettings settings, long seed) {
-    Map<String, float[]> values = new LinkedHashMap<>();
-    for (int i = 0; i < blocks.size(); i++) {
-      for (String module : settings.targetModules()) {
-        long[] shape = WeightNames.linearShape(config, module);
-        int in = (int) shape[1];
-        int out = (int) shape[0];
-        String aKey = PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A'));
-        SplittableRandom random = new SplittableRandom(seed ^ aKey.hashCode() * 0x9E3779B97F4A7C15L);
-        float bound = (float) (1.0 / Math.sqrt(in));
-        float[] a = new float[settings.r() * in];
-        for (int k = 0; k < a.length; k++) {
-          a[k] = (float) (random.nextDouble() * 2 - 1) * bound;
-        }
-        values.put(aKey, a);
-        values.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B')), new float[out * settings.r()]);
-      }
-    }
-    setLora(settings, values);
+  /** The linear map {@code module} (q_proj ... down_proj) of decoder layer {@code layer}. */
+  public FrozenLinear linear(int layer, String module) {
+    LinearModules.requireKnown(module);
+    return blocks.get(layer).linears.get(module);
   }
 
-  /** Installs adapters from PEFT keys to values (every targeted A and B must be present). */
-  public void setLora(LoraSettings settings, Map<String, float[]> values) {
-    clearLora();
-    for (int i = 0; i < blocks.size(); i++) {
-      for (String module : settings.targetModules()) {
-        long[] shape = WeightNames.linearShape(config, module);
-        String aKey = PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A'));
-        String bKey = PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B'));
-        float[] a = values.get(aKey);
-        float[] b = values.get(bKey);
-        if (a == null || b == null) {
-          throw new IllegalArgumentException("adapter lacks " + (a == null ? aKey : bKey));
-        }
-        if (a.length != settings.r() * shape[1] || b.length != shape[0] * settings.r()) {
-          throw new IllegalArgumentException("adapter shapes for layer " + i + " " + module
-              + ": expected A [" + settings.r() + ", " + shape[1] + "] and B [" + shape[0] + ", "
-              + settings.r() + "], got " + a.length + " and " + b.length + " values");
-        }
-        NDArray loraA = params.create(a, new Shape(settings.r(), shape[1]));
-        NDArray loraB = params.create(b, new Shape(shape[0], settings.r()));
-        blocks.get(i).linears.get(module).attach(loraA, loraB, (float) settings.scaling(),
-            (float) settings.dropout());
-      }
-    }
-    this.lora = settings;
+  /** A manager for parameters that live as long as they are attached (an adapter's). */
+  public NDManager newParameterManager() {
+    return params.newSubManager();
   }
 
-  private void clearLora() {
-    for (Block block : blocks) {
-      block.linears.values().forEach(LoraLinear::detach);
-    }
-    lora = null;
-  }
-
-  /** The adapter's parameters by PEFT key, in layer and module order. */
-  public Map<String, NDArray> loraParameters() {
-    Map<String, NDArray> out = new LinkedHashMap<>();
-    if (lora == null) {
-      return out;
-    }
-    for (int i = 0; i < blocks.size(); i++) {
-      for (String module : lora.targetModules()) {
-        LoraLinear linear = blocks.get(i).linears.get(module);
-        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'A')), linear.loraA());
-        out.put(PeftKeys.toKey(new PeftKeys.LoraParam(i, module, 'B')), linear.loraB());
-      }
-    }
-    return out;
-  }
-
-  /** Every base weight, for tests that check none of them gets a gradient. */
-  public List<NDArray> baseWeights() {
+  /** Every frozen weight, for tests that check none of them gets a gradient. */
+  List<NDArray> frozenWeights() {
     List<NDArray> out = new ArrayList<>(List.of(embed, finalNorm));
     if (lmHead != embed) {
       out.add(lmHead);
@@ -307,7 +234,7 @@ public final class LlamaModel implements AutoCloseable {
    * tensor for the backward pass, which then reads memory the GC may have freed (NaN or, worse,
    * finite garbage). Ops whose backward does not need the operand (add, sub) are safe.
    */
-  static NDArray scalar(NDArray like, float value) {
+  public static NDArray scalar(NDArray like, float value) {
     return like.getManager().create(value);
   }
 

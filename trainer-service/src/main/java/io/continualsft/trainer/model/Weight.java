@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 import java.util.function.Supplier;
 
 /**
@@ -57,9 +56,5 @@ public final class Weight {
   NDArray toArray(NDManager manager, Shape dims) {
     return data != null ? manager.create(data, dims)
         : manager.create(reader.get(), dims, DataType.FLOAT32);
-  }
-
-  public String shapeString() {
-    return Arrays.toString(shape);
   }
 }

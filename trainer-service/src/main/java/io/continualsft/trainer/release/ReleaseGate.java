@@ -8,8 +8,10 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The release policy as a pure function: a candidate's scores against its baseline's (the
+ * The evaluation gate as a pure function: a candidate's scores against its baseline's (the
  * current release, or the base model before the first release), and whether it is released.
+ * (Which policy applies is the trainer's {@code ReleaseJudge}'s question; the verdicts of the
+ * other two policies are here so every verdict reads alike.)
  *
  * <p>Two checks, each skipped when its data is missing: the new-data eval loss (on the same
  * held-out examples for both) may be at most {@code 1 + maxEvalIncrease} times the baseline's,
@@ -46,22 +48,21 @@ public final class ReleaseGate {
     this.settings = settings;
   }
 
+  /** A candidate under {@code release.policy=manual}: released by hand only. */
+  public static Verdict manual(Scores candidate) {
+    return new Verdict(false, Reason.MANUAL_POLICY, "release.policy=manual: released by hand"
+        + " only", metrics(candidate, new Scores(Double.NaN, Double.NaN)));
+  }
+
+  /** A candidate under {@code release.policy=every-candidate}: released, unchecked. */
+  public static Verdict ungated(Scores candidate) {
+    return new Verdict(true, Reason.UNGATED, "release.policy=every-candidate",
+        metrics(candidate, new Scores(Double.NaN, Double.NaN)));
+  }
+
+  /** The gate's verdict on {@code candidate} against {@code baseline} ({@code baselineName}). */
   public Verdict decide(Scores candidate, Scores baseline, String baselineName) {
-    Map<String, Double> metrics = new LinkedHashMap<>();
-    put(metrics, "eval_loss", candidate.evalLoss());
-    put(metrics, "baseline_eval_loss", baseline.evalLoss());
-    put(metrics, "retention_loss", candidate.retentionLoss());
-    put(metrics, "baseline_retention_loss", baseline.retentionLoss());
-    switch (settings.policy()) {
-      case EVERY_CANDIDATE -> {
-        return new Verdict(true, Reason.UNGATED, "release.policy=every-candidate", metrics);
-      }
-      case MANUAL -> {
-        return new Verdict(false, Reason.MANUAL_POLICY, "release.policy=manual: released by"
-            + " hand only", metrics);
-      }
-      case GATE -> { }
-    }
+    Map<String, Double> metrics = metrics(candidate, baseline);
     if (Double.isInfinite(candidate.evalLoss()) || Double.isInfinite(candidate.retentionLoss())) {
       return new Verdict(false, Reason.NOT_FINITE, "a loss of the candidate is infinite",
           metrics);
@@ -102,6 +103,15 @@ public final class ReleaseGate {
           + " example and no retention set)", metrics);
     }
     return new Verdict(true, Reason.PASSED, String.join("; ", passed), metrics);
+  }
+
+  private static Map<String, Double> metrics(Scores candidate, Scores baseline) {
+    Map<String, Double> metrics = new LinkedHashMap<>();
+    put(metrics, "eval_loss", candidate.evalLoss());
+    put(metrics, "baseline_eval_loss", baseline.evalLoss());
+    put(metrics, "retention_loss", candidate.retentionLoss());
+    put(metrics, "baseline_retention_loss", baseline.retentionLoss());
+    return metrics;
   }
 
   /** The most a candidate may lose: the relative tolerance, or the absolute one if larger. */

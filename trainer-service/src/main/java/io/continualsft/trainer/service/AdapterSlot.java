@@ -1,7 +1,8 @@
 package io.continualsft.trainer.service;
 
 import io.continualsft.trainer.lora.LoraSettings;
-import io.continualsft.trainer.train.AdapterTraining;
+import io.continualsft.trainer.checkpoint.CheckpointSource;
+import io.continualsft.trainer.lora.AdapterState;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.apache.kafka.common.TopicPartition;
@@ -21,11 +22,11 @@ final class AdapterSlot {
   long lastUsed;
   boolean resident;
   /** Resident but not in the model: its weights and moments. Null otherwise. */
-  AdapterTraining.Snapshot parked;
+  AdapterState parked;
   /** The gate's baseline: the current release's weights and retention loss (cached). */
-  TrainerService.Baseline baseline;
+  ReleaseJudge.Baseline baseline;
   /** Where this trainer wrote the adapter's last checkpoint (null: not known). */
-  io.continualsft.trainer.checkpoint.CheckpointSource.Written written;
+  CheckpointSource.Written written;
   /** The eval loss at its last checkpoint, for its meter. */
   double evalLoss = Double.NaN;
 

@@ -10,14 +10,16 @@ import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.AdapterPartition;
 import io.continualsft.trainer.checkpoint.Checkpoint;
+import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
+import io.continualsft.trainer.checkpoint.CheckpointPublisher;
 import io.continualsft.trainer.checkpoint.StableRead;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
 import io.continualsft.trainer.checkpoint.InvalidCheckpointException;
 import io.continualsft.trainer.checkpoint.SkippingDeserializer;
-import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.model.Engines;
 import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.Batch;
@@ -66,7 +68,9 @@ final class TrainerWiring {
       registry = new SchemaRegistryClient(kafka.registry());
       KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(examplesConsumer(kafka),
           new ByteArrayDeserializer(), new ByteArrayDeserializer());
-      Producer<String, Object> producer = decorate.apply(producer(settings, registry));
+      Producer<String, Object> producer = decorate.apply(CheckpointPublisher.producer(
+          kafka.bootstrapServers(), kafka.clientProperties(), registry, kafka.transactionalId(),
+          settings.checkpoints().chunkBytes()));
       SchemaRegistryClient checkpointRegistry = registry;
       PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       TrainerMetrics metrics = new TrainerMetrics(meters);
@@ -148,84 +152,38 @@ final class TrainerWiring {
     }
   }
 
-  /** The retention set, labelled with this model's template, or empty without one. */
+  /**
+   * The retention set, labelled by the configured rules ({@code labels.*}, as the streams app
+   * labels), or empty without one.
+   */
   private static List<Batch.Example> retentionSet(TrainerSettings settings,
       SchemaRegistryClient registry) {
     TrainerSettings.Retention r = settings.retention();
-    int maxLength = settings.steps().maxLength();
-    List<Batch.Example> examples;
-    if (r.file().isPresent()) {
-      examples = RetentionSet.fromFile(r.file().get(), settings.model().dir(), maxLength,
-          r.maxExamples(), TrainerConfig.RETENTION_FILE, TrainerConfig.RETENTION_MAX_EXAMPLES);
-      System.out.printf("retention set: %d conversations from %s%n", examples.size(),
-          r.file().get());
-    } else if (!r.topic().isBlank()) {
-      examples = retentionFromTopic(settings, registry);
-    } else {
+    if (r.file().isEmpty() && r.topic().isBlank()) {
       return List.of();
     }
-    return examples;
-  }
-
-  /**
-   * A retention topic is read from its start to its end at startup. Written by others, so a
-   * record that does not decode or label is skipped with a log line, never fatal; records past
-   * retention.max-examples are left out with a warning.
-   */
-  private static List<Batch.Example> retentionFromTopic(TrainerSettings settings,
-      SchemaRegistryClient registry) {
-    TrainerSettings.Kafka kafka = settings.kafka();
-    String topic = settings.retention().topic();
-    List<Conversation> conversations = new ArrayList<>();
-    List<String> where = new ArrayList<>();
-    int skipped = 0;
-    try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(replayConsumer(kafka),
-        new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-      List<TopicPartition> partitions = c.partitionsFor(topic).stream()
-          .map(p -> new TopicPartition(topic, p.partition())).toList();
-      if (partitions.isEmpty()) {
-        throw new org.apache.kafka.common.config.ConfigException(TrainerConfig.RETENTION_TOPIC,
-            topic, "no such topic");
+    int maxLength = settings.steps().maxLength();
+    try (ExampleLabeler labeler = ExampleLabeler.open(settings.model().dir(),
+        settings.labels().templateName(), settings.labels().rules(), Clock.systemUTC())) {
+      if (r.file().isPresent()) {
+        List<Batch.Example> examples = RetentionSet.fromFile(r.file().get(), labeler, maxLength,
+            r.maxExamples(), TrainerConfig.RETENTION_FILE.key(),
+            TrainerConfig.RETENTION_MAX_EXAMPLES.key());
+        System.out.printf("retention set: %d conversations from %s%n", examples.size(),
+            r.file().get());
+        return examples;
       }
-      c.assign(partitions);
-      c.seekToBeginning(partitions);
-      Map<TopicPartition, Long> end = c.endOffsets(partitions);
-      var values = AvroDeserializer.specific(Conversation.class, registry);
-      java.time.Instant deadline = java.time.Instant.now().plusSeconds(120);
-      while (partitions.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
-        if (java.time.Instant.now().isAfter(deadline)) {
-          throw new IllegalStateException("could not read the retention topic " + topic
-              + " to its end within 120 s");
-        }
-        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-          if (conversations.size() == settings.retention().maxExamples()) {
-            skipped++;
-            continue;
-          }
-          try {
-            Conversation v = values.deserialize(topic, r.value());
-            if (v != null) {
-              conversations.add(v);
-              where.add(topic + "-" + r.partition() + "@" + r.offset());
-            }
-          } catch (RuntimeException bad) {
-            log.warn("retention topic {}-{}@{}: skipped, {}", topic, r.partition(), r.offset(),
-                bad.getMessage());
-          }
-        }
+      try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(
+          replayConsumer(settings.kafka()), new ByteArrayDeserializer(),
+          new ByteArrayDeserializer())) {
+        RetentionSet.Labelled labelled = RetentionSet.fromTopic(c, r.topic(),
+            AvroDeserializer.specific(Conversation.class, registry), labeler, maxLength,
+            r.maxExamples(), Duration.ofSeconds(120));
+        System.out.printf("retention set: %d conversations from topic %s (%d refused)%n",
+            labelled.examples().size(), r.topic(), labelled.refused().size());
+        return labelled.examples();
       }
     }
-    if (skipped > 0) {
-      log.warn("retention topic {} has {} more records than {}={}; they are left out", topic,
-          skipped, TrainerConfig.RETENTION_MAX_EXAMPLES, settings.retention().maxExamples());
-    }
-    RetentionSet.Labelled labelled = RetentionSet.label(conversations, settings.model().dir(),
-        settings.steps().maxLength(), where::get);
-    labelled.refused().forEach(r -> log.warn("retention topic: {} skipped: {}", r.where(),
-        r.reason()));
-    System.out.printf("retention set: %d conversations from topic %s (%d refused)%n",
-        labelled.examples().size(), topic, labelled.refused().size());
-    return labelled.examples();
   }
 
   /** A consumer of no group that reads committed records by offset. */
@@ -255,20 +213,5 @@ final class TrainerWiring {
     c.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
         org.apache.kafka.clients.consumer.StickyAssignor.class.getName());
     return c;
-  }
-
-  @SuppressWarnings({"unchecked", "rawtypes"})
-  private static KafkaProducer<String, Object> producer(TrainerSettings settings,
-      SchemaRegistryClient registry) {
-    TrainerSettings.Kafka kafka = settings.kafka();
-    Map<String, Object> c = new LinkedHashMap<>(kafka.clientProperties());
-    c.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-    c.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, kafka.transactionalId());
-    c.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-    c.put(ProducerConfig.ACKS_CONFIG, "all");
-    c.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG,
-        Math.max(1_048_576, settings.checkpoints().chunkBytes() + 65_536));
-    AvroSerializer<GenericContainer> values = new AvroSerializer(registry, false);
-    return new KafkaProducer(c, new StringSerializer(), values);
   }
 }

@@ -71,14 +71,17 @@ public final class LoraTrainer {
     this.step = step;
   }
 
-  /** One step; a step whose loss or gradient norm is not finite is skipped (not applied). */
-  public StepResult train(TokenBudgetBatcher.Plan plan) {
+  /**
+   * One step of the adapter whose parameters are {@code lora} (PEFT keys to the attached arrays);
+   * a step whose loss or gradient norm is not finite is skipped (not applied).
+   */
+  public StepResult train(TokenBudgetBatcher.Plan plan, Map<String, NDArray> lora) {
     synchronized (COLLECTOR) {
-      return trainLocked(plan);
+      return trainLocked(plan, lora);
     }
   }
 
-  private StepResult trainLocked(TokenBudgetBatcher.Plan plan) {
+  private StepResult trainLocked(TokenBudgetBatcher.Plan plan, Map<String, NDArray> lora) {
     long next = step + 1;
     long stepTokens = 0;
     for (Batch b : plan.microBatches()) {
@@ -90,7 +93,6 @@ public final class LoraTrainer {
     model.setTraining(true);
     Engine.getInstance().setRandomSeed((int) (seed * 1_000_003L + next)); // dropout per step
     double lossSum = 0;
-    Map<String, NDArray> lora = model.loraParameters();
     try (NDManager scope = params.newSubManager()) {
       try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
         for (Batch b : plan.microBatches()) {

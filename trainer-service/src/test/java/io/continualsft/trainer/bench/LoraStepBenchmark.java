@@ -6,7 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
-import io.continualsft.trainer.cli.Engines;
+import io.continualsft.trainer.model.Engines;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
@@ -54,7 +55,7 @@ public final class LoraStepBenchmark {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = LlamaModel.fromWeights(config, ModelFactory.randomWeights(config, 1),
             params.newSubManager())) {
-      model.addLora(new LoraSettings(8, 16, 0, List.of("q_proj", "v_proj"), false), 2);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(8, 16, 0, List.of("q_proj", "v_proj"), false), 2);
       Optimizer adam = Optimizer.adamW().optLearningRateTracker(Tracker.fixed(1e-4f)).build();
       double[] seconds = new double[steps];
       for (int s = -2; s < steps; s++) { // two warm-up steps
@@ -63,7 +64,7 @@ public final class LoraStepBenchmark {
           try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
             gc.backward(SftLoss.withGradient(model, batch, step).objective());
           }
-          for (Map.Entry<String, NDArray> p : model.loraParameters().entrySet()) {
+          for (Map.Entry<String, NDArray> p : lora.parameters().entrySet()) {
             try (NDArray grad = p.getValue().getGradient()) {
               adam.update(p.getKey(), p.getValue(), grad);
             }

@@ -119,11 +119,11 @@ class TrainerConfigTest {
   @Test
   void settingsNeverPrintTheirSecrets() {
     TrainerSettings s = TrainerSettings.builder()
-        .bootstrapServers("b:1").registryUrl("http://r:2").modelDir(Path.of("/m"))
-        .clientProperty("sasl.jaas.config", "ScramLoginModule required password=\"kafka-pw\";")
-        .clientProperty("ssl.truststore.password", "store-pw")
-        .registryProperty("bearer.auth.credentials.source", "STATIC_TOKEN")
-        .registryProperty("bearer.auth.token", "registry-token")
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, "b:1").set(TrainerConfig.REGISTRY_URL, "http://r:2").set(TrainerConfig.MODEL_DIR, Path.of("/m"))
+        .set("sasl.jaas.config", "ScramLoginModule required password=\"kafka-pw\";")
+        .set("ssl.truststore.password", "store-pw")
+        .set("bearer.auth.credentials.source", "STATIC_TOKEN")
+        .set("bearer.auth.token", "registry-token")
         .build();
     assertThat(s.toString()).doesNotContain("kafka-pw", "store-pw", "registry-token")
         .contains("sasl.jaas.config=[hidden]", "bearer.auth.credentials.source=STATIC_TOKEN");
@@ -132,13 +132,13 @@ class TrainerConfigTest {
   @Test
   void settingsWrittenAsPropertiesReadBackEqual() {
     TrainerSettings s = TrainerSettings.builder()
-        .bootstrapServers("b:1").registryUrl("http://r:2").autoRegisterSchemas(true)
-        .modelDir(Path.of("/m")).modelName("tiny").adapter("a").groupId("g")
-        .loraR(16).loraAlpha(32).loraDropout(0.05).loraTargetModules(List.of("all-linear"))
-        .learningRate(0.03).eps(2.5e-7).betas(0.9, 0.98).warmupSteps(5).cosine(true)
-        .evalFraction(0.1).maxLength(1024).tokenBudget(2048).stepTokens(32).pack(true)
-        .checkpointEverySteps(20).metricsPort(0).nonFiniteSteps(List.of(4L))
-        .clientProperty("ssl.truststore.location", "/t.jks")
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, "b:1").set(TrainerConfig.REGISTRY_URL, "http://r:2").set(TrainerConfig.AUTO_REGISTER_SCHEMAS, "true")
+        .set(TrainerConfig.MODEL_DIR, Path.of("/m")).set(TrainerConfig.MODEL_NAME, "tiny").set(TrainerConfig.ADAPTER, "a").set(TrainerConfig.GROUP_ID, "g")
+        .set(TrainerConfig.LORA_R, 16).set(TrainerConfig.LORA_ALPHA, 32).set(TrainerConfig.LORA_DROPOUT, 0.05).set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear"))
+        .set(TrainerConfig.LEARNING_RATE, 0.03).set(TrainerConfig.EPS, 2.5e-7).set(TrainerConfig.BETAS, List.of(0.9, 0.98)).set(TrainerConfig.WARMUP_STEPS, 5).set(TrainerConfig.COSINE, true)
+        .set(TrainerConfig.EVAL_FRACTION, 0.1).set(TrainerConfig.MAX_LENGTH, 1024).set(TrainerConfig.TOKEN_BUDGET, 2048).set(TrainerConfig.STEP_TOKENS, 32).set(TrainerConfig.PACK, true)
+        .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 20).set(TrainerConfig.METRICS_PORT, 0).set(TrainerConfig.NON_FINITE_STEPS, List.of(4L))
+        .set("ssl.truststore.location", "/t.jks")
         .build();
     assertThat(TrainerConfig.fromMap(TrainerConfig.toProperties(s))).isEqualTo(s);
   }

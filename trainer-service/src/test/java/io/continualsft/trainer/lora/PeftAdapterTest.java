@@ -19,8 +19,8 @@ class PeftAdapterTest {
   void anAdapterRoundTripsBitExactly(@TempDir Path dir) throws Exception {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(PARITY.resolve("qwen3/model"), params.newSubManager())) {
-      model.addLora(new LoraSettings(8, 16, 0.05, List.of("q_proj", "v_proj", "down_proj"), true), 11);
-      PeftAdapter saved = PeftAdapter.of(model.lora(), "local/tiny", model.loraParameters());
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(8, 16, 0.05, List.of("q_proj", "v_proj", "down_proj"), true), 11);
+      PeftAdapter saved = PeftAdapter.of(lora.settings(), "local/tiny", lora.parameters());
       saved.write(dir.resolve("one"));
       PeftAdapter loaded = PeftAdapter.read(dir.resolve("one"));
       assertThat(loaded.settings()).isEqualTo(saved.settings());
@@ -39,8 +39,8 @@ class PeftAdapterTest {
   void theFilesHavePeftsLayout(@TempDir Path dir) throws Exception {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(PARITY.resolve("llama/model"), params.newSubManager())) {
-      model.addLora(new LoraSettings(4, 8, 0, List.of("q_proj"), false), 1);
-      PeftAdapter.of(model.lora(), "meta-llama/tiny", model.loraParameters()).write(dir);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(4, 8, 0, List.of("q_proj"), false), 1);
+      PeftAdapter.of(lora.settings(), "meta-llama/tiny", lora.parameters()).write(dir);
     }
     var config = new com.fasterxml.jackson.databind.ObjectMapper()
         .readTree(Files.readString(dir.resolve("adapter_config.json")));

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
 import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.LoraSettings;
 import java.nio.file.Path;
 import java.util.List;
@@ -34,7 +35,7 @@ class LlamaModelTest {
         NDManager step = params.newSubManager()) {
       float[] base = model.logits(batch.ids(step), batch.positions(step), batch.segments(step))
           .toFloatArray();
-      model.addLora(new LoraSettings(8, 16, 0, List.of("all-linear"), false), 42);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(8, 16, 0, List.of("all-linear"), false), 42);
       float[] adapted = model.logits(batch.ids(step), batch.positions(step), batch.segments(step))
           .toFloatArray();
       assertThat(adapted).containsExactly(base);
@@ -47,8 +48,8 @@ class LlamaModelTest {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
         NDManager step = params.newSubManager()) {
-      model.addLora(new LoraSettings(4, 8, 0, List.of("q_proj", "v_proj"), false), 7);
-      for (var e : model.loraParameters().entrySet()) {
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(4, 8, 0, List.of("q_proj", "v_proj"), false), 7);
+      for (var e : lora.parameters().entrySet()) {
         if (e.getKey().contains("lora_B")) {
           assertThat(e.getValue().toFloatArray()).containsOnly(0f);
         } else {
@@ -60,11 +61,11 @@ class LlamaModelTest {
       try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
         gc.backward(SftLoss.withGradient(model, batch, step).objective());
       }
-      for (NDArray w : model.baseWeights()) {
+      for (NDArray w : model.frozenWeights()) {
         assertThat(w.hasGradient()).as("base weight %s", w.getShape()).isFalse();
       }
       // With B = 0 only B receives a signal; A's gradient is exactly zero on the first step.
-      for (var e : model.loraParameters().entrySet()) {
+      for (var e : lora.parameters().entrySet()) {
         float[] grad = e.getValue().getGradient().toFloatArray();
         if (e.getKey().contains("lora_A")) {
           assertThat(grad).containsOnly(0f);
@@ -82,8 +83,8 @@ class LlamaModelTest {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
         NDManager step = params.newSubManager()) {
-      model.addLora(new LoraSettings(4, 8, 0, List.of("all-linear"), false), 3);
-      randomizeB(model);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(4, 8, 0, List.of("all-linear"), false), 3);
+      randomizeB(lora);
       SftLoss.Result separate = SftLoss.compute(model, Batch.separate(List.of(first, second), 0), step);
       SftLoss.Result packed = SftLoss.compute(model, Batch.packed(List.of(List.of(first, second)), 0), step);
       assertThat(packed.tokens()).isEqualTo(separate.tokens()).isEqualTo(6 + 5);
@@ -101,8 +102,8 @@ class LlamaModelTest {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
         NDManager step = params.newSubManager()) {
-      model.addLora(new LoraSettings(4, 8, 0, List.of("all-linear"), false), 9);
-      randomizeB(model);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(4, 8, 0, List.of("all-linear"), false), 9);
+      randomizeB(lora);
       Batch full = Batch.separate(List.of(new Batch.Example(ids, ids)), 0);
       float[] all = model.logits(full.ids(step), full.positions(step), full.segments(step))
           .toFloatArray(); // [1, 12, 96]
@@ -130,8 +131,8 @@ class LlamaModelTest {
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager());
         NDManager step = params.newSubManager()) {
-      model.addLora(new LoraSettings(4, 8, 0.5, List.of("all-linear"), false), 3);
-      randomizeB(model);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(4, 8, 0.5, List.of("all-linear"), false), 3);
+      randomizeB(lora);
       float[] eval1 = model.logits(batch.ids(step), batch.positions(step), batch.segments(step)).toFloatArray();
       float[] eval2 = model.logits(batch.ids(step), batch.positions(step), batch.segments(step)).toFloatArray();
       assertThat(eval1).containsExactly(eval2);
@@ -148,10 +149,10 @@ class LlamaModelTest {
   }
 
   /** Gives B non-zero values so the adapter actually changes the output. */
-  static void randomizeB(LlamaModel model) {
+  static void randomizeB(LoraModel lora) {
     java.util.Map<String, float[]> values = new java.util.LinkedHashMap<>();
     java.util.SplittableRandom random = new java.util.SplittableRandom(5);
-    model.loraParameters().forEach((key, array) -> {
+    lora.parameters().forEach((key, array) -> {
       float[] v = array.toFloatArray();
       if (key.contains("lora_B")) {
         for (int i = 0; i < v.length; i++) {
@@ -160,6 +161,6 @@ class LlamaModelTest {
       }
       values.put(key, v);
     });
-    model.setLora(model.lora(), values);
+    lora.load(values);
   }
 }

@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.LoraSettings;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -31,8 +32,8 @@ class SftLossTest {
         List.of(LlamaModelTest.example(12, 3, 4))), 0);
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(LlamaModelTest.QWEN3, params.newSubManager())) {
-      model.addLora(new LoraSettings(4, 8, 0, List.of("all-linear"), false), 3);
-      LlamaModelTest.randomizeB(model);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(4, 8, 0, List.of("all-linear"), false), 3);
+      LlamaModelTest.randomizeB(lora);
 
       double referenceSum;
       Map<String, float[]> referenceGrads;
@@ -42,7 +43,7 @@ class SftLossTest {
           referenceSum = sum.getFloat();
           gc.backward(sum);
         }
-        referenceGrads = takeGradients(model);
+        referenceGrads = takeGradients(lora);
       }
 
       SftLoss.Result chunked;
@@ -52,7 +53,7 @@ class SftLossTest {
           chunked = SftLoss.compute(model, batch, step, true, chunkRows);
           gc.backward(chunked.objective());
         }
-        grads = takeGradients(model);
+        grads = takeGradients(lora);
       }
 
       assertThat(chunked.tokens()).isEqualTo(6 + 5 + 8);
@@ -102,9 +103,9 @@ class SftLossTest {
         new Shape(targets.size(), 1)), 1).neg().sum();
   }
 
-  private static Map<String, float[]> takeGradients(LlamaModel model) {
+  private static Map<String, float[]> takeGradients(LoraModel lora) {
     Map<String, float[]> out = new LinkedHashMap<>();
-    model.loraParameters().forEach((name, p) -> {
+    lora.parameters().forEach((name, p) -> {
       NDArray g = p.getGradient();
       out.put(name, g.toFloatArray());
       try (NDArray zero = g.getManager().create(0f)) {

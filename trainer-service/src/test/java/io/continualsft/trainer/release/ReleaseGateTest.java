@@ -85,15 +85,14 @@ class ReleaseGateTest {
   }
 
   @Test
-  void theOtherPoliciesReleaseEveryCandidateOrNone() {
-    Scores worse = new Scores(9.0, 9.0);
-    Scores better = new Scores(1.0, 1.0);
-    assertThat(new ReleaseGate(new TrainerSettings.Gate(
-        TrainerSettings.ReleasePolicy.EVERY_CANDIDATE, 0, 0, 0)).decide(worse, better, "b"))
-        .extracting(ReleaseGate.Verdict::release, ReleaseGate.Verdict::reason)
-        .containsExactly(true, Reason.UNGATED);
-    assertThat(new ReleaseGate(new TrainerSettings.Gate(TrainerSettings.ReleasePolicy.MANUAL, 0,
-        0, 0)).decide(better, worse, "b"))
+  void theOtherPoliciesVerdictsReleaseEveryCandidateOrNoneWithTheirNumbers() {
+    Scores worse = new Scores(9.0, Double.NaN);
+    assertThat(ReleaseGate.ungated(worse))
+        .extracting(ReleaseGate.Verdict::release, ReleaseGate.Verdict::reason,
+            ReleaseGate.Verdict::summary, ReleaseGate.Verdict::metrics)
+        .containsExactly(true, Reason.UNGATED, "release.policy=every-candidate",
+            java.util.Map.of("eval_loss", 9.0));
+    assertThat(ReleaseGate.manual(worse))
         .extracting(ReleaseGate.Verdict::release, ReleaseGate.Verdict::reason)
         .containsExactly(false, Reason.MANUAL_POLICY);
   }

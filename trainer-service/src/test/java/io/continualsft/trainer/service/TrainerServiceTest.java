@@ -19,6 +19,7 @@ import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.ModelIdentity;
@@ -71,20 +72,20 @@ class TrainerServiceTest {
 
   static TrainerSettings settings() {
     return TrainerSettings.builder()
-        .bootstrapServers("unused:9092").registryUrl("http://unused")
-        .examplesTopic(EXAMPLES).checkpointTopic(CHECKPOINTS).deadLetterTopic(DLQ)
-        .releasesTopic(RELEASES)
-        .modelDir(MODEL)
-        .loraR(4).loraAlpha(8).loraDropout(0.1).loraTargetModules(List.of("all-linear"))
-        .seed(3)
-        .maxLength(32).tokenBudget(64)
-        .stepTokens(10)
-        .learningRate(0.01).warmupSteps(0)
-        .evalFraction(0.25)
-        .checkpointEverySteps(3).checkpointEverySeconds(3600)
-        .chunkBytes(4096)
-        .metricsPort(0)
-        .progressEverySteps(1000)
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, "unused:9092").set(TrainerConfig.REGISTRY_URL, "http://unused")
+        .set(TrainerConfig.TOPIC_EXAMPLES, EXAMPLES).set(TrainerConfig.TOPIC_CHECKPOINTS, CHECKPOINTS).set(TrainerConfig.TOPIC_DEAD_LETTERS, DLQ)
+        .set(TrainerConfig.TOPIC_RELEASES, RELEASES)
+        .set(TrainerConfig.MODEL_DIR, MODEL)
+        .set(TrainerConfig.LORA_R, 4).set(TrainerConfig.LORA_ALPHA, 8).set(TrainerConfig.LORA_DROPOUT, 0.1).set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear"))
+        .set(TrainerConfig.SEED, 3)
+        .set(TrainerConfig.MAX_LENGTH, 32).set(TrainerConfig.TOKEN_BUDGET, 64)
+        .set(TrainerConfig.STEP_TOKENS, 10)
+        .set(TrainerConfig.LEARNING_RATE, 0.01).set(TrainerConfig.WARMUP_STEPS, 0)
+        .set(TrainerConfig.EVAL_FRACTION, 0.25)
+        .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 3).set(TrainerConfig.CHECKPOINT_EVERY_SECONDS, 3600)
+        .set(TrainerConfig.CHUNK_BYTES, 4096)
+        .set(TrainerConfig.METRICS_PORT, 0)
+        .set(TrainerConfig.PROGRESS_EVERY_STEPS, 1000)
         .build();
   }
 
@@ -143,9 +144,9 @@ class TrainerServiceTest {
   }
 
   /** Runs until a checkpoint has been published through the end of the input. */
-  private static List<TrainerService.Published> runToEnd(TrainerService service,
+  private static List<Published> runToEnd(TrainerService service,
       LogConsumer<byte[], byte[]> consumer) {
-    List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+    List<Published> published = new CopyOnWriteArrayList<>();
     service.onPublished(published::add);
     long end = consumer.endOffsets(List.of(IN)).get(IN);
     BooleanSupplier done = () -> !published.isEmpty()
@@ -174,13 +175,13 @@ class TrainerServiceTest {
       heldOut += ExampleAdmission.heldOut("c-" + i, 0.25) ? 1 : 0;
     }
     MockProducer<String, Object> producer = producer();
-    List<TrainerService.Published> published;
+    List<Published> published;
     try (TrainerService service = service(consumer, producer, (adapter, versions) -> Optional.empty())) {
       published = runToEnd(service, consumer);
       assertThat(service.state()).isEqualTo("STOPPED");
     }
     assertThat(heldOut).as("the fixture holds some out").isBetween(1L, 10L);
-    TrainerService.Published last = published.getLast();
+    Published last = published.getLast();
     assertThat(last.examplesTrained()).isEqualTo(n - heldOut);
     assertThat(last.tokensTrained()).isEqualTo(4 * (n - heldOut));
     assertThat(last.offsets()).isEqualTo(Map.of(IN, (long) n));
@@ -220,7 +221,7 @@ class TrainerServiceTest {
     append(consumer, SftExample.newBuilder(example("c-6", 6)).setInputIds(outOfRange).build());
     append(consumer, example("c-7", 7));
     MockProducer<String, Object> producer = producer();
-    List<TrainerService.Published> published;
+    List<Published> published;
     try (TrainerService service = service(consumer, producer, (adapter, versions) -> Optional.empty())) {
       published = runToEnd(service, consumer);
     }
@@ -256,7 +257,7 @@ class TrainerServiceTest {
     consumer.append(IN, "big".getBytes(StandardCharsets.UTF_8),
         new byte[PendingDeadLetters.MAX_ORIGINAL_BYTES + 1], 0);
     MockProducer<String, Object> producer = producer();
-    List<TrainerService.Published> published;
+    List<Published> published;
     try (TrainerService service = service(consumer, producer, (adapter, versions) -> Optional.empty())) {
       published = runToEnd(service, consumer);
     }
@@ -297,7 +298,7 @@ class TrainerServiceTest {
     // always between two steps)...
     MockProducer<String, Object> stopped = producer();
     try (TrainerService service = service(input.get(), stopped, (adapter, versions) -> Optional.empty())) {
-      List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+      List<Published> published = new CopyOnWriteArrayList<>();
       service.onPublished(published::add);
       service.run(() -> !published.isEmpty());
       assertThat(published.getFirst().offsets().get(IN)).isLessThan(n);
@@ -386,17 +387,17 @@ class TrainerServiceTest {
     }
     MockProducer<String, Object> producer = producer();
     TrainerSettings s = settings().toBuilder()
-        .releasePolicy(TrainerSettings.ReleasePolicy.EVERY_CANDIDATE).build();
-    List<TrainerService.Published> published;
+        .set(TrainerConfig.RELEASE_POLICY, TrainerSettings.ReleasePolicy.EVERY_CANDIDATE).build();
+    List<Published> published;
     try (TrainerService service = service(s, consumer, producer,
         (adapter, versions) -> Optional.empty(), null, List.of())) {
       published = runToEnd(service, consumer);
     }
-    assertThat(published).hasSizeGreaterThanOrEqualTo(2).allMatch(TrainerService.Published::released);
+    assertThat(published).hasSizeGreaterThanOrEqualTo(2).allMatch(Published::released);
     List<ProducerRecord<String, Object>> history = producer.history();
     List<AdapterRelease> releases = releases(producer);
     assertThat(releases).extracting(AdapterRelease::getVersion)
-        .containsExactlyElementsOf(published.stream().map(TrainerService.Published::version).toList());
+        .containsExactlyElementsOf(published.stream().map(Published::version).toList());
     for (int i = 0; i < history.size(); i++) {
       if (history.get(i).topic().equals(RELEASES)) {
         // Sent right after the manifest it points at, before the transaction commits.
@@ -426,9 +427,9 @@ class TrainerServiceTest {
     List<Batch.Example> retention = retentionSet();
     MockProducer<String, Object> producer = producer();
     // A learning rate a hundred times too high: some updates wreck the adapter.
-    TrainerSettings s = settings().toBuilder().evalFraction(0).gateMaxRetentionIncrease(0.05)
-        .learningRate(1.0).build();
-    List<TrainerService.Published> published;
+    TrainerSettings s = settings().toBuilder().set(TrainerConfig.EVAL_FRACTION, 0).set(TrainerConfig.GATE_MAX_RETENTION_INCREASE, 0.05)
+        .set(TrainerConfig.LEARNING_RATE, 1.0).build();
+    List<Published> published;
     TrainerMetrics metrics;
     try (TrainerService service = service(s, consumer, producer,
         (adapter, versions) -> Optional.empty(), null, retention)) {
@@ -468,8 +469,8 @@ class TrainerServiceTest {
     }
     List<Batch.Example> retention = retentionSet();
     MockProducer<String, Object> producer = producer();
-    TrainerSettings s = settings().toBuilder().evalFraction(0).build();
-    List<TrainerService.Published> published;
+    TrainerSettings s = settings().toBuilder().set(TrainerConfig.EVAL_FRACTION, 0).build();
+    List<Published> published;
     try (TrainerService service = service(s, consumer, producer,
         (adapter, versions) -> Optional.empty(), null, retention)) {
       published = runToEnd(service, consumer);
@@ -478,8 +479,8 @@ class TrainerServiceTest {
     assertThat(published.getFirst().gate()).contains("base model");
     List<AdapterRelease> releases = releases(producer);
     assertThat(releases).extracting(AdapterRelease::getVersion).containsExactlyElementsOf(
-        published.stream().filter(TrainerService.Published::released)
-            .map(TrainerService.Published::version).toList());
+        published.stream().filter(Published::released)
+            .map(Published::version).toList());
     for (AdapterRelease r : releases) {
       assertThat(r.getDecision()).isEqualTo(ReleaseDecision.GATE_PASSED);
       assertThat(r.getMetrics().get("retention_loss"))
@@ -497,10 +498,10 @@ class TrainerServiceTest {
       }
       return consumer;
     };
-    TrainerSettings s = settings().toBuilder().replayFraction(0.25).build();
+    TrainerSettings s = settings().toBuilder().set(TrainerConfig.REPLAY_FRACTION, 0.25).build();
     MockProducer<String, Object> reference = producer();
     LogConsumer<byte[], byte[]> all = input.get();
-    List<TrainerService.Published> uninterrupted;
+    List<Published> uninterrupted;
     try (TrainerService service = service(s, all, reference,
         (adapter, versions) -> Optional.empty(), input.get(), List.of())) {
       uninterrupted = runToEnd(service, all);
@@ -508,7 +509,7 @@ class TrainerServiceTest {
     MockProducer<String, Object> stopped = producer();
     try (TrainerService service = service(s, input.get(), stopped,
         (adapter, versions) -> Optional.empty(), input.get(), List.of())) {
-      List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+      List<Published> published = new CopyOnWriteArrayList<>();
       service.onPublished(published::add);
       service.run(() -> !published.isEmpty());
     }
@@ -523,7 +524,7 @@ class TrainerServiceTest {
     Checkpoint reference1 = newest(checkpointRecords(reference), "default").orElseThrow();
     long heldOut = java.util.stream.IntStream.range(0, n)
         .filter(i -> ExampleAdmission.heldOut("c-" + i, 0.25)).count();
-    TrainerService.Published last = uninterrupted.getLast();
+    Published last = uninterrupted.getLast();
     assertThat(last.examplesTrained()).as("each new example once").isEqualTo(n - heldOut);
     assertThat(last.tokensTrained()).isEqualTo(4 * (n - heldOut));
     assertThat(last.examplesReplayed()).as("about a third as many again")
@@ -549,7 +550,7 @@ class TrainerServiceTest {
       append(consumer, examples.getLast());
     }
     MockProducer<String, Object> producer = producer();
-    List<TrainerService.Published> published;
+    List<Published> published;
     try (TrainerService service = service(consumer, producer,
         (adapter, versions) -> Optional.empty())) {
       published = runToEnd(service, consumer);
@@ -605,8 +606,8 @@ class TrainerServiceTest {
 
   private TrainerService everyAdapter(LogConsumer<byte[], byte[]> consumer,
       MockProducer<String, Object> producer, CheckpointSource checkpoints, int resident) {
-    TrainerSettings s = settings().toBuilder().adapter("*").groupId("trainers")
-        .transactionalId("trainer-1").maxResidentAdapters(resident)
+    TrainerSettings s = settings().toBuilder().set(TrainerConfig.ADAPTER, "*").set(TrainerConfig.GROUP_ID, "trainers")
+        .set(TrainerConfig.TRANSACTIONAL_ID, "trainer-1").set(TrainerConfig.MAX_RESIDENT_ADAPTERS, resident)
         .loraOverride("hooli", new io.continualsft.trainer.lora.LoraSettings(2, 4, 0.1,
             List.of("q_proj", "v_proj"), false))
         .build();
@@ -672,7 +673,7 @@ class TrainerServiceTest {
   void oneTrainerTrainsEveryAdapterOfItsPartitionsEachWithItsOwnStepsAndCheckpoints() {
     MockProducer<String, Object> producer = producer();
     LogConsumer<byte[], byte[]> consumer = tenants("trainers");
-    List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+    List<Published> published = new CopyOnWriteArrayList<>();
     try (TrainerService service = everyAdapter(consumer, producer,
         checkpointsOf(List.of(producer)), 12)) {
       service.onPublished(published::add);
@@ -771,7 +772,7 @@ class TrainerServiceTest {
     MockProducer<String, Object> two = producer();
     CheckpointSource shared = checkpointsOf(List.of(one, two));
     LogConsumer<byte[], byte[]> first = tenants("trainers");
-    List<TrainerService.Published> published = new CopyOnWriteArrayList<>();
+    List<Published> published = new CopyOnWriteArrayList<>();
     BooleanSupplier firstDone = drained(first);
     try (TrainerService service = everyAdapter(first, one, shared, 3)) {
       service.onPublished(published::add);

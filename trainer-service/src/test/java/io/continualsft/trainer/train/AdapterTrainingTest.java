@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
@@ -18,10 +19,10 @@ class AdapterTrainingTest {
   static final Path MODEL = Path.of("src/test/resources/parity/qwen3/model");
 
   static TrainerSettings settings() {
-    return TrainerSettings.builder().bootstrapServers("unused:9092").registryUrl("http://unused")
-        .modelDir(MODEL).loraR(4).loraAlpha(8).loraDropout(0.1)
-        .loraTargetModules(List.of("all-linear")).seed(3).maxLength(32).tokenBudget(40)
-        .learningRate(0.01).warmupSteps(0).build();
+    return TrainerSettings.builder().set(TrainerConfig.BOOTSTRAP_SERVERS, "unused:9092").set(TrainerConfig.REGISTRY_URL, "http://unused")
+        .set(TrainerConfig.MODEL_DIR, MODEL).set(TrainerConfig.LORA_R, 4).set(TrainerConfig.LORA_ALPHA, 8).set(TrainerConfig.LORA_DROPOUT, 0.1)
+        .set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear")).set(TrainerConfig.SEED, 3).set(TrainerConfig.MAX_LENGTH, 32).set(TrainerConfig.TOKEN_BUDGET, 40)
+        .set(TrainerConfig.LEARNING_RATE, 0.01).set(TrainerConfig.WARMUP_STEPS, 0).build();
   }
 
   static List<Batch.Example> window(int salt) {
@@ -48,13 +49,12 @@ class AdapterTrainingTest {
   void aTrainingStepLeavesNoNDArrayOpen() {
     NDManager params = NDManager.newBaseManager();
     try (AdapterTraining training = AdapterTraining.open(settings(), params)) {
-      int loraParameters = training.model().loraParameters().size();
-      int base = training.model().baseWeights().size();
-      assertThat(params.getManagedArrays()).hasSize(base + loraParameters);
+      int loraParameters = training.lora().parameters().size();
+      int before = params.getManagedArrays().size(); // base weights and LoRA parameters
       training.step(window(0)); // the first step creates the optimizer's two moments per parameter
       int open = params.getManagedArrays().size();
       assertThat(open).as("base weights, LoRA parameters and their moments, nothing else")
-          .isEqualTo(base + 3 * loraParameters);
+          .isEqualTo(before + 2 * loraParameters);
       for (int i = 1; i <= 5; i++) {
         LoraTrainer.StepResult r = training.step(window(i)); // several micro-batches each
         assertThat(r.applied()).isTrue();
@@ -73,9 +73,7 @@ class AdapterTrainingTest {
         AdapterTraining restored = AdapterTraining.open(settings(), NDManager.newBaseManager())) {
       original.step(window(0));
       original.step(window(1));
-      PeftAdapter snapshot = original.adapter("tiny");
-      Map<String, float[]> moments = original.moments();
-      restored.restore(snapshot, moments, original.step(), original.optimizerSteps());
+      restored.load(original.state());
       for (int i = 2; i < 5; i++) {
         LoraTrainer.StepResult a = original.step(window(i));
         LoraTrainer.StepResult b = restored.step(window(i));

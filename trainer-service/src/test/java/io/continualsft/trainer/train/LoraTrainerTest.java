@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.trainer.lora.LoraModel;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
@@ -45,7 +46,7 @@ class LoraTrainerTest {
     int[] call = {0};
     try (NDManager params = NDManager.newBaseManager();
         LlamaModel model = ModelLoader.load(QWEN3, params.newSubManager())) {
-      model.addLora(new LoraSettings(4, 8, 0.1, List.of("all-linear"), false), 5);
+      LoraModel lora = LoraModel.attachFresh(model, new LoraSettings(4, 8, 0.1, List.of("all-linear"), false), 5);
       LoraTrainer trainer = new LoraTrainer(model, params,
           new AdamW(params.newSubManager(), 0.9, 0.999, 1e-8, 0),
           new LearningRate(0.01, 0, false, 0, 0), 1.0, 3, (step, grads) -> {
@@ -57,9 +58,9 @@ class LoraTrainerTest {
       TokenBudgetBatcher batcher = new TokenBudgetBatcher(256, 64, false, 0);
       List<LoraTrainer.StepResult> results = new ArrayList<>();
       for (int i = 0; i < count; i++) {
-        results.add(trainer.train(batcher.plan(examples())));
+        results.add(trainer.train(batcher.plan(examples()), lora.parameters()));
       }
-      model.loraParameters().values().forEach(p -> adapterAfter.add(p.toFloatArray()));
+      lora.parameters().values().forEach(p -> adapterAfter.add(p.toFloatArray()));
       return results;
     }
   }

@@ -1,4 +1,4 @@
-package io.continualsft.trainer.cli;
+package io.continualsft.trainer.model;
 
 import ai.djl.Device;
 

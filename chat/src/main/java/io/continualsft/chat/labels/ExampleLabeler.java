@@ -1,0 +1,95 @@
+package io.continualsft.chat.labels;
+
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.format.ChatModel;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.temporal.ChronoUnit;
+import java.util.Arrays;
+
+/**
+ * The one way a conversation becomes a training example: the base model's chat template and the
+ * configured labelling rules ({@link LabelingSettings}, read from {@link LabelingKeys}). The
+ * streams app, {@code streams-app mask}, {@code trainer-service train} and the trainer's
+ * retention set all label through here, so an example means the same wherever it was made.
+ */
+public final class ExampleLabeler implements AutoCloseable {
+  private final ChatModel model;
+  private final boolean ownsModel;
+  private final LabelingSettings rules;
+  private final AssistantLabeler labeler;
+  private final Clock clock;
+
+  /** Labels with {@code model} (the caller's, which it closes) by {@code rules}. */
+  public ExampleLabeler(ChatModel model, LabelingSettings rules, Clock clock) {
+    this(model, false, rules, clock);
+  }
+
+  private ExampleLabeler(ChatModel model, boolean ownsModel, LabelingSettings rules,
+      Clock clock) {
+    this.model = model;
+    this.ownsModel = ownsModel;
+    this.rules = rules;
+    this.labeler = new AssistantLabeler(model, rules);
+    this.clock = clock;
+  }
+
+  /** Loads the chat format of {@code modelDir} (template {@code templateName}); closed with this. */
+  public static ExampleLabeler open(Path modelDir, String templateName, LabelingSettings rules,
+      Clock clock) {
+    ChatModel model = ChatModel.load(modelDir, templateName, clock);
+    try {
+      return new ExampleLabeler(model, true, rules, clock);
+    } catch (RuntimeException e) {
+      model.close();
+      throw e;
+    }
+  }
+
+  /** The example of {@code conversation} with the numbers metrics want. */
+  public record Prepared(SftExample example, int renderedChars, boolean truncated) {}
+
+  /** Ids and labels of {@code conversation}, or why it cannot be trained. */
+  public AssistantLabeler.Labeled label(Conversation conversation) throws RejectedException {
+    return labeler.label(conversation);
+  }
+
+  /**
+   * The example the stream writes for {@code conversation}, read from {@code sourceTopic} at
+   * {@code partition} and {@code offset}.
+   */
+  public Prepared prepare(Conversation conversation, String sourceTopic, int partition,
+      long offset) throws RejectedException {
+    AssistantLabeler.Labeled labeled = labeler.label(conversation);
+    SftExample example = SftExample.newBuilder()
+        .setConversationId(conversation.getId())
+        .setAdapter(conversation.getAdapter())
+        .setInputIds(Arrays.stream(labeled.inputIds()).boxed().toList())
+        .setLabels(Arrays.stream(labeled.labels()).boxed().toList())
+        .setTrainedTokens(labeled.trainedTokens())
+        .setTokenizerFingerprint(model.tokenizerFingerprint())
+        .setTemplateFingerprint(model.templateFingerprint())
+        .setSourceTopic(sourceTopic)
+        .setSourcePartition(partition)
+        .setSourceOffset(offset)
+        .setCreatedAt(clock.instant().truncatedTo(ChronoUnit.MILLIS))
+        .build();
+    return new Prepared(example, labeled.renderedChars(), labeled.truncated());
+  }
+
+  public LabelingSettings rules() {
+    return rules;
+  }
+
+  public AssistantLabeler labeler() {
+    return labeler;
+  }
+
+  @Override
+  public void close() {
+    if (ownsModel) {
+      model.close();
+    }
+  }
+}

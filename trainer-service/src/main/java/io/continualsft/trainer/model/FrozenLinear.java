@@ -1,0 +1,59 @@
+package io.continualsft.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.core.Linear;
+
+/**
+ * One linear map of a decoder layer, {@code y = x·Wᵀ + b}, W and b frozen, plus what an attached
+ * {@link Adapter} adds (as PEFT wraps the base layer: the adapter sees the same input and its
+ * output is added). The model knows nothing of how an adapter is made; the {@code lora} package
+ * attaches LoRA's.
+ *
+ * <pre>
+ *   x: [..., in]   weight: [out, in]   bias: [out] or none   y: [..., out]
+ * </pre>
+ */
+public final class FrozenLinear {
+  /** What an adapter adds to a frozen linear map's output: {@code [..., in] -> [..., out]}. */
+  public interface Adapter {
+    /** The term added to {@code x·Wᵀ + b}, in {@code x}'s manager; dropout only when training. */
+    NDArray delta(NDArray x, boolean training);
+  }
+
+  final NDArray weight; // [out, in]
+  final NDArray bias; // [out] or null
+  private Adapter adapter;
+
+  FrozenLinear(NDArray weight, NDArray bias) {
+    this.weight = weight;
+    this.bias = bias;
+  }
+
+  /** [out, in]. */
+  public long inFeatures() {
+    return weight.getShape().get(1);
+  }
+
+  public long outFeatures() {
+    return weight.getShape().get(0);
+  }
+
+  /** Wraps the map with {@code adapter} (null: the frozen map alone again). */
+  public void attach(Adapter adapter) {
+    this.adapter = adapter;
+  }
+
+  NDArray forward(NDArray x, boolean training) { // [..., in] -> [..., out]
+    NDArray y = Linear.linear(x, weight, bias).singletonOrThrow();
+    if (adapter == null) {
+      return y;
+    }
+    NDArray delta = adapter.delta(x, training);
+    NDArray out = y.add(delta);
+    // Handles, not values: autograd keeps what backward needs; the [..., out] arrays it does not
+    // need are freed now rather than when the step ends.
+    delta.close();
+    y.close();
+    return out;
+  }
+}

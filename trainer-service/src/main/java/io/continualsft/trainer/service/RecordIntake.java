@@ -1,0 +1,94 @@
+package io.continualsft.trainer.service;
+
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.SftExample;
+import io.continualsft.schemas.serde.BadRecordException;
+import java.time.Clock;
+import java.time.Instant;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.Deserializer;
+
+/**
+ * One record of the examples topic: decoded and admitted ({@link ExampleAdmission}), then
+ * skipped (another adapter's, or in its adapter's history already), dead-lettered with a reason,
+ * held out, or added to its adapter's step being formed, which is trained once it is full. A
+ * record that does not decode, or is refused, never costs an adapter's restore.
+ */
+final class RecordIntake {
+  private final Deserializer<SftExample> examples;
+  private final ExampleAdmission admission;
+  private final PartitionOwnership ownership;
+  private final ResidentAdapters adapters;
+  private final TransactionalCommitter committer;
+  private final StepRunner steps;
+  private final TrainerMetrics metrics;
+  private final Clock clock;
+
+  RecordIntake(Deserializer<SftExample> examples, ExampleAdmission admission,
+      PartitionOwnership ownership, ResidentAdapters adapters, TransactionalCommitter committer,
+      StepRunner steps, TrainerMetrics metrics, Clock clock) {
+    this.examples = examples;
+    this.admission = admission;
+    this.ownership = ownership;
+    this.adapters = adapters;
+    this.committer = committer;
+    this.steps = steps;
+    this.metrics = metrics;
+    this.clock = clock;
+  }
+
+  void accept(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
+    SftExample example;
+    try {
+      example = examples.deserialize(r.topic(), r.value());
+    } catch (BadRecordException e) {
+      deadLetter(tp, r, e.reason(), e.getMessage());
+      return;
+    }
+    if (example == null) {
+      deadLetter(tp, r, RejectionReason.CORRUPT_AVRO, "the record has no value (a tombstone)");
+      return;
+    }
+    ExampleAdmission.Decision decision = admission.admit(example);
+    switch (decision) {
+      case ExampleAdmission.OtherAdapter other -> {
+        metrics.skipped(TrainerMetrics.Skip.OTHER_ADAPTER);
+        return;
+      }
+      case ExampleAdmission.Rejected rejected -> {
+        deadLetter(tp, r, rejected.reason(), rejected.detail());
+        return;
+      }
+      default -> { }
+    }
+    AdapterSlot slot = adapters.slot(example.getAdapter(), ownership.positions());
+    if (slot.inHistory(tp, r.offset())) {
+      metrics.skipped(TrainerMetrics.Skip.IN_HISTORY);
+      return;
+    }
+    slot.firstRead.putIfAbsent(tp, r.offset());
+    slot.books.read(tp, r.offset());
+    switch (decision) {
+      case ExampleAdmission.Train t -> slot.books.admit(t.example(), t.trainedTokens());
+      case ExampleAdmission.HeldOut h -> {
+        metrics.skipped(TrainerMetrics.Skip.HELD_OUT);
+        slot.books.holdOut(h.example());
+      }
+      default -> throw new IllegalStateException("unexpected " + decision);
+    }
+    if (slot.books.stepFull()) {
+      steps.step(slot);
+    }
+  }
+
+  /** A dead letter for {@code r}, unless one was sent before (a restart, a rebalance). */
+  private void deadLetter(TopicPartition tp, ConsumerRecord<byte[], byte[]> r,
+      RejectionReason reason, String detail) {
+    if (ownership.deadLetterSent(tp, r.offset())) {
+      return;
+    }
+    metrics.deadLetter(reason);
+    committer.deadLetter(r, reason, detail, Instant.ofEpochMilli(clock.millis()));
+  }
+}
