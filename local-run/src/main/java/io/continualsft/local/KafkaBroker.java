@@ -7,14 +7,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.common.Uuid;
@@ -38,8 +35,7 @@ public final class KafkaBroker implements AutoCloseable {
   private final SaslSsl saslSsl; // null: PLAINTEXT only
   private final int saslSslPort;
   private final Path config;
-  private ChildProcess process;
-  private Duration lastStartup = Duration.ZERO;
+  private final ServiceProcess process;
 
   /**
    * A second listener, SASL_SSL with SCRAM-SHA-512, for clients of a secured cluster.
@@ -62,6 +58,8 @@ public final class KafkaBroker implements AutoCloseable {
     this.saslSsl = saslSsl;
     this.saslSslPort = saslSslPort;
     this.config = dir.resolve("server.properties");
+    this.process = new ServiceProcess("kafka-broker", "the Kafka broker at 127.0.0.1:" + port,
+        READY_TIMEOUT, Duration.ofMillis(200));
   }
 
   /**
@@ -110,11 +108,11 @@ public final class KafkaBroker implements AutoCloseable {
 
   /** How long the last (re)start took until the broker answered metadata requests. */
   public Duration lastStartup() {
-    return lastStartup;
+    return process.lastStartup();
   }
 
   public boolean isRunning() {
-    return process != null && process.isAlive();
+    return process.isRunning();
   }
 
   public long pid() {
@@ -123,16 +121,12 @@ public final class KafkaBroker implements AutoCloseable {
 
   /** Controlled shutdown (SIGTERM), waiting for the process to exit. */
   public void stop() {
-    if (process != null) {
-      process.stop(Duration.ofSeconds(30));
-    }
+    process.stop(Duration.ofSeconds(30));
   }
 
   /** SIGKILL, as a crash: no controlled shutdown, logs recovered on the next start. */
   public void kill() {
-    if (process != null) {
-      process.kill();
-    }
+    process.kill();
   }
 
   /** Starts again on the same ports and log directory; every committed record is still there. */
@@ -149,7 +143,7 @@ public final class KafkaBroker implements AutoCloseable {
   }
 
   public String logTail(int lines) {
-    return process == null ? "(not started)" : process.logTail(lines);
+    return process.logTail(lines);
   }
 
   private void format() {
@@ -171,12 +165,20 @@ public final class KafkaBroker implements AutoCloseable {
   }
 
   private void launch() {
-    Instant begin = Instant.now();
     List<String> command = javaCommand("kafka.Kafka");
     command.add(config.toString());
-    process = ChildProcess.start("kafka-broker", command, dir, dir.resolve("broker.log"));
-    awaitReady();
-    lastStartup = Duration.between(begin, Instant.now());
+    Map<String, Object> adminConfig = Map.of(
+        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
+        AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 2000,
+        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 3000,
+        AdminClientConfig.RECONNECT_BACKOFF_MS_CONFIG, 100,
+        AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 500);
+    try (Admin admin = Admin.create(adminConfig)) {
+      // Ready means a broker is registered and the controller answers, not just a socket.
+      process.launch(command, dir, dir.resolve("broker.log"), () ->
+          !admin.describeCluster().nodes().get(3, TimeUnit.SECONDS).isEmpty()
+              && admin.describeCluster().controller().get(3, TimeUnit.SECONDS) != null);
+    }
   }
 
   private List<String> javaCommand(String mainClass) {
@@ -250,54 +252,6 @@ public final class KafkaBroker implements AutoCloseable {
     }
     try (Writer w = Files.newBufferedWriter(config, StandardCharsets.UTF_8)) {
       p.store(w, "single-node KRaft broker written by " + KafkaBroker.class.getName());
-    }
-  }
-
-  private void awaitReady() {
-    Instant deadline = Instant.now().plus(READY_TIMEOUT);
-    Map<String, Object> adminConfig = Map.of(
-        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
-        AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 2000,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 3000,
-        AdminClientConfig.RECONNECT_BACKOFF_MS_CONFIG, 100,
-        AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 500);
-    try (Admin admin = Admin.create(adminConfig)) {
-      while (true) {
-        if (!process.isAlive()) {
-          throw new IllegalStateException(
-              "the Kafka broker exited during start-up; last log lines (" + process.logFile()
-                  + "):\n" + process.logTail(60));
-        }
-        try {
-          // Ready means a broker is registered and the controller answers, not just a socket.
-          if (!admin.describeCluster().nodes().get(3, TimeUnit.SECONDS).isEmpty()
-              && admin.describeCluster().controller().get(3, TimeUnit.SECONDS) != null) {
-            return;
-          }
-        } catch (ExecutionException | TimeoutException e) {
-          // not yet
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException("interrupted while waiting for the broker", e);
-        }
-        if (Instant.now().isAfter(deadline)) {
-          process.stop(Duration.ofSeconds(5));
-          throw new IllegalStateException(
-              "the Kafka broker at " + bootstrapServers() + " was not ready within "
-                  + READY_TIMEOUT.toSeconds() + " s; last log lines (" + process.logFile() + "):\n"
-                  + process.logTail(60));
-        }
-        sleep(200);
-      }
-    }
-  }
-
-  private static void sleep(long ms) {
-    try {
-      Thread.sleep(ms);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted", e);
     }
   }
 

@@ -9,7 +9,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -34,8 +33,7 @@ public final class SchemaRegistryServer implements AutoCloseable {
   private final int managementPort;
   private final Tls tls; // null: HTTP only
   private final int httpsPort;
-  private ChildProcess process;
-  private Duration lastStartup = Duration.ZERO;
+  private final ServiceProcess process;
 
   private SchemaRegistryServer(Path home, Path dir, int port, int managementPort, Tls tls,
       int httpsPort) {
@@ -45,6 +43,8 @@ public final class SchemaRegistryServer implements AutoCloseable {
     this.managementPort = managementPort;
     this.tls = tls;
     this.httpsPort = httpsPort;
+    this.process = new ServiceProcess("schema-registry", "the schema registry at " + url(),
+        READY_TIMEOUT, Duration.ofMillis(250));
   }
 
   /**
@@ -133,11 +133,11 @@ public final class SchemaRegistryServer implements AutoCloseable {
   }
 
   public Duration lastStartup() {
-    return lastStartup;
+    return process.lastStartup();
   }
 
   public boolean isRunning() {
-    return process != null && process.isAlive();
+    return process.isRunning();
   }
 
   public long pid() {
@@ -145,9 +145,7 @@ public final class SchemaRegistryServer implements AutoCloseable {
   }
 
   public void stop() {
-    if (process != null) {
-      process.stop(Duration.ofSeconds(20));
-    }
+    process.stop(Duration.ofSeconds(20));
   }
 
   @Override
@@ -156,7 +154,7 @@ public final class SchemaRegistryServer implements AutoCloseable {
   }
 
   public String logTail(int lines) {
-    return process == null ? "(not started)" : process.logTail(lines);
+    return process.logTail(lines);
   }
 
   private void launch() {
@@ -187,49 +185,11 @@ public final class SchemaRegistryServer implements AutoCloseable {
           "-Dquarkus.http.ssl.certificate.trust-store-password=" + tls.password()));
     }
     command.addAll(List.of("-jar", home.resolve("quarkus-run.jar").toString()));
-    Instant begin = Instant.now();
-    process = ChildProcess.start("schema-registry", command, dir, dir.resolve("registry.log"));
-    awaitReady();
-    lastStartup = Duration.between(begin, Instant.now());
-  }
-
-  private void awaitReady() {
-    Instant deadline = Instant.now().plus(READY_TIMEOUT);
     URI probe = URI.create(url() + "/subjects");
     try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build()) {
-      while (true) {
-        if (!process.isAlive()) {
-          throw new IllegalStateException(
-              "the schema registry exited during start-up; last log lines (" + process.logFile()
-                  + "):\n" + process.logTail(60));
-        }
-        try {
-          HttpResponse<Void> response = http.send(
-              HttpRequest.newBuilder(probe).timeout(Duration.ofSeconds(5)).GET().build(),
-              HttpResponse.BodyHandlers.discarding());
-          if (response.statusCode() == 200) {
-            return;
-          }
-        } catch (IOException e) {
-          // not listening yet
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException("interrupted while waiting for the schema registry", e);
-        }
-        if (Instant.now().isAfter(deadline)) {
-          process.stop(Duration.ofSeconds(5));
-          throw new IllegalStateException(
-              "the schema registry did not answer " + probe + " within "
-                  + READY_TIMEOUT.toSeconds() + " s; last log lines (" + process.logFile() + "):\n"
-                  + process.logTail(60));
-        }
-        try {
-          Thread.sleep(250);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException("interrupted", e);
-        }
-      }
+      process.launch(command, dir, dir.resolve("registry.log"), () -> http.send(
+          HttpRequest.newBuilder(probe).timeout(Duration.ofSeconds(5)).GET().build(),
+          HttpResponse.BodyHandlers.discarding()).statusCode() == 200);
     }
   }
 

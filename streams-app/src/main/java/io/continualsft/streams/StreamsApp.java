@@ -130,10 +130,6 @@ public final class StreamsApp implements AutoCloseable {
     return streams.state() == KafkaStreams.State.ERROR;
   }
 
-  public KafkaStreams streams() {
-    return streams;
-  }
-
   public PrometheusMeterRegistry meterRegistry() {
     return meterRegistry;
   }

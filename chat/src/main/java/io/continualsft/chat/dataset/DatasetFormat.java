@@ -20,20 +20,17 @@ public enum DatasetFormat {
   /** Alpaca: {@code {"instruction", "input", "output"}}. */
   ALPACA("alpaca");
 
-  private final String cliName;
+  /** How a command line writes it. */
+  private final String name;
 
-  DatasetFormat(String cliName) {
-    this.cliName = cliName;
-  }
-
-  public String cliName() {
-    return cliName;
+  DatasetFormat(String name) {
+    this.name = name;
   }
 
   public static DatasetFormat parse(String s) {
     String n = s.trim().toLowerCase(Locale.ROOT);
     for (DatasetFormat f : values()) {
-      if (f.cliName.equals(n)) {
+      if (f.name.equals(n)) {
         return f;
       }
     }

@@ -120,7 +120,7 @@ sealed interface RegistryCredentials {
         throw new SchemaRegistryException.RequestFailed("the OAuth token endpoint "
             + tokenEndpoint + " answered HTTP " + response.statusCode() + " (check "
             + SchemaRegistryConfig.BEARER_AUTH_CLIENT_ID + " and "
-            + SchemaRegistryConfig.BEARER_AUTH_CLIENT_SECRET + ")", response.statusCode(), -1);
+            + SchemaRegistryConfig.BEARER_AUTH_CLIENT_SECRET + ")", -1);
       }
       JsonNode body;
       try {
@@ -131,7 +131,7 @@ sealed interface RegistryCredentials {
       String accessToken = body == null ? "" : body.path("access_token").asText("");
       if (accessToken.isEmpty()) {
         throw new SchemaRegistryException.RequestFailed("the OAuth token endpoint " + tokenEndpoint
-            + " answered without an access_token", response.statusCode(), -1);
+            + " answered without an access_token", -1);
       }
       long expiresIn = body.path("expires_in").asLong(300);
       token = accessToken;

@@ -239,7 +239,7 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
     } catch (SchemaParseException e) {
       throw new SchemaRegistryException.RequestFailed(
           "the registry returned a schema for " + what + " that is not valid Avro: " + e.getMessage(),
-          200, -1);
+          -1);
     }
   }
 
@@ -293,13 +293,13 @@ public final class SchemaRegistryClient implements SchemaResolver, AutoCloseable
         throw new SchemaRegistryException.RequestFailed(
             "could not " + action + ": " + uri + " answered HTTP " + status
                 + (errorCode() >= 0 ? " error_code " + errorCode() : "") + ": " + message() + hint,
-            status,
             errorCode());
       }
     }
 
     SchemaRegistryException unexpected(String what) {
-      return new SchemaRegistryException.RequestFailed(what + " (" + uri + ")", status, errorCode());
+      return new SchemaRegistryException.RequestFailed(what + " (" + uri + ", HTTP " + status
+          + ")", errorCode());
     }
   }
 

@@ -17,17 +17,12 @@ public sealed class SchemaRegistryException extends SerializationException
 
   /** The registry answered with an error this client has no more specific type for. */
   public static final class RequestFailed extends SchemaRegistryException {
-    private final int httpStatus;
     private final int errorCode;
 
-    public RequestFailed(String message, int httpStatus, int errorCode) {
+    /** {@code message} says what was asked and the HTTP status the answer had. */
+    public RequestFailed(String message, int errorCode) {
       super(message, null);
-      this.httpStatus = httpStatus;
       this.errorCode = errorCode;
-    }
-
-    public int httpStatus() {
-      return httpStatus;
     }
 
     /** The registry's {@code error_code}, or -1 when the body had none. */

@@ -80,11 +80,6 @@ public final class AvroDeserializer<T> implements Deserializer<T> {
     }
   }
 
-  /** The schema records are read into, or null when each record's writer schema is used. */
-  public Schema readerSchema() {
-    return readerSchema;
-  }
-
   @Override
   public T deserialize(String topic, byte[] bytes) {
     if (bytes == null) {

@@ -41,7 +41,7 @@ public final class StreamsAppConfig {
   public static final String METRICS_PORT = "metrics.port";
   public static final String METRICS_HOST = "metrics.host";
 
-  public static final Map<String, LayeredConfig.Key> KEYS = keys(List.of(
+  public static final Map<String, LayeredConfig.Key> KEYS = keys(List.of(List.of(
       new LayeredConfig.Key(BOOTSTRAP_SERVERS, null, "Kafka bootstrap servers (required)."),
       new LayeredConfig.Key(SchemaRegistryConfig.URL, null,
           "Schema registry base URL(s), Confluent API (required)."),
@@ -70,13 +70,12 @@ public final class StreamsAppConfig {
       new LayeredConfig.Key(BoundedRocksDbConfig.MEMORY_BYTES_CONFIG,
           Long.toString(BoundedRocksDbConfig.DEFAULT_MEMORY_BYTES), "Off-heap bytes all RocksDB"
           + " stores of this instance share (block cache, index, filters, memtables), through"
-          + " rocksdb.config.setter=" + BoundedRocksDbConfig.class.getName() + " (the default).")));
+          + " rocksdb.config.setter=" + BoundedRocksDbConfig.class.getName() + " (the default)."))));
 
   private final Map<String, String> values;
 
-  @SafeVarargs
-  private static Map<String, LayeredConfig.Key> keys(List<LayeredConfig.Key>... groups) {
-    return LayeredConfig.keys(java.util.Arrays.stream(groups).flatMap(List::stream)
+  private static Map<String, LayeredConfig.Key> keys(List<List<LayeredConfig.Key>> groups) {
+    return LayeredConfig.keys(groups.stream().flatMap(List::stream)
         .toArray(LayeredConfig.Key[]::new));
   }
 

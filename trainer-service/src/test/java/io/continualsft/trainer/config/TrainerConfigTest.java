@@ -200,4 +200,94 @@ class TrainerConfigTest {
     assertThat(s.steps().stepTokens()).isEqualTo(64);
     assertThat(s.kafka().clientProperties()).containsEntry("sasl.mechanism", "PLAIN");
   }
+
+  /**
+   * Every setting is documented, and its default, written as text, reads back as the default:
+   * what the reference shows is what a trainer without the key gets.
+   */
+  @Test
+  void everySettingIsDocumentedAndItsDefaultReadsBackEqual() {
+    for (Setting<?> setting : TrainerConfig.SETTINGS) {
+      assertThat(setting.doc()).as(setting.key()).isNotBlank();
+      assertThat(TrainerConfig.KEYS).containsKey(setting.key());
+      if (!setting.required()) {
+        assertRoundTrip(setting);
+      }
+    }
+    assertThat(TrainerConfig.SETTINGS).extracting(Setting::key).doesNotHaveDuplicates();
+  }
+
+  private static <T> void assertRoundTrip(Setting<T> setting) {
+    assertThat(setting.parse(setting.print(setting.defaultValue()))).as(setting.key())
+        .isEqualTo(setting.defaultValue());
+  }
+
+  /** The checks live in the records: settings made in code are held to them too. */
+  @Test
+  void eachRecordChecksItsComponentsNamingTheirKeys() {
+    assertThatThrownBy(() -> new TrainerSettings.Steps(2048, 1024, false, 32, 0))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("batch.token-budget")
+        .hasMessageContaining("must be at least train.max-length (2048)");
+    assertThatThrownBy(() -> new TrainerSettings.Optimizer(1e-4, 0, 0.9, 1.0, 1e-8, 0, false, 1,
+        1.0)).isInstanceOf(ConfigException.class).hasMessageContaining("optimizer.betas");
+    assertThatThrownBy(() -> new TrainerSettings.Eval(1.0, 8))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("eval.fraction");
+    assertThatThrownBy(() -> new TrainerSettings.Checkpoints(1, 1, 100))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("checkpoint.chunk-bytes");
+    assertThatThrownBy(() -> new TrainerSettings.Observability(70_000, "0.0.0.0", 1))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("metrics.port");
+    assertThatThrownBy(() -> new TrainerSettings.Gate(TrainerSettings.ReleasePolicy.GATE,
+        Double.NaN, 0, 0)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("gate.max-eval-increase");
+    assertThatThrownBy(() -> new TrainerSettings.Replay(0.95, 0))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("replay.fraction");
+    assertThatThrownBy(() -> new TrainerSettings.Adapters(0, Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("adapters.max-resident");
+    assertThatThrownBy(() -> new TrainerSettings.Retention(java.util.Optional.empty(), "", 0))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("retention.max-examples");
+    TrainerSettings ok = TrainerConfig.fromMap(required());
+    assertThatThrownBy(() -> new TrainerSettings(ok.kafka(), "bad name", ok.model(), ok.lora(),
+        ok.seed(), ok.steps(), ok.optimizer(), ok.eval(), ok.checkpoints(), ok.observability(),
+        ok.gate(), ok.retention(), ok.replay(), ok.adapters(), ok.labels(), ok.nonFiniteSteps()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("adapter.id");
+  }
+
+  /** The trainer reads the streams app's labelling keys, by the same names, for its retention set. */
+  @Test
+  void theLabellingKeysAreTheStreamsAppsAndReadBackEqual() {
+    Map<String, String> m = required();
+    m.put("labels.policy", "last");
+    m.put("labels.reasoning", "exclude");
+    m.put("labels.max-length", "1024");
+    m.put("model.chat-template-name", "tool_use");
+    TrainerSettings s = TrainerConfig.fromMap(m);
+    assertThat(s.labels().templateName()).isEqualTo("tool_use");
+    assertThat(s.labels().rules()).isEqualTo(io.continualsft.chat.labels.LabelingSettings.DEFAULTS
+        .withPolicy(io.continualsft.chat.labels.LabelingSettings.TrainPolicy.LAST)
+        .withReasoning(io.continualsft.chat.labels.LabelingSettings.Reasoning.EXCLUDE)
+        .withMaxLength(1024, io.continualsft.chat.labels.LabelingSettings.Truncation.DROP));
+    assertThat(s.kafka().clientProperties()).as("not passed to the Kafka clients")
+        .doesNotContainKeys("labels.policy", "model.chat-template-name");
+    assertThat(TrainerConfig.fromMap(TrainerConfig.toProperties(s))).isEqualTo(s);
+    assertThat(TrainerConfig.fromMap(required()).labels().rules())
+        .isEqualTo(io.continualsft.chat.labels.LabelingSettings.DEFAULTS);
+    m.put("labels.policy", "some");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(m)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("labels.policy");
+  }
+
+  @Test
+  void theBuilderWritesThroughTheKeysAsAFileWould() {
+    TrainerSettings built = TrainerSettings.builder()
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, "broker:9092")
+        .set(TrainerConfig.REGISTRY_URL, "http://registry:8081")
+        .set(TrainerConfig.MODEL_DIR, Path.of("/models/base"))
+        .set(TrainerConfig.LORA_ALPHA, 32).set(TrainerConfig.SEED, 7)
+        .set(TrainerConfig.BETAS, List.of(0.8, 0.95)).set(TrainerConfig.PACK, true)
+        .set("security.protocol", "SASL_SSL").build();
+    Map<String, String> m = required();
+    m.putAll(Map.of("lora.alpha", "32", "seed", "7", "optimizer.betas", "0.8,0.95",
+        "batch.mode", "pack", "security.protocol", "SASL_SSL"));
+    assertThat(built).isEqualTo(TrainerConfig.fromMap(m));
+  }
 }
