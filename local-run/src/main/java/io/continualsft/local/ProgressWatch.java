@@ -2,7 +2,6 @@ package io.continualsft.local;
 
 import io.continualsft.streams.metrics.PipelineMetrics;
 import io.continualsft.trainer.service.Published;
-import io.continualsft.trainer.service.TrainerService;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;

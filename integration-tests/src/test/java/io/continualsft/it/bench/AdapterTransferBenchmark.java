@@ -9,7 +9,6 @@ import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
-import io.continualsft.trainer.checkpoint.CheckpointLocator;
 import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.PeftDirectory;
 import io.continualsft.trainer.checkpoint.TrainingState;

@@ -11,7 +11,6 @@ import io.continualsft.local.LocalRunCommand;
 import io.continualsft.local.RunSummary;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.service.Published;
-import io.continualsft.trainer.service.TrainerService;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -7,7 +7,6 @@ import io.continualsft.avro.SftExample;
 import io.continualsft.schemas.registry.SchemaRegistryClient;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
 import io.continualsft.schemas.serde.AvroDeserializer;
-import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.AdapterPartition;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.chat.labels.ExampleLabeler;
@@ -31,23 +30,16 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.UnaryOperator;
-import org.apache.avro.generic.GenericContainer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 
 /** Builds the production trainer from its settings: what {@code main} wires, in one place. */
 final class TrainerWiring {

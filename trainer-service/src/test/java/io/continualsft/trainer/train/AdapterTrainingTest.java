@@ -11,7 +11,6 @@ import io.continualsft.trainer.model.Batch;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The training side of the service: no NDArray outlives a step, and snapshots restore. */
