@@ -7,7 +7,7 @@ It trains on exactly the examples `trainer-service train` does: the labelled lin
 pre-tokenized with completion_mask = (labels != -100), so TRL neither re-renders nor re-labels.
 Settings mirror the Java side: LoRA r/alpha on the same modules, no dropout, AdamW, packing
 without padding (padding_free, one packed row of at most --max-length tokens per micro-batch),
-assistant-only loss, FP32, --threads intra-op threads. TRL's own defaults stay as they are:
+assistant-only loss, FP32 or BF16 autocast (--precision), --threads intra-op threads. TRL's own defaults stay as they are:
 loss_type "chunked_nll" (the LM head projects only trained positions, in chunks, as the Java
 side does) and gradient checkpointing, which --gradient-checkpointing false turns off.
 
@@ -43,6 +43,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--loss-type", default="chunked_nll",
                     help="TRL's default chunked_nll projects only trained positions; nll all")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: TRL's bf16=True, CPU autocast (weights stay FP32, matmuls in "
+                         "BF16); fp16 autocast is GPU-only in transformers")
     ap.add_argument("--gradient-checkpointing", choices=["true", "false"], default="true",
                     help="TRL's default is true: activations recomputed in backward, less "
                          "memory, more time")
@@ -87,7 +90,7 @@ def main():
             gradient_accumulation_steps=args.grad_accum, num_train_epochs=args.epochs,
             learning_rate=args.lr, lr_scheduler_type="constant", warmup_steps=0,
             weight_decay=0.0, optim="adamw_torch", max_grad_norm=1.0, seed=args.seed,
-            use_cpu=True, bf16=False, fp16=False, dataloader_num_workers=0,
+            use_cpu=True, bf16=args.precision == "bf16", fp16=False, dataloader_num_workers=0,
             save_strategy="no", report_to=[], logging_steps=10, disable_tqdm=True,
             gradient_checkpointing=args.gradient_checkpointing == "true",
             loss_type=args.loss_type)
@@ -99,7 +102,8 @@ def main():
         trainer.model.save_pretrained(args.output)
     seconds = time.perf_counter() - started
     print(f"trl_sft: {result.global_step} steps, train loss {result.training_loss:.4f}, "
-          f"loss_type {config.loss_type}, gradient checkpointing {config.gradient_checkpointing}")
+          f"loss_type {config.loss_type}, gradient checkpointing {config.gradient_checkpointing},"
+          f" precision {args.precision}")
     print(f"RESULT trl trained_tokens={trained} seconds={seconds:.2f} "
           f"tokens_per_s={trained / seconds:.1f}")
 

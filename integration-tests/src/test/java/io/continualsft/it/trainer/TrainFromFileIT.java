@@ -34,7 +34,7 @@ class TrainFromFileIT {
         "--output", out.toString(), "--model-name", "tiny-qwen3", "--lora-r", "8",
         "--lora-alpha", "16", "--lora-dropout", "0.1", "--target-modules", "all-linear",
         "--seed", "11", "--max-length", "256", "--token-budget", "512", "--step-tokens", "60",
-        "--lr", "0.01", "--warmup-steps", "2",
+        "--lr", "0.01", "--warmup-steps", "2", "--precision", "fp32",
         "--eval-fraction", String.valueOf(TrainerFixtures.EVAL_FRACTION));
   }
 

@@ -104,7 +104,8 @@ public final class TrainerFixtures {
       Path modelDir, String examples, String dlq, String checkpoints, String adapter,
       String txId) {
     kafka.createCompactedTopicIfAbsent(releasesTopic(checkpoints));
-    return TrainerSettings.builder()
+    // FP32: the exactness these tests assert is asserted on numbers every CPU computes alike.
+    return TrainerSettings.builder().set(TrainerConfig.PRECISION, "fp32")
         .set(TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers())
         .set(TrainerConfig.REGISTRY_URL, registryUrl)
         .set(TrainerConfig.AUTO_REGISTER_SCHEMAS, "true")

@@ -135,6 +135,18 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(names = "--pack", description = "Pack several examples per row.") boolean pack;
 
+  @Option(names = "--precision", descriptionKey = "train.precision", description = "The base"
+      + " weights' precision: auto, fp32, bf16 or fp16 (default: ${DEFAULT-VALUE}: bf16 where"
+      + " the device multiplies it natively).") String precision;
+
+  @Option(names = "--recompute", descriptionKey = "train.recompute", description = "Recompute"
+      + " activations in backward: auto, on or off (default: ${DEFAULT-VALUE}).")
+  String recompute;
+
+  @Option(names = "--attention-block", descriptionKey = "train.attention-block",
+      description = "Queries per attention block for longer rows (default: ${DEFAULT-VALUE}).")
+  String attentionBlock;
+
   @Option(names = "--epochs", defaultValue = "1") int epochs;
 
   @Option(names = "--seed", descriptionKey = "seed",
@@ -207,6 +219,8 @@ final class TrainCommand implements Callable<Integer> {
     long optimizerSteps;
     try (AdapterTraining training = AdapterTraining.open(settings,
         NDManager.newBaseManager(Engines.device(settings.model().device())))) {
+      System.out.printf("train: %s; model loaded in %.1f s%n", training.plan().describe(),
+          Duration.between(started, Instant.now()).toMillis() / 1000.0);
       result = FileTraining.train(settings, training, identity, examples, eval, epochs,
           new FileTraining.Progress() {
             private long lastPrint = -1;

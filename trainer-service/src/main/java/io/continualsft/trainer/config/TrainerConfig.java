@@ -99,6 +99,23 @@ public final class TrainerConfig {
       "Scale by alpha/sqrt(r).", false, s -> s.lora().useRslora());
   public static final Setting<Long> SEED = whole("seed",
       "Seed of adapter initialisation and dropout.", 0L, TrainerSettings::seed);
+  public static final Setting<String> PRECISION = choice("train.precision", "The base"
+      + " weights' precision: auto (bf16 where the device multiplies it natively: a GPU, or a CPU"
+      + " with AMX-BF16 or AVX512-BF16; fp32 elsewhere), fp32, bf16 or fp16. The adapter, its"
+      + " gradients, the loss and the optimizer's moments are fp32 whatever this says.", "auto",
+      Map.of("auto", "auto", "fp32", "fp32", "bf16", "bf16", "fp16", "fp16"),
+      s -> s.steps().precision());
+  public static final Setting<TrainerSettings.Recompute> RECOMPUTE = choice("train.recompute",
+      "Recompute each layer's activations in backward (gradient checkpointing): on, off, or"
+          + " auto (on when a micro-batch's activations, estimated from the model's shape and"
+          + " batch.token-budget, would exceed 4 GiB; below that a smaller token budget saves"
+          + " memory more cheaply).", TrainerSettings.Recompute.AUTO,
+      Map.of("auto", TrainerSettings.Recompute.AUTO, "on", TrainerSettings.Recompute.ON,
+          "off", TrainerSettings.Recompute.OFF), s -> s.steps().recompute());
+  public static final Setting<Integer> ATTENTION_BLOCK = integer("train.attention-block",
+      "Rows longer than this many tokens compute attention in blocks of this many queries, each"
+          + " against the keys of its own examples only, never a full row-by-row score matrix.",
+      256, s -> s.steps().attentionBlock());
   public static final Setting<Integer> MAX_LENGTH = integer("train.max-length",
       "Longer examples are dead letters (TOO_MANY_TOKENS).", 2048,
       s -> s.steps().maxLength());
@@ -202,7 +219,8 @@ public final class TrainerConfig {
       AUTO_REGISTER_SCHEMAS, ADAPTER, MAX_RESIDENT_ADAPTERS, LORA_OVERRIDES, TOPIC_EXAMPLES,
       TOPIC_DEAD_LETTERS, TOPIC_CHECKPOINTS, TOPIC_RELEASES, GROUP_ID, TRANSACTIONAL_ID,
       MODEL_DIR, MODEL_NAME, DEVICE, LORA_R, LORA_ALPHA, LORA_DROPOUT, LORA_TARGET_MODULES,
-      LORA_RSLORA, SEED, MAX_LENGTH, TOKEN_BUDGET, PACK, STEP_TOKENS, STEP_EXAMPLES,
+      LORA_RSLORA, SEED, MAX_LENGTH, TOKEN_BUDGET, PACK, PRECISION, RECOMPUTE, ATTENTION_BLOCK,
+      STEP_TOKENS, STEP_EXAMPLES,
       LEARNING_RATE, WEIGHT_DECAY, BETAS, EPS, WARMUP_STEPS, COSINE, COSINE_STEPS, CLIP_NORM,
       EVAL_FRACTION, EVAL_MAX_EXAMPLES, CHECKPOINT_EVERY_STEPS, CHECKPOINT_EVERY_SECONDS,
       CHUNK_BYTES, METRICS_PORT, METRICS_HOST, PROGRESS_EVERY_STEPS, RELEASE_POLICY,

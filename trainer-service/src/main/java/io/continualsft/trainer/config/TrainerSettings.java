@@ -194,11 +194,15 @@ public record TrainerSettings(
    * @param pack several examples per row (true) or one per row, bucketed by length
    * @param stepTokens trained tokens per optimizer step
    * @param stepExamples examples per step, if reached first; 0 sizes steps by tokens only
+   * @param precision auto, fp32, bf16 or fp16: the base weights' (see {@code Precision})
+   * @param recompute whether layers' activations are recomputed in backward
+   * @param attentionBlock rows longer than this compute attention in blocks of this many queries
    */
   public record Steps(int maxLength, int tokenBudget, boolean pack, int stepTokens,
-      int stepExamples) {
+      int stepExamples, String precision, Recompute recompute, int attentionBlock) {
     public Steps {
       MAX_LENGTH.check(maxLength >= 1, maxLength, "must be >= 1");
+      ATTENTION_BLOCK.check(attentionBlock >= 16, attentionBlock, "must be >= 16");
       STEP_TOKENS.check(stepTokens >= 1, stepTokens, "must be >= 1");
       STEP_EXAMPLES.check(stepExamples >= 0, stepExamples, "must be >= 0");
       TOKEN_BUDGET.check(tokenBudget >= maxLength, tokenBudget,
@@ -207,7 +211,7 @@ public record TrainerSettings(
 
     static Steps from(TrainerConfig.Values v) {
       return new Steps(v.get(MAX_LENGTH), v.get(TOKEN_BUDGET), v.get(PACK), v.get(STEP_TOKENS),
-          v.get(STEP_EXAMPLES));
+          v.get(STEP_EXAMPLES), v.get(PRECISION), v.get(RECOMPUTE), v.get(ATTENTION_BLOCK));
     }
   }
 
@@ -273,6 +277,14 @@ public record TrainerSettings(
       return new Observability(v.get(METRICS_PORT), v.get(METRICS_HOST),
           v.get(PROGRESS_EVERY_STEPS));
     }
+  }
+
+  /** Whether layers' activations are recomputed in backward (gradient checkpointing). */
+  public enum Recompute {
+    /** When a micro-batch's activations would exceed 4 GiB. */
+    AUTO,
+    ON,
+    OFF
   }
 
   /** Which candidates the trainer releases. */

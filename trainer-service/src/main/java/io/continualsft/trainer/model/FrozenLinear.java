@@ -1,10 +1,10 @@
 package io.continualsft.trainer.model;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.nn.core.Linear;
 
 /**
- * One linear map of a decoder layer, {@code y = x·Wᵀ + b}, W and b frozen, plus what an attached
+ * One linear map of a decoder layer, {@code y = x·Wᵀ + b}, W and b frozen (W in the model's
+ * {@link Precision}, through {@link FrozenOps}), plus what an attached
  * {@link Adapter} adds (as PEFT wraps the base layer: the adapter sees the same input and its
  * output is added). The model knows nothing of how an adapter is made; the {@code lora} package
  * attaches LoRA's.
@@ -20,22 +20,27 @@ public final class FrozenLinear {
     NDArray delta(NDArray x, boolean training);
   }
 
-  final NDArray weight; // [out, in]
-  final NDArray bias; // [out] or null
+  final NDArray weight; // [out, in], stored in the model's precision
+  final NDArray bias; // [out] (FP32) or null
+  private final FrozenOps ops;
+  private final long in;
+  private final long out;
   private Adapter adapter;
 
-  FrozenLinear(NDArray weight, NDArray bias) {
+  FrozenLinear(NDArray weight, NDArray bias, FrozenOps ops, long out, long in) {
     this.weight = weight;
     this.bias = bias;
+    this.ops = ops;
+    this.out = out;
+    this.in = in;
   }
 
-  /** [out, in]. */
   public long inFeatures() {
-    return weight.getShape().get(1);
+    return in;
   }
 
   public long outFeatures() {
-    return weight.getShape().get(0);
+    return out;
   }
 
   /** Wraps the map with {@code adapter} (null: the frozen map alone again). */
@@ -44,7 +49,7 @@ public final class FrozenLinear {
   }
 
   NDArray forward(NDArray x, boolean training) { // [..., in] -> [..., out]
-    NDArray y = Linear.linear(x, weight, bias).singletonOrThrow();
+    NDArray y = ops.linear(x, weight, bias);
     if (adapter == null) {
       return y;
     }

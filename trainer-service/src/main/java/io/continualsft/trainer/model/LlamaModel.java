@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Embedding;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,6 +31,7 @@ public final class LlamaModel implements AutoCloseable {
   private final NDArray finalNorm; // [H]
   private final NDArray lmHead; // [V, H], the embedding itself when tied
   private final float[] invFreq; // [D/2]
+  private final FrozenOps ops;
   private boolean training;
 
   /** One decoder layer. */
@@ -53,8 +53,9 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   private LlamaModel(ModelConfig config, NDManager params, NDArray embed, List<Block> blocks,
-      NDArray finalNorm, NDArray lmHead) {
+      NDArray finalNorm, NDArray lmHead, FrozenOps ops) {
     this.config = config;
+    this.ops = ops;
     this.params = params;
     this.embed = embed;
     this.blocks = blocks;
@@ -72,9 +73,20 @@ public final class LlamaModel implements AutoCloseable {
   /** Builds the model from Hugging Face weights (see {@link WeightNames}), on {@code params}. */
   public static LlamaModel fromWeights(ModelConfig config, Map<String, Weight> weights,
       NDManager params) {
+    return fromWeights(config, weights, params, Precision.FP32);
+  }
+
+  /**
+   * As {@link #fromWeights(ModelConfig, Map, NDManager)}, the embedding, the LM head and the
+   * linear maps' weights stored in {@code precision} (the norms and biases, small, stay FP32).
+   * Each weight is read, converted and its FP32 copy freed before the next.
+   */
+  public static LlamaModel fromWeights(ModelConfig config, Map<String, Weight> weights,
+      NDManager params, Precision precision) {
     WeightNames.check(config, weights);
-    NDArray embed = tensor(params, weights, "model.embed_tokens.weight",
-        config.vocabSize(), config.hiddenSize());
+    FrozenOps ops = FrozenOps.of(precision, params);
+    NDArray embed = ops.store(weights.get("model.embed_tokens.weight"),
+        new Shape(config.vocabSize(), config.hiddenSize()), params);
     List<Block> blocks = new ArrayList<>();
     for (int i = 0; i < config.numLayers(); i++) {
       String p = "model.layers." + i + ".";
@@ -84,7 +96,8 @@ public final class LlamaModel implements AutoCloseable {
         long[] shape = WeightNames.linearShape(config, module);
         NDArray bias = config.attentionBias() && LinearModules.hasBias(module)
             ? tensor(params, weights, name + ".bias", shape[0]) : null;
-        linears.put(module, new FrozenLinear(tensor(params, weights, name + ".weight", shape), bias));
+        linears.put(module, new FrozenLinear(ops.store(weights.get(name + ".weight"),
+            new Shape(shape), params), bias, ops, shape[0], shape[1]));
       }
       blocks.add(new Block(
           tensor(params, weights, p + "input_layernorm.weight", config.hiddenSize()),
@@ -94,14 +107,19 @@ public final class LlamaModel implements AutoCloseable {
           config.qkNorm() ? tensor(params, weights, p + "self_attn.k_norm.weight", config.headDim()) : null));
     }
     NDArray norm = tensor(params, weights, "model.norm.weight", config.hiddenSize());
-    NDArray head = config.tieWordEmbeddings() ? embed
-        : tensor(params, weights, "lm_head.weight", config.vocabSize(), config.hiddenSize());
-    return new LlamaModel(config, params, embed, blocks, norm, head);
+    NDArray head = config.tieWordEmbeddings() ? embed : ops.store(weights.get("lm_head.weight"),
+        new Shape(config.vocabSize(), config.hiddenSize()), params);
+    return new LlamaModel(config, params, embed, blocks, norm, head, ops);
   }
 
   private static NDArray tensor(NDManager m, Map<String, Weight> weights, String name,
       long... shape) {
     return weights.get(name).toArray(m, new Shape(shape));
+  }
+
+  /** The precision the base weights are stored and multiplied in. */
+  public Precision precision() {
+    return ops.precision();
   }
 
   public ModelConfig config() {
@@ -152,17 +170,91 @@ public final class LlamaModel implements AutoCloseable {
   // --- forward ---------------------------------------------------------------------------------
 
   /**
+   * What every layer of one micro-batch's forward shares: the rotary cos and sin, how attention
+   * is computed ({@link Attention}), and, when the layers' dropout must be drawable again (a
+   * layer recomputed in backward), the seed each layer draws from.
+   */
+  public static final class Pass {
+    final NDArray[] rope; // cos, sin: [B, 1, T, D]
+    final Attention.Plan attention;
+    final java.util.function.IntToLongFunction layerSeeds; // null: draw on from the step's seed
+
+    private Pass(NDArray[] rope, Attention.Plan attention,
+        java.util.function.IntToLongFunction layerSeeds) {
+      this.rope = rope;
+      this.attention = attention;
+      this.layerSeeds = layerSeeds;
+    }
+  }
+
+  /**
+   * The shared part of a forward over rows with these {@code positions} ([B, T], in the step's
+   * manager) and {@code segments}; attention is blocked ({@code block} queries at a time) for
+   * rows longer than {@code block}. {@code layerSeeds} (null: none) gives the seed each layer's
+   * dropout draws from.
+   */
+  public Pass pass(NDArray positions, int[][] segments, int block,
+      java.util.function.IntToLongFunction layerSeeds) {
+    return new Pass(rotary(positions),
+        Attention.plan(segments, block, positions.getManager()), layerSeeds);
+  }
+
+  /** The token embeddings of {@code ids} ([B, T], INT64): [B, T, H]. */
+  public NDArray embed(NDArray ids) {
+    return ops.rows(embed, ids);
+  }
+
+  /**
+   * Decoder layer {@code layer}: {@code x + attention(norm(x))}, then {@code + mlp(norm(.))}.
+   * [B, T, H] -> [B, T, H]; {@code x} is left open (a recomputed layer's input is where its
+   * gradient is read).
+   */
+  public NDArray layer(int layer, NDArray x, Pass pass) {
+    if (pass.layerSeeds != null) {
+      ai.djl.engine.Engine.getInstance().setRandomSeed((int) pass.layerSeeds.applyAsLong(layer));
+    }
+    Block block = blocks.get(layer);
+    NDArray normed = rmsNorm(x, block.inputNorm);
+    NDArray attended = attention(block, normed, pass.attention, pass.rope, null, null, 0);
+    normed.close();
+    NDArray h = x.add(attended);
+    attended.close();
+    NDArray mlpIn = rmsNorm(h, block.postNorm);
+    NDArray mlpOut = mlp(block, mlpIn);
+    mlpIn.close();
+    return residual(h, mlpOut);
+  }
+
+  /** The final norm: [B, T, H] -> [B, T, H]. */
+  public NDArray norm(NDArray x) {
+    return rmsNorm(x, finalNorm);
+  }
+
+  public int layers() {
+    return blocks.size();
+  }
+
+  /**
    * Hidden states after the final norm: [B, T, H]. {@code ids}, {@code positions} and {@code
    * segments} are [B, T]; they must live in the step's manager.
    */
   public NDArray hidden(NDArray ids, NDArray positions, NDArray segments) {
-    NDArray x = Embedding.embedding(ids, embed, ai.djl.ndarray.types.SparseFormat.DENSE)
-        .singletonOrThrow(); // [B, T, H]
-    NDArray mask = attentionMask(segments); // [B, 1, T, T], 0 or -inf
-    NDArray[] rope = rotary(positions); // cos, sin: [B, 1, T, D]
-    for (Block block : blocks) {
-      x = residual(x, attention(block, rmsNorm(x, block.inputNorm), mask, rope, null, 0));
-      x = residual(x, mlp(block, rmsNorm(x, block.postNorm)));
+    long[] shape = segments.getShape().getShape();
+    int[] flat = segments.toType(DataType.INT32, false).toIntArray();
+    int[][] rows = new int[(int) shape[0]][];
+    for (int b = 0; b < rows.length; b++) {
+      rows[b] = java.util.Arrays.copyOfRange(flat, b * (int) shape[1], (b + 1) * (int) shape[1]);
+    }
+    return hidden(ids, pass(positions, rows, Integer.MAX_VALUE, null));
+  }
+
+  /** Hidden states after the final norm, every layer's activations kept for backward. */
+  public NDArray hidden(NDArray ids, Pass pass) {
+    NDArray x = embed(ids); // [B, T, H]
+    for (int layer = 0; layer < blocks.size(); layer++) {
+      NDArray next = layer(layer, x, pass);
+      x.close();
+      x = next;
     }
     return rmsNorm(x, finalNorm);
   }
@@ -192,8 +284,7 @@ public final class LlamaModel implements AutoCloseable {
       positions[i] = past + i;
     }
     NDArray idArray = manager.create(ids, new Shape(1, t)).toType(DataType.INT64, false);
-    NDArray x = Embedding.embedding(idArray, embed, ai.djl.ndarray.types.SparseFormat.DENSE)
-        .singletonOrThrow(); // [1, t, H]
+    NDArray x = embed(idArray); // [1, t, H]
     NDArray[] rope = rotary(manager.create(positions, new Shape(1, t)));
     // Query i (absolute position past + i) sees keys 0 .. past + i.
     NDArray key = manager.arange(past + t).expandDims(0); // [1, past + t]
@@ -203,7 +294,7 @@ public final class LlamaModel implements AutoCloseable {
         manager.full(allowed.getShape(), Float.NEGATIVE_INFINITY)).expandDims(0).expandDims(0);
     for (int layer = 0; layer < blocks.size(); layer++) {
       Block block = blocks.get(layer);
-      x = x.add(attention(block, rmsNorm(x, block.inputNorm), mask, rope, cache, layer));
+      x = x.add(attention(block, rmsNorm(x, block.inputNorm), null, rope, mask, cache, layer));
       x = x.add(mlp(block, rmsNorm(x, block.postNorm)));
     }
     cache.advance(t);
@@ -213,18 +304,22 @@ public final class LlamaModel implements AutoCloseable {
 
   /** Logits for every position: [B, T, V]. For tests and generation; training never needs it. */
   public NDArray logits(NDArray ids, NDArray positions, NDArray segments) {
-    return ai.djl.nn.core.Linear.linear(hidden(ids, positions, segments), lmHead, null)
-        .singletonOrThrow();
+    return head(hidden(ids, positions, segments));
   }
 
-  /** The LM head's weight, [V, H] (the embedding when tied); frozen. */
-  public NDArray headWeight() {
-    return lmHead;
-  }
-
-  /** Logits of selected hidden states [N, H] → [N, V]. */
+  /** Logits of hidden states [..., H] → [..., V]. */
   public NDArray head(NDArray hidden) {
-    return ai.djl.nn.core.Linear.linear(hidden, lmHead, null).singletonOrThrow();
+    return ops.linear(hidden, lmHead, null);
+  }
+
+  /** The LM head's rows of {@code ids} ([N]): [N, H], FP32. */
+  public NDArray headRows(NDArray ids) {
+    return ops.rows(lmHead, ids);
+  }
+
+  /** {@code p}·W for the LM head's weight W [V, H]: [N, V] → [N, H], FP32. */
+  public NDArray headTransposed(NDArray p) {
+    return ops.matmul(p, lmHead);
   }
 
   /**
@@ -242,50 +337,73 @@ public final class LlamaModel implements AutoCloseable {
     NDArray squares = x.mul(x);
     NDArray variance = squares.mean(new int[] {-1}, true);
     squares.close(); // [..., H], not needed by backward
-    NDArray normed = x.mul(variance.add((float) config.rmsNormEps()).pow(scalar(x, -0.5f)));
+    NDArray shifted = variance.add((float) config.rmsNormEps());
+    variance.close();
+    NDArray exponent = scalar(x, -0.5f);
+    NDArray inverse = shifted.pow(exponent); // [..., 1]
+    shifted.close();
+    NDArray normed = x.mul(inverse);
+    inverse.close();
     NDArray out = normed.mul(weight);
     normed.close();
     return out;
   }
 
-  private NDArray attention(Block block, NDArray x, NDArray mask, NDArray[] rope, KvCache cache,
-      int layer) {
+  /**
+   * Self-attention of one layer by {@code plan}, or, decoding ({@code cache} not null), over the
+   * cached keys and values under {@code cacheMask}.
+   */
+  private NDArray attention(Block block, NDArray x, Attention.Plan plan, NDArray[] rope,
+      NDArray cacheMask, KvCache cache, int layer) {
     long batch = x.getShape().get(0);
     long time = x.getShape().get(1);
     int heads = config.numHeads();
     int kvHeads = config.numKvHeads();
     int d = config.headDim();
-    NDArray q = block.linears.get("q_proj").forward(x, training).reshape(batch, time, heads, d);
-    NDArray k = block.linears.get("k_proj").forward(x, training).reshape(batch, time, kvHeads, d);
-    NDArray v = block.linears.get("v_proj").forward(x, training).reshape(batch, time, kvHeads, d);
+    NDArray q = viewAs(block.linears.get("q_proj").forward(x, training), batch, time, heads, d);
+    NDArray k = viewAs(block.linears.get("k_proj").forward(x, training), batch, time, kvHeads, d);
+    NDArray v = viewAs(block.linears.get("v_proj").forward(x, training), batch, time, kvHeads, d);
     if (block.qNorm != null) { // Qwen3: RMSNorm over each head's vector, before RoPE
-      q = rmsNorm(q, block.qNorm);
-      k = rmsNorm(k, block.kNorm);
+      q = replace(q, rmsNorm(q, block.qNorm));
+      k = replace(k, rmsNorm(k, block.kNorm));
     }
-    q = applyRope(q.transpose(0, 2, 1, 3), rope); // [B, nh, T, D]
-    k = applyRope(k.transpose(0, 2, 1, 3), rope); // [B, nkv, T, D]
-    v = v.transpose(0, 2, 1, 3); // [B, nkv, T, D]
+    q = replace(q, q.transpose(0, 2, 1, 3)); // [B, nh, T, D]
+    q = replace(q, applyRope(q, rope));
+    k = replace(k, k.transpose(0, 2, 1, 3)); // [B, nkv, T, D]
+    k = replace(k, applyRope(k, rope));
+    v = replace(v, v.transpose(0, 2, 1, 3)); // [B, nkv, T, D]
     if (cache != null) { // keys and values of earlier tokens, then these: [1, nkv, past + T, D]
-      NDArray[] kv = cache.append(layer, k, v);
+      NDArray[] kv = cache.append(layer, k, v); // the cache keeps them: not closed here
       k = kv[0];
       v = kv[1];
     }
-    if (heads != kvHeads) { // grouped-query attention: each kv head serves heads/kvHeads queries
-      k = k.repeat(1, heads / kvHeads);
-      v = v.repeat(1, heads / kvHeads);
+    NDArray out = cache != null ? Attention.dense(q, k, v, cacheMask, heads, kvHeads, d)
+        : Attention.attend(q, k, v, plan, heads, kvHeads, d); // [B, nh, T, D]
+    q.close();
+    if (cache == null) {
+      k.close();
+      v.close();
     }
-    // The [B, nh, T, T] arrays are most of a long row's memory. DJL keeps every array until its
-    // manager closes, autograd only what backward needs (here the softmax), so they are closed
-    // as soon as they are used, the scale goes on q ([T, D] rather than [T, T]) and the mask is
-    // added in place (matmul's backward does not need its output).
-    NDArray scores = q.mul(scalar(q, (float) (1.0 / Math.sqrt(d))))
-        .matMul(k.transpose(0, 1, 3, 2)).addi(mask); // [B, nh, T, T]
-    NDArray probs = scores.softmax(-1);
-    scores.close();
-    NDArray out = probs.matMul(v); // [B, nh, T, D]
-    probs.close();
-    out = out.transpose(0, 2, 1, 3).reshape(batch, time, (long) heads * d); // [B, T, nh*D]
-    return block.linears.get("o_proj").forward(out, training);
+    out = replace(out, out.transpose(0, 2, 1, 3));
+    out = replace(out, out.reshape(batch, time, (long) heads * d)); // [B, T, nh*D]
+    NDArray projected = block.linears.get("o_proj").forward(out, training);
+    out.close();
+    return projected;
+  }
+
+  /**
+   * {@code next}, closing the handle of {@code previous}: every intermediate's handle is closed
+   * once the next one is made, so a forward without autograd (a recomputed layer's first pass)
+   * holds one layer's arrays, not all of them, and one with autograd only what backward needs.
+   */
+  private static NDArray replace(NDArray previous, NDArray next) {
+    previous.close();
+    return next;
+  }
+
+  /** {@code x} reshaped, its own handle closed. */
+  private static NDArray viewAs(NDArray x, long... shape) {
+    return replace(x, x.reshape(shape));
   }
 
   private NDArray mlp(Block block, NDArray x) {
@@ -327,26 +445,9 @@ public final class LlamaModel implements AutoCloseable {
     return out;
   }
 
-  /**
-   * 0 where query i may attend to key j (same example, j ≤ i), -inf elsewhere; padding queries
-   * attend only to themselves so no row is all -inf. [B, 1, T, T].
-   */
-  private static NDArray attentionMask(NDArray segments) {
-    NDManager m = segments.getManager();
-    long time = segments.getShape().get(1);
-    NDArray index = m.arange((int) time);
-    NDArray causal = index.expandDims(0).lte(index.expandDims(1)); // [T, T]: j <= i
-    NDArray same = segments.expandDims(2).eq(segments.expandDims(1)); // [B, T, T]
-    NDArray diagonal = index.expandDims(0).eq(index.expandDims(1)); // [T, T]
-    NDArray allowed = same.logicalAnd(causal.expandDims(0)).logicalOr(diagonal.expandDims(0));
-    try (NDArray zeros = m.zeros(allowed.getShape());
-        NDArray blocked = m.full(allowed.getShape(), Float.NEGATIVE_INFINITY)) {
-      return NDArrays.where(allowed, zeros, blocked).expandDims(1);
-    }
-  }
-
   @Override
   public void close() {
+    ops.close();
     params.close();
   }
 }

@@ -30,6 +30,11 @@ public final class ModelLoader {
    * mapped files, held a model three times at the peak: 2.2 GB of RSS for a 720 MB model.)
    */
   public static LlamaModel load(Path dir, NDManager params) {
+    return load(dir, params, Precision.FP32);
+  }
+
+  /** As {@link #load(Path, NDManager)}, the base weights stored in {@code precision}. */
+  public static LlamaModel load(Path dir, NDManager params, Precision precision) {
     Path configFile = dir.resolve("config.json");
     if (!Files.isRegularFile(configFile)) {
       throw new IllegalArgumentException(configFile + ": missing");
@@ -44,12 +49,13 @@ public final class ModelLoader {
         for (Safetensors.TensorInfo info : reader.tensors().values()) {
           if (only == null || only.contains(info.name())) {
             weights.put(info.name(), Weight.read(info.shape(),
-                () -> reader.readFloat32Direct(info.name())));
+                () -> reader.readFloat32Direct(info.name()),
+                (staging, sink) -> reader.readFloat32Slices(info.name(), staging, sink)));
           }
         }
         checkListed(file, reader, only);
       });
-      return LlamaModel.fromWeights(config, weights, params);
+      return LlamaModel.fromWeights(config, weights, params, precision);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(dir + ": " + e.getMessage(), e);
     } finally {

@@ -6,8 +6,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.core.Embedding;
 import io.continualsft.chat.labels.LabelContract;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -52,14 +50,44 @@ public final class SftLoss {
     }
   }
 
+  /**
+   * How a forward runs: attention in blocks of {@code attentionBlock} queries for longer rows
+   * ({@link Attention}), and whether each layer's activations are recomputed in backward
+   * rather than kept.
+   */
+  public record Forward(int attentionBlock, boolean recompute) {
+    /** Dense attention at any length, activations kept: the model as it always ran. */
+    public static final Forward KEEP_ALL = new Forward(Integer.MAX_VALUE, false);
+  }
+
   /** Losses only, for evaluation: no gradient is computed. */
   public static Result compute(LlamaModel model, Batch batch, NDManager step) {
-    return compute(model, batch, step, false, chunkRows(model.config().vocabSize()));
+    return compute(model, batch, step, Forward.KEEP_ALL);
+  }
+
+  /** Losses only, for evaluation, attention by {@code forward}. */
+  public static Result compute(LlamaModel model, Batch batch, NDManager step, Forward forward) {
+    Targets targets = Targets.of(batch);
+    NDArray hidden = model.hidden(batch.ids(step), model.pass(batch.positions(step),
+        batch.segments(), forward.attentionBlock(), null));
+    return headLoss(model, hidden, targets, step, false, chunkRows(model.config().vocabSize()));
   }
 
   /** Losses and the objective to backpropagate; call inside a GradientCollector. */
   public static Result withGradient(LlamaModel model, Batch batch, NDManager step) {
-    return compute(model, batch, step, true, chunkRows(model.config().vocabSize()));
+    return withGradient(model, batch, step, Forward.KEEP_ALL, null);
+  }
+
+  /**
+   * As {@link #withGradient(LlamaModel, Batch, NDManager)}, attention by {@code forward},
+   * each layer drawing its dropout from {@code layerSeeds} when it is not null.
+   */
+  public static Result withGradient(LlamaModel model, Batch batch, NDManager step,
+      Forward forward, java.util.function.IntToLongFunction layerSeeds) {
+    Targets targets = Targets.of(batch);
+    NDArray hidden = model.hidden(batch.ids(step), model.pass(batch.positions(step),
+        batch.segments(), forward.attentionBlock(), layerSeeds));
+    return headLoss(model, hidden, targets, step, true, chunkRows(model.config().vocabSize()));
   }
 
   static int chunkRows(int vocabSize) {
@@ -68,35 +96,103 @@ public final class SftLoss {
 
   static Result compute(LlamaModel model, Batch batch, NDManager step, boolean gradient,
       int chunkRows) {
-    int rows = batch.rows();
-    int time = batch.time();
-    int[] firstExample = batch.firstExampleOfRows(); // [rows + 1], a running count
-    long[] positions = new long[rows * time];
-    long[] targetIds = new long[rows * time];
-    int[] exampleOf = new int[rows * time];
-    int n = 0;
-    for (int b = 0; b < rows; b++) {
-      for (int t = 0; t < time; t++) {
-        int target = target(batch, b, t);
-        if (LabelContract.isTrained(target)) {
-          positions[n] = (long) b * time + t;
-          targetIds[n] = target;
-          exampleOf[n] = firstExample[b] + batch.segments()[b][t] - 1;
-          n++;
+    Targets targets = Targets.of(batch);
+    NDArray hidden = model.hidden(batch.ids(step), batch.positions(step), batch.segments(step));
+    return headLoss(model, hidden, targets, step, gradient, chunkRows);
+  }
+
+  /**
+   * The loss's gradients with the layers' activations recomputed in backward (gradient
+   * checkpointing), backpropagated here: the forward keeps only each layer's input; then the
+   * head's gradient, scaled by {@code 1/divisor}, is handed down layer by layer from the top,
+   * each layer run again with autograd on and backpropagated with {@code sum(y ⊙ g)}, whose
+   * gradient with respect to the layer's output y is exactly g. Activation memory is one
+   * layer's, whatever the depth. Dropout is drawn from {@code layerSeeds} per layer, the same
+   * in the forward and its recomputation. Call inside a GradientCollector ({@code collector});
+   * the adapter's gradients accumulate as they do with {@link #withGradient}.
+   */
+  public static Result backwardRecomputed(LlamaModel model, Batch batch, NDManager step,
+      Forward forward, java.util.function.IntToLongFunction layerSeeds,
+      ai.djl.training.GradientCollector collector, float divisor) {
+    Targets targets = Targets.of(batch);
+    LlamaModel.Pass pass = model.pass(batch.positions(step), batch.segments(),
+        forward.attentionBlock(), layerSeeds);
+    int layers = model.layers();
+    NDArray[] inputs = new NDArray[layers + 1];
+    ai.djl.pytorch.jni.JniUtils.setGradMode(false); // the forward records no graph
+    try {
+      inputs[0] = model.embed(batch.ids(step));
+      for (int l = 0; l < layers; l++) {
+        inputs[l + 1] = model.layer(l, inputs[l], pass);
+      }
+    } finally {
+      ai.djl.pytorch.jni.JniUtils.setGradMode(true);
+    }
+    NDArray top = inputs[layers];
+    top.setRequiresGradient(true);
+    Result result = headLoss(model, model.norm(top), targets, step, true,
+        chunkRows(model.config().vocabSize()));
+    collector.backward(result.objective().div(step.create(divisor)));
+    NDArray g = top.getGradient(); // d(loss / divisor) / d(x_L)
+    for (int l = layers - 1; l >= 0; l--) {
+      NDArray x = inputs[l];
+      if (l > 0) {
+        x.setRequiresGradient(true);
+      }
+      NDArray y = model.layer(l, x, pass);
+      collector.backward(y.mul(g).sum());
+      y.close();
+      g.close();
+      inputs[l + 1].close();
+      g = l > 0 ? x.getGradient() : null;
+    }
+    inputs[0].close();
+    return new Result(null, result.sum(), result.tokens(), result.exampleLoss(),
+        result.exampleTokens());
+  }
+
+  /** Which hidden states carry a trained target, and their targets and examples. */
+  private record Targets(long[] positions, long[] ids, int[] exampleOf, int count,
+      int examples) {
+    static Targets of(Batch batch) {
+      int rows = batch.rows();
+      int time = batch.time();
+      int[] firstExample = batch.firstExampleOfRows(); // [rows + 1], a running count
+      long[] positions = new long[rows * time];
+      long[] targetIds = new long[rows * time];
+      int[] exampleOf = new int[rows * time];
+      int n = 0;
+      for (int b = 0; b < rows; b++) {
+        for (int t = 0; t < time; t++) {
+          int target = target(batch, b, t);
+          if (LabelContract.isTrained(target)) {
+            positions[n] = (long) b * time + t;
+            targetIds[n] = target;
+            exampleOf[n] = firstExample[b] + batch.segments()[b][t] - 1;
+            n++;
+          }
         }
       }
+      if (n == 0) {
+        throw new IllegalArgumentException("the batch has no trained token");
+      }
+      return new Targets(positions, targetIds, exampleOf, n, firstExample[rows]);
     }
-    if (n == 0) {
-      throw new IllegalArgumentException("the batch has no trained token");
-    }
-    int examples = firstExample[rows];
-    NDArray hidden = model.hidden(batch.ids(step), batch.positions(step), batch.segments(step));
-    NDArray flat = hidden.reshape(rows * (long) time, model.config().hiddenSize());
-    NDArray selected = flat.get(new NDIndex("{}", step.create(Arrays.copyOf(positions, n))));
+  }
+
+  /**
+   * The loss of {@code hidden} ([B, T, H], after the final norm) at the targets, through the LM
+   * head in chunks; with {@code gradient}, the objective whose gradient is the summed loss's.
+   */
+  private static Result headLoss(LlamaModel model, NDArray hidden, Targets t, NDManager step,
+      boolean gradient, int chunkRows) {
+    int n = t.count();
+    long[] shape = hidden.getShape().getShape();
+    NDArray flat = hidden.reshape(shape[0] * shape[1], model.config().hiddenSize());
+    NDArray selected = flat.get(new NDIndex("{}", step.create(Arrays.copyOf(t.positions(), n))));
     flat.close(); // [B·T, H]: the selection ([N, H], on the tape) is a copy
     hidden.close();
     NDArray frozen = selected.stopGradient(); // the same values, off the tape
-    NDArray weight = model.headWeight(); // [V, H]
     float[] perToken = new float[n];
     List<NDArray> gradients = new ArrayList<>();
     for (int from = 0; from < n; from += chunkRows) {
@@ -104,7 +200,7 @@ public final class SftLoss {
       try (NDManager chunk = step.newSubManager()) {
         NDArray h = frozen.get(from + ":" + to); // [C, H]
         h.attach(chunk); // so everything computed from it is freed with the chunk
-        NDArray targets = chunk.create(Arrays.copyOfRange(targetIds, from, to),
+        NDArray targets = chunk.create(Arrays.copyOfRange(t.ids(), from, to),
             new Shape(to - from, 1)); // [C, 1]
         NDArray logits = model.head(h); // [C, V]
         NDArray picked = logits.gather(targets, 1); // [C, 1]
@@ -116,9 +212,8 @@ public final class SftLoss {
         System.arraycopy(nll.toFloatArray(), 0, perToken, from, to - from);
         if (gradient) {
           NDArray softmax = exp.divi(sumExp); // [C, V]
-          NDArray g = softmax.matMul(weight) // [C, H]
-              .subi(Embedding.embedding(targets.reshape(-1), weight, SparseFormat.DENSE)
-                  .singletonOrThrow());
+          NDArray g = model.headTransposed(softmax) // [C, H]
+              .subi(model.headRows(targets.reshape(-1)));
           g.attach(step);
           gradients.add(g);
         }
@@ -131,12 +226,12 @@ public final class SftLoss {
       objective = selected.mul(g).sum();
     }
     double sum = 0;
-    double[] exampleLoss = new double[examples];
-    int[] exampleTokens = new int[examples];
+    double[] exampleLoss = new double[t.examples()];
+    int[] exampleTokens = new int[t.examples()];
     for (int i = 0; i < n; i++) {
       sum += perToken[i];
-      exampleLoss[exampleOf[i]] += perToken[i];
-      exampleTokens[exampleOf[i]]++;
+      exampleLoss[t.exampleOf()[i]] += perToken[i];
+      exampleTokens[t.exampleOf()[i]]++;
     }
     return new Result(objective, sum, n, exampleLoss, exampleTokens);
   }

@@ -34,6 +34,8 @@ import java.util.TreeMap;
 public final class Safetensors {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final long MAX_HEADER = 100L * 1024 * 1024;
+  /** Tensors are read this much at a time, never mapped or held whole in the heap. */
+  private static final long SLICE_BYTES = 4L << 20;
 
   private Safetensors() {}
 
@@ -66,7 +68,15 @@ public final class Safetensors {
     void close() throws IOException;
   }
 
-  private record FileSource(FileChannel channel) implements Source {
+  private static final class FileSource implements Source {
+    private final FileChannel channel;
+    /** Slices and headers are read into this one buffer, reused: no garbage per slice. */
+    private ByteBuffer scratch;
+
+    FileSource(FileChannel channel) {
+      this.channel = channel;
+    }
+
     public long size() {
       try {
         return channel.size();
@@ -76,8 +86,12 @@ public final class Safetensors {
     }
 
     public ByteBuffer read(long offset, long length) throws IOException {
-      if (length <= 8L << 20) { // a header or a slice: read it rather than map it
-        ByteBuffer buffer = ByteBuffer.allocate((int) length);
+      if (length <= 8L << 20) { // a header or a slice: read it rather than map it; the caller
+        // has used the previous one by the time it asks for the next
+        if (scratch == null || scratch.capacity() < length) {
+          scratch = ByteBuffer.allocate((int) Math.max(length, SLICE_BYTES));
+        }
+        ByteBuffer buffer = scratch.clear().limit((int) length);
         while (buffer.hasRemaining() && channel.read(buffer, offset + buffer.position()) >= 0) {
           // a read may return fewer bytes than asked for
         }
@@ -171,7 +185,32 @@ public final class Safetensors {
       return out;
     }
 
-    private static final long SLICE_BYTES = 4L << 20;
+    /** Receives a tensor's values a slice at a time. */
+    @FunctionalInterface
+    public interface SliceSink {
+      /** {@code slice} holds values {@code [from, from + count)} as native-order float32. */
+      void accept(ByteBuffer slice, long from, int count);
+    }
+
+    /**
+     * The tensor's values as float32, a slice of at most {@code staging}'s capacity at a time,
+     * converted into {@code staging} (a direct buffer of native order, reused for every slice):
+     * for a caller that stores them in another form and needs no full float32 copy.
+     */
+    public void readFloat32Slices(String tensor, ByteBuffer staging, SliceSink sink) {
+      TensorInfo info = info(tensor);
+      long count = info.elements();
+      int width = width(info);
+      int slice = Math.min(staging.capacity() / Float.BYTES, (int) (SLICE_BYTES / width));
+      for (long done = 0; done < count; done += slice) {
+        int n = (int) Math.min(slice, count - done);
+        staging.clear();
+        java.nio.FloatBuffer floats = staging.asFloatBuffer();
+        convert(info.dtype(), read(info, done * width, (long) n * width), floats, n);
+        staging.limit(n * Float.BYTES);
+        sink.accept(staging, done, n);
+      }
+    }
 
     private TensorInfo info(String tensor) {
       TensorInfo info = tensors.get(tensor);

@@ -52,6 +52,7 @@ final class TrainerWiring {
     Engines.configure();
     AdapterTraining training = AdapterTraining.open(settings,
         NDManager.newBaseManager(Engines.device(settings.model().device())));
+    System.out.printf("trainer: %s%n", training.plan().describe());
     SchemaRegistryClient registry = null;
     try {
       ModelIdentity identity = ModelIdentity.of(settings.model().dir(),

@@ -8,6 +8,7 @@ import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.lora.PeftAdapter;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.LlamaModel;
+import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelLoader;
 import java.nio.file.Path;
 import java.util.List;
@@ -23,10 +24,12 @@ public final class AdapterTraining implements AutoCloseable {
   private final LlamaModel model;
   private final LoraTrainer trainer;
   private final TokenBudgetBatcher batcher;
+  private final TrainingPlan plan;
   private LoraModel lora;
 
   public AdapterTraining(NDManager params, LlamaModel model, LoraModel lora, LoraTrainer trainer,
-      TokenBudgetBatcher batcher) {
+      TokenBudgetBatcher batcher, TrainingPlan plan) {
+    this.plan = plan;
     this.params = params;
     this.model = model;
     this.lora = lora;
@@ -41,7 +44,10 @@ public final class AdapterTraining implements AutoCloseable {
   public static AdapterTraining open(TrainerSettings settings, NDManager params) {
     try {
       Path dir = settings.model().dir();
-      LlamaModel model = ModelLoader.load(dir, params.newSubManager());
+      TrainingPlan plan = TrainingPlan.of(settings.steps(),
+          ModelConfig.read(dir.resolve("config.json")), params.getDevice());
+      LlamaModel model = ModelLoader.load(dir, params.newSubManager(),
+          plan.precision().precision());
       LoraModel lora = LoraModel.attachFresh(model, settings.lora(), settings.seed());
       TrainerSettings.Optimizer o = settings.optimizer();
       AdamW adamW = new AdamW(params.newSubManager(), o.beta1(), o.beta2(), o.eps(),
@@ -52,14 +58,19 @@ public final class AdapterTraining implements AutoCloseable {
             if (inject.contains(step)) {
               grads.values().forEach(g -> g.muli(Float.NaN));
             }
-          });
+          }, plan.forward());
       TrainerSettings.Steps s = settings.steps();
       return new AdapterTraining(params, model, lora, trainer,
-          new TokenBudgetBatcher(s.tokenBudget(), s.maxLength(), s.pack(), 0));
+          new TokenBudgetBatcher(s.tokenBudget(), s.maxLength(), s.pack(), 0), plan);
     } catch (RuntimeException e) {
       params.close();
       throw e;
     }
+  }
+
+  /** How this trainer computes: precision, recomputation, attention blocks, and why. */
+  public TrainingPlan plan() {
+    return plan;
   }
 
   /** One optimizer step over {@code examples}, split into micro-batches by the batcher. */

@@ -45,10 +45,18 @@ public final class LoraTrainer {
   private final double clipNorm;
   private final long seed;
   private final GradientHook hook;
+  private final SftLoss.Forward forward;
   private long step;
 
   public LoraTrainer(LlamaModel model, NDManager params, AdamW optimizer, LearningRate schedule,
       double clipNorm, long seed, GradientHook hook) {
+    this(model, params, optimizer, schedule, clipNorm, seed, hook, SftLoss.Forward.KEEP_ALL);
+  }
+
+  /** {@code forward}: blocked attention for long rows, and whether layers are recomputed. */
+  public LoraTrainer(LlamaModel model, NDManager params, AdamW optimizer, LearningRate schedule,
+      double clipNorm, long seed, GradientHook hook, SftLoss.Forward forward) {
+    this.forward = forward;
     this.model = model;
     this.params = params;
     this.optimizer = optimizer;
@@ -95,14 +103,21 @@ public final class LoraTrainer {
     double lossSum = 0;
     try (NDManager scope = params.newSubManager()) {
       try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+        int microBatch = 0;
         for (Batch b : plan.microBatches()) {
           try (NDManager microStep = scope.newSubManager()) {
-            SftLoss.Result r = SftLoss.withGradient(model, b, microStep);
-            lossSum += r.sum();
-            // The divisor as a tensor of this micro-step, alive through backward (see
-            // LlamaModel.scalar for why not div(float)).
-            gc.backward(r.objective().div(microStep.create((float) stepTokens)));
+            if (forward.recompute()) {
+              lossSum += SftLoss.backwardRecomputed(model, b, microStep, forward,
+                  layerSeeds(next, microBatch), gc, stepTokens).sum();
+            } else {
+              SftLoss.Result r = SftLoss.withGradient(model, b, microStep, forward, null);
+              lossSum += r.sum();
+              // The divisor as a tensor of this micro-step, alive through backward (see
+              // LlamaModel.scalar for why not div(float)).
+              gc.backward(r.objective().div(microStep.create((float) stepTokens)));
+            }
           }
+          microBatch++;
         }
       }
       Map<String, NDArray> grads = new LinkedHashMap<>();
@@ -151,6 +166,16 @@ public final class LoraTrainer {
     }
   }
 
+  /**
+   * The seed each layer of micro-batch {@code microBatch} of step {@code step} draws its
+   * dropout from, when layers are recomputed: the recomputation must draw what the forward
+   * drew, and a function of the step, the micro-batch and the layer repeats after a restart.
+   */
+  private java.util.function.IntToLongFunction layerSeeds(long step, int microBatch) {
+    return layer -> new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L
+        + step * 1_000_003L + microBatch * 7_919L + layer).nextInt();
+  }
+
   /** Mean loss over the trained tokens of {@code examples} (no gradient), in eval mode. */
   public double evalLoss(List<Batch.Example> examples, TokenBudgetBatcher batcher) {
     if (examples.isEmpty()) {
@@ -161,7 +186,7 @@ public final class LoraTrainer {
     model.setTraining(false);
     for (Batch b : batcher.plan(examples).microBatches()) {
       try (NDManager m = params.newSubManager()) {
-        SftLoss.Result r = SftLoss.compute(model, b, m);
+        SftLoss.Result r = SftLoss.compute(model, b, m, forward);
         sum += r.sum();
         tokens += r.tokens();
       }

@@ -225,7 +225,8 @@ class TrainerConfigTest {
   /** The checks live in the records: settings made in code are held to them too. */
   @Test
   void eachRecordChecksItsComponentsNamingTheirKeys() {
-    assertThatThrownBy(() -> new TrainerSettings.Steps(2048, 1024, false, 32, 0))
+    assertThatThrownBy(() -> new TrainerSettings.Steps(2048, 1024, false, 32, 0, "auto",
+        TrainerSettings.Recompute.AUTO, 256))
         .isInstanceOf(ConfigException.class).hasMessageContaining("batch.token-budget")
         .hasMessageContaining("must be at least train.max-length (2048)");
     assertThatThrownBy(() -> new TrainerSettings.Optimizer(1e-4, 0, 0.9, 1.0, 1e-8, 0, false, 1,

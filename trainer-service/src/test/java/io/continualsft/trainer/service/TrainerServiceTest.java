@@ -71,7 +71,8 @@ class TrainerServiceTest {
   private final Serializer<SftExample> serializer = new AvroSerializer<>(registry, false);
 
   static TrainerSettings settings() {
-    return TrainerSettings.builder()
+    // FP32: the service's logic is tested on numbers that are the same on every CPU.
+    return TrainerSettings.builder().set(TrainerConfig.PRECISION, "fp32")
         .set(TrainerConfig.BOOTSTRAP_SERVERS, "unused:9092").set(TrainerConfig.REGISTRY_URL, "http://unused")
         .set(TrainerConfig.TOPIC_EXAMPLES, EXAMPLES).set(TrainerConfig.TOPIC_CHECKPOINTS, CHECKPOINTS).set(TrainerConfig.TOPIC_DEAD_LETTERS, DLQ)
         .set(TrainerConfig.TOPIC_RELEASES, RELEASES)

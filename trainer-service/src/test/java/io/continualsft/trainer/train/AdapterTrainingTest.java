@@ -18,7 +18,8 @@ class AdapterTrainingTest {
   static final Path MODEL = Path.of("src/test/resources/parity/qwen3/model");
 
   static TrainerSettings settings() {
-    return TrainerSettings.builder().set(TrainerConfig.BOOTSTRAP_SERVERS, "unused:9092").set(TrainerConfig.REGISTRY_URL, "http://unused")
+    return TrainerSettings.builder().set(TrainerConfig.PRECISION, "fp32")
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, "unused:9092").set(TrainerConfig.REGISTRY_URL, "http://unused")
         .set(TrainerConfig.MODEL_DIR, MODEL).set(TrainerConfig.LORA_R, 4).set(TrainerConfig.LORA_ALPHA, 8).set(TrainerConfig.LORA_DROPOUT, 0.1)
         .set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear")).set(TrainerConfig.SEED, 3).set(TrainerConfig.MAX_LENGTH, 32).set(TrainerConfig.TOKEN_BUDGET, 40)
         .set(TrainerConfig.LEARNING_RATE, 0.01).set(TrainerConfig.WARMUP_STEPS, 0).build();
