@@ -21,7 +21,8 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Crash equivalence: a trainer (a child JVM) SIGKILLed twice at different points and restarted
@@ -29,6 +30,10 @@ import org.junit.jupiter.api.Test;
  * run on the same single-partition input), and publishes a final adapter bit-identical to the
  * uninterrupted run's. Both replay (ρ = 0.25): the draws, read back from the topic by offset,
  * repeat after each restart.
+ *
+ * <p>Twice: in FP32 with activations kept, and with the base weights in BF16 and every layer
+ * recomputed in backward (the realistic-size path), whose dropout is drawn per layer from seeds
+ * that repeat after a restart.
  *
  * <p>This failed in 3 of 9 runs until scalars in the autograd graph stopped being temporaries
  * the garbage collector could free before backward (see {@code LlamaModel.scalar}).
@@ -40,10 +45,11 @@ class TrainerCrashIT {
   /** ρ: a quarter of each step's examples are drawn back from earlier in the stream. */
   static final double REPLAY = 0.25;
 
-  @Test
-  void aTrainerKilledTwiceEndsWithTheAdapterOfAnUninterruptedRun(KafkaCluster kafka,
-      SchemaRegistry registry) throws Exception {
-    Path work = Files.createDirectories(TestDirs.fresh("crash"));
+  @ParameterizedTest(name = "precision {0}, recompute {1}")
+  @CsvSource({"fp32, off", "bf16, on"})
+  void aTrainerKilledTwiceEndsWithTheAdapterOfAnUninterruptedRun(String precision,
+      String recompute, KafkaCluster kafka, SchemaRegistry registry) throws Exception {
+    Path work = Files.createDirectories(TestDirs.fresh("crash-" + precision));
     Path model = TrainerFixtures.tinyModel(Files.createDirectories(work.resolve("model")));
     TrainerServiceIT.Topics crashed = TrainerServiceIT.Topics.create(kafka);
     TrainerServiceIT.Topics steady = TrainerServiceIT.Topics.create(kafka);
@@ -61,7 +67,9 @@ class TrainerCrashIT {
       Path steadyFile = TestConfigs.write(work.resolve("steady.properties"),
           TrainerConfig.toProperties(TrainerFixtures.settings(kafka, registry.url(), model,
               steady.examples(), steady.dlq(), steady.checkpoints(), "default",
-              "crash-steady-" + steady.examples()).set(TrainerConfig.REPLAY_FRACTION, REPLAY).build()));
+              "crash-steady-" + steady.examples()).set(TrainerConfig.REPLAY_FRACTION, REPLAY)
+              .set(TrainerConfig.PRECISION, precision).set(TrainerConfig.RECOMPUTE.key(), recompute)
+              .build()));
       ChildProcess uninterrupted = start(work, steadyFile, "steady");
       try {
         awaitCheckpoint(kafka, client, steady, c -> consumedAll(c, examples.size()), uninterrupted);
@@ -79,7 +87,9 @@ class TrainerCrashIT {
       // The same input, a trainer killed with SIGKILL twice.
       Map<String, String> crashConfig = TrainerConfig.toProperties(TrainerFixtures.settings(kafka,
           registry.url(), model, crashed.examples(), crashed.dlq(), crashed.checkpoints(),
-          "default", "crash-killed-" + crashed.examples()).set(TrainerConfig.REPLAY_FRACTION, REPLAY).build());
+          "default", "crash-killed-" + crashed.examples()).set(TrainerConfig.REPLAY_FRACTION, REPLAY)
+          .set(TrainerConfig.PRECISION, precision).set(TrainerConfig.RECOMPUTE.key(), recompute)
+          .build());
       Path configFile = TestConfigs.write(work.resolve("killed.properties"), crashConfig);
       long afterFirstKill = runAndKill(work, configFile, kafka, client, crashed, 0, 2, trainable);
       long afterSecondKill = runAndKill(work, configFile, kafka, client, crashed, afterFirstKill, 2,

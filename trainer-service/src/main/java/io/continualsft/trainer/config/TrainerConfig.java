@@ -107,9 +107,9 @@ public final class TrainerConfig {
       s -> s.steps().precision());
   public static final Setting<TrainerSettings.Recompute> RECOMPUTE = choice("train.recompute",
       "Recompute each layer's activations in backward (gradient checkpointing): on, off, or"
-          + " auto (on when a micro-batch's activations, estimated from the model's shape and"
-          + " batch.token-budget, would exceed 4 GiB; below that a smaller token budget saves"
-          + " memory more cheaply).", TrainerSettings.Recompute.AUTO,
+          + " auto (for each micro-batch whose activations, estimated from the model's shape and"
+          + " the micro-batch's tokens, would exceed 2 GiB; smaller ones keep theirs, which is"
+          + " faster).", TrainerSettings.Recompute.AUTO,
       Map.of("auto", TrainerSettings.Recompute.AUTO, "on", TrainerSettings.Recompute.ON,
           "off", TrainerSettings.Recompute.OFF), s -> s.steps().recompute());
   public static final Setting<Integer> ATTENTION_BLOCK = integer("train.attention-block",
@@ -119,8 +119,12 @@ public final class TrainerConfig {
   public static final Setting<Integer> MAX_LENGTH = integer("train.max-length",
       "Longer examples are dead letters (TOO_MANY_TOKENS).", 2048,
       s -> s.steps().maxLength());
-  public static final Setting<Integer> TOKEN_BUDGET = integer("batch.token-budget",
-      "Tokens computed per micro-batch, padding included.", 4096,
+  public static final Setting<Integer> TOKEN_BUDGET = new Setting<>("batch.token-budget",
+      "Tokens computed per micro-batch, padding included; an example (or packed row) longer than"
+          + " this is a micro-batch of its own. auto: as many as fit 2 GiB of activations by the"
+          + " model's shape (256 to 8192: 8192 for a 20 M model, about 600 for a 0.5 B one), the"
+          + " size at which a CPU trains fastest and memory stays bounded.", 0,
+      TrainerConfig::parseTokenBudget, v -> v == 0 ? "auto" : Integer.toString(v),
       s -> s.steps().tokenBudget());
   public static final Setting<Boolean> PACK = choice("batch.mode",
       "bucket (one example per row, by length) or pack.", false,
@@ -322,5 +326,17 @@ public final class TrainerConfig {
 
   private static <T> String printDefault(Setting<T> s) {
     return s.print(s.defaultValue());
+  }
+
+  /** "auto" as 0 (sized by {@code TrainingPlan}), or a number of tokens, at least 1. */
+  private static int parseTokenBudget(String text) {
+    if (text.equals("auto")) {
+      return 0;
+    }
+    int tokens = Setting.parseInt(text);
+    if (tokens < 1) {
+      throw new IllegalArgumentException("must be auto or a number of tokens >= 1");
+    }
+    return tokens;
   }
 }

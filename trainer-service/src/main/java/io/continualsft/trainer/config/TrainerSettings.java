@@ -190,7 +190,8 @@ public record TrainerSettings(
    * How examples become optimizer steps.
    *
    * @param maxLength longer examples are dead letters (TOO_MANY_TOKENS)
-   * @param tokenBudget tokens computed per micro-batch, padding included
+   * @param tokenBudget tokens computed per micro-batch, padding included; 0: auto, sized by the
+   *     model ({@code TrainingPlan})
    * @param pack several examples per row (true) or one per row, bucketed by length
    * @param stepTokens trained tokens per optimizer step
    * @param stepExamples examples per step, if reached first; 0 sizes steps by tokens only
@@ -205,8 +206,7 @@ public record TrainerSettings(
       ATTENTION_BLOCK.check(attentionBlock >= 16, attentionBlock, "must be >= 16");
       STEP_TOKENS.check(stepTokens >= 1, stepTokens, "must be >= 1");
       STEP_EXAMPLES.check(stepExamples >= 0, stepExamples, "must be >= 0");
-      TOKEN_BUDGET.check(tokenBudget >= maxLength, tokenBudget,
-          "must be at least " + MAX_LENGTH.key() + " (" + maxLength + ")");
+      TOKEN_BUDGET.check(tokenBudget >= 0, tokenBudget, "must be auto or >= 1");
     }
 
     static Steps from(TrainerConfig.Values v) {
@@ -281,7 +281,7 @@ public record TrainerSettings(
 
   /** Whether layers' activations are recomputed in backward (gradient checkpointing). */
   public enum Recompute {
-    /** When a micro-batch's activations would exceed 4 GiB. */
+    /** For each micro-batch whose activations would exceed 2 GiB. */
     AUTO,
     ON,
     OFF

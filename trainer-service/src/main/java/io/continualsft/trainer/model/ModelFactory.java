@@ -29,26 +29,29 @@ public final class ModelFactory {
   public static Map<String, Weight> randomWeights(ModelConfig config, long seed,
       double embeddingStd) {
     Map<String, Weight> weights = new LinkedHashMap<>();
-    for (Map.Entry<String, long[]> e : WeightNames.expected(config).entrySet()) {
-      long n = 1;
-      for (long d : e.getValue()) {
-        n *= d;
-      }
-      float[] data = new float[Math.toIntExact(n)];
-      String name = e.getKey();
-      if (name.endsWith("norm.weight")) {
-        java.util.Arrays.fill(data, 1f);
-      } else if (!name.endsWith(".bias")) {
-        SplittableRandom random = new SplittableRandom(seed ^ (name.hashCode() * 0x9E3779B97F4A7C15L));
-        double std = name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight")
-            ? embeddingStd : 0.02;
-        for (int i = 0; i < data.length; i++) {
-          data[i] = (float) (random.nextGaussian() * std);
-        }
-      }
-      weights.put(name, new Weight(e.getValue(), data));
-    }
+    WeightNames.expected(config).forEach((name, shape) ->
+        weights.put(name, new Weight(shape, randomValues(name, shape, seed, embeddingStd))));
     return weights;
+  }
+
+  /** The values of weight {@code name}: norms 1, biases 0, the rest Gaussian by its own seed. */
+  static float[] randomValues(String name, long[] shape, long seed, double embeddingStd) {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
+    }
+    float[] data = new float[Math.toIntExact(n)];
+    if (name.endsWith("norm.weight")) {
+      java.util.Arrays.fill(data, 1f);
+    } else if (!name.endsWith(".bias")) {
+      SplittableRandom random = new SplittableRandom(seed ^ (name.hashCode() * 0x9E3779B97F4A7C15L));
+      double std = name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight")
+          ? embeddingStd : 0.02;
+      for (int i = 0; i < data.length; i++) {
+        data[i] = (float) (random.nextGaussian() * std);
+      }
+    }
+    return data;
   }
 
   /**
@@ -66,10 +69,12 @@ public final class ModelFactory {
       Files.createDirectories(out);
       Files.writeString(out.resolve("config.json"),
           config.toJson().toPrettyString() + "\n");
-      List<Safetensors.Tensor> tensors = new ArrayList<>();
-      randomWeights(config, seed, embeddingStd).forEach((name, w) ->
-          tensors.add(new Safetensors.Tensor(name, w.shape(), w.data())));
-      Safetensors.write(out.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
+      // One weight in memory at a time: a 1.5 B model is 6 GB of FP32.
+      List<Safetensors.PendingTensor> tensors = new ArrayList<>();
+      WeightNames.expected(config).forEach((name, shape) -> tensors.add(
+          new Safetensors.PendingTensor(name, shape,
+              () -> randomValues(name, shape, seed, embeddingStd))));
+      Safetensors.writePending(out.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
       for (String file : List.of("tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
           "LICENSE", "README.md")) {
         Path source = tokenizerDir.resolve(file);

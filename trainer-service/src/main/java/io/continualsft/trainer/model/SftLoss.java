@@ -52,12 +52,28 @@ public final class SftLoss {
 
   /**
    * How a forward runs: attention in blocks of {@code attentionBlock} queries for longer rows
-   * ({@link Attention}), and whether each layer's activations are recomputed in backward
-   * rather than kept.
+   * ({@link Attention}), and which micro-batches recompute each layer's activations in backward
+   * rather than keep them: those computing more than {@code recomputeAboveTokens} tokens (rows
+   * times their length, padding included).
    */
-  public record Forward(int attentionBlock, boolean recompute) {
+  public record Forward(int attentionBlock, long recomputeAboveTokens) {
     /** Dense attention at any length, activations kept: the model as it always ran. */
-    public static final Forward KEEP_ALL = new Forward(Integer.MAX_VALUE, false);
+    public static final Forward KEEP_ALL = new Forward(Integer.MAX_VALUE, Long.MAX_VALUE);
+
+    /** Every micro-batch recomputed, attention in blocks of {@code attentionBlock}. */
+    public static Forward recomputeAll(int attentionBlock) {
+      return new Forward(attentionBlock, 0);
+    }
+
+    /** Every micro-batch keeps its activations, attention in blocks of {@code attentionBlock}. */
+    public static Forward keepAll(int attentionBlock) {
+      return new Forward(attentionBlock, Long.MAX_VALUE);
+    }
+
+    /** Whether {@code batch} recomputes its layers in backward. */
+    public boolean recomputes(Batch batch) {
+      return (long) batch.rows() * batch.time() > recomputeAboveTokens;
+    }
   }
 
   /** Losses only, for evaluation: no gradient is computed. */

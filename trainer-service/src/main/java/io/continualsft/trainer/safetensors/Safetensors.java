@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header naming each
@@ -363,13 +364,25 @@ public final class Safetensors {
   public record Tensor(String name, long[] shape, float[] data) {}
 
   /**
+   * A float32 tensor to write whose values are made only when it is written: a writer of many
+   * large tensors (a random model of billions of parameters) holds one at a time.
+   */
+  public record PendingTensor(String name, long[] shape, Supplier<float[]> values) {}
+
+  /**
    * Writes F32 tensors sorted by name, {@code metadata} as {@code __metadata__}, the header padded
    * with spaces to a multiple of 8 bytes as the reference implementation does. Writes to a
    * temporary file and renames it, so a reader never sees a half-written file.
    */
   public static void write(Path file, List<Tensor> tensors, Map<String, String> metadata) {
+    writePending(file, pending(tensors), metadata);
+  }
+
+  /** As {@link #write(Path, List, Map)}, each tensor's values made as it is written. */
+  public static void writePending(Path file, List<PendingTensor> tensors,
+      Map<String, String> metadata) {
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (OutputStream out = Files.newOutputStream(tmp)) {
+    try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
       write(out, tensors, metadata);
     } catch (IOException e) {
       throw new UncheckedIOException("could not write " + file, e);
@@ -386,24 +399,15 @@ public final class Safetensors {
   public static byte[] toBytes(List<Tensor> tensors, Map<String, String> metadata) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     try {
-      write(out, tensors, metadata);
+      write(out, pending(tensors), metadata);
     } catch (IOException e) {
       throw new UncheckedIOException(e); // a ByteArrayOutputStream does not fail
     }
     return out.toByteArray();
   }
 
-  private static void write(OutputStream out, List<Tensor> tensors, Map<String, String> metadata)
-      throws IOException {
-    Map<String, Tensor> sorted = new TreeMap<>();
-    tensors.forEach(t -> sorted.put(t.name(), t));
-    ObjectNode header = JSON.createObjectNode();
-    if (metadata != null && !metadata.isEmpty()) {
-      ObjectNode meta = header.putObject("__metadata__");
-      new TreeMap<>(metadata).forEach(meta::put);
-    }
-    long offset = 0;
-    for (Tensor t : sorted.values()) {
+  private static List<PendingTensor> pending(List<Tensor> tensors) {
+    return tensors.stream().map(t -> {
       long n = 1;
       for (long d : t.shape()) {
         n *= d;
@@ -411,6 +415,25 @@ public final class Safetensors {
       if (n != t.data().length) {
         throw new IllegalArgumentException(t.name() + ": shape " + Arrays.toString(t.shape())
             + " holds " + n + " values, got " + t.data().length);
+      }
+      return new PendingTensor(t.name(), t.shape(), t::data);
+    }).toList();
+  }
+
+  private static void write(OutputStream out, List<PendingTensor> tensors,
+      Map<String, String> metadata) throws IOException {
+    Map<String, PendingTensor> sorted = new TreeMap<>();
+    tensors.forEach(t -> sorted.put(t.name(), t));
+    ObjectNode header = JSON.createObjectNode();
+    if (metadata != null && !metadata.isEmpty()) {
+      ObjectNode meta = header.putObject("__metadata__");
+      new TreeMap<>(metadata).forEach(meta::put);
+    }
+    long offset = 0;
+    for (PendingTensor t : sorted.values()) {
+      long n = 1;
+      for (long d : t.shape()) {
+        n *= d;
       }
       ObjectNode entry = header.putObject(t.name());
       entry.put("dtype", "F32");
@@ -420,8 +443,8 @@ public final class Safetensors {
       }
       var offsets = entry.putArray("data_offsets");
       offsets.add(offset);
-      offsets.add(offset + 4L * t.data().length);
-      offset += 4L * t.data().length;
+      offsets.add(offset + 4L * n);
+      offset += 4L * n;
     }
     ByteArrayOutputStream json = new ByteArrayOutputStream();
     try (JsonGenerator g = JSON.getFactory().createGenerator(json)) {
@@ -435,8 +458,17 @@ public final class Safetensors {
     out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
     out.write(headerOut);
     ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-    for (Tensor t : sorted.values()) {
-      for (float v : t.data()) {
+    for (PendingTensor t : sorted.values()) {
+      float[] values = t.values().get();
+      long n = 1;
+      for (long d : t.shape()) {
+        n *= d;
+      }
+      if (n != values.length) {
+        throw new IllegalArgumentException(t.name() + ": shape " + Arrays.toString(t.shape())
+            + " holds " + n + " values, got " + values.length);
+      }
+      for (float v : values) {
         if (!chunk.hasRemaining()) {
           out.write(chunk.array(), 0, chunk.position());
           chunk.clear();

@@ -61,7 +61,7 @@ public final class AdapterTraining implements AutoCloseable {
           }, plan.forward());
       TrainerSettings.Steps s = settings.steps();
       return new AdapterTraining(params, model, lora, trainer,
-          new TokenBudgetBatcher(s.tokenBudget(), s.maxLength(), s.pack(), 0), plan);
+          new TokenBudgetBatcher(plan.tokenBudget(), s.maxLength(), s.pack(), 0), plan);
     } catch (RuntimeException e) {
       params.close();
       throw e;

@@ -106,7 +106,7 @@ public final class LoraTrainer {
         int microBatch = 0;
         for (Batch b : plan.microBatches()) {
           try (NDManager microStep = scope.newSubManager()) {
-            if (forward.recompute()) {
+            if (forward.recomputes(b)) {
               lossSum += SftLoss.backwardRecomputed(model, b, microStep, forward,
                   layerSeeds(next, microBatch), gc, stepTokens).sum();
             } else {

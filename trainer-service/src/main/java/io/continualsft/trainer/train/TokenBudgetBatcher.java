@@ -7,13 +7,16 @@ import java.util.List;
 
 /**
  * Splits one optimizer step's examples into micro-batches of at most {@code tokenBudget} computed
- * tokens (rows × longest row, padding included).
+ * tokens (rows × longest row, padding included); a row longer than the budget is a micro-batch
+ * of its own (the budget may be smaller than the longest example: at the sizes people adapt a
+ * small budget is the fast one, see {@code TrainingPlan}).
  *
  * <ul>
  *   <li>bucketed: examples sorted by length, consecutive ones share a micro-batch, one per row,
  *       so rows in a micro-batch have similar lengths and little padding;
- *   <li>packed: several examples per row (first fit, longest first) up to {@code rowCapacity}
- *       tokens, attention kept within each example by the model's segment mask.
+ *   <li>packed: several examples per row (first fit, longest first) up to the budget or the
+ *       longest example allowed, whichever is smaller (an example longer than that is a row of
+ *       its own), attention kept within each example by the model's segment mask.
  * </ul>
  *
  * A pure function of the examples in order: the same step's examples always make the same
@@ -25,13 +28,14 @@ public final class TokenBudgetBatcher {
   private final boolean pack;
   private final int padId;
 
-  public TokenBudgetBatcher(int tokenBudget, int rowCapacity, boolean pack, int padId) {
-    if (tokenBudget < rowCapacity) {
+  /** {@code maxLength}: the longest example allowed ({@code train.max-length}). */
+  public TokenBudgetBatcher(int tokenBudget, int maxLength, boolean pack, int padId) {
+    if (tokenBudget < 1 || maxLength < 1) {
       throw new IllegalArgumentException("batch.token-budget (" + tokenBudget
-          + ") must be at least train.max-length (" + rowCapacity + ")");
+          + ") and train.max-length (" + maxLength + ") must be >= 1");
     }
     this.tokenBudget = tokenBudget;
-    this.rowCapacity = rowCapacity;
+    this.rowCapacity = Math.min(tokenBudget, maxLength);
     this.pack = pack;
     this.padId = padId;
   }

@@ -81,6 +81,78 @@ class SftLossTest {
     }
   }
 
+  /**
+   * Gradient checkpointing changes where activations come from, not what the gradients are:
+   * with every layer recomputed in backward, the loss is the same to the bit and each LoRA
+   * gradient within 1e-6 of its largest entry of the one through the kept activations (the
+   * adapter's gradient accumulates layer by layer instead of in one backward), with dropout on
+   * (each layer drawing the same mask in its recomputation), attention dense and blocked, and
+   * the loss divided as a step divides it.
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {Integer.MAX_VALUE, 5})
+  void recomputedLayersGiveTheGradientsOfKeptActivations(int attentionBlock) {
+    Batch batch = Batch.packed(List.of(
+        List.of(LlamaModelTest.example(9, 1, 3), LlamaModelTest.example(6, 2, 1)),
+        List.of(LlamaModelTest.example(12, 3, 4))), 0);
+    java.util.function.IntToLongFunction layerSeeds = layer -> 1_000 + 17L * layer;
+    float divisor = 19;
+    try (NDManager params = NDManager.newBaseManager();
+        LlamaModel model = ModelLoader.load(LlamaModelTest.QWEN3, params.newSubManager())) {
+      LoraModel lora = LoraModel.attachFresh(model,
+          new LoraSettings(4, 8, 0.25, List.of("all-linear"), false), 3);
+      LlamaModelTest.randomizeB(lora);
+      model.setTraining(true); // dropout on
+
+      SftLoss.Result kept;
+      Map<String, float[]> keptGrads;
+      try (NDManager step = params.newSubManager()) {
+        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+          kept = SftLoss.withGradient(model, batch, step,
+              SftLoss.Forward.keepAll(attentionBlock), layerSeeds);
+          gc.backward(kept.objective().div(step.create(divisor)));
+        }
+        keptGrads = takeGradients(lora);
+      }
+      SftLoss.Result recomputed;
+      Map<String, float[]> recomputedGrads;
+      try (NDManager step = params.newSubManager()) {
+        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+          recomputed = SftLoss.backwardRecomputed(model, batch, step,
+              SftLoss.Forward.recomputeAll(attentionBlock), layerSeeds, gc, divisor);
+        }
+        recomputedGrads = takeGradients(lora);
+      }
+      Map<String, float[]> noDropout;
+      model.setTraining(false);
+      try (NDManager step = params.newSubManager()) {
+        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+          gc.backward(SftLoss.withGradient(model, batch, step).objective()
+              .div(step.create(divisor)));
+        }
+        noDropout = takeGradients(lora);
+      }
+
+      assertThat(recomputed.objective()).as("backpropagated already").isNull();
+      assertThat(recomputed.sum()).isEqualTo(kept.sum());
+      assertThat(recomputed.exampleLoss()).containsExactly(kept.exampleLoss());
+      assertThat(recomputedGrads.keySet()).containsExactlyElementsOf(keptGrads.keySet());
+      for (String name : keptGrads.keySet()) {
+        float[] ref = keptGrads.get(name);
+        float scale = TorchParityTest.maxAbs(ref);
+        assertThat(scale).as(name).isPositive();
+        float[] got = recomputedGrads.get(name);
+        for (int i = 0; i < ref.length; i++) {
+          assertThat(Math.abs(got[i] - ref[i])).as("%s[%d]", name, i)
+              .isLessThanOrEqualTo(1e-6f * scale);
+        }
+      }
+      assertThat(noDropout.get("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"))
+          .as("dropout did act").isNotEqualTo(
+              keptGrads.get("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+    }
+  }
+
   /** Sum of -log softmax(logits)[target] over the trained targets, all on the tape. */
   private static NDArray textbookLoss(LlamaModel model, Batch batch, NDManager step) {
     NDArray logProbs = model.logits(batch.ids(step), batch.positions(step), batch.segments(step))
@@ -103,7 +175,7 @@ class SftLossTest {
         new Shape(targets.size(), 1)), 1).neg().sum();
   }
 
-  private static Map<String, float[]> takeGradients(LoraModel lora) {
+  static Map<String, float[]> takeGradients(LoraModel lora) {
     Map<String, float[]> out = new LinkedHashMap<>();
     lora.parameters().forEach((name, p) -> {
       NDArray g = p.getGradient();

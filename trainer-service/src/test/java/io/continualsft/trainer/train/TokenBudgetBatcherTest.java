@@ -121,8 +121,22 @@ class TokenBudgetBatcherTest {
   }
 
   @Test
-  void aBudgetBelowTheRowCapacityIsRefusedNamingBothKeys() {
-    assertThatThrownBy(() -> new TokenBudgetBatcher(100, 200, false, 0))
-        .hasMessageContaining("batch.token-budget").hasMessageContaining("train.max-length");
+  void examplesLongerThanTheBudgetAreMicroBatchesOfTheirOwn() {
+    // Budget 16 under a max length of 40: the 30- and 17-token examples go alone, the rest
+    // share micro-batches of at most 16 tokens.
+    TokenBudgetBatcher bucketed = new TokenBudgetBatcher(16, 40, false, 0);
+    assertThat(shapes(bucketed.plan(examples(4, 30, 8, 17, 3))))
+        .containsExactly("1x30 [2]", "1x17 [4]", "2x8 [3, 1]", "1x3 [5]");
+    // Packed rows hold at most the budget; a longer example is a row of its own.
+    TokenBudgetBatcher packed = new TokenBudgetBatcher(16, 40, true, 0);
+    TokenBudgetBatcher.Plan plan = packed.plan(examples(4, 30, 8, 17, 3));
+    assertThat(shapes(plan)).containsExactly("1x30 [2]", "1x17 [4]", "1x15 [315]");
+    assertThat(plan.realTokens()).isEqualTo(62);
+  }
+
+  @Test
+  void aBudgetBelowOneIsRefusedNamingIt() {
+    assertThatThrownBy(() -> new TokenBudgetBatcher(0, 200, false, 0))
+        .hasMessageContaining("batch.token-budget");
   }
 }
