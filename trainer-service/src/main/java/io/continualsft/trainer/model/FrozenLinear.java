@@ -43,6 +43,11 @@ public final class FrozenLinear {
     return out;
   }
 
+  /** Whether an adapter wraps this map. */
+  boolean adapted() {
+    return adapter != null;
+  }
+
   /** Wraps the map with {@code adapter} (null: the frozen map alone again). */
   public void attach(Adapter adapter) {
     this.adapter = adapter;

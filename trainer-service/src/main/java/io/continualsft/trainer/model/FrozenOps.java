@@ -62,6 +62,19 @@ public abstract sealed class FrozenOps implements AutoCloseable {
   /** The rows {@code ids} of a stored {@code w}, as FP32 (an embedding lookup). */
   public abstract NDArray rows(NDArray w, NDArray ids);
 
+  /**
+   * A frozen SwiGLU MLP in one piece, {@code down(silu(gate(x)) · up(x))}, its intermediates in
+   * the weights' precision; null where this precision has no such path (FP32 composes it from
+   * {@link #linear}, which it always has).
+   *
+   * <pre>
+   *   x: [..., H]   gate, up: [I, H]   down: [H, I]   -> [..., H]
+   * </pre>
+   */
+  public NDArray swiGlu(NDArray x, NDArray gate, NDArray up, NDArray down) {
+    return null;
+  }
+
   @Override
   public void close() {}
 
@@ -106,6 +119,7 @@ public abstract sealed class FrozenOps implements AutoCloseable {
     private final NDArray linear;
     private final NDArray matmul;
     private final NDArray rows;
+    private final NDArray swiGlu;
 
     Half(Precision precision, NDManager manager) {
       this.precision = precision;
@@ -122,6 +136,7 @@ public abstract sealed class FrozenOps implements AutoCloseable {
       this.linear = method(manager, "linear");
       this.matmul = method(manager, "matmul");
       this.rows = method(manager, "rows");
+      this.swiGlu = method(manager, "swiglu");
     }
 
     private static NDArray method(NDManager manager, String name) {
@@ -191,6 +206,17 @@ public abstract sealed class FrozenOps implements AutoCloseable {
       return run(rows, ids, w);
     }
 
+    /**
+     * In half precision from the input's cast to the output's, as PyTorch's autocast runs it:
+     * the [..., I] intermediates autograd keeps (gate, up, their product) take half the memory
+     * and none of them is converted, where three FP32 maps with their own casts would convert
+     * each and keep it in FP32. Used only where no adapter wraps the three maps.
+     */
+    @Override
+    public NDArray swiGlu(NDArray x, NDArray gate, NDArray up, NDArray down) {
+      return run(swiGlu, x, gate, up, down);
+    }
+
     @Override
     public void close() {
       module.close();
@@ -233,6 +259,14 @@ public abstract sealed class FrozenOps implements AutoCloseable {
               ids: Tensor,
               w: Tensor) -> Tensor:
               return torch.to(torch.embedding(w, ids), 6)
+            def swiglu(self: __torch__.HalfOps,
+              x: Tensor,
+              gate: Tensor,
+              up: Tensor,
+              down: Tensor) -> Tensor:
+              h = torch.to(x, ops.prim.dtype(gate))
+              _0 = torch.mul(torch.silu(torch.linear(h, gate)), torch.linear(h, up))
+              return torch.to(torch.linear(_0, down), ops.prim.dtype(x))
           """.formatted(dtype);
       ByteArrayOutputStream bytes = new ByteArrayOutputStream();
       try (ZipOutputStream zip = new ZipOutputStream(bytes)) {

@@ -407,14 +407,24 @@ public final class LlamaModel implements AutoCloseable {
   }
 
   private NDArray mlp(Block block, NDArray x) {
-    NDArray gate = block.linears.get("gate_proj").forward(x, training);
+    FrozenLinear gateProj = block.linears.get("gate_proj");
+    FrozenLinear upProj = block.linears.get("up_proj");
+    FrozenLinear downProj = block.linears.get("down_proj");
+    if (!gateProj.adapted() && !upProj.adapted() && !downProj.adapted()
+        && gateProj.bias == null && upProj.bias == null && downProj.bias == null) {
+      NDArray fused = ops.swiGlu(x, gateProj.weight, upProj.weight, downProj.weight);
+      if (fused != null) { // half precision: the whole MLP in it (FrozenOps.swiGlu)
+        return fused;
+      }
+    }
+    NDArray gate = gateProj.forward(x, training);
     // x·sigmoid(x) with libtorch's sigmoid: 1/(1+exp(-x)) by hand overflows for x < -88, and its
     // gradient becomes 0·inf = NaN.
     NDArray sigmoid = ai.djl.nn.Activation.sigmoid(gate);
     NDArray silu = gate.mul(sigmoid);
-    NDArray up = block.linears.get("up_proj").forward(x, training);
+    NDArray up = upProj.forward(x, training);
     NDArray product = silu.mul(up);
-    NDArray out = block.linears.get("down_proj").forward(product, training);
+    NDArray out = downProj.forward(product, training);
     for (NDArray done : new NDArray[] {gate, sigmoid, silu, up, product}) {
       done.close(); // [..., I] each: autograd keeps its own references, generation frees them
     }
