@@ -12,7 +12,7 @@
 #              (off); default "java java-pack trl"
 #   JAVA_ARGS  more `train` options for both Java sides (e.g. --token-budget 2048)
 #   PYTHON     a Python with torch, transformers, peft, trl and datasets (default python3)
-#   JAVA       java 21+ (default java)
+#   JAVA       java 21+ (default java); JAR the trainer-service jar (default: the build's)
 # Build first: ./mvnw -pl trainer-service -am package -DskipTests. The recipe, and the figures it
 # gave, are in BENCHMARKS.md ("trainer-service: `train` against TRL + PEFT").
 set -euo pipefail
@@ -36,7 +36,7 @@ java_run() {
   # shellcheck disable=SC2086
   MKL_CBWR=AUTO /usr/bin/time -f 'peak_rss_kb=%M' -o "$scratch/time" \
     "${JAVA:-java}" --enable-native-access=ALL-UNNAMED -Dai.djl.pytorch.num_threads="$threads" \
-    -jar "$root/trainer-service/target/trainer-service.jar" train --model "$model" \
+    -jar "${JAR:-$root/trainer-service/target/trainer-service.jar}" train --model "$model" \
     --input "$data" --output "$scratch/java-adapter" --lora-r 8 --lora-alpha 16 \
     --target-modules q_proj,v_proj --lr 1e-4 --warmup-steps 0 --max-length 2048 \
     --step-tokens 1024 --eval-fraction 0 --seed 0 --precision "$precision" ${JAVA_ARGS:-} "$@" \

@@ -122,7 +122,7 @@ public final class TrainerConfig {
   public static final Setting<Integer> TOKEN_BUDGET = new Setting<>("batch.token-budget",
       "Tokens computed per micro-batch, padding included; an example (or packed row) longer than"
           + " this is a micro-batch of its own. auto: as many as fit 2 GiB of activations by the"
-          + " model's shape (256 to 8192: 8192 for a 20 M model, about 600 for a 0.5 B one), the"
+          + " model's shape (256 to 2048: 2048 for a 20 M model, about 600 for a 0.5 B one), the"
           + " size at which a CPU trains fastest and memory stays bounded.", 0,
       TrainerConfig::parseTokenBudget, v -> v == 0 ? "auto" : Integer.toString(v),
       s -> s.steps().tokenBudget());

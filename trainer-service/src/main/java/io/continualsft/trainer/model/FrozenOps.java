@@ -41,7 +41,7 @@ import java.util.zip.ZipOutputStream;
 public abstract sealed class FrozenOps implements AutoCloseable {
   /** The operations of {@code precision}; half precision loads its methods on {@code manager}. */
   public static FrozenOps of(Precision precision, NDManager manager) {
-    return precision == Precision.FP32 ? new Fp32() : new Half(precision, manager);
+    return precision == Precision.FP32 ? new Fp32(manager) : new Half(precision, manager);
   }
 
   public abstract Precision precision();
@@ -78,8 +78,19 @@ public abstract sealed class FrozenOps implements AutoCloseable {
   @Override
   public void close() {}
 
-  /** FP32: DJL's own operations. */
+  /**
+   * FP32: DJL's own operations. The weights are stored as the half-precision ones are, in memory
+   * libtorch allocates, filled slice by slice: an array made from a direct buffer keeps that
+   * buffer, and the JVM caps direct buffers (by default at the heap's maximum, a quarter of the
+   * machine), which a 1.5 B model in FP32 (6 GB) exceeded.
+   */
   static final class Fp32 extends FrozenOps {
+    private final Half loader;
+
+    Fp32(NDManager manager) {
+      this.loader = new Half(Precision.FP32, manager);
+    }
+
     @Override
     public Precision precision() {
       return Precision.FP32;
@@ -87,7 +98,12 @@ public abstract sealed class FrozenOps implements AutoCloseable {
 
     @Override
     public NDArray store(Weight weight, Shape shape, NDManager manager) {
-      return weight.toArray(manager, shape);
+      return loader.store(weight, shape, manager);
+    }
+
+    @Override
+    public void close() {
+      loader.close();
     }
 
     @Override
@@ -106,10 +122,11 @@ public abstract sealed class FrozenOps implements AutoCloseable {
     }
   }
 
-  /** BF16 or FP16 through TorchScript methods. */
+  /** BF16 or FP16 through TorchScript methods (and FP32's loading: {@link Fp32}). */
   static final class Half extends FrozenOps {
     /** libtorch's ScalarType codes. */
     private static final int FLOAT16 = 5;
+    private static final int FLOAT32 = 6;
     private static final int BFLOAT16 = 15;
 
     private final Precision precision;
@@ -125,7 +142,11 @@ public abstract sealed class FrozenOps implements AutoCloseable {
       this.precision = precision;
       try {
         this.module = JniUtils.loadModule((PtNDManager) manager,
-            new ByteArrayInputStream(archive(precision == Precision.BF16 ? BFLOAT16 : FLOAT16)),
+            new ByteArrayInputStream(archive(switch (precision) {
+              case BF16 -> BFLOAT16;
+              case FP16 -> FLOAT16;
+              case FP32 -> FLOAT32;
+            })),
             true, false);
       } catch (IOException e) {
         throw new UncheckedIOException("could not load the half-precision methods", e);
@@ -238,7 +259,7 @@ public abstract sealed class FrozenOps implements AutoCloseable {
               return x
             def empty(self: __torch__.HalfOps,
               like: Tensor) -> Tensor:
-              return torch.empty(like.size(), dtype=%1$d)
+              return torch.empty(torch.size(like), dtype=%1$d, layout=None, device=ops.prim.device(like))
             def fill(self: __torch__.HalfOps,
               dst: Tensor,
               src: Tensor,

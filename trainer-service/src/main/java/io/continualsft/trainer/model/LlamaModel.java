@@ -1,5 +1,6 @@
 package io.continualsft.trainer.model;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -10,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntToLongFunction;
 
 /**
  * The Llama-family decoder (Llama, Mistral, Qwen2, Qwen3), top to bottom: embed → L × [RMSNorm → attention (RoPE, grouped-query, Qwen3's per-head q/k norm) →
@@ -177,10 +179,10 @@ public final class LlamaModel implements AutoCloseable {
   public static final class Pass {
     final NDArray[] rope; // cos, sin: [B, 1, T, D]
     final Attention.Plan attention;
-    final java.util.function.IntToLongFunction layerSeeds; // null: draw on from the step's seed
+    final IntToLongFunction layerSeeds; // null: draw on from the step's seed
 
     private Pass(NDArray[] rope, Attention.Plan attention,
-        java.util.function.IntToLongFunction layerSeeds) {
+        IntToLongFunction layerSeeds) {
       this.rope = rope;
       this.attention = attention;
       this.layerSeeds = layerSeeds;
@@ -194,7 +196,7 @@ public final class LlamaModel implements AutoCloseable {
    * dropout draws from.
    */
   public Pass pass(NDArray positions, int[][] segments, int block,
-      java.util.function.IntToLongFunction layerSeeds) {
+      IntToLongFunction layerSeeds) {
     return new Pass(rotary(positions),
         Attention.plan(segments, block, positions.getManager()), layerSeeds);
   }
@@ -211,7 +213,7 @@ public final class LlamaModel implements AutoCloseable {
    */
   public NDArray layer(int layer, NDArray x, Pass pass) {
     if (pass.layerSeeds != null) {
-      ai.djl.engine.Engine.getInstance().setRandomSeed((int) pass.layerSeeds.applyAsLong(layer));
+      Engine.getInstance().setRandomSeed((int) pass.layerSeeds.applyAsLong(layer));
     }
     Block block = blocks.get(layer);
     NDArray normed = rmsNorm(x, block.inputNorm);

@@ -12,6 +12,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.IntToLongFunction;
 
 /**
  * One optimizer step over a step's micro-batches: each micro-batch's summed loss is divided by
@@ -171,8 +173,8 @@ public final class LoraTrainer {
    * dropout from, when layers are recomputed: the recomputation must draw what the forward
    * drew, and a function of the step, the micro-batch and the layer repeats after a restart.
    */
-  private java.util.function.IntToLongFunction layerSeeds(long step, int microBatch) {
-    return layer -> new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L
+  private IntToLongFunction layerSeeds(long step, int microBatch) {
+    return layer -> new SplittableRandom(seed * 0x9E3779B97F4A7C15L
         + step * 1_000_003L + microBatch * 7_919L + layer).nextInt();
   }
 

@@ -38,9 +38,14 @@ public record TrainingPlan(Precision.Choice precision, int tokenBudget, long rec
    */
   static final long ACTIVATION_BYTES = 2L << 30;
 
-  /** The automatic budget's bounds: not so small that rows starve the matmuls, nor unbounded. */
+  /**
+   * The automatic budget's bounds: not so small that the matrix products starve; and no larger
+   * than a default-length example, past which a small model's step gets no faster (its fixed cost
+   * per micro-batch is long amortised) while its memory keeps growing: a 180 M Llama took 3.7 GiB
+   * at 4,224 tokens, 2.8 at 2,048, at the same speed.
+   */
   static final int MIN_AUTO_BUDGET = 256;
-  static final int MAX_AUTO_BUDGET = 8192;
+  static final int MAX_AUTO_BUDGET = 2048;
 
   public static TrainingPlan of(TrainerSettings.Steps steps, ModelConfig config,
       Device device) {

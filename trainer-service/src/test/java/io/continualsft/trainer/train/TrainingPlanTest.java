@@ -42,7 +42,7 @@ class TrainingPlanTest {
     assertThat(TrainingPlan.of(steps(0, TrainerSettings.Recompute.AUTO), LLAMA_8B, Device.cpu())
         .tokenBudget()).as("at least 256 tokens; such micro-batches recompute").isEqualTo(256);
     assertThat(TrainingPlan.of(steps(0, TrainerSettings.Recompute.AUTO), TOY, Device.cpu())
-        .tokenBudget()).as("at most 8192").isEqualTo(8192);
+        .tokenBudget()).as("at most 2048").isEqualTo(2048);
   }
 
   @Test
@@ -62,7 +62,7 @@ class TrainingPlanTest {
     assertThat(TrainingPlan.of(steps(4096, TrainerSettings.Recompute.OFF), QWEN_05B,
         Device.cpu()).forward().recomputes(batch(64, 64))).isFalse();
     assertThat(TrainingPlan.of(steps(0, TrainerSettings.Recompute.AUTO), TOY, Device.cpu())
-        .describe()).contains("none here, the largest has 8192");
+        .describe()).contains("none here, the largest has 2048");
   }
 
   @Test
