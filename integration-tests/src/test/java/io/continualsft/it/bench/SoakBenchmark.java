@@ -149,7 +149,10 @@ public final class SoakBenchmark {
       }
       System.out.printf("%d steps in %s%n", samples.getLast()[0],
           Duration.between(started, Instant.now()));
-      long reference = profile.checkpointEvery() * 10L; // past warm-up: allocator pools grown
+      // Past warm-up (allocator pools grown): step 1,000 of the tiny soak, the middle of a
+      // realistic one.
+      long reference = profile.realistic() ? profile.steps() / 2 / profile.checkpointEvery()
+          * profile.checkpointEvery() : profile.checkpointEvery() * 10L;
       long atReference = 0;
       for (long[] s : samples) {
         System.out.printf("  checkpoint at step %5d: RSS %,d KiB%n", s[0], s[1] / 1024);

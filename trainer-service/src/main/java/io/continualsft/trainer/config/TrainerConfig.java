@@ -108,8 +108,8 @@ public final class TrainerConfig {
   public static final Setting<TrainerSettings.Recompute> RECOMPUTE = choice("train.recompute",
       "Recompute each layer's activations in backward (gradient checkpointing): on, off, or"
           + " auto (for each micro-batch whose activations, estimated from the model's shape and"
-          + " the micro-batch's tokens, would exceed 2 GiB; smaller ones keep theirs, which is"
-          + " faster).", TrainerSettings.Recompute.AUTO,
+          + " the micro-batch's tokens, would exceed 2 GiB, 1 GiB with fp32 weights; smaller ones"
+          + " keep theirs, which is faster).", TrainerSettings.Recompute.AUTO,
       Map.of("auto", TrainerSettings.Recompute.AUTO, "on", TrainerSettings.Recompute.ON,
           "off", TrainerSettings.Recompute.OFF), s -> s.steps().recompute());
   public static final Setting<Integer> ATTENTION_BLOCK = integer("train.attention-block",
@@ -121,9 +121,9 @@ public final class TrainerConfig {
       s -> s.steps().maxLength());
   public static final Setting<Integer> TOKEN_BUDGET = new Setting<>("batch.token-budget",
       "Tokens computed per micro-batch, padding included; an example (or packed row) longer than"
-          + " this is a micro-batch of its own. auto: as many as fit 2 GiB of activations by the"
-          + " model's shape (256 to 2048: 2048 for a 20 M model, about 600 for a 0.5 B one), the"
-          + " size at which a CPU trains fastest and memory stays bounded.", 0,
+          + " this is a micro-batch of its own. auto: as many as fit 2 GiB of activations (1 GiB with"
+          + " fp32 weights) by the model's shape, 256 to 2048: 2048 for a 20 M model, 576 for a"
+          + " 0.5 B one in bf16; the size at which a CPU trains fastest and memory stays bounded.", 0,
       TrainerConfig::parseTokenBudget, v -> v == 0 ? "auto" : Integer.toString(v),
       s -> s.steps().tokenBudget());
   public static final Setting<Boolean> PACK = choice("batch.mode",

@@ -14,8 +14,9 @@ import java.util.Locale;
  * (never of free memory or load), so a trainer restarted on the same kind of machine decides the
  * same and resumes bit for bit.
  *
- * <p>One number ties the automatic choices together: {@link #ACTIVATION_BYTES}, what a
- * micro-batch's activations kept for backward may take. {@code batch.token-budget=auto} sizes
+ * <p>One number ties the automatic choices together: what a micro-batch's activations kept for
+ * backward may take, {@link #ACTIVATION_BYTES} (2 GiB) with half-precision weights and {@link
+ * #ACTIVATION_BYTES_FP32} (1 GiB) with FP32 ones. {@code batch.token-budget=auto} sizes
  * micro-batches to it, and {@code train.recompute=auto} recomputes the layers of any micro-batch
  * beyond it (a long example alone, or an explicit budget larger than it).
  *
@@ -29,14 +30,24 @@ public record TrainingPlan(Precision.Choice precision, int tokenBudget, long rec
     String recomputeWhy) {
 
   /**
-   * A micro-batch's activation memory, in the automatic choices. On a CPU, micro-batches of this
-   * size are also the fastest per token at the sizes people adapt: larger ones run their
-   * element-wise chains (norms, SwiGLU, the residual) out of cache and fault in fresh pages for
-   * every step; a 0.5 B model trained 1.5x faster at 512 tokens than at 4,096. Below it,
-   * recomputation's extra third of compute buys nothing. A constant, not the machine's free
-   * memory: a restarted trainer must decide the same.
+   * A micro-batch's activation memory, in the automatic choices, with half-precision base
+   * weights. On a CPU, micro-batches of this size are also the fastest per token at the sizes
+   * people adapt: larger ones run their element-wise chains (norms, SwiGLU, the residual) out of
+   * cache and fault in fresh pages for every step (a 0.5 B model: 106 trained tokens/s at 512
+   * tokens, 83 at 2,048), and smaller ones leave AMX's products waiting on memory (a 1 B Llama
+   * lost 12 % going from 448 to 320 tokens). Below it, recomputation's extra third of compute
+   * buys nothing. A constant, not the machine's free memory: a restarted trainer must decide the
+   * same.
    */
   static final long ACTIVATION_BYTES = 2L << 30;
+
+  /**
+   * The same with FP32 base weights. FP32 products are several times slower per token, so a
+   * micro-batch's fixed costs are amortised at fewer tokens (the 0.5 B model trained at the same
+   * speed at 256, 384 and 576 tokens), while the weights take twice the memory: half the
+   * activation memory keeps the peak below TRL's (3.6 GB at 256 tokens against 4.7 at 576).
+   */
+  static final long ACTIVATION_BYTES_FP32 = 1L << 30;
 
   /**
    * The automatic budget's bounds: not so small that the matrix products starve; and no larger
@@ -52,6 +63,8 @@ public record TrainingPlan(Precision.Choice precision, int tokenBudget, long rec
     Precision.Choice precision = Precision.resolve(steps.precision(), device);
     long weights = config.parameterCount() * precision.precision().bytesPerValue();
     long perToken = activationBytesPerToken(config, steps.attentionBlock());
+    long allowance = precision.precision() == Precision.FP32 ? ACTIVATION_BYTES_FP32
+        : ACTIVATION_BYTES;
     int budget;
     String budgetWhy;
     if (steps.tokenBudget() > 0) {
@@ -59,9 +72,9 @@ public record TrainingPlan(Precision.Choice precision, int tokenBudget, long rec
       budgetWhy = budget + " tokens (as configured)";
     } else {
       budget = (int) Math.max(MIN_AUTO_BUDGET,
-          Math.min(MAX_AUTO_BUDGET, ACTIVATION_BYTES / perToken / 64 * 64));
+          Math.min(MAX_AUTO_BUDGET, allowance / perToken / 64 * 64));
       budgetWhy = budget + " tokens (auto: ~" + mib(perToken) + " of activations a token, "
-          + gib(ACTIVATION_BYTES) + " a micro-batch)";
+          + gib(allowance) + " a micro-batch)";
     }
     long recomputeAbove;
     String why;
@@ -75,10 +88,10 @@ public record TrainingPlan(Precision.Choice precision, int tokenBudget, long rec
         why = "off (as configured)";
       }
       default -> {
-        recomputeAbove = ACTIVATION_BYTES / perToken;
+        recomputeAbove = allowance / perToken;
         long largest = Math.max(budget, steps.maxLength());
         why = "auto, for micro-batches of more than " + recomputeAbove + " tokens ("
-            + gib(ACTIVATION_BYTES) + " of activations)" + (largest > recomputeAbove
+            + gib(allowance) + " of activations)" + (largest > recomputeAbove
             ? "" : ": none here, the largest has " + largest);
       }
     }

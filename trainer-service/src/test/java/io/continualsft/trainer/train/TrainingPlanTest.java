@@ -26,12 +26,13 @@ class TrainingPlanTest {
   /** A 20 M toy. */
   static final ModelConfig TOY = ModelConfig.of("qwen3", 151_669, 128, 384, 4, 4, 2, 32, true);
 
+  /** Settings of bf16 base weights (the allowance is 2 GiB; fp32's 1 GiB is tested apart). */
   static TrainerSettings.Steps steps(int tokenBudget, TrainerSettings.Recompute recompute) {
-    return new TrainerSettings.Steps(2048, tokenBudget, false, 2048, 0, "fp32", recompute, 256);
+    return new TrainerSettings.Steps(2048, tokenBudget, false, 2048, 0, "bf16", recompute, 256);
   }
 
   @Test
-  void anAutomaticBudgetFillsTwoGibibytesOfActivationsWithinItsBounds() {
+  void anAutomaticBudgetFillsTheActivationAllowanceWithinItsBounds() {
     TrainingPlan half = TrainingPlan.of(steps(0, TrainerSettings.Recompute.AUTO), QWEN_05B,
         Device.cpu());
     // 4 bytes x 24 layers x (12·896 + 5·4864 + 14·256) = 3,710,976 bytes a token.
@@ -39,6 +40,10 @@ class TrainingPlanTest {
         + 14 * 256));
     assertThat(half.tokenBudget()).isEqualTo(576); // 2 GiB / 3.71 MB = 578, down to 64s
     assertThat(half.recomputeAboveTokens()).isEqualTo(578);
+    TrainingPlan fp32 = TrainingPlan.of(new TrainerSettings.Steps(2048, 0, false, 2048, 0, "fp32",
+        TrainerSettings.Recompute.AUTO, 256), QWEN_05B, Device.cpu());
+    assertThat(fp32.tokenBudget()).as("1 GiB with FP32 weights: 289 tokens").isEqualTo(256);
+    assertThat(fp32.recomputeAboveTokens()).isEqualTo(289);
     assertThat(TrainingPlan.of(steps(0, TrainerSettings.Recompute.AUTO), LLAMA_8B, Device.cpu())
         .tokenBudget()).as("at least 256 tokens; such micro-batches recompute").isEqualTo(256);
     assertThat(TrainingPlan.of(steps(0, TrainerSettings.Recompute.AUTO), TOY, Device.cpu())
