@@ -166,8 +166,20 @@ public abstract sealed class FrozenOps implements AutoCloseable {
       return marker;
     }
 
+    /**
+     * Whether this thread has turned TorchScript's profiling graph executor off. It is on by
+     * default and thread-local: it profiles each method's first runs per input shape and keeps
+     * specialised plans, work and memory for nothing here (each method is one or a few ops, no
+     * fusion to find), and a trainer's micro-batches change shape with every step.
+     */
+    private static final ThreadLocal<Boolean> PLAIN_EXECUTOR = ThreadLocal.withInitial(() -> {
+      JniUtils.setGraphExecutorOptimize(false);
+      return true;
+    });
+
     /** Runs {@code method} on {@code inputs} with autograd on; the result is the first input's. */
     private NDArray run(NDArray method, NDArray... inputs) {
+      PLAIN_EXECUTOR.get();
       NDList list = new NDList(inputs.length + 1);
       for (NDArray a : inputs) {
         list.add(a);
