@@ -37,7 +37,8 @@ class SchemaHistoryTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @CsvSource({"Conversation-v1.avsc, Conversation", "Rejection-v1.avsc, Rejection"})
+  @CsvSource({"Conversation-v1.avsc, Conversation", "Rejection-v1.avsc, Rejection",
+      "Rejection-v2.avsc, Rejection"})
   void theCurrentSchemaReadsEveryEarlierVersion(String file, String name) throws IOException {
     Schema current = name.equals("Conversation") ? Conversation.getClassSchema()
         : Rejection.getClassSchema();

@@ -1,15 +1,12 @@
 package io.continualsft.chat.dataset;
 
 import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.FilterInputStream;
 import java.io.IOException;
@@ -20,6 +17,7 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.zip.GZIPInputStream;
 
 /**
@@ -28,25 +26,39 @@ import java.util.zip.GZIPInputStream;
  * back with the reason instead of a node, so the caller reports it and goes on; nothing is
  * skipped silently.
  *
- * <p>A file is hostile until read: a line longer than {@link #MAX_RECORD_BYTES}, JSON nested
- * deeper than {@link #MAX_DEPTH}, bytes that are not UTF-8 are reasons, not crashes. In a JSON
- * array a syntax error ends the file (the parser cannot find the next element), and says so.
+ * <p>A file is hostile until read, and a JSON-array element is bounded exactly as a JSONL line
+ * is: longer than {@link #MAX_RECORD_BYTES}, more than {@link #MAX_TOKENS} JSON tokens (a
+ * record of millions of empty messages), nested deeper than {@link #MAX_DEPTH}, bytes that are
+ * not UTF-8: each a reason with the record's line, never an {@code OutOfMemoryError}. No record
+ * is held in memory past those bounds: the bytes beyond them are scanned, not kept.
+ *
+ * <p>Both shapes are cut into records here, byte by byte over a 64 KiB buffer, and each record
+ * is then parsed alone. Jackson would read an array element only by building all of it first,
+ * which is what a bound must prevent, and reading JSONL one {@code read()} call per byte ran at
+ * a seventh of the decompression's speed. An array's elements are cut by their brackets (strings
+ * and escapes respected); a syntax error inside an element is that element's reason, while an
+ * array whose structure breaks (a missing comma, a file ending inside an element) ends there,
+ * and says so.
  */
 public final class DatasetFile implements Closeable {
   /** The largest record read; far above any conversation a broker would accept. */
   public static final int MAX_RECORD_BYTES = 16 * 1024 * 1024;
   /** Conversations nest a tool schema or two; nothing legitimate is deeper. */
   public static final int MAX_DEPTH = 64;
+  /**
+   * JSON tokens in one record (a message of role and content is about six). A 16 MiB record of
+   * empty objects would otherwise be five million nodes, half a gigabyte of heap.
+   */
+  public static final long MAX_TOKENS = 1_000_000;
 
+  private static final int BUFFER_BYTES = 1 << 16;
   private static final JsonFactory FACTORY = JsonFactory.builder()
       .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_DEPTH)
-          .maxStringLength(MAX_RECORD_BYTES).build())
+          .maxStringLength(MAX_RECORD_BYTES).maxTokenCount(MAX_TOKENS).build())
       .build();
-  /** A line is one value: json.loads refuses "{} x", where Jackson would ignore the rest. */
+  /** A record is one value: json.loads refuses "{} x", where Jackson would ignore the rest. */
   private static final ObjectMapper JSON = new ObjectMapper(FACTORY)
       .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
-  /** An array's elements are read one by one from the same parser, the rest following. */
-  private static final ObjectMapper ELEMENTS = new ObjectMapper(FACTORY);
 
   /** One record: its node, or why it could not be read. */
   public record Entry(long line, JsonNode node, String error) {
@@ -59,49 +71,44 @@ public final class DatasetFile implements Closeable {
     }
   }
 
+  /** Where an array's reader is between elements. */
+  private enum ArrayState { FIRST, AFTER_COMMA, AFTER_ELEMENT, CLOSED }
+
   private final CountingInputStream counted;
   private final InputStream in;
   private final long sizeBytes;
   private final boolean gzip;
-  private final JsonParser array;
+  private final boolean jsonArray;
+  private final byte[] buffer = new byte[BUFFER_BYTES];
+  private int pos;
+  private int limit;
+  /** The record being cut, at most MAX_RECORD_BYTES of it. */
+  private byte[] record = new byte[BUFFER_BYTES];
+  private int recordSize;
+  private boolean recordTooLong;
   private long line = 1;
+  private ArrayState arrayState = ArrayState.FIRST;
   private boolean done;
 
-  private DatasetFile(CountingInputStream counted, InputStream in, long sizeBytes, boolean gzip,
-      JsonParser array) {
+  private DatasetFile(CountingInputStream counted, InputStream in, long sizeBytes, boolean gzip)
+      throws IOException {
     this.counted = counted;
     this.in = in;
     this.sizeBytes = sizeBytes;
     this.gzip = gzip;
-    this.array = array;
+    this.jsonArray = startsArray();
   }
 
   public static DatasetFile open(Path file) throws IOException {
     long size = Files.size(file);
     CountingInputStream counted = new CountingInputStream(Files.newInputStream(file));
     try {
-      BufferedInputStream raw = new BufferedInputStream(counted, 1 << 16);
+      BufferedInputStream raw = new BufferedInputStream(counted, BUFFER_BYTES);
       raw.mark(2);
       boolean gzip = raw.read() == 0x1f && raw.read() == 0x8b;
       raw.reset();
-      BufferedInputStream in = gzip
-          ? new BufferedInputStream(new GZIPInputStream(raw, 1 << 16), 1 << 16) : raw;
-      // A JSON array starts with '[' after optional whitespace and byte-order mark.
-      in.mark(4096);
-      int b;
-      int seen = 0;
-      do {
-        b = in.read();
-        seen++;
-      } while (b >= 0 && seen < 4096 && (b == ' ' || b == '\t' || b == '\r' || b == '\n'
-          || b == 0xEF || b == 0xBB || b == 0xBF));
-      in.reset();
-      JsonParser array = null;
-      if (b == '[') {
-        array = FACTORY.createParser(in);
-        array.nextToken(); // START_ARRAY
-      }
-      return new DatasetFile(counted, in, size, gzip, array);
+      InputStream in = gzip ? new GZIPInputStream(raw, BUFFER_BYTES) : raw;
+      return new DatasetFile(counted, in, size, gzip);
     } catch (IOException | RuntimeException e) {
       counted.close();
       throw e;
@@ -115,7 +122,7 @@ public final class DatasetFile implements Closeable {
 
   /** Whether the file is one JSON array rather than JSON Lines. */
   public boolean jsonArray() {
-    return array != null;
+    return jsonArray;
   }
 
   /** Bytes of the file (compressed, as stored) read so far, and its size: for progress. */
@@ -132,52 +139,112 @@ public final class DatasetFile implements Closeable {
     if (done) {
       return null;
     }
-    return array != null ? nextElement() : nextLine();
+    return jsonArray ? nextElement() : nextLine();
   }
 
-  private Entry nextElement() throws IOException {
-    JsonToken token;
-    long at;
-    try {
-      token = array.nextToken();
-      at = array.currentTokenLocation().getLineNr();
-      if (token == null || token == JsonToken.END_ARRAY) {
-        done = true;
-        return null;
-      }
-      JsonNode node = ELEMENTS.readTree(array);
-      if (!node.isObject()) {
-        return new Entry(at, null, "not a JSON object");
-      }
-      return new Entry(at, node, null);
-    } catch (JsonProcessingException e) {
-      done = true;
-      long where = e.getLocation() != null ? e.getLocation().getLineNr() : -1;
-      return new Entry(where, null, "not valid JSON (" + firstLine(e.getOriginalMessage())
-          + "); the rest of the array cannot be read");
+  /**
+   * Whether the first byte after whitespace and a byte-order mark is '[' (then consumed); looked
+   * for within the first buffer, which JSONL's first line leaves as it is otherwise.
+   */
+  private boolean startsArray() throws IOException {
+    fill();
+    int i = 0;
+    while (i < limit && isSpaceOrBom(buffer[i])) {
+      i++;
     }
+    if (i == limit || buffer[i] != '[') {
+      return false;
+    }
+    for (int j = 0; j < i; j++) {
+      if (buffer[j] == '\n') {
+        line++;
+      }
+    }
+    pos = i + 1;
+    return true;
+  }
+
+  private static boolean isSpaceOrBom(byte b) {
+    return b == ' ' || b == '\t' || b == '\r' || b == '\n' || b == (byte) 0xEF
+        || b == (byte) 0xBB || b == (byte) 0xBF;
+  }
+
+  /** Refills the buffer once it is used up; false at the end of the file. */
+  private boolean fill() throws IOException {
+    if (pos < limit) {
+      return true;
+    }
+    pos = 0;
+    limit = 0;
+    int n;
+    do {
+      n = in.read(buffer, 0, buffer.length);
+    } while (n == 0);
+    if (n < 0) {
+      return false;
+    }
+    limit = n;
+    return true;
+  }
+
+  private void startRecord() {
+    recordSize = 0;
+    recordTooLong = false;
+    if (record.length > 4 * BUFFER_BYTES) {
+      record = new byte[BUFFER_BYTES]; // one long record does not pin 16 MiB for the rest
+    }
+  }
+
+  /** Keeps {@code buffer[from, to)} as part of the record, or marks it too long. */
+  private void keep(int from, int to) {
+    int n = to - from;
+    if (n == 0 || recordTooLong) {
+      return;
+    }
+    if (recordSize + n > MAX_RECORD_BYTES) {
+      recordTooLong = true;
+      return;
+    }
+    if (recordSize + n > record.length) {
+      record = Arrays.copyOf(record, Math.min(MAX_RECORD_BYTES,
+          Math.max(record.length * 2, recordSize + n)));
+    }
+    System.arraycopy(buffer, from, record, recordSize, n);
+    recordSize += n;
   }
 
   private Entry nextLine() throws IOException {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    startRecord();
     long number = line;
-    boolean tooLong = false;
-    int b;
-    while ((b = in.read()) >= 0 && b != '\n') {
-      if (bytes.size() < MAX_RECORD_BYTES) {
-        bytes.write(b);
-      } else {
-        tooLong = true;
+    boolean sawAny = false;
+    boolean newline = false;
+    while (fill()) {
+      int end = pos;
+      while (end < limit && buffer[end] != '\n') {
+        end++;
       }
+      sawAny |= end > pos;
+      keep(pos, end);
+      if (end < limit) {
+        pos = end + 1;
+        newline = true;
+        break;
+      }
+      pos = limit;
     }
-    if (b < 0) {
+    if (!newline) {
       done = true;
-      if (bytes.size() == 0 && !tooLong) {
+      if (!sawAny) {
         return null; // the newline ending the last line is not a blank line
       }
     }
     line++;
-    if (tooLong) {
+    return parsed(number, true);
+  }
+
+  /** The record cut so far, parsed; {@code bomAllowed}: the file's first line may start with one. */
+  private Entry parsed(long number, boolean bomAllowed) {
+    if (recordTooLong) {
       return new Entry(number, null, "longer than " + MAX_RECORD_BYTES + " bytes");
     }
     String text;
@@ -185,11 +252,11 @@ public final class DatasetFile implements Closeable {
       text = StandardCharsets.UTF_8.newDecoder()
           .onMalformedInput(CodingErrorAction.REPORT)
           .onUnmappableCharacter(CodingErrorAction.REPORT)
-          .decode(ByteBuffer.wrap(bytes.toByteArray())).toString();
+          .decode(ByteBuffer.wrap(record, 0, recordSize)).toString();
     } catch (CharacterCodingException e) {
       return new Entry(number, null, "not valid UTF-8");
     }
-    if (number == 1 && text.startsWith("\uFEFF")) {
+    if (bomAllowed && number == 1 && text.startsWith("\uFEFF")) {
       text = text.substring(1);
     }
     if (text.isBlank()) {
@@ -200,6 +267,139 @@ public final class DatasetFile implements Closeable {
     } catch (InvalidRecordException e) {
       return new Entry(number, null, e.getMessage());
     }
+  }
+
+  private Entry nextElement() throws IOException {
+    while (true) {
+      if (!fill()) {
+        done = true;
+        return arrayState == ArrayState.CLOSED ? null : new Entry(line, null,
+            "the file ends before the array is closed with ']'");
+      }
+      byte b = buffer[pos];
+      if (b == ' ' || b == '\t' || b == '\r' || b == '\n') {
+        if (b == '\n') {
+          line++;
+        }
+        pos++;
+        continue;
+      }
+      switch (arrayState) {
+        case CLOSED -> {
+          done = true;
+          return new Entry(line, null, "content after the array's closing ']' (not read)");
+        }
+        case AFTER_ELEMENT -> {
+          pos++;
+          if (b == ',') {
+            arrayState = ArrayState.AFTER_COMMA;
+          } else if (b == ']') {
+            arrayState = ArrayState.CLOSED;
+          } else {
+            done = true;
+            return broken("expected ',' or ']' after an element, found " + shown(b));
+          }
+        }
+        case FIRST, AFTER_COMMA -> {
+          if (b == ']') {
+            pos++;
+            if (arrayState == ArrayState.AFTER_COMMA) {
+              done = true;
+              return broken("a ',' before the closing ']' (a trailing comma)");
+            }
+            arrayState = ArrayState.CLOSED;
+          } else if (b == ',' || b == '}') {
+            done = true;
+            return broken("expected an element, found " + shown(b));
+          } else {
+            long at = line;
+            boolean object = b == '{';
+            if (!cutElement()) {
+              done = true;
+              return new Entry(at, null, "not valid JSON (the file ends inside the element that"
+                  + " starts here); the rest of the array cannot be read");
+            }
+            arrayState = ArrayState.AFTER_ELEMENT;
+            if (!object && !recordTooLong) {
+              return new Entry(at, null, "not a JSON object");
+            }
+            return parsed(at, false);
+          }
+        }
+      }
+    }
+  }
+
+  private Entry broken(String what) {
+    return new Entry(line, null, "not valid JSON (" + what + "); the rest of the array cannot be"
+        + " read");
+  }
+
+  private static String shown(byte b) {
+    return b >= 0x20 && b < 0x7f ? "'" + (char) b + "'" : String.format("byte 0x%02x", b & 0xff);
+  }
+
+  /**
+   * Cuts one element, starting at {@code buffer[pos]}: an object or array to its matching
+   * bracket, a string to its closing quote, anything else to the next ',', ']' or whitespace.
+   * False when the file ends inside it.
+   */
+  private boolean cutElement() throws IOException {
+    startRecord();
+    long depth = 0;
+    boolean inString = false;
+    boolean escaped = false;
+    boolean scalar = buffer[pos] != '{' && buffer[pos] != '[' && buffer[pos] != '"';
+    while (fill()) {
+      int i = pos;
+      boolean ended = false;
+      for (; i < limit; i++) {
+        byte b = buffer[i];
+        if (b == '\n') {
+          line++;
+        }
+        if (inString) {
+          if (escaped) {
+            escaped = false;
+          } else if (b == '\\') {
+            escaped = true;
+          } else if (b == '"') {
+            inString = false;
+            if (depth == 0) {
+              ended = true;
+              i++;
+              break;
+            }
+          }
+          continue;
+        }
+        if (scalar) {
+          if (b == ',' || b == ']' || b == ' ' || b == '\t' || b == '\r' || b == '\n') {
+            if (b == '\n') {
+              line--; // counted again when the separator is skipped
+            }
+            ended = true;
+            break;
+          }
+          continue;
+        }
+        if (b == '"') {
+          inString = true;
+        } else if (b == '{' || b == '[') {
+          depth++;
+        } else if ((b == '}' || b == ']') && --depth == 0) {
+          ended = true;
+          i++;
+          break;
+        }
+      }
+      keep(pos, i);
+      pos = i;
+      if (ended) {
+        return true;
+      }
+    }
+    return scalar && recordSize > 0; // a bare scalar may end the (broken) file
   }
 
   /** One JSON object, as a line of a JSONL file holds it. */
@@ -235,13 +435,7 @@ public final class DatasetFile implements Closeable {
 
   @Override
   public void close() throws IOException {
-    try {
-      if (array != null) {
-        array.close();
-      }
-    } finally {
-      in.close();
-    }
+    in.close();
   }
 
   /** Counts the stored bytes read, for progress through a compressed file. */

@@ -43,9 +43,11 @@ import org.junit.jupiter.api.Test;
 /**
  * The checkpoint topic as untrusted input, on the real broker: after a trainer's real checkpoints
  * come bytes that are not Avro, a complete checkpoint naming {@code ../../escape}, a complete
- * checkpoint whose files do not parse, and a manifest claiming a terabyte in a million chunks.
+ * checkpoint whose files do not parse, a manifest claiming a terabyte in a million chunks, and a
+ * checkpoint whose weights declare a shape whose element count wraps 64-bit arithmetic back to
+ * the real byte count (which Python's {@code safetensors} refuses).
  * {@code pull} delivers the real newest checkpoint and writes nothing outside its directory; a
- * trainer restarting on the topic restores from it, counts the one it refused, and stays healthy.
+ * trainer restarting on the topic restores from it, counts the two it refused, and stays healthy.
  */
 @RealServices
 class HostileCheckpointIT {
@@ -84,6 +86,15 @@ class HostileCheckpointIT {
         Map<String, byte[]> garbage = new LinkedHashMap<>(real.files());
         garbage.put(Checkpoint.ADAPTER_CONFIG, "{not json".getBytes(StandardCharsets.UTF_8));
         for (CheckpointRecord r : CheckpointCodec.encode("default", v + 2, garbage,
+            CheckpointManifest.newBuilder(real.manifest()), 1 << 20)) {
+          avro.send(new ProducerRecord<>(t.checkpoints(), 0, "default", r)).get();
+        }
+        // Complete and checksummed, but its weights' header declares a shape of 2^62 more
+        // elements than the data holds: times 4 bytes that wraps to the real byte count.
+        Map<String, byte[]> wrapping = new LinkedHashMap<>(real.files());
+        wrapping.put(Checkpoint.ADAPTER_WEIGHTS, withWrappingShape(
+            real.files().get(Checkpoint.ADAPTER_WEIGHTS)));
+        for (CheckpointRecord r : CheckpointCodec.encode("default", v + 4, wrapping,
             CheckpointManifest.newBuilder(real.manifest()), 1 << 20)) {
           avro.send(new ProducerRecord<>(t.checkpoints(), 0, "default", r)).get();
         }
@@ -129,12 +140,41 @@ class HostileCheckpointIT {
               + restarted.metricsPort() + "/metrics")).build(),
               HttpResponse.BodyHandlers.ofString()).body();
         }
-        assertThat(scrape).contains("sft_trainer_checkpoints_invalid_total 1.0");
+        assertThat(scrape).as("the unparseable files and the wrapping shape")
+            .contains("sft_trainer_checkpoints_invalid_total 2.0");
         stop.set(true);
         running.get();
       }
       assertThat(TrainerServiceIT.newest(kafka, client, t.checkpoints(), "default")
           .orElseThrow().version()).as("nothing new to train: no new checkpoint").isEqualTo(v);
     }
+  }
+
+  /** {@code safetensors} with its first tensor's shape {@code [n]} made {@code [n + 2^62]}. */
+  static byte[] withWrappingShape(byte[] file) throws java.io.IOException {
+    java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(file).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    int headerLength = (int) in.getLong();
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    var header = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(
+        new String(file, 8, headerLength, StandardCharsets.UTF_8));
+    String first = null;
+    for (var it = header.fieldNames(); it.hasNext(); ) {
+      String name = it.next();
+      if (!name.equals("__metadata__")) {
+        first = name;
+        break;
+      }
+    }
+    var entry = (com.fasterxml.jackson.databind.node.ObjectNode) header.get(first);
+    long elements = 1;
+    for (var d : entry.get("shape")) {
+      elements *= d.asLong();
+    }
+    entry.putArray("shape").add(elements + (1L << 62));
+    byte[] text = json.writeValueAsBytes(header);
+    java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(8 + text.length + file.length - 8
+        - headerLength).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    out.putLong(text.length).put(text).put(file, 8 + headerLength, file.length - 8 - headerLength);
+    return out.array();
   }
 }

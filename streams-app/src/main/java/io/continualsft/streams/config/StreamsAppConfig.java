@@ -1,5 +1,6 @@
 package io.continualsft.streams.config;
 
+import io.continualsft.chat.labels.AllowedAdapters;
 import io.continualsft.chat.labels.LabelingKeys;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.runtime.config.LayeredConfig;
@@ -37,6 +38,7 @@ public final class StreamsAppConfig {
   public static final String MODEL_DIR = "model.dir";
   public static final String DEDUP_WINDOW = "dedup.window";
   public static final String DEAD_LETTER_MAX_ORIGINAL_BYTES = "dead-letters.max-original-bytes";
+  public static final String ADAPTERS_ALLOWED = "adapters.allowed";
   public static final String METRICS_PORT = "metrics.port";
   public static final String METRICS_HOST = "metrics.host";
 
@@ -58,6 +60,10 @@ public final class StreamsAppConfig {
       LabelingKeys.KEYS.stream().map(k -> new LayeredConfig.Key(k.name(), k.defaultValue(),
           k.doc())).toList(),
       List.of(
+      new LayeredConfig.Key(ADAPTERS_ALLOWED, "*", "Adapters a conversation may name: names and"
+          + " glob patterns (* any run of characters, ? one), comma-separated; * allows every valid"
+          + " name. Another adapter's conversation is a dead letter (ADAPTER_NOT_ALLOWED), so no"
+          + " producer creates an adapter by naming it."),
       new LayeredConfig.Key(DEDUP_WINDOW, "PT24H",
           "How long a conversation id is remembered to drop repeats (ISO-8601 duration)."),
       new LayeredConfig.Key(DEAD_LETTER_MAX_ORIGINAL_BYTES, "524288", "The largest original value"
@@ -150,10 +156,16 @@ public final class StreamsAppConfig {
     if (window.isNegative() || window.isZero()) {
       throw new ConfigException(DEDUP_WINDOW, get(DEDUP_WINDOW), "must be positive");
     }
+    AllowedAdapters allowed;
+    try {
+      allowed = AllowedAdapters.parse(get(ADAPTERS_ALLOWED));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(ADAPTERS_ALLOWED, get(ADAPTERS_ALLOWED), e.getMessage());
+    }
     try {
       return new TopologySettings(get(TOPIC_CONVERSATIONS), get(TOPIC_EXAMPLES),
           get(TOPIC_DEAD_LETTERS), window, get(APPLICATION_ID),
-          intValue(DEAD_LETTER_MAX_ORIGINAL_BYTES, 0), maxRequestSize());
+          intValue(DEAD_LETTER_MAX_ORIGINAL_BYTES, 0), maxRequestSize(), allowed);
     } catch (IllegalArgumentException e) {
       throw new ConfigException(DEAD_LETTER_MAX_ORIGINAL_BYTES + ": " + e.getMessage());
     }

@@ -67,6 +67,7 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
 
     try {
       Identifiers.check(conversation.getId(), conversation.getAdapter());
+      settings.allowedAdapters().check(conversation.getAdapter());
     } catch (RejectedException e) {
       reject(record, source, e.reason(), e.detail());
       return;

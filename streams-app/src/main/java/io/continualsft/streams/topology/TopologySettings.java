@@ -1,5 +1,6 @@
 package io.continualsft.streams.topology;
 
+import io.continualsft.chat.labels.AllowedAdapters;
 import java.time.Duration;
 
 /**
@@ -14,6 +15,8 @@ import java.time.Duration;
  *     only in the input topic, at the offset the dead letter names (Kafka caps record sizes)
  * @param maxRecordBytes the producer's max.request.size: an example whose record would be larger
  *     becomes a RECORD_TOO_LARGE dead letter instead of failing the stream thread
+ * @param allowedAdapters which adapters may exist: a conversation of another is dead-lettered
+ *     (ADAPTER_NOT_ALLOWED) before it reaches the examples topic
  */
 public record TopologySettings(
     String conversationsTopic,
@@ -22,7 +25,8 @@ public record TopologySettings(
     Duration dedupWindow,
     String applicationId,
     int maxOriginalBytes,
-    int maxRecordBytes) {
+    int maxRecordBytes,
+    AllowedAdapters allowedAdapters) {
 
   public TopologySettings {
     if (io.continualsft.schemas.DeadLetters.maxSize(maxOriginalBytes) > maxRecordBytes) {
@@ -32,6 +36,14 @@ public record TopologySettings(
           + maxRecordBytes + "; lower dead-letters.max-original-bytes or raise"
           + " producer.max.request.size");
     }
+    java.util.Objects.requireNonNull(allowedAdapters, "allowedAdapters");
+  }
+
+  /** Settings that allow every adapter. */
+  public TopologySettings(String conversationsTopic, String examplesTopic, String deadLetterTopic,
+      Duration dedupWindow, String applicationId, int maxOriginalBytes, int maxRecordBytes) {
+    this(conversationsTopic, examplesTopic, deadLetterTopic, dedupWindow, applicationId,
+        maxOriginalBytes, maxRecordBytes, AllowedAdapters.ANY);
   }
 
   /** Settings with the default caps ({@value #DEFAULT_MAX_ORIGINAL_BYTES}, Kafka's 1 MiB). */

@@ -11,6 +11,7 @@ import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.TestModels;
 import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.labels.AllowedAdapters;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.schemas.DeadLetters;
 import io.continualsft.schemas.Messages;
@@ -77,6 +78,7 @@ class SftTopologyTest {
   private TestOutputTopic<byte[], Rejection> deadLetters;
   private int maxOriginalBytes = TopologySettings.DEFAULT_MAX_ORIGINAL_BYTES;
   private int maxRecordBytes = TopologySettings.DEFAULT_MAX_RECORD_BYTES;
+  private AllowedAdapters allowedAdapters = AllowedAdapters.ANY;
   private AvroSerializer<Conversation> conversationSerializer;
 
   private void start(ChatModel chatModel, LabelingSettings settings) {
@@ -84,7 +86,7 @@ class SftTopologyTest {
     registry = new InMemorySchemaRegistry();
     metrics = new PipelineMetrics(new SimpleMeterRegistry());
     TopologySettings topology = new TopologySettings(IN, OUT, DLQ, Duration.ofHours(1), "sft-test",
-        maxOriginalBytes, maxRecordBytes);
+        maxOriginalBytes, maxRecordBytes, allowedAdapters);
     SftTopology.SftSerdes serdes = new SftTopology.SftSerdes(
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
@@ -625,6 +627,25 @@ class SftTopologyTest {
     send("c1", value, T0);
     assertThat(singleDeadLetter(RejectionReason.INVALID_ID, value, "c1").getDetail())
         .contains("the adapter name \"../../etc\"");
+    assertNoMoreOutput();
+  }
+
+  @Test
+  void anAdapterOutsideAdaptersAllowedIsADeadLetterBeforeTheTrainerSeesIt() {
+    allowedAdapters = AllowedAdapters.parse("support,team-*");
+    start(LabelingSettings.DEFAULTS);
+    Conversation mallory = good("c1");
+    mallory.setAdapter("mallory");
+    byte[] value = bytes(mallory);
+    send("c1", value, T0);
+    Conversation team = good("c2");
+    team.setAdapter("team-blue");
+    send(team);
+    assertThat(singleDeadLetter(RejectionReason.ADAPTER_NOT_ALLOWED, value, "c1").getDetail())
+        .isEqualTo("adapter \"mallory\" is not in adapters.allowed (support,team-*)");
+    assertThat(metrics.rejectedCount(RejectionReason.ADAPTER_NOT_ALLOWED)).isEqualTo(1.0);
+    assertThat(examples.readRecordsToList()).extracting(r -> r.value().getAdapter())
+        .containsExactly("team-blue");
     assertNoMoreOutput();
   }
 

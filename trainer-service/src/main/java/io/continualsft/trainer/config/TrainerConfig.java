@@ -10,6 +10,7 @@ import static io.continualsft.trainer.config.Setting.path;
 import static io.continualsft.trainer.config.Setting.text;
 import static io.continualsft.trainer.config.Setting.whole;
 
+import io.continualsft.chat.labels.AllowedAdapters;
 import io.continualsft.chat.labels.LabelingKeys;
 import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.schemas.SftTopics;
@@ -53,6 +54,17 @@ public final class TrainerConfig {
       "Adapters whose weights and optimizer moments stay in memory; past that the least"
           + " recently trained is checkpointed and evicted.", 8,
       s -> s.adapters().maxResident());
+  public static final Setting<AllowedAdapters> ADAPTERS_ALLOWED = new Setting<>(
+      "adapters.allowed", "Adapters an example may name (with adapter.id=*): names and glob"
+          + " patterns (* any run of characters, ? one), comma-separated; * allows every valid"
+          + " name. The streams app's setting of the same name refuses them first; the trainer"
+          + " refuses them again (ADAPTER_NOT_ALLOWED), for records that never passed it.",
+      AllowedAdapters.ANY, AllowedAdapters::parse, AllowedAdapters::toString,
+      s -> s.adapters().allowed());
+  public static final Setting<Integer> MAX_KNOWN_ADAPTERS = integer("adapters.max-known",
+      "Adapters one trainer keeps accounting for (with adapter.id=*): an example of one more is"
+          + " a dead letter (ADAPTER_NOT_ALLOWED) until a rebalance moves an adapter away.", 1000,
+      s -> s.adapters().maxKnown());
   public static final Setting<String> LORA_OVERRIDES = text("adapters.lora-overrides",
       "Per-adapter LoRA settings: NAME.KEY=VALUE entries separated by ; (KEY: r, alpha, dropout,"
           + " target-modules, use-rslora), the rest from lora.*; e.g. acme.r=16;"
@@ -220,7 +232,8 @@ public final class TrainerConfig {
 
   /** Every setting, in the order the reference documents them (the labelling keys after). */
   public static final List<Setting<?>> SETTINGS = List.of(BOOTSTRAP_SERVERS, REGISTRY_URL,
-      AUTO_REGISTER_SCHEMAS, ADAPTER, MAX_RESIDENT_ADAPTERS, LORA_OVERRIDES, TOPIC_EXAMPLES,
+      AUTO_REGISTER_SCHEMAS, ADAPTER, MAX_RESIDENT_ADAPTERS, ADAPTERS_ALLOWED,
+      MAX_KNOWN_ADAPTERS, LORA_OVERRIDES, TOPIC_EXAMPLES,
       TOPIC_DEAD_LETTERS, TOPIC_CHECKPOINTS, TOPIC_RELEASES, GROUP_ID, TRANSACTIONAL_ID,
       MODEL_DIR, MODEL_NAME, DEVICE, LORA_R, LORA_ALPHA, LORA_DROPOUT, LORA_TARGET_MODULES,
       LORA_RSLORA, SEED, MAX_LENGTH, TOKEN_BUDGET, PACK, PRECISION, RECOMPUTE, ATTENTION_BLOCK,

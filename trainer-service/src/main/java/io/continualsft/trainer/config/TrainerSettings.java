@@ -2,6 +2,7 @@ package io.continualsft.trainer.config;
 
 import static io.continualsft.trainer.config.TrainerConfig.*;
 
+import io.continualsft.chat.labels.AllowedAdapters;
 import io.continualsft.chat.labels.Identifiers;
 import io.continualsft.chat.labels.LabelingKeys;
 import io.continualsft.chat.labels.LabelingSettings;
@@ -54,6 +55,8 @@ public record TrainerSettings(
     ADAPTER.check(adapter.equals(EVERY_ADAPTER) || Identifiers.ADAPTER.matcher(adapter).matches(),
         adapter, "must be * (every adapter of the assigned partitions) or an adapter name: "
             + Identifiers.ADAPTER.pattern());
+    ADAPTERS_ALLOWED.check(adapter.equals(EVERY_ADAPTER) || adapters.allowed().allows(adapter),
+        adapters.allowed(), "does not allow adapter.id " + adapter);
     REPLAY_RETENTION_SHARE.check(replay.retentionShare() == 0 || retention.configured(),
         replay.retentionShare(), "needs a retention set (" + RETENTION_FILE.key() + " or "
             + RETENTION_TOPIC.key() + ")");
@@ -96,17 +99,21 @@ public record TrainerSettings(
   /**
    * Many adapters on one base: at most {@code maxResident} keep their weights and optimizer
    * moments in memory (the least recently trained one is checkpointed and evicted past that),
-   * and per-adapter LoRA settings that replace {@code lora.*} for the adapters named.
+   * which adapters may exist and how many one trainer keeps accounting for, and per-adapter LoRA
+   * settings that replace {@code lora.*} for the adapters named.
    */
-  public record Adapters(int maxResident, Map<String, LoraSettings> loraOverrides) {
+  public record Adapters(int maxResident, AllowedAdapters allowed, int maxKnown,
+      Map<String, LoraSettings> loraOverrides) {
     public Adapters {
       MAX_RESIDENT_ADAPTERS.check(maxResident >= 1, maxResident, "must be >= 1");
+      MAX_KNOWN_ADAPTERS.check(maxKnown >= 1, maxKnown, "must be >= 1");
+      java.util.Objects.requireNonNull(allowed, ADAPTERS_ALLOWED.key());
       loraOverrides = Map.copyOf(loraOverrides);
     }
 
     static Adapters from(TrainerConfig.Values v, LoraSettings lora) {
-      return new Adapters(v.get(MAX_RESIDENT_ADAPTERS),
-          LoraOverrides.parse(v.get(LORA_OVERRIDES), lora));
+      return new Adapters(v.get(MAX_RESIDENT_ADAPTERS), v.get(ADAPTERS_ALLOWED),
+          v.get(MAX_KNOWN_ADAPTERS), LoraOverrides.parse(v.get(LORA_OVERRIDES), lora));
     }
   }
 

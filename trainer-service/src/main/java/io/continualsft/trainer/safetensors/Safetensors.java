@@ -42,10 +42,11 @@ public final class Safetensors {
 
   /** One tensor's entry in the header. */
   public record TensorInfo(String name, String dtype, long[] shape, long begin, long end) {
+    /** The element count; {@link #open} refused any shape whose product overflows. */
     public long elements() {
       long n = 1;
       for (long d : shape) {
-        n *= d;
+        n = Math.multiplyExact(n, d);
       }
       return n;
     }
@@ -320,28 +321,20 @@ public final class Safetensors {
       }
       long dataStart = 8 + headerLength;
       long dataLength = size - dataStart;
+      if (!tree.isObject()) {
+        throw new SafetensorsException(name, "header is not a JSON object");
+      }
       Map<String, TensorInfo> tensors = new LinkedHashMap<>();
       Map<String, String> metadata = new LinkedHashMap<>();
       for (Iterator<Map.Entry<String, JsonNode>> it = tree.fields(); it.hasNext(); ) {
         Map.Entry<String, JsonNode> e = it.next();
         if (e.getKey().equals("__metadata__")) {
-          e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+          metadata(name, e.getValue(), metadata);
           continue;
         }
-        JsonNode t = e.getValue();
-        long[] shape = new long[t.path("shape").size()];
-        for (int i = 0; i < shape.length; i++) {
-          shape[i] = t.path("shape").get(i).asLong();
-        }
-        long begin = t.path("data_offsets").path(0).asLong(-1);
-        long end = t.path("data_offsets").path(1).asLong(-1);
-        if (begin < 0 || end < begin || end > dataLength) {
-          throw new SafetensorsException(name, "tensor " + e.getKey() + " has data offsets ["
-              + begin + ", " + end + ") outside the " + dataLength + " data bytes (truncated?)");
-        }
-        tensors.put(e.getKey(), new TensorInfo(e.getKey(), t.path("dtype").asText(), shape, begin,
-            end));
+        tensors.put(e.getKey(), tensorInfo(name, e.getKey(), e.getValue()));
       }
+      checkLayout(name, tensors.values(), dataLength);
       return new Reader(name, source, dataStart, tensors, metadata);
     } catch (IOException e) {
       closeQuietly(source);
@@ -349,6 +342,123 @@ public final class Safetensors {
     } catch (RuntimeException e) {
       closeQuietly(source);
       throw e;
+    }
+  }
+
+  /**
+   * Every dtype the safetensors format names, with its width in bits: a header naming another is
+   * refused as the {@code safetensors} package refuses it, whether or not this reader converts
+   * that dtype (only the floating-point ones, when a tensor is read).
+   */
+  private static final Map<String, Integer> DTYPE_BITS = Map.ofEntries(Map.entry("BOOL", 8),
+      Map.entry("F4", 4), Map.entry("F6_E2M3", 6), Map.entry("F6_E3M2", 6), Map.entry("U8", 8),
+      Map.entry("I8", 8), Map.entry("F8_E5M2", 8), Map.entry("F8_E4M3", 8),
+      Map.entry("F8_E8M0", 8), Map.entry("F8_E4M3FNUZ", 8), Map.entry("F8_E5M2FNUZ", 8),
+      Map.entry("I16", 16), Map.entry("U16", 16), Map.entry("F16", 16),
+      Map.entry("BF16", 16), Map.entry("I32", 32), Map.entry("U32", 32), Map.entry("F32", 32),
+      Map.entry("I64", 64), Map.entry("U64", 64), Map.entry("F64", 64), Map.entry("C64", 64));
+
+  /** {@code __metadata__}: string keys to string values, nothing else. */
+  private static void metadata(String name, JsonNode node, Map<String, String> into) {
+    if (!node.isObject()) {
+      throw new SafetensorsException(name, "__metadata__ is not a JSON object");
+    }
+    for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> m = it.next();
+      if (!m.getValue().isTextual()) {
+        throw new SafetensorsException(name, "__metadata__ value of " + m.getKey()
+            + " is not a string");
+      }
+      into.put(m.getKey(), m.getValue().asText());
+    }
+  }
+
+  /**
+   * One tensor's entry, each field checked with exact arithmetic: a known dtype, dimensions that
+   * are non-negative integers, an element count and byte count that do not overflow 64 bits,
+   * and a byte range {@code [begin, end)} exactly that long.
+   */
+  private static TensorInfo tensorInfo(String name, String tensor, JsonNode t) {
+    if (!t.isObject()) {
+      throw new SafetensorsException(name, "tensor " + tensor + " is not a JSON object");
+    }
+    String dtype = t.path("dtype").isTextual() ? t.path("dtype").asText() : null;
+    Integer bits = dtype == null ? null : DTYPE_BITS.get(dtype);
+    if (bits == null) {
+      throw new SafetensorsException(name, "tensor " + tensor + " has dtype " + t.path("dtype")
+          + ", not one of the safetensors dtypes");
+    }
+    JsonNode shapeNode = t.path("shape");
+    if (!shapeNode.isArray()) {
+      throw new SafetensorsException(name, "tensor " + tensor + " has no shape array");
+    }
+    long[] shape = new long[shapeNode.size()];
+    long elements = 1;
+    for (int i = 0; i < shape.length; i++) {
+      shape[i] = nonNegativeLong(name, tensor, "shape", shapeNode.get(i));
+      try {
+        elements = Math.multiplyExact(elements, shape[i]);
+      } catch (ArithmeticException overflow) {
+        throw new SafetensorsException(name, "tensor " + tensor + "'s shape "
+            + shapeNode + " has more elements than 64 bits count");
+      }
+    }
+    JsonNode offsets = t.path("data_offsets");
+    if (!offsets.isArray() || offsets.size() != 2) {
+      throw new SafetensorsException(name, "tensor " + tensor + " needs data_offsets [begin, end]");
+    }
+    long begin = nonNegativeLong(name, tensor, "data_offsets", offsets.get(0));
+    long end = nonNegativeLong(name, tensor, "data_offsets", offsets.get(1));
+    long bitsNeeded;
+    try {
+      bitsNeeded = Math.multiplyExact(elements, (long) bits);
+    } catch (ArithmeticException overflow) {
+      throw new SafetensorsException(name, "tensor " + tensor + "'s shape " + shapeNode
+          + " in " + dtype + " needs more bytes than 64 bits count");
+    }
+    if (bitsNeeded % 8 != 0 || end < begin || end - begin != bitsNeeded / 8) {
+      throw new SafetensorsException(name, "tensor " + tensor + " " + dtype + shapeNode
+          + " has data offsets [" + begin + ", " + end + "), but its shape and dtype need "
+          + (bitsNeeded / 8) + (bitsNeeded % 8 != 0 ? " and a fraction" : "") + " bytes");
+    }
+    return new TensorInfo(tensor, dtype, shape, begin, end);
+  }
+
+  private static long nonNegativeLong(String name, String tensor, String field, JsonNode v) {
+    if (v == null || !v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < 0) {
+      throw new SafetensorsException(name, "tensor " + tensor + "'s " + field + " holds " + v
+          + ", not a non-negative 64-bit integer");
+    }
+    return v.asLong();
+  }
+
+  /**
+   * The tensors' byte ranges, in order, tile the data exactly: the first begins at 0, each
+   * begins where the one before ends, and the last ends at the end of the file. No byte is
+   * read by two tensors or by none, as the {@code safetensors} package requires.
+   */
+  private static void checkLayout(String name, java.util.Collection<TensorInfo> tensors,
+      long dataLength) {
+    List<TensorInfo> byOffset = tensors.stream()
+        .sorted(java.util.Comparator.comparingLong(TensorInfo::begin)
+            .thenComparingLong(TensorInfo::end))
+        .toList();
+    long expected = 0;
+    for (TensorInfo t : byOffset) {
+      if (t.begin() != expected) {
+        throw new SafetensorsException(name, "tensor " + t.name() + " begins at data byte "
+            + t.begin() + ", where " + expected + " was expected (tensors must tile the data"
+            + " without gaps or overlaps)");
+      }
+      expected = t.end();
+    }
+    if (expected > dataLength) {
+      throw new SafetensorsException(name, "the tensors need " + expected + " data bytes, the"
+          + " file has " + dataLength + " (truncated?)");
+    }
+    if (expected < dataLength) {
+      throw new SafetensorsException(name, "the tensors cover " + expected + " of the file's "
+          + dataLength + " data bytes; the rest is no tensor's");
     }
   }
 

@@ -2,7 +2,10 @@ package io.continualsft.trainer.service;
 
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
+import io.continualsft.chat.labels.AllowedAdapters;
+import io.continualsft.chat.labels.Identifiers;
 import io.continualsft.chat.labels.LabelContract;
+import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.schemas.Fingerprints;
 import io.continualsft.trainer.model.Batch;
 import java.nio.charset.StandardCharsets;
@@ -10,8 +13,12 @@ import java.nio.charset.StandardCharsets;
 /**
  * What the trainer does with one example, decided without side effects: train on it, hold it out
  * for the eval loss, skip it (another adapter's), or reject it with a reason. An example is
- * checked before use: this model's tokenizer, the {@link LabelContract}, within the maximum
- * length, ids within the vocabulary, and the trained-token count it declares.
+ * checked before use: its conversation id and adapter name by the streams app's own rule ({@link
+ * Identifiers}: they become record keys, manifest fields, metric tags), the adapter allowed
+ * ({@code adapters.allowed}), this model's tokenizer, the {@link LabelContract}, within the
+ * maximum length, ids within the vocabulary, and the trained-token count it declares. The
+ * examples topic is input like any other: a second producer, a restored backup or a bug upstream
+ * can write to it, so nothing the streams app checked is taken on trust.
  */
 public final class ExampleAdmission {
   /** The decision. */
@@ -30,6 +37,7 @@ public final class ExampleAdmission {
   public record Rejected(RejectionReason reason, String detail) implements Decision {}
 
   private final java.util.function.Predicate<String> trains;
+  private final AllowedAdapters allowed;
   private final String tokenizerFingerprint;
   private final int vocabSize;
   private final int maxLength;
@@ -37,13 +45,18 @@ public final class ExampleAdmission {
 
   public ExampleAdmission(String adapter, String tokenizerFingerprint, int vocabSize,
       int maxLength, double evalFraction) {
-    this(adapter::equals, tokenizerFingerprint, vocabSize, maxLength, evalFraction);
+    this(adapter::equals, AllowedAdapters.ANY, tokenizerFingerprint, vocabSize, maxLength,
+        evalFraction);
   }
 
-  /** {@code trains}: whether an adapter's examples are this trainer's (others: OtherAdapter). */
-  public ExampleAdmission(java.util.function.Predicate<String> trains,
+  /**
+   * @param trains whether an adapter's examples are this trainer's (others: OtherAdapter)
+   * @param allowed which of those may exist (others: ADAPTER_NOT_ALLOWED)
+   */
+  public ExampleAdmission(java.util.function.Predicate<String> trains, AllowedAdapters allowed,
       String tokenizerFingerprint, int vocabSize, int maxLength, double evalFraction) {
     this.trains = trains;
+    this.allowed = allowed;
     this.tokenizerFingerprint = tokenizerFingerprint;
     this.vocabSize = vocabSize;
     this.maxLength = maxLength;
@@ -53,6 +66,12 @@ public final class ExampleAdmission {
   public Decision admit(SftExample e) {
     if (!trains.test(e.getAdapter())) {
       return new OtherAdapter();
+    }
+    try {
+      Identifiers.check(e.getConversationId(), e.getAdapter());
+      allowed.check(e.getAdapter());
+    } catch (RejectedException r) {
+      return new Rejected(r.reason(), r.detail());
     }
     if (!e.getTokenizerFingerprint().equals(tokenizerFingerprint)) {
       return new Rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "

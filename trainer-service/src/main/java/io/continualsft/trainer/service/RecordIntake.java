@@ -13,7 +13,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  * One record of the examples topic: decoded and admitted ({@link ExampleAdmission}), then
  * skipped (another adapter's, or in its adapter's history already), dead-lettered with a reason,
  * held out, or added to its adapter's step being formed, which is trained once it is full. A
- * record that does not decode, or is refused, never costs an adapter's restore.
+ * record that does not decode, or is refused, never costs an adapter's restore, and never
+ * creates an adapter: past {@code adapters.max-known} an adapter this trainer does not know yet
+ * is refused (ADAPTER_NOT_ALLOWED), so a producer inventing names cannot grow its memory.
  */
 final class RecordIntake {
   private final Deserializer<SftExample> examples;
@@ -24,10 +26,11 @@ final class RecordIntake {
   private final StepRunner steps;
   private final TrainerMetrics metrics;
   private final Clock clock;
+  private final int maxKnown;
 
   RecordIntake(Deserializer<SftExample> examples, ExampleAdmission admission,
       PartitionOwnership ownership, ResidentAdapters adapters, TransactionalCommitter committer,
-      StepRunner steps, TrainerMetrics metrics, Clock clock) {
+      StepRunner steps, TrainerMetrics metrics, Clock clock, int maxKnown) {
     this.examples = examples;
     this.admission = admission;
     this.ownership = ownership;
@@ -36,6 +39,7 @@ final class RecordIntake {
     this.steps = steps;
     this.metrics = metrics;
     this.clock = clock;
+    this.maxKnown = maxKnown;
   }
 
   void accept(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
@@ -61,6 +65,11 @@ final class RecordIntake {
         return;
       }
       default -> { }
+    }
+    if (!adapters.knows(example.getAdapter()) && adapters.known() >= maxKnown) {
+      deadLetter(tp, r, RejectionReason.ADAPTER_NOT_ALLOWED, "adapter \"" + example.getAdapter()
+          + "\" would be one more than adapters.max-known (" + maxKnown + ") on this trainer");
+      return;
     }
     AdapterSlot slot = adapters.slot(example.getAdapter(), ownership.positions());
     if (slot.inHistory(tp, r.offset())) {

@@ -73,6 +73,11 @@ final class ResidentAdapters {
     return slots.containsKey(adapter);
   }
 
+  /** How many adapters this trainer keeps accounting for. */
+  int known() {
+    return slots.size();
+  }
+
   /**
    * The slot of {@code adapter}, created on its first record: restored from its newest
    * checkpoint when it has one (its records before that checkpoint's offsets are in its history
@@ -99,6 +104,12 @@ final class ResidentAdapters {
       bringIn(slot, content.adapterState());
       progress.resumed(prefix(slot), c.version(), content.state().step(),
           slot.books.examplesTrained());
+    } else {
+      // A new adapter (or one whose partition came back before its first checkpoint): worth a
+      // line and a count, since an example naming it is all it takes.
+      metrics.adapterCreated();
+      log.info("adapter {} has no checkpoint on {}: it starts fresh ({} adapters known)", adapter,
+          settings.kafka().checkpointTopic(), slots.size());
     }
     slot.inHistoryBelow.putAll(start);
     slot.committedBoundary.putAll(start);

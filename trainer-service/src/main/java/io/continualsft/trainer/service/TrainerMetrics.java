@@ -70,6 +70,7 @@ public final class TrainerMetrics implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicInteger known =
       new java.util.concurrent.atomic.AtomicInteger();
   private final Counter evictions;
+  private final Counter created;
   private final Timer restores;
 
   public TrainerMetrics(MeterRegistry registry) {
@@ -94,6 +95,10 @@ public final class TrainerMetrics implements AutoCloseable {
     registry.gauge("sft.trainer.adapters.known", known);
     evictions = Counter.builder("sft.trainer.adapter.evictions")
         .description("Adapters checkpointed and evicted to stay within adapters.max-resident")
+        .register(registry);
+    created = Counter.builder("sft.trainer.adapters.created")
+        .description("Adapters first seen without a checkpoint, so started fresh (a new adapter;"
+            + " one whose partition moves before its first checkpoint counts again)")
         .register(registry);
     restores = Timer.builder("sft.trainer.adapter.restore")
         .description("Restoring an evicted adapter from its checkpoint").register(registry);
@@ -176,6 +181,10 @@ public final class TrainerMetrics implements AutoCloseable {
 
   void restored(long nanos) {
     restores.record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  void adapterCreated() {
+    created.increment();
   }
 
   void adapters(int residentNow, int knownNow) {

@@ -114,7 +114,8 @@ public final class TrainerService implements AutoCloseable {
     List<Batch.Example> retained = List.copyOf(retention);
     ProgressReport progress = new ProgressReport(clock.instant());
     java.util.function.Function<Predicate<String>, ExampleAdmission> admission = trains ->
-        new ExampleAdmission(trains, identity.tokenizerFingerprint(), training.vocabSize(),
+        new ExampleAdmission(trains, settings.adapters().allowed(),
+            identity.tokenizerFingerprint(), training.vocabSize(),
             settings.steps().maxLength(), settings.eval().fraction());
     this.ownership = new PartitionOwnership(clients.consumer());
     this.adapters = new ResidentAdapters(settings, training, clients.checkpoints(), identity,
@@ -132,7 +133,8 @@ public final class TrainerService implements AutoCloseable {
     StepRunner steps = new StepRunner(settings, training, metrics, clock, adapters, ownership,
         cutter, progress);
     this.intake = new RecordIntake(clients.examples(), admission.apply(settings::trains),
-        ownership, adapters, committer, steps, metrics, clock);
+        ownership, adapters, committer, steps, metrics, clock, settings.everyAdapter()
+            ? settings.adapters().maxKnown() : Integer.MAX_VALUE);
     this.membership = new GroupMembership(settings, clients.consumer(), ownership, adapters,
         committer, cutter, progress, () -> state.equals("FAILED"));
     this.steps = steps;

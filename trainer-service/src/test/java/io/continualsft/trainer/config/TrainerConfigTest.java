@@ -8,6 +8,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.kafka.common.config.ConfigException;
+import io.continualsft.chat.labels.AllowedAdapters;
 import org.junit.jupiter.api.Test;
 
 /** The keys, their defaults (the builder's) and the errors that name them. */
@@ -17,6 +18,11 @@ class TrainerConfigTest {
     m.put("bootstrap.servers", "broker:9092");
     m.put("schema.registry.url", "http://registry:8081");
     m.put("model.dir", "/models/base");
+    return m;
+  }
+
+  static Map<String, String> with(Map<String, String> m, String key, String value) {
+    m.put(key, value);
     return m;
   }
 
@@ -242,8 +248,16 @@ class TrainerConfigTest {
         .hasMessageContaining("gate.max-eval-increase");
     assertThatThrownBy(() -> new TrainerSettings.Replay(0.95, 0))
         .isInstanceOf(ConfigException.class).hasMessageContaining("replay.fraction");
-    assertThatThrownBy(() -> new TrainerSettings.Adapters(0, Map.of()))
+    assertThatThrownBy(() -> new TrainerSettings.Adapters(0, AllowedAdapters.ANY, 10, Map.of()))
         .isInstanceOf(ConfigException.class).hasMessageContaining("adapters.max-resident");
+    assertThatThrownBy(() -> new TrainerSettings.Adapters(1, AllowedAdapters.ANY, 0, Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("adapters.max-known");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(with(required(), "adapters.allowed",
+        "team-*,../x"))).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("adapters.allowed").hasMessageContaining("\"../x\" is not");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(with(required(), "adapters.allowed",
+        "team-*"))).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("adapters.allowed").hasMessageContaining("adapter.id default");
     assertThatThrownBy(() -> new TrainerSettings.Retention(java.util.Optional.empty(), "", 0))
         .isInstanceOf(ConfigException.class).hasMessageContaining("retention.max-examples");
     TrainerSettings ok = TrainerConfig.fromMap(required());

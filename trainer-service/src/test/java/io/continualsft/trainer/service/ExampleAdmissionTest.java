@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
+import io.continualsft.chat.labels.AllowedAdapters;
 import io.continualsft.chat.labels.LabelContract;
 import java.util.ArrayList;
 import java.util.List;
@@ -108,5 +109,33 @@ class ExampleAdmissionTest {
     assertThat(admit(example(id, 8, 3).setTrainedTokens(4)))
         .isEqualTo(rejected(RejectionReason.NO_TRAINED_TOKENS,
             "3 labels are trained, the example says 4"));
+  }
+
+  /**
+   * With adapter.id=*, what names an adapter is the record itself: a name that would break a
+   * checkpoint key, a path or a metric tag, and a name not allowed, are refused before any state.
+   */
+  @Test
+  void everyAdapterModeChecksNamesAsTheStreamsAppDoes() {
+    ExampleAdmission every = new ExampleAdmission(name -> true,
+        AllowedAdapters.parse("team-*,default"), TOKENIZER, 96, 12, 0.25);
+    String id = trainedId();
+    assertThat(every.admit(example(id, 8, 3).setAdapter("team-a").build()))
+        .isInstanceOf(ExampleAdmission.Train.class);
+    ExampleAdmission.Decision huge = every.admit(example(id, 8, 3)
+        .setAdapter("x".repeat(1 << 20)).build());
+    assertThat(huge).isEqualTo(rejected(RejectionReason.INVALID_ID, "the adapter name \""
+        + "x".repeat(64) + "...\" (1048576 characters) is not 1-64 letters, digits, '.', '_' or"
+        + " '-' starting with a letter or digit"));
+    assertThat(every.admit(example(id, 8, 3).setAdapter("../../x").build()))
+        .isEqualTo(rejected(RejectionReason.INVALID_ID, "the adapter name \"../../x\" (7"
+            + " characters) is not 1-64 letters, digits, '.', '_' or '-' starting with a letter"
+            + " or digit"));
+    assertThat(every.admit(example("c".repeat(300), 8, 3).setAdapter("team-a").build()))
+        .isEqualTo(rejected(RejectionReason.INVALID_ID,
+            "the conversation id has 300 characters; at most 256 are allowed"));
+    assertThat(every.admit(example(id, 8, 3).setAdapter("mallory").build()))
+        .isEqualTo(rejected(RejectionReason.ADAPTER_NOT_ALLOWED,
+            "adapter \"mallory\" is not in adapters.allowed (team-*,default)"));
   }
 }

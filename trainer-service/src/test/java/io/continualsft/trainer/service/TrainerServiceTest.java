@@ -607,7 +607,14 @@ class TrainerServiceTest {
 
   private TrainerService everyAdapter(LogConsumer<byte[], byte[]> consumer,
       MockProducer<String, Object> producer, CheckpointSource checkpoints, int resident) {
+    return everyAdapter(consumer, producer, checkpoints, resident, 1000);
+  }
+
+  private TrainerService everyAdapter(LogConsumer<byte[], byte[]> consumer,
+      MockProducer<String, Object> producer, CheckpointSource checkpoints, int resident,
+      int maxKnown) {
     TrainerSettings s = settings().toBuilder().set(TrainerConfig.ADAPTER, "*").set(TrainerConfig.GROUP_ID, "trainers")
+        .set(TrainerConfig.MAX_KNOWN_ADAPTERS, maxKnown)
         .set(TrainerConfig.TRANSACTIONAL_ID, "trainer-1").set(TrainerConfig.MAX_RESIDENT_ADAPTERS, resident)
         .loraOverride("hooli", new io.continualsft.trainer.lora.LoraSettings(2, 4, 0.1,
             List.of("q_proj", "v_proj"), false))
@@ -703,6 +710,38 @@ class TrainerServiceTest {
         producer.consumerGroupOffsetsHistory().getLast().get("trainers");
     assertThat(last.keySet()).containsExactlyInAnyOrder(new TopicPartition(EXAMPLES, 0),
         new TopicPartition(EXAMPLES, 1));
+    last.forEach((tp, o) -> assertThat(o.offset()).isEqualTo(consumer.endOffsets(List.of(tp))
+        .get(tp)));
+  }
+
+  /**
+   * adapters.max-known bounds what names can cost: of six adapters, the first four this trainer
+   * meets train; every example of the other two is a dead letter, and the offsets commit past
+   * them all the same.
+   */
+  @Test
+  void pastMaxKnownAnAdapterNotYetKnownIsADeadLetterAndTheRestTrain() {
+    MockProducer<String, Object> producer = producer();
+    LogConsumer<byte[], byte[]> consumer = tenants("trainers");
+    try (TrainerService service = everyAdapter(consumer, producer,
+        checkpointsOf(List.of(producer)), 12, 4)) {
+      service.run(drained(consumer));
+    }
+    List<Rejection> dead = producer.history().stream().filter(r -> r.topic().equals(DLQ))
+        .map(r -> (Rejection) r.value()).toList();
+    Map<String, Checkpoint> finals = finals(List.of(producer));
+    assertThat(finals).hasSize(4);
+    List<String> refused = TENANTS.stream().filter(a -> !finals.containsKey(a)).toList();
+    assertThat(refused).hasSize(2);
+    long refusedExamples = java.util.stream.IntStream.range(0, 60)
+        .filter(i -> refused.contains(TENANTS.get((i * 7 + i / 6) % TENANTS.size()))).count();
+    assertThat(dead).hasSize((int) refusedExamples);
+    assertThat(dead).extracting(Rejection::getReason)
+        .containsOnly(io.continualsft.avro.RejectionReason.ADAPTER_NOT_ALLOWED);
+    assertThat(dead.getFirst().getDetail()).matches("adapter \"(" + String.join("|", refused)
+        + ")\" would be one more than adapters.max-known \\(4\\) on this trainer");
+    Map<TopicPartition, OffsetAndMetadata> last =
+        producer.consumerGroupOffsetsHistory().getLast().get("trainers");
     last.forEach((tp, o) -> assertThat(o.offset()).isEqualTo(consumer.endOffsets(List.of(tp))
         .get(tp)));
   }
