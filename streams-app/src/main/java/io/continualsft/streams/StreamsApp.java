@@ -75,8 +75,10 @@ public final class StreamsApp implements AutoCloseable {
         AvroSerde.forValues(SftExample.class, registry),
         AvroSerde.forValues(Rejection.class, registry));
     ExampleLabeler examples = new ExampleLabeler(model, config.labelingSettings(), Clock.systemUTC());
-    log.info("model {}: template {}, end-of-turn token {}, tokenizer sha256 {}", model.directory(),
-        model.templateFingerprint().substring(0, 12), examples.labeler().endOfTurnToken(),
+    log.info("model {}: template {}, end-of-turn token {}, tool-call arguments as {},"
+        + " tokenizer sha256 {}", model.directory(), model.templateFingerprint().substring(0, 12),
+        examples.labeler().endOfTurnToken(),
+        model.toolArguments().name().toLowerCase(java.util.Locale.ROOT),
         model.tokenizerFingerprint().substring(0, 12));
 
     KafkaStreams streams = new KafkaStreams(

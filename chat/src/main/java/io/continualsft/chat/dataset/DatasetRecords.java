@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.continualsft.avro.FunctionCall;
 import io.continualsft.avro.Message;
 import io.continualsft.avro.ToolCall;
+import io.continualsft.chat.template.JinjaTemplate;
 import io.continualsft.schemas.Fingerprints;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -23,6 +24,10 @@ import java.util.Map;
  * reported with the same reason wherever it enters.
  */
 public final class DatasetRecords {
+  /** JSON values to Java maps, lists and scalars, keys in written order. */
+  private static final com.fasterxml.jackson.databind.ObjectMapper JSON_VALUES =
+      new com.fasterxml.jackson.databind.ObjectMapper();
+
   private DatasetRecords() {}
 
   public static ImportedConversation convert(JsonNode node, DatasetFormat format)
@@ -147,8 +152,11 @@ public final class DatasetRecords {
 
   /**
    * A call in OpenAI's shape {@code {id, type, function: {name, arguments}}}, or the flat
-   * {@code {name, arguments}} some datasets use. Arguments given as a JSON value are kept as its
-   * text; as a string, verbatim.
+   * {@code {name, arguments}} some datasets use. Arguments given as a string are kept verbatim;
+   * given as a JSON value, as the text a template's {@code tojson} prints of it ({@code
+   * json.dumps(value, ensure_ascii=False)}: Python's spacing), which is what a template that
+   * takes the arguments as text then renders (DeepSeek-V3's), and what transformers renders for
+   * the same value passed through {@code json.dumps}.
    */
   private static ToolCall toolCall(JsonNode call, String where) throws InvalidRecordException {
     if (call == null || !call.isObject()) {
@@ -168,7 +176,8 @@ public final class DatasetRecords {
         .setId(id == null || id.isNull() ? null : id.asText())
         .setType(type == null || type.isNull() ? "function" : type.asText())
         .setFunction(new FunctionCall(function.get("name").asText(),
-            arguments.isTextual() ? arguments.asText() : arguments.toString()))
+            arguments.isTextual() ? arguments.asText() : JinjaTemplate.toJson(
+                JSON_VALUES.convertValue(arguments, Object.class))))
         .build();
   }
 

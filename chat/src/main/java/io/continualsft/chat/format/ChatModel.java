@@ -33,6 +33,21 @@ public final class ChatModel implements AutoCloseable {
   private final String tokenizerFingerprint;
   private final String templateFingerprint;
   private final Clock clock;
+  private final ToolArguments toolArguments;
+
+  /**
+   * How a tool call's arguments reach this template. transformers passes whatever the caller
+   * gives: most templates take the parsed object ({@code arguments | tojson}, or either form,
+   * as Qwen3's tests {@code is string}), while some concatenate strings (DeepSeek-V3's {@code
+   * '```json' + '\n' + tool['function']['arguments']}) and fail on an object, so their callers
+   * pass the text, as OpenAI-style clients and logs carry it.
+   */
+  public enum ToolArguments {
+    /** The JSON object, parsed (keys in written order), as {@code json.loads} gives it. */
+    OBJECT,
+    /** The arguments' JSON text, verbatim. */
+    TEXT
+  }
 
   private ChatModel(Path directory, String templateSource, JinjaTemplate template,
       Map<String, Object> specialTokenVariables, Set<String> specialTokens,
@@ -46,6 +61,7 @@ public final class ChatModel implements AutoCloseable {
     this.tokenizerFingerprint = tokenizerFingerprint;
     this.templateFingerprint = Fingerprints.sha256(templateSource.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     this.clock = clock;
+    this.toolArguments = detectToolArguments();
   }
 
   /**
@@ -175,6 +191,54 @@ public final class ChatModel implements AutoCloseable {
     vars.put("documents", null);
     vars.put("add_generation_prompt", addGenerationPrompt);
     return template.render(vars, clock);
+  }
+
+  /** How tool-call arguments reach this template: detected once, when the model loads. */
+  public ToolArguments toolArguments() {
+    return toolArguments;
+  }
+
+  /**
+   * Renders a probe conversation with one tool call (a user turn, the call, its result, a reply;
+   * with and without a system turn) with the arguments as an object, then as text. The object
+   * where the template renders it (the form transformers' own examples use); the text where
+   * only the text renders; the object where neither does (the template has no tool calls, and
+   * conversations with them are refused by it either way). Decided once per template, so every
+   * render of a conversation (the full one and its prefixes) gives the template the same form.
+   */
+  private ToolArguments detectToolArguments() {
+    for (boolean system : new boolean[] {false, true}) {
+      for (ToolArguments form : ToolArguments.values()) {
+        List<Map<String, Object>> probe = new ArrayList<>();
+        if (system) {
+          probe.add(message("system", "PROBE-SYSTEM"));
+        }
+        probe.add(message("user", "PROBE-USER"));
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", "probe_tool");
+        function.put("arguments", form == ToolArguments.OBJECT
+            ? new LinkedHashMap<>(Map.of("probe_key", "probe-value"))
+            : "{\"probe_key\": \"probe-value\"}");
+        Map<String, Object> call = new LinkedHashMap<>();
+        call.put("id", "call_probe");
+        call.put("type", "function");
+        call.put("function", function);
+        Map<String, Object> calling = message("assistant", null);
+        calling.put("tool_calls", List.of(call));
+        probe.add(calling);
+        Map<String, Object> result = message("tool", "PROBE-RESULT");
+        result.put("tool_call_id", "call_probe");
+        probe.add(result);
+        probe.add(message("assistant", "PROBE-REPLY"));
+        try {
+          render(probe, null, false);
+          return form;
+        } catch (TemplateException e) {
+          // this form fails here: try the other, then the other probe
+        }
+      }
+    }
+    return ToolArguments.OBJECT;
   }
 
   /**

@@ -58,7 +58,7 @@ public final class AssistantLabeler {
 
   public Labeled label(List<ChatMessage> messages, String toolsJson) throws RejectedException {
     Object tools = validator.validate(messages, toolsJson);
-    List<Map<String, Object>> chat = templateMessages(messages);
+    List<Map<String, Object>> chat = templateMessages(messages, model.toolArguments());
     String full = render(chat, tools, false);
 
     List<int[]> spans = new ArrayList<>();
@@ -267,10 +267,11 @@ public final class AssistantLabeler {
    * and {@code content} (None for a call-only turn), and the optional keys only when set,
    * since templates test for them ({@code 'tool_calls' in message}, {@code is defined}):
    * {@code reasoning_content}, {@code tool_calls} (each {@code {id?, type, function: {name,
-   * arguments}}} with the arguments parsed), {@code tool_call_id}, {@code name}.
+   * arguments}}} with the arguments parsed, or as their text where the template takes text:
+   * {@link ChatModel#toolArguments}), {@code tool_call_id}, {@code name}.
    */
-  public static List<Map<String, Object>> templateMessages(List<ChatMessage> messages)
-      throws RejectedException {
+  public static List<Map<String, Object>> templateMessages(List<ChatMessage> messages,
+      ChatModel.ToolArguments arguments) throws RejectedException {
     List<Map<String, Object>> chat = new ArrayList<>(messages.size());
     for (int i = 0; i < messages.size(); i++) {
       ChatMessage m = messages.get(i);
@@ -286,8 +287,10 @@ public final class AssistantLabeler {
           ChatMessage.Call call = m.toolCalls().get(c);
           Map<String, Object> function = new LinkedHashMap<>();
           function.put("name", call.name());
-          function.put("arguments", ConversationValidator.parseArguments(call.arguments(),
-              "tool call " + c + " of message " + i + "'s arguments"));
+          Map<String, Object> parsed = ConversationValidator.parseArguments(call.arguments(),
+              "tool call " + c + " of message " + i + "'s arguments");
+          function.put("arguments", arguments == ChatModel.ToolArguments.TEXT ? call.arguments()
+              : parsed);
           Map<String, Object> entry = new LinkedHashMap<>();
           if (call.id() != null) {
             entry.put("id", call.id());

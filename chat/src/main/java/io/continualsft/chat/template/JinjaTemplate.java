@@ -66,6 +66,14 @@ public final class JinjaTemplate {
   }
 
   /** Java values to the template's value model: integers as Long, floats as Double. */
+  /**
+   * {@code value} (Java strings, numbers, booleans, null, lists and maps) as a template's {@code
+   * tojson} filter prints it: {@code json.dumps(value, ensure_ascii=False)}.
+   */
+  public static String toJson(Object value) {
+    return PyJson.dumps(toTemplateValue(value), null, false, 0);
+  }
+
   static Object toTemplateValue(Object v) {
     if (v instanceof Integer || v instanceof Short || v instanceof Byte) {
       return ((Number) v).longValue();

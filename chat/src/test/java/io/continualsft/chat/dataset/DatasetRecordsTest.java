@@ -50,7 +50,7 @@ class DatasetRecordsTest {
     assertThat(call.getContent()).isNull();
     assertThat(call.getReasoning()).isEqualTo("Ask the tool.");
     assertThat(call.getToolCalls()).containsExactly(
-        Messages.call("c1", "get_weather", "{\"city\":\"Paris\"}"),
+        Messages.call("c1", "get_weather", "{\"city\": \"Paris\"}"),
         Messages.call(null, "get_time", "{\"city\": \"Paris\"}"));
     assertThat(c.messages().get(2)).isEqualTo(Messages.toolResult("c1", "get_weather", "18"));
     assertThat(c.id()).as("a content hash when the record has no id").hasSize(32);
@@ -71,7 +71,7 @@ class DatasetRecordsTest {
     assertThat(c.messages().get(0)).isEqualTo(Messages.of("system", "Be brief."));
     assertThat(c.messages().get(1)).isEqualTo(Messages.of("user", "Weather in Rome?"));
     assertThat(c.messages().get(2)).isEqualTo(Messages.toolCalls("",
-        List.of(Messages.call(null, "get_weather", "{\"city\":\"Rome\"}"))));
+        List.of(Messages.call(null, "get_weather", "{\"city\": \"Rome\"}"))));
     assertThat(c.messages().get(3)).isEqualTo(Messages.of("tool", "21"));
     assertThat(c.messages().get(4)).isEqualTo(Messages.of("assistant", "21 °C.", false));
     assertThat(c.tools()).isEqualTo("[{\"name\": \"get_weather\"}]");

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.continualsft.avro.RejectionReason;
+import io.continualsft.chat.format.ChatModel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -146,7 +147,7 @@ class ConversationValidatorToolCallsTest {
   void argumentsReachTheTemplateParsedInTheirWrittenOrder() throws RejectedException {
     List<Map<String, Object>> chat = AssistantLabeler.templateMessages(List.of(user("q"),
         calls(null, call("c1", "{\"b\": 1, \"a\": [true, null, 2.5]}")),
-        result("c1", "ok")));
+        result("c1", "ok")), ChatModel.ToolArguments.OBJECT);
     assertThat(chat.get(0)).containsOnlyKeys("role", "content");
     assertThat(chat.get(1)).containsEntry("content", null)
         .containsEntry("tool_calls", List.of(Map.of("id", "c1", "type", "function",
@@ -160,4 +161,13 @@ class ConversationValidatorToolCallsTest {
     assertThat(chat.get(2)).containsExactly(Map.entry("role", "tool"), Map.entry("content", "ok"),
         Map.entry("tool_call_id", "c1"), Map.entry("name", "get_weather"));
   }
+  @Test
+  void aTemplateThatTakesTextGetsTheArgumentsVerbatim() throws RejectedException {
+    String text = "{\"b\": 1,   \"a\": [true, null, 2.5]}";
+    List<Map<String, Object>> chat = AssistantLabeler.templateMessages(List.of(user("q"),
+        calls(null, call("c1", text)), result("c1", "ok")), ChatModel.ToolArguments.TEXT);
+    assertThat(chat.get(1)).containsEntry("tool_calls", List.of(Map.of("id", "c1", "type",
+        "function", "function", Map.of("name", "get_weather", "arguments", text))));
+  }
+
 }

@@ -62,7 +62,8 @@ class RenderParityTest {
   static Map<String, Object> variables(String template, JsonNode conversation, boolean agp) {
     List<Map<String, Object>> messages;
     try {
-      messages = AssistantLabeler.templateMessages(TestModels.chatMessages(conversation));
+      messages = AssistantLabeler.templateMessages(TestModels.chatMessages(conversation),
+          io.continualsft.chat.format.ChatModel.ToolArguments.OBJECT);
     } catch (RejectedException e) {
       throw new AssertionError(e);
     }
