@@ -175,6 +175,37 @@ class PullFollowIT {
         await(() -> vllm.served().equals(Set.of("default-v2")), "the rollback served");
         assertThat(Files.readSymbolicLink(out.resolve("latest")).toString()).isEqualTo("v2");
         assertThat(vllm.calls.getLast()).isEqualTo("unload default-v" + last);
+
+        // Forged: a release of a version that was never a checkpoint, written straight to the
+        // releases topic. `release --to` refuses to write one; a one-shot pull refuses to serve
+        // it; the follower keeps serving v2 and never asks vLLM for it.
+        assertThat(TrainerCli.commandLine().execute("release", "--bootstrap",
+            kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
+            "--releases-topic", releases, "--adapter", "default", "--to", "999",
+            "--reason", "no such version")).isNotZero();
+        try (var forger = new org.apache.kafka.clients.producer.KafkaProducer<>(
+            Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()),
+            new org.apache.kafka.common.serialization.StringSerializer(),
+            new io.continualsft.schemas.serde.AvroSerializer<io.continualsft.avro.AdapterRelease>(
+                client, false))) {
+          forger.send(new org.apache.kafka.clients.producer.ProducerRecord<>(releases, "default",
+              io.continualsft.trainer.release.Releases.next(java.util.Optional.empty(), "default",
+                  999, io.continualsft.avro.ReleaseDecision.MANUAL, "forged", Map.of(),
+                  Instant.now()))).get();
+        }
+        Path oneShot = TestDirs.fresh("follow-forged").resolve("adapter");
+        assertThat(TrainerCli.commandLine().execute("pull", "--bootstrap",
+            kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
+            "--releases-topic", releases, "--out", oneShot.toString())).isNotZero();
+        assertThat(oneShot).doesNotExist();
+        // A real release after the forged one: the follower moves to it, never to v999.
+        assertThat(TrainerCli.commandLine().execute("release", "--bootstrap",
+            kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
+            "--releases-topic", releases, "--adapter", "default", "--to", "3",
+            "--reason", "after the forgery")).isZero();
+        await(() -> vllm.served().equals(Set.of("default-v3")), "v3 served after the forgery");
+        assertThat(vllm.calls).noneMatch(c -> c.contains("v999"));
+        assertThat(out.resolve("v999")).doesNotExist();
       } finally {
         follower.interrupt();
         follower.join(10_000);

@@ -28,7 +28,7 @@ import java.util.concurrent.TimeUnit;
  * the common fork-join pool, which a busy application (one worker on a two-core machine) can
  * leave without a free thread for as long as it likes.
  */
-final class BoundedBodies {
+public final class BoundedBodies {
   private static final ScheduledExecutorService DEADLINES =
       Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "http-body-deadlines");
@@ -38,7 +38,13 @@ final class BoundedBodies {
 
   private BoundedBodies() {}
 
-  static HttpResponse<byte[]> send(HttpClient http, HttpRequest request, int maxBytes,
+  /**
+   * Sends {@code request}: the headers within the request's own timeout, then the body within
+   * {@code timeout} and {@code maxBytes}, else an {@link IOException} saying which bound it
+   * passed ({@link HttpTimeoutException} for the deadline). Used by every client of a server the
+   * project does not control: the schema registry, its token endpoint, vLLM.
+   */
+  public static HttpResponse<byte[]> send(HttpClient http, HttpRequest request, int maxBytes,
       Duration timeout) throws IOException {
     try {
       return http.send(request, info -> new Subscriber(maxBytes, timeout, request));

@@ -1,6 +1,7 @@
 package io.continualsft.trainer.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.continualsft.schemas.registry.BoundedBodies;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.URI;
@@ -60,8 +61,18 @@ final class VllmAdapters {
     if (r.statusCode() / 100 != 2) {
       throw new IOException("vLLM GET /v1/models: HTTP " + r.statusCode() + " " + brief(r.body()));
     }
+    JsonNode tree;
+    try {
+      tree = JSON.readTree(r.body());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IOException("vLLM GET /v1/models: not JSON (" + e.getOriginalMessage() + "): "
+          + brief(r.body()));
+    }
+    if (tree == null || !tree.path("data").isArray()) {
+      throw new IOException("vLLM GET /v1/models: no \"data\" array: " + brief(r.body()));
+    }
     List<String> ids = new ArrayList<>();
-    for (JsonNode m : JSON.readTree(r.body()).path("data")) {
+    for (JsonNode m : tree.path("data")) {
       ids.add(m.path("id").asText());
     }
     return ids;
@@ -98,18 +109,23 @@ final class VllmAdapters {
   /** A status and a body read up to {@link #MAX_BODY_BYTES}, whatever the server sends. */
   private record Reply(int statusCode, String body) {}
 
+  /**
+   * One exchange, bounded as every call to a server the project does not control is: the
+   * headers within the timeout, then the body within the timeout again and {@link
+   * #MAX_BODY_BYTES} (a server that sends headers and then trickles, or streams without end,
+   * fails the call instead of holding {@code pull --follow} forever).
+   */
   private Reply send(HttpRequest request) throws IOException, InterruptedException {
     try (HttpClient http = HttpClient.newBuilder().connectTimeout(timeout).build()) {
-      HttpResponse<java.io.InputStream> r = http.send(request,
-          HttpResponse.BodyHandlers.ofInputStream());
-      try (java.io.InputStream in = r.body()) {
-        byte[] body = in.readNBytes(MAX_BODY_BYTES + 1);
-        if (body.length > MAX_BODY_BYTES) {
-          throw new IOException("vLLM " + request.uri() + ": a response over " + MAX_BODY_BYTES
-              + " bytes; refusing it");
-        }
-        return new Reply(r.statusCode(), new String(body, java.nio.charset.StandardCharsets.UTF_8));
+      HttpResponse<byte[]> r;
+      try {
+        r = BoundedBodies.send(http, request, MAX_BODY_BYTES, timeout);
+      } catch (IOException e) {
+        throw new IOException("vLLM " + request.method() + " " + request.uri() + ": "
+            + e.getMessage() + "; refusing it", e);
       }
+      return new Reply(r.statusCode(), new String(r.body(),
+          java.nio.charset.StandardCharsets.UTF_8));
     }
   }
 

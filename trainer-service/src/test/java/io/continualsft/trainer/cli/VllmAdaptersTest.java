@@ -123,4 +123,85 @@ class VllmAdaptersTest {
     assertThatThrownBy(() -> vllm().models())
         .isInstanceOf(IOException.class).hasMessageContaining("refusing it");
   }
+
+  /** A server answering /v1/models with {@code handler}, and a client with a 1 s timeout. */
+  private static <T> T againstHostile(com.sun.net.httpserver.HttpHandler handler,
+      java.util.concurrent.Callable<T> call) throws Exception {
+    HttpServer hostile = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(),
+        0), 0);
+    hostile.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
+    hostile.createContext("/v1/models", handler);
+    hostile.start();
+    HOSTILE_PORT.set(hostile.getAddress().getPort());
+    try {
+      return call.call();
+    } finally {
+      hostile.stop(0);
+    }
+  }
+
+  private static final java.util.concurrent.atomic.AtomicInteger HOSTILE_PORT =
+      new java.util.concurrent.atomic.AtomicInteger();
+
+  private static VllmAdapters hostileClient() {
+    return new VllmAdapters("http://127.0.0.1:" + HOSTILE_PORT.get(), Duration.ofSeconds(1));
+  }
+
+  /** Headers at once, then a body one byte every half second: the deadline ends it. */
+  @Test
+  @org.junit.jupiter.api.Timeout(60)
+  void aServerThatTricklesItsBodyIsCutOffAtTheDeadline() throws Exception {
+    assertThatThrownBy(() -> againstHostile(ex -> {
+      ex.sendResponseHeaders(200, 0); // chunked
+      try (OutputStream out = ex.getResponseBody()) {
+        for (int i = 0; i < 1_000; i++) {
+          out.write('{');
+          out.flush();
+          Thread.sleep(500);
+        }
+      } catch (InterruptedException | IOException e) {
+        // the client went away
+      }
+    }, () -> hostileClient().models()))
+        .isInstanceOf(IOException.class)
+        .hasMessageContaining("vLLM GET http://127.0.0.1:")
+        .hasMessageContaining("was not complete within PT1S");
+  }
+
+  /** A body without end, as fast as the server can write it: the size bound ends it. */
+  @Test
+  @org.junit.jupiter.api.Timeout(60)
+  void aServerThatStreamsWithoutEndIsCutOffAtTheSizeBound() throws Exception {
+    byte[] chunk = new byte[64 * 1024];
+    java.util.Arrays.fill(chunk, (byte) ' ');
+    assertThatThrownBy(() -> againstHostile(ex -> {
+      ex.sendResponseHeaders(200, 0);
+      try (OutputStream out = ex.getResponseBody()) {
+        for (int i = 0; i < 1_000_000; i++) {
+          out.write(chunk);
+        }
+      } catch (IOException e) {
+        // the client went away
+      }
+    }, () -> hostileClient().models()))
+        .isInstanceOf(IOException.class)
+        .hasMessageContaining("is over the limit of 4194304 bytes");
+  }
+
+  /** Malformed answers are errors that say what came back, never a crash or a silent empty list. */
+  @Test
+  void malformedAnswersAreErrorsNamingWhatCameBack() throws Exception {
+    assertThatThrownBy(() -> againstHostile(ex -> reply(ex, 200, "<html>not json"),
+        () -> hostileClient().models()))
+        .isInstanceOf(IOException.class)
+        .hasMessageStartingWith("vLLM GET /v1/models: not JSON (")
+        .hasMessageEndingWith("<html>not json");
+    assertThatThrownBy(() -> againstHostile(ex -> reply(ex, 200, "{\"object\": \"list\"}"),
+        () -> hostileClient().models()))
+        .isInstanceOf(IOException.class)
+        .hasMessage("vLLM GET /v1/models: no \"data\" array: {\"object\": \"list\"}");
+    assertThatThrownBy(() -> againstHostile(ex -> reply(ex, 200, "[1, 2"),
+        () -> hostileClient().models()))
+        .isInstanceOf(IOException.class).hasMessageContaining("not JSON");
+  }
 }

@@ -51,6 +51,28 @@ class ReleaseLogTest {
     assertThat(ReleaseLog.current(log, TOPIC, "c", PATIENCE)).isEmpty();
   }
 
+  /**
+   * Forged releases of issue 28's list: a history of a million entries (the broker's record
+   * size would stop it first; here it reaches the reader anyway), a negative version, a key
+   * naming another adapter than the record: each skipped, the last valid release stays current.
+   */
+  @Test
+  void forgedReleasesAreSkippedAndTheLastValidOneStays() {
+    LogConsumer<String, AdapterRelease> log = topic(1);
+    TopicPartition tp = partitionOf("a", 1);
+    log.append(tp, "a", release("a", 4), 0);
+    io.continualsft.avro.PastRelease past = Releases.next(Optional.of(release("a", 1)), "a", 2,
+        ReleaseDecision.GATE_PASSED, "ok", Map.of(), Instant.EPOCH).getHistory().getFirst();
+    java.util.List<io.continualsft.avro.PastRelease> million =
+        java.util.Collections.nCopies(1_000_000, past);
+    log.append(tp, "a", AdapterRelease.newBuilder(release("a", 9)).setHistory(million).build(), 0);
+    log.append(tp, "a", release("a", -3), 0);
+    log.append(tp, "b", release("a", 8), 0); // another adapter's key over a's record
+    assertThat(ReleaseLog.current(log, TOPIC, "a", PATIENCE)).map(AdapterRelease::getVersion)
+        .contains(4L);
+    assertThat(ReleaseLog.current(log, TOPIC, "b", PATIENCE)).isEmpty();
+  }
+
   @Test
   void aReleaseFarBehindOtherAdaptersRecordsIsFoundByWideningTheWindow() {
     LogConsumer<String, AdapterRelease> log = topic(1);
