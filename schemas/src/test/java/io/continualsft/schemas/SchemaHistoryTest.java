@@ -38,10 +38,13 @@ class SchemaHistoryTest {
 
   @ParameterizedTest(name = "{0}")
   @CsvSource({"Conversation-v1.avsc, Conversation", "Rejection-v1.avsc, Rejection",
-      "Rejection-v2.avsc, Rejection"})
+      "Rejection-v2.avsc, Rejection", "AdapterRelease-v1.avsc, AdapterRelease"})
   void theCurrentSchemaReadsEveryEarlierVersion(String file, String name) throws IOException {
-    Schema current = name.equals("Conversation") ? Conversation.getClassSchema()
-        : Rejection.getClassSchema();
+    Schema current = switch (name) {
+      case "Conversation" -> Conversation.getClassSchema();
+      case "AdapterRelease" -> io.continualsft.avro.AdapterRelease.getClassSchema();
+      default -> Rejection.getClassSchema();
+    };
     SchemaCompatibility.SchemaPairCompatibility result =
         SchemaCompatibility.checkReaderWriterCompatibility(current, historic(file));
     assertThat(result.getType()).as(result.getDescription())

@@ -206,6 +206,29 @@ class PullFollowIT {
         await(() -> vllm.served().equals(Set.of("default-v3")), "v3 served after the forgery");
         assertThat(vllm.calls).noneMatch(c -> c.contains("v999"));
         assertThat(out.resolve("v999")).doesNotExist();
+
+        // A rollback that holds, then resume: both written to the topic as the trainer reads
+        // them (the trainer's side: TrainerServiceTest); the follower serves the rollback.
+        assertThat(TrainerCli.commandLine().execute("release", "--bootstrap",
+            kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
+            "--releases-topic", releases, "--adapter", "default", "--to", "2", "--hold",
+            "--reason", "checking the data")).isZero();
+        await(() -> vllm.served().equals(Set.of("default-v2")), "the held rollback served");
+        try (var log = io.continualsft.trainer.release.ReleaseLog.open(kafka.bootstrapServers(),
+            io.continualsft.schemas.registry.SchemaRegistryConfig.fromMap(Map.of(
+                "schema.registry.url", registry.url())), releases, Map.of())) {
+          var held = log.current("default").orElseThrow();
+          assertThat(held.getVersion()).isEqualTo(2);
+          assertThat(held.getHold().getReason()).isEqualTo("checking the data");
+          assertThat(TrainerCli.commandLine().execute("release", "--bootstrap",
+              kafka.bootstrapServers(), "--registry", registry.url(), "--topic",
+              t.checkpoints(), "--releases-topic", releases, "--adapter", "default",
+              "--resume")).isZero();
+          var resumed = log.current("default").orElseThrow();
+          assertThat(resumed.getVersion()).isEqualTo(2);
+          assertThat(resumed.getHold()).isNull();
+          assertThat(resumed.getHistory()).isEqualTo(held.getHistory());
+        }
       } finally {
         follower.interrupt();
         follower.join(10_000);

@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 /** The release history of an adapter, newest first. */
 @Command(name = "releases", mixinStandardHelpOptions = true,
     description = "Prints the release history of an adapter, newest first: version, the version"
-        + " it replaced, how it was released, when, and why.")
+        + " it replaced, how it was released, when, and why; and a hold, when one is set.")
 final class ReleasesCommand implements Callable<Integer> {
   @Mixin ClusterOptions cluster;
 
@@ -31,6 +31,11 @@ final class ReleasesCommand implements Callable<Integer> {
     if (current.isEmpty()) {
       System.out.printf("%s has no release on %s%n", adapter, cluster.releases);
       return 0;
+    }
+    if (current.get().getHold() != null) {
+      System.out.printf("HELD at v%d since %s: %s (the trainer releases nothing; `release"
+          + " --resume` lifts it)%n%n", current.get().getVersion(), current.get().getHold()
+          .getSince(), current.get().getHold().getReason());
     }
     System.out.printf("%-8s %-9s %-11s %-24s %s%n", "version", "replaces", "decision",
         "released at", "reason");

@@ -25,7 +25,7 @@ public final class ReleaseGate {
   /** Why a candidate was (not) released; the metric's {@code reason} tag. */
   public enum Reason {
     PASSED, NO_EVALUATION_DATA, EVAL_REGRESSED, RETENTION_REGRESSED, NOT_FINITE, UNGATED,
-    MANUAL_POLICY;
+    MANUAL_POLICY, HELD;
 
     public String tag() {
       return name().toLowerCase(Locale.ROOT);
@@ -52,6 +52,17 @@ public final class ReleaseGate {
   public static Verdict manual(Scores candidate) {
     return new Verdict(false, Reason.MANUAL_POLICY, "release.policy=manual: released by hand"
         + " only", metrics(candidate, new Scores(Double.NaN, Double.NaN)));
+  }
+
+  /**
+   * A candidate while an operator holds release {@code version} ({@code release --hold}): not
+   * released, whatever the policy; not a refusal either, so no alert counts it.
+   */
+  public static Verdict held(Scores candidate, long version,
+      io.continualsft.avro.ReleaseHold hold) {
+    return new Verdict(false, Reason.HELD, "release held at v" + version + " since "
+        + hold.getSince() + ": " + hold.getReason() + " (trainer-service release --resume"
+        + " lifts it)", metrics(candidate, new Scores(Double.NaN, Double.NaN)));
   }
 
   /** A candidate under {@code release.policy=every-candidate}: released, unchecked. */

@@ -3,6 +3,7 @@ package io.continualsft.trainer.release;
 import io.continualsft.avro.AdapterRelease;
 import io.continualsft.avro.PastRelease;
 import io.continualsft.avro.ReleaseDecision;
+import io.continualsft.avro.ReleaseHold;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -42,6 +43,22 @@ public final class Releases {
         .setReleasedAt(at.truncatedTo(java.time.temporal.ChronoUnit.MILLIS))
         .setHistory(history)
         .build();
+  }
+
+  /**
+   * {@code current} held: the same release (version, history) with a hold, so that the trainer
+   * releases no candidate until {@link #resume}. A rollback that holds is {@link #next} of the
+   * older version, then this.
+   */
+  public static AdapterRelease hold(AdapterRelease current, String reason, Instant at) {
+    return AdapterRelease.newBuilder(current)
+        .setHold(new ReleaseHold(at.truncatedTo(java.time.temporal.ChronoUnit.MILLIS), reason))
+        .build();
+  }
+
+  /** {@code current} without its hold: the release policy decides again. */
+  public static AdapterRelease resume(AdapterRelease current) {
+    return AdapterRelease.newBuilder(current).setHold(null).build();
   }
 
   /** Every release of the adapter, newest first: {@code current}, then its history. */

@@ -103,6 +103,9 @@ final class CheckpointCutter {
     slot.written = committer.publish(slot.name, records, release);
     metrics.published(encoded.bytes(), System.nanoTime() - started);
     metrics.gate(verdict.release(), verdict.reason());
+    if (verdict.reason() != ReleaseGate.Reason.MANUAL_POLICY) {
+      metrics.releaseHeld(slot.name, verdict.reason() == ReleaseGate.Reason.HELD);
+    }
     String prefix = adapters.prefix(slot);
     progress.checkpoint(prefix, version, training.step(), books.examplesTrained(),
         books.tokensTrained(), evalLoss, deadLettersSent, encoded.bytes());
@@ -112,6 +115,8 @@ final class CheckpointCutter {
       metrics.releasedVersion(slot.name, version);
       // The next candidates are gated against this one: its weights are at hand.
       judge.released(slot, version, adapter.weights(), retentionLoss, evalLoss);
+    } else if (verdict.reason() == ReleaseGate.Reason.HELD) {
+      log.info("candidate v{} of {} not released: {}", version, slot.name, verdict.summary());
     } else if (verdict.reason() != ReleaseGate.Reason.MANUAL_POLICY) {
       log.warn("candidate v{} of {} refused ({}): {}; v{} stays released", version, slot.name,
           verdict.reason().tag(), verdict.summary(),

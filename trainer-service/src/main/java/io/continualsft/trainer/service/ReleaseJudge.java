@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * each, {@code gate} releases a candidate whose losses hold against the current release's ({@link
  * ReleaseGate}). The current release is re-read from its topic for each candidate, so a
  * rollback by hand moves the baseline too; its weights and retention loss are cached in the
- * adapter's slot while it stays the release.
+ * adapter's slot while it stays the release. A release an operator holds ({@code release
+ * --hold}) stops every policy from releasing until it is resumed.
  */
 final class ReleaseJudge {
   private static final Logger log = LoggerFactory.getLogger(ReleaseJudge.class);
@@ -73,6 +74,13 @@ final class ReleaseJudge {
   Judgement judge(AdapterSlot slot, long version, List<Batch.Example> evalSet, double evalLoss,
       double retentionLoss, Instant now) {
     ReleaseGate.Scores candidate = new ReleaseGate.Scores(evalLoss, retentionLoss);
+    if (settings.policy() != TrainerSettings.ReleasePolicy.MANUAL) {
+      Optional<AdapterRelease> current = releases.current(slot.name);
+      if (current.isPresent() && current.get().getHold() != null) {
+        return new Judgement(ReleaseGate.held(candidate, current.get().getVersion(),
+            current.get().getHold()), current, null);
+      }
+    }
     return switch (settings.policy()) {
       case MANUAL -> new Judgement(ReleaseGate.manual(candidate), Optional.empty(), null);
       case EVERY_CANDIDATE -> {
@@ -98,9 +106,9 @@ final class ReleaseJudge {
     };
   }
 
-  /** The version released now, 0 before the first release: for the meter at start. */
-  long currentVersion(String adapter) {
-    return releases.current(adapter).map(AdapterRelease::getVersion).orElse(0L);
+  /** The release now (empty before the first): for the meters at start. */
+  Optional<AdapterRelease> current(String adapter) {
+    return releases.current(adapter);
   }
 
   /** {@code version} of {@code slot}'s adapter was released: the next candidates face it. */

@@ -61,6 +61,8 @@ public final class TrainerMetrics implements AutoCloseable {
   private final Map<String, java.util.concurrent.atomic.AtomicLong> releasedVersions =
       new java.util.concurrent.ConcurrentHashMap<>();
   private final Map<String, Counter> gateDecisions = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<String, java.util.concurrent.atomic.AtomicLong> releaseHeld =
+      new java.util.concurrent.ConcurrentHashMap<>();
   // Per-adapter meters exist for resident adapters only, so the number of series is bounded by
   // adapters.max-resident however many adapters the stream holds; the aggregates count them all.
   private final Map<String, List<io.micrometer.core.instrument.Meter>> perAdapter =
@@ -96,15 +98,18 @@ public final class TrainerMetrics implements AutoCloseable {
     evictions = Counter.builder("sft.trainer.adapter.evictions")
         .description("Adapters checkpointed and evicted to stay within adapters.max-resident")
         .register(registry);
-    created = Counter.builder("sft.trainer.adapters.created")
+    created = Counter.builder("sft.trainer.adapters.new")
         .description("Adapters first seen without a checkpoint, so started fresh (a new adapter;"
-            + " one whose partition moves before its first checkpoint counts again)")
+            + " one whose partition moves before its first checkpoint counts again). Not"
+            + " *.created: Prometheus reserves that suffix for a counter's creation time")
         .register(registry);
     restores = Timer.builder("sft.trainer.adapter.restore")
         .description("Restoring an evicted adapter from its checkpoint").register(registry);
     for (io.continualsft.trainer.release.ReleaseGate.Reason reason
         : io.continualsft.trainer.release.ReleaseGate.Reason.values()) {
-      gate(true, reason, false); // both decisions at 0, so increase() works from the start
+      if (reason != io.continualsft.trainer.release.ReleaseGate.Reason.HELD) {
+        gate(true, reason, false); // both decisions at 0, so increase() works from the start
+      }
       gate(false, reason, false);
     }
     step = Timer.builder("sft.trainer.step").register(registry);
@@ -167,6 +172,10 @@ public final class TrainerMetrics implements AutoCloseable {
     List<io.micrometer.core.instrument.Meter> meters = perAdapter.remove(adapter);
     if (meters != null) {
       meters.forEach(registry::remove);
+    }
+    if (releaseHeld.remove(adapter) != null) {
+      registry.find("sft.trainer.release.held").tag("adapter", adapter).meters()
+          .forEach(registry::remove);
     }
     if (releasedVersions.remove(adapter) != null) {
       registry.find("sft.trainer.released.version").tag("adapter", adapter).meters()
@@ -246,15 +255,35 @@ public final class TrainerMetrics implements AutoCloseable {
 
   private void gate(boolean released, io.continualsft.trainer.release.ReleaseGate.Reason reason,
       boolean count) {
-    String decision = released ? "released" : "refused";
+    // A held candidate is neither: the operator, not the policy, decided (and no alert on
+    // refusals should count it).
+    String decision = released ? "released"
+        : reason == io.continualsft.trainer.release.ReleaseGate.Reason.HELD ? "held" : "refused";
     Counter c = gateDecisions.computeIfAbsent(decision + "/" + reason.tag(), k ->
         Counter.builder("sft.trainer.gate.decisions").tag("decision", decision)
             .tag("reason", reason.tag())
-            .description("Candidates released or refused by the release policy, by reason")
+            .description("Candidates released, refused by the release policy, or held by an"
+                + " operator, by reason")
             .register(registry));
     if (count) {
       c.increment();
     }
+  }
+
+  /**
+   * Whether an operator holds the adapter's release ({@code release --hold}), as the last
+   * candidate found it: {@code sft_trainer_release_held{adapter}} 1 or 0.
+   */
+  void releaseHeld(String adapter, boolean held) {
+    releaseHeld.computeIfAbsent(adapter, a -> {
+      java.util.concurrent.atomic.AtomicLong v = new java.util.concurrent.atomic.AtomicLong();
+      io.micrometer.core.instrument.Gauge.builder("sft.trainer.release.held", v,
+              java.util.concurrent.atomic.AtomicLong::get)
+          .tag("adapter", a).description("1 while an operator holds the adapter's release"
+              + " (release --hold): candidates are cut, none released")
+          .register(registry);
+      return v;
+    }).set(held ? 1 : 0);
   }
 
   /** The version serving should load: {@code sft_trainer_released_version{adapter}}. */
@@ -270,7 +299,12 @@ public final class TrainerMetrics implements AutoCloseable {
   }
 
   public double gateDecisions(boolean released) {
-    String prefix = released ? "released/" : "refused/";
+    return gateDecisions(released ? "released" : "refused");
+  }
+
+  /** Candidates with {@code decision} (released, refused or held) so far. */
+  public double gateDecisions(String decision) {
+    String prefix = decision + "/";
     return gateDecisions.entrySet().stream().filter(e -> e.getKey().startsWith(prefix))
         .mapToDouble(e -> e.getValue().count()).sum();
   }

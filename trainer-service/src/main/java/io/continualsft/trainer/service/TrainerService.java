@@ -170,7 +170,12 @@ public final class TrainerService implements AutoCloseable {
           settings.kafka().bootstrapServers());
       if (!settings.everyAdapter()) {
         // Fails now, naming the releases topic, when it is missing: not at the first checkpoint.
-        metrics.releasedVersion(settings.adapter(), judge.currentVersion(settings.adapter()));
+        java.util.Optional<io.continualsft.avro.AdapterRelease> current =
+            judge.current(settings.adapter());
+        metrics.releasedVersion(settings.adapter(),
+            current.map(io.continualsft.avro.AdapterRelease::getVersion).orElse(0L));
+        metrics.releaseHeld(settings.adapter(),
+            current.map(r -> r.getHold() != null).orElse(false));
       }
       membership.join();
       state = "RUNNING";

@@ -48,6 +48,7 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.serialization.Serializer;
+import io.continualsft.trainer.release.Releases;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -487,6 +488,72 @@ class TrainerServiceTest {
       assertThat(r.getMetrics().get("retention_loss"))
           .isLessThanOrEqualTo(r.getMetrics().get("baseline_retention_loss") * 1.05);
     }
+  }
+
+  /**
+   * A rollback that holds: after the trainer's second candidate, an operator releases v1 again
+   * with a hold (as `release --to 1 --hold` writes it); the trainer keeps training and cutting
+   * candidates, each better than v1 by the gate's measure, and releases none of them; after the
+   * fourth, the operator resumes, and the gate releases the next candidate against v1.
+   */
+  @Test
+  void aHeldRollbackStaysUntilResumedWhileBetterCandidatesAreCut() {
+    LogConsumer<byte[], byte[]> consumer = consumer();
+    for (int i = 0; i < 60; i++) {
+      append(consumer, example("c-" + i, i));
+    }
+    MockProducer<String, Object> producer = producer();
+    TrainerSettings s = settings().toBuilder().set(TrainerConfig.EVAL_FRACTION, 0).build();
+    // The releases topic as the trainer reads it: its own releases and the operator's, in order.
+    List<AdapterRelease> topic = new CopyOnWriteArrayList<>();
+    int[] seen = {0};
+    ReleaseSource releases = adapter -> {
+      List<AdapterRelease> own = releases(producer);
+      for (; seen[0] < own.size(); seen[0]++) {
+        topic.add(own.get(seen[0]));
+      }
+      return topic.isEmpty() ? Optional.empty() : Optional.of(topic.getLast());
+    };
+    Instant heldAt = Instant.parse("2026-12-06T09:00:00Z");
+    List<Published> published = new CopyOnWriteArrayList<>();
+    TrainerMetrics metrics = new TrainerMetrics(new SimpleMeterRegistry());
+    AdapterTraining training = AdapterTraining.open(s, NDManager.newBaseManager());
+    try (TrainerService service = new TrainerService(s, new TrainerService.Clients(consumer,
+        producer, AvroDeserializer.specific(SftExample.class, registry),
+        checkpointsOf(List.of(producer)), releases, null), training, IDENTITY, metrics,
+        CLOCK, retentionSet())) {
+      service.onPublished(p -> {
+        published.add(p);
+        AdapterRelease current = releases.current("default").orElseThrow();
+        if (published.size() == 2) {
+          topic.add(Releases.hold(Releases.next(Optional.of(current), "default", 1,
+              ReleaseDecision.MANUAL, "v2 is worse in production", Map.of(), heldAt),
+              "until the data is checked", heldAt));
+        } else if (published.size() == 4) {
+          topic.add(Releases.resume(current));
+        }
+      });
+      long end = consumer.endOffsets(List.of(IN)).get(IN);
+      service.run(() -> published.size() >= 5
+          && published.getLast().offsets().getOrDefault(IN, -1L) == end);
+    }
+    assertThat(published).hasSizeGreaterThanOrEqualTo(5);
+    assertThat(published.get(0).released()).isTrue();
+    assertThat(published.get(1).released()).isTrue();
+    for (Published held : published.subList(2, 4)) {
+      assertThat(held.released()).as("v" + held.version()).isFalse();
+      assertThat(held.reason()).isEqualTo(ReleaseGate.Reason.HELD);
+      assertThat(held.gate()).isEqualTo("release held at v1 since 2026-12-06T09:00:00Z: until"
+          + " the data is checked (trainer-service release --resume lifts it)");
+    }
+    assertThat(published.get(4).released()).as("the gate decides again").isTrue();
+    assertThat(published.get(4).gate()).contains("(release v1 ");
+    assertThat(releases(producer)).extracting(AdapterRelease::getVersion)
+        .startsWith(1L, 2L, published.get(4).version());
+    assertThat(releases(producer).get(2).getReplaces()).isEqualTo(1L);
+    assertThat(releases(producer).get(2).getHold()).isNull();
+    assertThat(metrics.gateDecisions("held")).isEqualTo(2.0);
+    assertThat(metrics.gateDecisions(false)).as("a hold is not a refusal").isZero();
   }
 
   @Test
