@@ -51,7 +51,7 @@ public final class LocalRunCommand implements Callable<Integer> {
       + " bearer.auth.*, schema.registry.ssl.*) for every client of the run.")
   Path clientConfig;
 
-  @Option(names = "--lr", defaultValue = "0.03", description = "Learning rate (default:"
+  @Option(names = "--lr", defaultValue = "0.02", description = "Learning rate (default:"
       + " ${DEFAULT-VALUE}; high, because the generated model is small and random).")
   double learningRate;
 
@@ -59,9 +59,15 @@ public final class LocalRunCommand implements Callable<Integer> {
       + " ${DEFAULT-VALUE}); alpha is twice the rank.")
   int loraR;
 
-  @Option(names = "--hidden", defaultValue = "128", description = "Hidden size of the generated"
+  @Option(names = "--hidden", defaultValue = "256", description = "Hidden size of the generated"
       + " model (default: ${DEFAULT-VALUE}).")
   int hidden;
+
+  @Option(names = "--replay", defaultValue = "0.9", description = "replay.fraction: share of each"
+      + " step's examples drawn back from those already trained (default: ${DEFAULT-VALUE}, so"
+      + " a sample of 300 conversations is seen about five times, enough for the small model to"
+      + " answer in its house style; 0: each example once).")
+  double replay;
 
   @Option(names = "--step-tokens", defaultValue = "32", description = "Trained tokens per"
       + " optimizer step (default: ${DEFAULT-VALUE}; small, so a few hundred conversations make"
@@ -103,7 +109,7 @@ public final class LocalRunCommand implements Callable<Integer> {
       summary = new LocalRun(new LocalRun.Options(workDir, model, tokenizer, input, retention,
           bootstrap,
           registryUrl, ClientConfigFile.read(clientConfig), learningRate, loraR, hidden,
-          stepTokens, timeoutMinutes, keepRunning))
+          stepTokens, replay, timeoutMinutes, keepRunning))
           .run();
       return 0;
     } finally {

@@ -1,5 +1,6 @@
 package io.continualsft.local;
 
+import io.continualsft.runtime.progress.ProgressLine;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import io.continualsft.trainer.service.Published;
 import java.time.Duration;
@@ -34,6 +35,8 @@ final class ProgressWatch {
   RunSummary.Counts await(Map<String, Object> kafka, String examplesTopic, long lines) {
     Instant deadline = Instant.now().plus(timeout);
     String last = "";
+    // On a terminal one line with a bar and an ETA; in a log the plain lines, as before.
+    ProgressLine bar = ProgressLine.isTerminal() ? ProgressLine.on(System.out) : null;
     Map<String, Object> config = new java.util.HashMap<>(kafka);
     config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     try (var consumer = new KafkaConsumer<>(config,
@@ -54,11 +57,19 @@ final class ProgressWatch {
             + " letters, %.0f duplicates | trainer through %d/%d examples, %d checkpoints",
             processed, lines, accepted, rejected, duplicates, trainedThrough, end,
             published.size());
-        if (!line.equals(last)) {
+        // The streams app's share is quick, the trainer's is the run: a tenth and the rest.
+        double fraction = 0.1 * processed / Math.max(1, lines)
+            + 0.9 * (end == 0 ? 0 : (double) trainedThrough / end);
+        if (bar != null) {
+          bar.update(fraction, line.substring("[progress] ".length()));
+        } else if (!line.equals(last)) {
           LocalRun.say(line);
           last = line;
         }
         if (processed >= lines && end > 0 && trainedThrough >= end) {
+          if (bar != null) {
+            bar.done();
+          }
           return new RunSummary.Counts(lines, (long) accepted, (long) rejected, (long) duplicates);
         }
         if (Instant.now().isAfter(deadline)) {
@@ -69,6 +80,32 @@ final class ProgressWatch {
         }
         sleep(1000);
       }
+    }
+  }
+
+  /** Until the streams app has processed {@code lines} conversations, printing its counts. */
+  static void awaitStreams(PipelineMetrics streams, long lines, Duration timeout) {
+    Instant deadline = Instant.now().plus(timeout);
+    String last = "";
+    while (true) {
+      long processed = (long) (streams.acceptedCount() + streams.duplicateCount()
+          + streams.rejectedCount());
+      String line = String.format("[progress] conversations %d/%d -> %.0f examples, %.0f dead"
+          + " letters, %.0f duplicates", processed, lines, streams.acceptedCount(),
+          streams.rejectedCount(), streams.duplicateCount());
+      if (!line.equals(last)) {
+        LocalRun.say(line);
+        last = line;
+      }
+      if (processed >= lines) {
+        return;
+      }
+      if (Instant.now().isAfter(deadline)) {
+        throw new IllegalStateException(String.format("the streams app processed %d of %d"
+            + " conversations in %d minutes (raise --timeout-minutes, or see the logs above)",
+            processed, lines, timeout.toMinutes()));
+      }
+      sleep(200);
     }
   }
 

@@ -49,7 +49,8 @@ public final class RunSummary {
       LocalRun.say("  examples + dead letters + duplicates = %d of %d in", examplesRead + dead
           + counts.duplicates(), counts.sent());
       LocalRun.say("  trained:             %d steps, %d examples, %d tokens (the rest held out"
-          + " for eval)", last.step(), last.examplesTrained(), last.tokensTrained());
+          + " for eval), and %d replayed examples", last.step(), last.examplesTrained(),
+          last.tokensTrained(), last.examplesReplayed());
       LocalRun.say("  checkpoints:         %d (eval loss %s -> %s at v%d)", checkpoints.size(),
           format(first.evalLoss()), format(last.evalLoss()), last.version());
       List<String> released = checkpoints.stream().filter(Published::released)

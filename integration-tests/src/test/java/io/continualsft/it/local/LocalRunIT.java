@@ -52,10 +52,16 @@ class LocalRunIT {
     Published last = run.checkpoints().getLast();
     assertThat(last.examplesTrained() + last.examplesInSkippedSteps() + run.heldOutExamples())
         .isEqualTo(300);
-    // It learned: measured 128.7 -> 4.2 on the held-out slice (3.9 with the suite's one
-    // libtorch thread); asserted with a wide margin.
-    assertThat(run.heldOutLossAfter()).isLessThan(0.25 * run.heldOutLossBefore());
+    // It learned, visibly: measured 74.8 -> 0.32 on the held-out slice, and replies in the
+    // sample's house style to prompts it never saw (issue 27's bar: held-out loss below 1.0,
+    // at least 3 of the 4 replies exactly one of the sample's replies).
+    assertThat(run.heldOutLossAfter()).isLessThan(1.0);
     assertThat(last.evalLoss()).isLessThan(first.evalLoss());
+    Set<String> houseStyle = sampleReplies();
+    long inStyle = run.after().values().stream()
+        .map(r -> r.replaceFirst("^<think>\\s*</think>\\s*", ""))
+        .filter(houseStyle::contains).count();
+    assertThat(inStyle).as("replies after training: " + run.after()).isGreaterThanOrEqualTo(3);
     assertThat(PeftAdapter.read(run.adapter()).settings().r()).isEqualTo(16);
     assertThat(ProcessHandle.current().descendants().filter(ProcessHandle::isAlive)
         .map(ProcessHandle::pid).filter(pid -> !before.contains(pid)).toList())
@@ -100,5 +106,33 @@ class LocalRunIT {
         .as("the streams app's own internal topic").hasSize(1)
         .allMatch(t -> t.startsWith("sft-streams-local-") && t.endsWith("-changelog"));
     assertThat(kafka.embeddedBroker().map(b -> b.isRunning()).orElse(true)).isTrue();
+  }
+
+  /** The assistant replies of the bundled sample, as the local run sends it. */
+  static Set<String> sampleReplies() throws java.io.IOException {
+    Set<String> replies = new java.util.TreeSet<>();
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    try (var in = LocalRunCommand.class.getResourceAsStream("/samples/conversations.jsonl")) {
+      for (String line : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
+          .split("\n")) {
+        com.fasterxml.jackson.databind.JsonNode record;
+        try {
+          record = json.readTree(line);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+          continue; // the sample's deliberately bad lines
+        }
+        if (record == null) {
+          continue;
+        }
+        for (var m : record.path("conversations")) {
+          if (m.path("role").asText().equals("assistant") && m.path("content").isTextual()
+              && !m.path("content").asText().isBlank()) {
+            replies.add(m.path("content").asText());
+          }
+        }
+      }
+    }
+    assertThat(replies).contains("Noted. I will remember that.", "You are welcome.");
+    return replies;
   }
 }

@@ -43,6 +43,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import picocli.CommandLine;
+import io.continualsft.runtime.progress.ProgressLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -224,6 +225,8 @@ final class TrainCommand implements Callable<Integer> {
       result = FileTraining.train(settings, training, identity, examples, eval, epochs,
           new FileTraining.Progress() {
             private long lastPrint = -1;
+            private final ProgressLine bar = ProgressLine.isTerminal()
+                ? ProgressLine.on(System.out) : null;
 
             @Override
             public void stepped(LoraTrainer.StepResult r, long examplesTrained,
@@ -234,15 +237,25 @@ final class TrainCommand implements Callable<Integer> {
                 return; // at most a line a second
               }
               lastPrint = seconds;
+              double tokensPerSecond = tokensTrained / Math.max(1e-3,
+                  elapsed.toMillis() / 1000.0);
+              if (bar != null) { // a terminal: one line redrawn, the bar's own ETA
+                bar.update((double) r.step() / Math.max(r.step(), estimate), String.format(
+                    "step %d/~%d | examples %d | %.0f tokens/s | loss %.4f | lr %.2e", r.step(),
+                    estimate, examplesTrained, tokensPerSecond, r.loss(), r.learningRate()));
+                return;
+              }
               Duration eta = FileTraining.eta(elapsed, r.step(), estimate);
               System.out.printf("step %d/~%d | examples %d | %.0f tokens/s | loss %.4f | lr %.2e"
-                  + " | ETA %d:%02d%n", r.step(), estimate, examplesTrained,
-                  tokensTrained / Math.max(1e-3, elapsed.toMillis() / 1000.0), r.loss(),
-                  r.learningRate(), eta.toMinutes(), eta.toSecondsPart());
+                  + " | ETA %d:%02d%n", r.step(), estimate, examplesTrained, tokensPerSecond,
+                  r.loss(), r.learningRate(), eta.toMinutes(), eta.toSecondsPart());
             }
 
             @Override
             public void epoch(int epoch, double evalLoss, int evalExamples) {
+              if (bar != null) {
+                bar.done();
+              }
               System.out.printf("epoch %d | eval loss %.4f on %d held-out examples%n", epoch,
                   evalLoss, evalExamples);
             }
