@@ -13,6 +13,8 @@ import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.model.ModelConfig;
 import io.continualsft.trainer.model.ModelFactory;
 import io.continualsft.trainer.release.ReleaseLog;
+import io.continualsft.trainer.report.RunReport;
+import io.continualsft.trainer.report.RunReportHtml;
 import io.continualsft.trainer.service.Published;
 import io.continualsft.trainer.service.TrainerService;
 import java.io.IOException;
@@ -89,16 +91,25 @@ final class LocalRun {
         say("  metrics: http://127.0.0.1:%d/metrics  health: http://127.0.0.1:%1$d/health",
             app.metricsPort());
         long lines = produce(services, topics, conversations);
-        // The trainer starts once the streams app has labelled everything: a trainer that
-        // catches up with the topic mid-stream trains the partial step it has (as it should
-        // live), which would make the demo's steps, and so its numbers, depend on timing.
-        ProgressWatch.awaitStreams(app.metrics(), lines,
-            Duration.ofMinutes(options.timeoutMinutes()));
+        // The trainer starts once the streams app has labelled everything and committed it: a
+        // trainer that catches up with the topic mid-stream trains the partial step it has (as
+        // it should live), which would make the demo's steps, and so its numbers, depend on
+        // timing.
+        ProgressWatch.awaitStreams(app.metrics(), lines, services.kafka(Map.of()),
+            topics.examples(), Duration.ofMinutes(options.timeoutMinutes()));
         say("Starting the trainer (LoRA r=%d on all-linear, lr %s, replay %s; releases gated on"
             + " held-out data%s) ...", options.loraR(), options.learningRate(), options.replay(),
             retention == null ? "" : " and the retention set " + retention.getFileName());
         TrainerService trainer = TrainerService.create(trainerSettings);
         trainer.onPublished(published::add);
+        List<RunReport.Step> steps = new CopyOnWriteArrayList<>();
+        long trainStarted = System.nanoTime();
+        long[] tokens = {0};
+        trainer.onStep((adapter, result) -> {
+          tokens[0] += result.trainedTokens();
+          steps.add(new RunReport.Step(result.step(), result.loss(),
+              tokens[0] / Math.max(1e-3, (System.nanoTime() - trainStarted) / 1e9)));
+        });
         AtomicBoolean stop = new AtomicBoolean();
         CompletableFuture<Void> training = CompletableFuture.runAsync(() -> trainer.run(stop::get));
         try {
@@ -111,6 +122,9 @@ final class LocalRun {
           summary = RunSummary.read(services, topics, counts, List.copyOf(published), modelDir,
               adapter, before, EVAL_FRACTION);
           summary.print(started);
+          Path report = RunReportHtml.write(report(summary, steps, trainerSettings),
+              run.resolve("report.html"));
+          say("Report: %s (open it in a browser)", report.toAbsolutePath());
           if (options.keepRunning()) {
             keepRunning(services, topics);
           }
@@ -172,7 +186,12 @@ final class LocalRun {
     c.put(StreamsAppConfig.METRICS_PORT, String.valueOf(FreePorts.pick()));
     c.put(StreamsAppConfig.METRICS_HOST, "127.0.0.1");
     c.put("state.dir", run.resolve("streams-state").toString());
-    c.put("commit.interval.ms", "200");
+    // One transaction for the whole sample: the trainer's replay draws by offset, and where
+    // the commit markers fall (with a short interval: wherever the clock cut the stream) would
+    // change which examples a draw lands on, and so the run's numbers, from run to run. The
+    // sample is labelled in a few seconds; the commit after 15 s makes it visible at once.
+    c.put("commit.interval.ms", "15000");
+    c.put("producer.transaction.timeout.ms", "60000");
     return c;
   }
 
@@ -212,6 +231,34 @@ final class LocalRun {
         // numbers on every CPU (the README's summary among them).
         .set(TrainerConfig.PRECISION, "fp32")
         .build();
+  }
+
+  /** The run as {@code report} draws it: steps, checkpoints and their decisions, dead letters. */
+  static RunReport report(RunSummary.Summary summary, List<RunReport.Step> steps,
+      TrainerSettings settings) {
+    List<RunReport.Checkpoint> checkpoints = new java.util.ArrayList<>();
+    for (Published p : summary.checkpoints()) {
+      RunReport.Decision decision = p.released() ? RunReport.Decision.RELEASED
+          : switch (p.reason()) {
+            case HELD -> RunReport.Decision.HELD;
+            case MANUAL_POLICY -> RunReport.Decision.NOT_JUDGED;
+            default -> RunReport.Decision.REFUSED;
+          };
+      checkpoints.add(new RunReport.Checkpoint("v" + p.version(), p.step(), p.evalLoss(),
+          p.retentionLoss(), decision, p.gate(), p.examplesTrained(), p.examplesReplayed()));
+    }
+    Map<String, Long> dead = new java.util.TreeMap<>();
+    summary.deadLettersByReason().forEach((reason, n) -> dead.put(reason, (long) n));
+    Path model = settings.model().dir();
+    return new RunReport("The local run: adapter default", List.of(
+        "model " + (model.getParent() == null ? model
+            : model.getParent().getFileName().resolve(model.getFileName())),
+        "LoRA r=" + settings.lora().r() + " on " + settings.lora().targetModules() + ", lr "
+            + settings.optimizer().learningRate() + ", replay " + settings.replay().fraction(),
+        String.format("held-out loss %.4f before, %.4f after (%d examples never trained on)",
+            summary.heldOutLossBefore(), summary.heldOutLossAfter(), summary.heldOutExamples()),
+        "dead letters are the streams app's (the trainer refused none)"), steps, checkpoints,
+        dead);
   }
 
   private static long produce(LocalServices services, RunTopics topics, Path conversations)

@@ -83,10 +83,32 @@ final class ProgressWatch {
     }
   }
 
-  /** Until the streams app has processed {@code lines} conversations, printing its counts. */
-  static void awaitStreams(PipelineMetrics streams, long lines, Duration timeout) {
+  /**
+   * Until the streams app has processed {@code lines} conversations and committed what it wrote
+   * to {@code examplesTopic} (no transaction open there: its last stable offset is its end),
+   * printing its counts.
+   */
+  static void awaitStreams(PipelineMetrics streams, long lines, Map<String, Object> kafka,
+      String examplesTopic, Duration timeout) {
     Instant deadline = Instant.now().plus(timeout);
     String last = "";
+    Map<String, Object> committed = new java.util.HashMap<>(kafka);
+    committed.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    Map<String, Object> uncommitted = new java.util.HashMap<>(kafka);
+    uncommitted.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted");
+    try (var stable = new KafkaConsumer<>(committed, new ByteArrayDeserializer(),
+            new ByteArrayDeserializer());
+        var written = new KafkaConsumer<>(uncommitted, new ByteArrayDeserializer(),
+            new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = stable.partitionsFor(examplesTopic).stream()
+          .map(p -> new TopicPartition(examplesTopic, p.partition())).toList();
+      awaitStreams(streams, lines, deadline, timeout, last, () -> stable.endOffsets(partitions)
+          .equals(written.endOffsets(partitions)));
+    }
+  }
+
+  private static void awaitStreams(PipelineMetrics streams, long lines, Instant deadline,
+      Duration timeout, String last, java.util.function.BooleanSupplier allCommitted) {
     while (true) {
       long processed = (long) (streams.acceptedCount() + streams.duplicateCount()
           + streams.rejectedCount());
@@ -97,7 +119,7 @@ final class ProgressWatch {
         LocalRun.say(line);
         last = line;
       }
-      if (processed >= lines) {
+      if (processed >= lines && allCommitted.getAsBoolean()) {
         return;
       }
       if (Instant.now().isAfter(deadline)) {

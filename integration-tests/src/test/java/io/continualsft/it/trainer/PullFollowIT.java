@@ -229,6 +229,31 @@ class PullFollowIT {
           assertThat(resumed.getHold()).isNull();
           assertThat(resumed.getHistory()).isEqualTo(held.getHistory());
         }
+
+        // The adapter's report from the topics: one row per checkpoint with the release on
+        // record for it, and the training loss of each.
+        Path report = TestDirs.fresh("follow-report").resolve("report.html");
+        assertThat(TrainerCli.commandLine().execute("report", "--bootstrap",
+            kafka.bootstrapServers(), "--registry", registry.url(), "--topic", t.checkpoints(),
+            "--releases-topic", releases, "--adapter", "default", "--dead-letter-topics",
+            t.dlq(), "--out", report.toString())).isZero();
+        var doc = javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder()
+            .parse(report.toFile());
+        var xpath = javax.xml.xpath.XPathFactory.newInstance().newXPath();
+        assertThat(xpath.evaluate("count(//table[@id='checkpoints']//tr[td])", doc))
+            .isEqualTo(String.valueOf(last));
+        // A release record carries the history before it, and the forgery above carried none:
+        // of the trainer's own releases only those after it (v2, v3) are still on record.
+        assertThat(xpath.evaluate("count(//table[@id='checkpoints']//tr[td[5]='released'])",
+            doc)).isEqualTo("2");
+        assertThat(xpath.evaluate("//table[@id='checkpoints']//tr[td[1]='v1']/td[5]", doc))
+            .isEqualTo("not_judged");
+        assertThat(xpath.evaluate("count(//*[@id='train-loss']//*[@class='point'])", doc))
+            .isEqualTo(String.valueOf(last));
+        assertThat(xpath.evaluate("//table[@id='checkpoints']//tr[td[1]='v3']/td[6]", doc))
+            .isEqualTo("MANUAL: after the forgery");
+        assertThat(xpath.evaluate("//table[@id='checkpoints']//tr[td[1]='v2']/td[6]", doc))
+            .isEqualTo("MANUAL: checking the data");
       } finally {
         follower.interrupt();
         follower.join(10_000);

@@ -77,6 +77,44 @@ public final class CheckpointReader implements AutoCloseable {
         c -> c.version() == version && CheckpointFiles.parses(c));
   }
 
+  /**
+   * The manifests of {@code adapter}'s checkpoints on the topic by version (the last one
+   * written for a version), oldest first, at most {@code max} (the newest): what a report draws.
+   * Chunks are read past, not kept; a record that does not decode or names another adapter is
+   * skipped.
+   *
+   * @throws CheckpointLookupException when the topic could not be read to its end in time
+   */
+  public java.util.SortedMap<Long, io.continualsft.avro.CheckpointManifest> manifests(
+      String adapter, int max) {
+    org.apache.kafka.common.TopicPartition tp = AdapterPartition.of(consumer, topic, adapter);
+    java.util.List<org.apache.kafka.common.TopicPartition> tps = java.util.List.of(tp);
+    consumer.assign(tps);
+    consumer.seekToBeginning(tps);
+    long end = consumer.endOffsets(tps).get(tp); // read_committed: the last stable offset
+    java.util.TreeMap<Long, io.continualsft.avro.CheckpointManifest> byVersion =
+        new java.util.TreeMap<>();
+    java.time.Instant deadline = java.time.Instant.now().plusSeconds(60);
+    while (consumer.position(tp) < end) {
+      if (java.time.Instant.now().isAfter(deadline)) {
+        throw new CheckpointLookupException("reading " + tp + " to offset " + end
+            + " took more than 60 s (at " + consumer.position(tp) + ")");
+      }
+      for (var r : consumer.poll(Duration.ofMillis(500))) {
+        CheckpointRecord v = r.value();
+        if (v != null && adapter.equals(r.key()) && adapter.equals(v.getAdapter())
+            && v.getVersion() >= 1
+            && v.getPayload() instanceof io.continualsft.avro.CheckpointManifest m) {
+          byVersion.put(v.getVersion(), m);
+          if (byVersion.size() > max) {
+            byVersion.pollFirstEntry();
+          }
+        }
+      }
+    }
+    return java.util.Collections.unmodifiableSortedMap(byVersion);
+  }
+
   @Override
   public void close() {
     consumer.close();

@@ -44,6 +44,8 @@ import java.util.concurrent.Callable;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import picocli.CommandLine;
 import io.continualsft.runtime.progress.ProgressLine;
+import io.continualsft.trainer.report.RunReport;
+import io.continualsft.trainer.report.RunReportHtml;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -95,6 +97,11 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(names = "--output", required = true, description = "The PEFT adapter directory to"
       + " write.") Path output;
+
+  @Option(names = "--report", description = "The run's report, one self-contained HTML file"
+      + " (loss per step, eval loss per epoch, throughput, refused examples); default:"
+      + " report.html beside the adapter's files in --output.")
+  Path report;
 
   @Option(names = "--eval-file", description = "More examples to evaluate on (same formats).")
   Path evalFile;
@@ -218,6 +225,9 @@ final class TrainCommand implements Callable<Integer> {
     FileTraining.Result result;
     Map<String, float[]> moments;
     long optimizerSteps;
+    List<RunReport.Step> reportSteps = new ArrayList<>();
+    List<RunReport.Checkpoint> reportEpochs = new ArrayList<>();
+    long[] lastExamples = {0};
     try (AdapterTraining training = AdapterTraining.open(settings,
         NDManager.newBaseManager(Engines.device(settings.model().device())))) {
       System.out.printf("train: %s; model loaded in %.1f s%n", training.plan().describe(),
@@ -232,6 +242,9 @@ final class TrainCommand implements Callable<Integer> {
             public void stepped(LoraTrainer.StepResult r, long examplesTrained,
                 long tokensTrained) {
               Duration elapsed = Duration.between(started, Instant.now());
+              reportSteps.add(new RunReport.Step(r.step(), r.loss(), tokensTrained
+                  / Math.max(1e-3, elapsed.toMillis() / 1000.0)));
+              lastExamples[0] = examplesTrained;
               long seconds = elapsed.toSeconds();
               if (seconds == lastPrint && r.step() < estimate) {
                 return; // at most a line a second
@@ -258,6 +271,10 @@ final class TrainCommand implements Callable<Integer> {
               }
               System.out.printf("epoch %d | eval loss %.4f on %d held-out examples%n", epoch,
                   evalLoss, evalExamples);
+              reportEpochs.add(new RunReport.Checkpoint("epoch " + epoch,
+                  reportSteps.isEmpty() ? 0 : reportSteps.getLast().step(), evalLoss,
+                  Double.NaN, RunReport.Decision.NOT_JUDGED, evalExamples + " held-out examples",
+                  lastExamples[0], 0));
             }
           });
       moments = training.moments();
@@ -274,6 +291,18 @@ final class TrainCommand implements Callable<Integer> {
     }
     System.out.printf("trained %d tokens in %.1f s: %.0f trained tokens/s%n",
         result.tokensTrained(), seconds, result.tokensTrained() / seconds);
+    Map<String, Long> refusedByReason = new java.util.TreeMap<>();
+    result.refused().forEach(r -> refusedByReason.merge(r.reason().replaceFirst(":.*", ""), 1L,
+        Long::sum));
+    RunReport runReport = new RunReport("train: " + input.getFileName() + " on "
+        + model.getFileName(), List.of("model " + model, "input " + input, "LoRA r=" + loraR
+            + " on " + targetModules + ", lr " + learningRate + ", " + epochs + " epoch(s)",
+        String.format("%d steps, %d examples, %d tokens in %.1f s", result.steps(),
+            result.examplesTrained(), result.tokensTrained(), seconds)),
+        reportSteps, reportEpochs, refusedByReason);
+    Path written = RunReportHtml.write(runReport, report != null ? report
+        : output.resolve("report.html"));
+    System.out.println("report: " + written.toAbsolutePath());
     return 0;
   }
 

@@ -28,9 +28,13 @@ final class StepRunner {
   private final ProgressReport progress;
   private long examplesTrained; // this process's, for the progress line
 
+  private final java.util.function.BiConsumer<String, LoraTrainer.StepResult> onStep;
+
   StepRunner(TrainerSettings settings, AdapterTraining training, TrainerMetrics metrics,
       Clock clock, ResidentAdapters adapters, PartitionOwnership ownership,
-      CheckpointCutter cutter, ProgressReport progress) {
+      CheckpointCutter cutter, ProgressReport progress,
+      java.util.function.BiConsumer<String, LoraTrainer.StepResult> onStep) {
+    this.onStep = onStep;
     this.settings = settings;
     this.training = training;
     this.metrics = metrics;
@@ -56,6 +60,7 @@ final class StepRunner {
     LoraTrainer.StepResult result = training.step(examples);
     long nanos = System.nanoTime() - started;
     books.stepped(result, replayed.examples().size(), replayed.trainedTokens());
+    onStep.accept(slot.name, result);
     examplesTrained += result.applied() ? window.size() : 0;
     metrics.stepped(result, window.size(), replayed.examples().size(),
         replayed.trainedTokens(), nanos, books.lastLoss(), books.lastGradNorm());

@@ -8,6 +8,7 @@ import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.model.ModelIdentity;
 import io.continualsft.trainer.release.ReleaseSource;
 import io.continualsft.trainer.train.AdapterTraining;
+import io.continualsft.trainer.train.LoraTrainer;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
@@ -92,6 +93,8 @@ public final class TrainerService implements AutoCloseable {
   private final List<AutoCloseable> alsoClose = new ArrayList<>();
   private MetricsServer metricsServer;
   private volatile java.util.function.Consumer<Published> onPublished = published -> { };
+  private volatile java.util.function.BiConsumer<String, LoraTrainer.StepResult> onStep =
+      (adapter, result) -> { };
   private volatile String state = "STARTING";
 
   public TrainerService(TrainerSettings settings, Clients clients, AdapterTraining training,
@@ -131,7 +134,7 @@ public final class TrainerService implements AutoCloseable {
     this.cutter = new CheckpointCutter(settings, training, identity, metrics, clock, retained,
         adapters, judge, committer, published -> onPublished.accept(published), progress);
     StepRunner steps = new StepRunner(settings, training, metrics, clock, adapters, ownership,
-        cutter, progress);
+        cutter, progress, (adapter, result) -> onStep.accept(adapter, result));
     this.intake = new RecordIntake(clients.examples(), admission.apply(settings::trains),
         ownership, adapters, committer, steps, metrics, clock, settings.everyAdapter()
             ? settings.adapters().maxKnown() : Integer.MAX_VALUE);
@@ -281,6 +284,11 @@ public final class TrainerService implements AutoCloseable {
   }
 
   /** Called on the training thread after each checkpoint's transaction commits; keep it short. */
+  /** Called on the trainer's thread after each step, with its adapter (a run's report). */
+  public void onStep(java.util.function.BiConsumer<String, LoraTrainer.StepResult> listener) {
+    this.onStep = listener;
+  }
+
   public void onPublished(java.util.function.Consumer<Published> listener) {
     this.onPublished = listener;
   }

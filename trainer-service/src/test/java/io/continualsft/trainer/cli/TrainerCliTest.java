@@ -118,8 +118,15 @@ class TrainerCliTest {
         .contains("train.jsonl line 8: not valid JSON (Unrecognized token 'not'")
         .contains("train: 41 examples").contains("epoch 1 | eval loss ")
         .contains("epoch 2 | eval loss ").contains("| ETA ");
-    assertThat(log.lines().toList().getLast()).matches("trained \\d+ tokens in [0-9.]+ s:"
+    List<String> printed = log.lines().toList();
+    assertThat(printed.get(printed.size() - 2)).matches("trained \\d+ tokens in [0-9.]+ s:"
         + " \\d+ trained tokens/s");
+    assertThat(printed.getLast()).isEqualTo("report: " + out.resolve("report.html")
+        .toAbsolutePath());
+    // The report: a loss point per step, an eval point per epoch, the skipped lines' reasons
+    // are the importer's (the refused examples' reasons are counted; none here).
+    String report = Files.readString(out.resolve("report.html"));
+    assertThat(report).contains("<td>epoch 1</td>", "<td>epoch 2</td>", "id=\"train-loss\"");
     io.continualsft.trainer.lora.PeftAdapter adapter =
         io.continualsft.trainer.lora.PeftAdapter.read(out);
     assertThat(adapter.settings().targetModules()).hasSize(7);
