@@ -49,14 +49,12 @@ final class ProgressWatch {
         double accepted = streams.acceptedCount();
         double duplicates = streams.duplicateCount();
         double rejected = streams.rejectedCount();
-        long processed = (long) (accepted + duplicates + rejected);
+        long processed = processed(streams);
         long end = consumer.endOffsets(List.of(examples)).get(examples);
         Published newest = published.isEmpty() ? null : published.getLast();
         long trainedThrough = newest == null ? 0 : newest.offsets().getOrDefault(examples, 0L);
-        String line = String.format("[progress] conversations %d/%d -> %.0f examples, %.0f dead"
-            + " letters, %.0f duplicates | trainer through %d/%d examples, %d checkpoints",
-            processed, lines, accepted, rejected, duplicates, trainedThrough, end,
-            published.size());
+        String line = streamsLine(streams, lines) + String.format(" | trainer through %d/%d"
+            + " examples, %d checkpoints", trainedThrough, end, published.size());
         // The streams app's share is quick, the trainer's is the run: a tenth and the rest.
         double fraction = 0.1 * processed / Math.max(1, lines)
             + 0.9 * (end == 0 ? 0 : (double) trainedThrough / end);
@@ -102,33 +100,37 @@ final class ProgressWatch {
             new ByteArrayDeserializer())) {
       List<TopicPartition> partitions = stable.partitionsFor(examplesTopic).stream()
           .map(p -> new TopicPartition(examplesTopic, p.partition())).toList();
-      awaitStreams(streams, lines, deadline, timeout, last, () -> stable.endOffsets(partitions)
-          .equals(written.endOffsets(partitions)));
+      while (true) {
+        String line = streamsLine(streams, lines);
+        if (!line.equals(last)) {
+          LocalRun.say(line);
+          last = line;
+        }
+        long processed = processed(streams);
+        if (processed >= lines
+            && stable.endOffsets(partitions).equals(written.endOffsets(partitions))) {
+          return;
+        }
+        if (Instant.now().isAfter(deadline)) {
+          throw new IllegalStateException(String.format("the streams app processed %d of %d"
+              + " conversations in %d minutes (raise --timeout-minutes, or see the logs above)",
+              processed, lines, timeout.toMinutes()));
+        }
+        sleep(200);
+      }
     }
   }
 
-  private static void awaitStreams(PipelineMetrics streams, long lines, Instant deadline,
-      Duration timeout, String last, java.util.function.BooleanSupplier allCommitted) {
-    while (true) {
-      long processed = (long) (streams.acceptedCount() + streams.duplicateCount()
-          + streams.rejectedCount());
-      String line = String.format("[progress] conversations %d/%d -> %.0f examples, %.0f dead"
-          + " letters, %.0f duplicates", processed, lines, streams.acceptedCount(),
-          streams.rejectedCount(), streams.duplicateCount());
-      if (!line.equals(last)) {
-        LocalRun.say(line);
-        last = line;
-      }
-      if (processed >= lines && allCommitted.getAsBoolean()) {
-        return;
-      }
-      if (Instant.now().isAfter(deadline)) {
-        throw new IllegalStateException(String.format("the streams app processed %d of %d"
-            + " conversations in %d minutes (raise --timeout-minutes, or see the logs above)",
-            processed, lines, timeout.toMinutes()));
-      }
-      sleep(200);
-    }
+  /** Conversations the streams app has made an example, a dead letter or a duplicate of. */
+  private static long processed(PipelineMetrics streams) {
+    return (long) (streams.acceptedCount() + streams.duplicateCount() + streams.rejectedCount());
+  }
+
+  /** The streams app's part of a progress line. */
+  private static String streamsLine(PipelineMetrics streams, long lines) {
+    return String.format("[progress] conversations %d/%d -> %.0f examples, %.0f dead letters,"
+        + " %.0f duplicates", processed(streams), lines, streams.acceptedCount(),
+        streams.rejectedCount(), streams.duplicateCount());
   }
 
   private static void sleep(long ms) {

@@ -88,6 +88,16 @@ public final class AllowedAdapters {
     }
   }
 
+  /**
+   * The streams app's rule for a record's names, which the trainer applies again: the
+   * conversation id and the adapter name well-formed ({@link Identifiers}), and the adapter
+   * allowed.
+   */
+  public void check(String conversationId, String adapter) throws RejectedException {
+    Identifiers.check(conversationId, adapter);
+    check(adapter);
+  }
+
   /** The setting's value, as it would be written. */
   @Override
   public String toString() {

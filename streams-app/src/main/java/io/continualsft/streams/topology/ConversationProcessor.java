@@ -4,7 +4,6 @@ import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
-import io.continualsft.chat.labels.Identifiers;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.schemas.DeadLetters;
 import io.continualsft.schemas.serde.BadRecordException;
@@ -66,8 +65,7 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
     // Registry outages (SchemaRegistryException) propagate: never dead-letter a good record.
 
     try {
-      Identifiers.check(conversation.getId(), conversation.getAdapter());
-      settings.allowedAdapters().check(conversation.getAdapter());
+      settings.allowedAdapters().check(conversation.getId(), conversation.getAdapter());
     } catch (RejectedException e) {
       reject(record, source, e.reason(), e.detail());
       return;

@@ -242,26 +242,25 @@ final class TrainCommand implements Callable<Integer> {
             public void stepped(LoraTrainer.StepResult r, long examplesTrained,
                 long tokensTrained) {
               Duration elapsed = Duration.between(started, Instant.now());
-              reportSteps.add(new RunReport.Step(r.step(), r.loss(), tokensTrained
-                  / Math.max(1e-3, elapsed.toMillis() / 1000.0)));
+              double tokensPerSecond = tokensTrained / Math.max(1e-3,
+                  elapsed.toMillis() / 1000.0);
+              reportSteps.add(new RunReport.Step(r.step(), r.loss(), tokensPerSecond));
               lastExamples[0] = examplesTrained;
               long seconds = elapsed.toSeconds();
               if (seconds == lastPrint && r.step() < estimate) {
                 return; // at most a line a second
               }
               lastPrint = seconds;
-              double tokensPerSecond = tokensTrained / Math.max(1e-3,
-                  elapsed.toMillis() / 1000.0);
+              String status = String.format("step %d/~%d | examples %d | %.0f tokens/s | loss"
+                  + " %.4f | lr %.2e", r.step(), estimate, examplesTrained, tokensPerSecond,
+                  r.loss(), r.learningRate());
               if (bar != null) { // a terminal: one line redrawn, the bar's own ETA
-                bar.update((double) r.step() / Math.max(r.step(), estimate), String.format(
-                    "step %d/~%d | examples %d | %.0f tokens/s | loss %.4f | lr %.2e", r.step(),
-                    estimate, examplesTrained, tokensPerSecond, r.loss(), r.learningRate()));
+                bar.update((double) r.step() / Math.max(r.step(), estimate), status);
                 return;
               }
               Duration eta = FileTraining.eta(elapsed, r.step(), estimate);
-              System.out.printf("step %d/~%d | examples %d | %.0f tokens/s | loss %.4f | lr %.2e"
-                  + " | ETA %d:%02d%n", r.step(), estimate, examplesTrained, tokensPerSecond,
-                  r.loss(), r.learningRate(), eta.toMinutes(), eta.toSecondsPart());
+              System.out.printf("%s | ETA %d:%02d%n", status, eta.toMinutes(),
+                  eta.toSecondsPart());
             }
 
             @Override

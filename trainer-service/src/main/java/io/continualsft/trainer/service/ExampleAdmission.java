@@ -3,7 +3,6 @@ package io.continualsft.trainer.service;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.labels.AllowedAdapters;
-import io.continualsft.chat.labels.Identifiers;
 import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.schemas.Fingerprints;
@@ -14,11 +13,12 @@ import java.nio.charset.StandardCharsets;
  * What the trainer does with one example, decided without side effects: train on it, hold it out
  * for the eval loss, skip it (another adapter's), or reject it with a reason. An example is
  * checked before use: its conversation id and adapter name by the streams app's own rule ({@link
- * Identifiers}: they become record keys, manifest fields, metric tags), the adapter allowed
- * ({@code adapters.allowed}), this model's tokenizer, the {@link LabelContract}, within the
- * maximum length, ids within the vocabulary, and the trained-token count it declares. The
- * examples topic is input like any other: a second producer, a restored backup or a bug upstream
- * can write to it, so nothing the streams app checked is taken on trust.
+ * AllowedAdapters#check(String, String)}: they become record keys, manifest fields, metric
+ * tags; the adapter allowed by {@code adapters.allowed}), this model's tokenizer, the {@link
+ * LabelContract}, within the maximum length, ids within the vocabulary, and the trained-token
+ * count it declares. The examples topic is input like any other: a second producer, a restored
+ * backup or a bug upstream can write to it, so nothing the streams app checked is taken on
+ * trust.
  */
 public final class ExampleAdmission {
   /** The decision. */
@@ -68,8 +68,7 @@ public final class ExampleAdmission {
       return new OtherAdapter();
     }
     try {
-      Identifiers.check(e.getConversationId(), e.getAdapter());
-      allowed.check(e.getAdapter());
+      allowed.check(e.getConversationId(), e.getAdapter());
     } catch (RejectedException r) {
       return new Rejected(r.reason(), r.detail());
     }

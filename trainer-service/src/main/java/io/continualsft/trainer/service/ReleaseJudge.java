@@ -74,23 +74,23 @@ final class ReleaseJudge {
   Judgement judge(AdapterSlot slot, long version, List<Batch.Example> evalSet, double evalLoss,
       double retentionLoss, Instant now) {
     ReleaseGate.Scores candidate = new ReleaseGate.Scores(evalLoss, retentionLoss);
-    if (settings.policy() != TrainerSettings.ReleasePolicy.MANUAL) {
-      Optional<AdapterRelease> current = releases.current(slot.name);
-      if (current.isPresent() && current.get().getHold() != null) {
-        return new Judgement(ReleaseGate.held(candidate, current.get().getVersion(),
-            current.get().getHold()), current, null);
-      }
+    if (settings.policy() == TrainerSettings.ReleasePolicy.MANUAL) {
+      return new Judgement(ReleaseGate.manual(candidate), Optional.empty(), null);
+    }
+    // Read once per candidate: it is a lookup on the releases topic.
+    Optional<AdapterRelease> current = releases.current(slot.name);
+    if (current.isPresent() && current.get().getHold() != null) {
+      return new Judgement(ReleaseGate.held(candidate, current.get().getVersion(),
+          current.get().getHold()), current, null);
     }
     return switch (settings.policy()) {
-      case MANUAL -> new Judgement(ReleaseGate.manual(candidate), Optional.empty(), null);
+      case MANUAL -> throw new IllegalStateException("judged above");
       case EVERY_CANDIDATE -> {
-        Optional<AdapterRelease> current = releases.current(slot.name);
         ReleaseGate.Verdict verdict = ReleaseGate.ungated(candidate);
         yield new Judgement(verdict, current, Releases.next(current, slot.name, version,
             ReleaseDecision.UNGATED, verdict.summary(), verdict.metrics(), now));
       }
       case GATE -> {
-        Optional<AdapterRelease> current = releases.current(slot.name);
         Baseline b = baseline(slot, current);
         // The release is scored on the same held-out examples now; its retention loss is kept
         // from when it became the baseline.

@@ -173,14 +173,8 @@ public final class TrainerMetrics implements AutoCloseable {
     if (meters != null) {
       meters.forEach(registry::remove);
     }
-    if (releaseHeld.remove(adapter) != null) {
-      registry.find("sft.trainer.release.held").tag("adapter", adapter).meters()
-          .forEach(registry::remove);
-    }
-    if (releasedVersions.remove(adapter) != null) {
-      registry.find("sft.trainer.released.version").tag("adapter", adapter).meters()
-          .forEach(registry::remove);
-    }
+    removeAdapterGauge(releaseHeld, "sft.trainer.release.held", adapter);
+    removeAdapterGauge(releasedVersions, "sft.trainer.released.version", adapter);
   }
 
   void evicted(String adapter) {
@@ -275,27 +269,36 @@ public final class TrainerMetrics implements AutoCloseable {
    * candidate found it: {@code sft_trainer_release_held{adapter}} 1 or 0.
    */
   void releaseHeld(String adapter, boolean held) {
-    releaseHeld.computeIfAbsent(adapter, a -> {
-      java.util.concurrent.atomic.AtomicLong v = new java.util.concurrent.atomic.AtomicLong();
-      io.micrometer.core.instrument.Gauge.builder("sft.trainer.release.held", v,
-              java.util.concurrent.atomic.AtomicLong::get)
-          .tag("adapter", a).description("1 while an operator holds the adapter's release"
-              + " (release --hold): candidates are cut, none released")
-          .register(registry);
-      return v;
-    }).set(held ? 1 : 0);
+    adapterGauge(releaseHeld, "sft.trainer.release.held", "1 while an operator holds the"
+        + " adapter's release (release --hold): candidates are cut, none released", adapter)
+        .set(held ? 1 : 0);
   }
 
   /** The version serving should load: {@code sft_trainer_released_version{adapter}}. */
   void releasedVersion(String adapter, long version) {
-    releasedVersions.computeIfAbsent(adapter, a -> {
+    adapterGauge(releasedVersions, "sft.trainer.released.version", "The adapter's released"
+        + " version (0: none yet)", adapter).set(version);
+  }
+
+  /** {@code adapter}'s value of the gauge {@code name}, registered on first use. */
+  private java.util.concurrent.atomic.AtomicLong adapterGauge(
+      Map<String, java.util.concurrent.atomic.AtomicLong> values, String name,
+      String description, String adapter) {
+    return values.computeIfAbsent(adapter, a -> {
       java.util.concurrent.atomic.AtomicLong v = new java.util.concurrent.atomic.AtomicLong();
-      io.micrometer.core.instrument.Gauge.builder("sft.trainer.released.version", v,
+      io.micrometer.core.instrument.Gauge.builder(name, v,
               java.util.concurrent.atomic.AtomicLong::get)
-          .tag("adapter", a).description("The adapter's released version (0: none yet)")
-          .register(registry);
+          .tag("adapter", a).description(description).register(registry);
       return v;
-    }).set(version);
+    });
+  }
+
+  /** Forgets {@code adapter}'s value of the gauge {@code name}, and the gauge. */
+  private void removeAdapterGauge(Map<String, java.util.concurrent.atomic.AtomicLong> values,
+      String name, String adapter) {
+    if (values.remove(adapter) != null) {
+      registry.find(name).tag("adapter", adapter).meters().forEach(registry::remove);
+    }
   }
 
   public double gateDecisions(boolean released) {
