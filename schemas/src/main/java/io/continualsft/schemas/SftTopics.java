@@ -28,6 +28,11 @@ public final class SftTopics {
    * of every adapter is kept for ever, each record carrying the history before it.
    */
   public static final String ADAPTER_RELEASES = "sft.adapter-releases";
+  /**
+   * Erasure requests (Avro {@code ErasureRequest}, key = "conversation:ID" or "subject:S"),
+   * compacted: every request is kept for ever, since what it erased must stay erased.
+   */
+  public static final String ERASURE_REQUESTS = "sft.erasure-requests";
 
   private SftTopics() {}
 
@@ -55,6 +60,7 @@ public final class SftTopics {
         new Topic(CONVERSATIONS_DLQ, Rejection.getClassSchema()),
         new Topic(EXAMPLES_DLQ, Rejection.getClassSchema()),
         new Topic(ADAPTER_CHECKPOINTS, CheckpointRecord.getClassSchema()),
-        new Topic(ADAPTER_RELEASES, AdapterRelease.getClassSchema(), true));
+        new Topic(ADAPTER_RELEASES, AdapterRelease.getClassSchema(), true),
+        new Topic(ERASURE_REQUESTS, io.continualsft.avro.ErasureRequest.getClassSchema(), true));
   }
 }

@@ -38,11 +38,15 @@ class SchemaHistoryTest {
 
   @ParameterizedTest(name = "{0}")
   @CsvSource({"Conversation-v1.avsc, Conversation", "Rejection-v1.avsc, Rejection",
-      "Rejection-v2.avsc, Rejection", "AdapterRelease-v1.avsc, AdapterRelease"})
+      "Rejection-v2.avsc, Rejection", "AdapterRelease-v1.avsc, AdapterRelease",
+      "Conversation-v2.avsc, Conversation", "SftExample-v1.avsc, SftExample",
+      "CheckpointRecord-v1.avsc, CheckpointRecord"})
   void theCurrentSchemaReadsEveryEarlierVersion(String file, String name) throws IOException {
     Schema current = switch (name) {
       case "Conversation" -> Conversation.getClassSchema();
       case "AdapterRelease" -> io.continualsft.avro.AdapterRelease.getClassSchema();
+      case "SftExample" -> io.continualsft.avro.SftExample.getClassSchema();
+      case "CheckpointRecord" -> io.continualsft.avro.CheckpointRecord.getClassSchema();
       default -> Rejection.getClassSchema();
     };
     SchemaCompatibility.SchemaPairCompatibility result =

@@ -98,6 +98,13 @@ public final class AllowedAdapters {
     check(adapter);
   }
 
+  /** As {@link #check(String, String)}, with the data subject well-formed too (null: none). */
+  public void check(String conversationId, String adapter, String subject)
+      throws RejectedException {
+    check(conversationId, adapter);
+    Identifiers.checkSubject(subject);
+  }
+
   /** The setting's value, as it would be written. */
   @Override
   public String toString() {

@@ -65,6 +65,7 @@ public final class ExampleLabeler implements AutoCloseable {
     SftExample example = SftExample.newBuilder()
         .setConversationId(conversation.getId())
         .setAdapter(conversation.getAdapter())
+        .setSubject(conversation.getSubject())
         .setInputIds(Arrays.stream(labeled.inputIds()).boxed().toList())
         .setLabels(Arrays.stream(labeled.labels()).boxed().toList())
         .setTrainedTokens(labeled.trainedTokens())

@@ -18,23 +18,37 @@ public final class Identifiers {
   private Identifiers() {}
 
   public static void check(String conversationId, String adapter) throws RejectedException {
-    if (conversationId.isEmpty() || conversationId.isBlank()) {
-      throw new RejectedException(RejectionReason.INVALID_ID, "the conversation id is empty");
-    }
-    if (conversationId.length() > MAX_ID_CHARS) {
-      throw new RejectedException(RejectionReason.INVALID_ID, "the conversation id has "
-          + conversationId.length() + " characters; at most " + MAX_ID_CHARS + " are allowed");
-    }
-    String problem = ConversationValidator.firstInvalidCharacter(conversationId, true);
-    if (problem != null) {
-      throw new RejectedException(RejectionReason.INVALID_ID, "the conversation id contains "
-          + problem + "; control characters and lone surrogates are not allowed");
-    }
+    checkOpaque("conversation id", conversationId);
     if (!ADAPTER.matcher(adapter).matches()) {
       String shown = adapter.length() > 70 ? adapter.substring(0, 64) + "..." : adapter;
       throw new RejectedException(RejectionReason.INVALID_ID, "the adapter name \""
           + shown.replace("\"", "\\\"") + "\" (" + adapter.length() + " characters) is not 1-64"
           + " letters, digits, '.', '_' or '-' starting with a letter or digit");
+    }
+  }
+
+  /**
+   * A data subject (null: none). It keys erasure requests and lineage entries, so it is bounded
+   * as a conversation id is.
+   */
+  public static void checkSubject(String subject) throws RejectedException {
+    if (subject != null) {
+      checkOpaque("subject", subject);
+    }
+  }
+
+  private static void checkOpaque(String what, String value) throws RejectedException {
+    if (value.isEmpty() || value.isBlank()) {
+      throw new RejectedException(RejectionReason.INVALID_ID, "the " + what + " is empty");
+    }
+    if (value.length() > MAX_ID_CHARS) {
+      throw new RejectedException(RejectionReason.INVALID_ID, "the " + what + " has "
+          + value.length() + " characters; at most " + MAX_ID_CHARS + " are allowed");
+    }
+    String problem = ConversationValidator.firstInvalidCharacter(value, true);
+    if (problem != null) {
+      throw new RejectedException(RejectionReason.INVALID_ID, "the " + what + " contains "
+          + problem + "; control characters and lone surrogates are not allowed");
     }
   }
 }

@@ -65,7 +65,8 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
     // Registry outages (SchemaRegistryException) propagate: never dead-letter a good record.
 
     try {
-      settings.allowedAdapters().check(conversation.getId(), conversation.getAdapter());
+      settings.allowedAdapters().check(conversation.getId(), conversation.getAdapter(),
+          conversation.getSubject());
     } catch (RejectedException e) {
       reject(record, source, e.reason(), e.detail());
       return;

@@ -56,6 +56,18 @@ public final class CheckpointFiles {
       Map<TopicPartition, Long> offsets, ModelIdentity identity, LoraSettings lora,
       Map<String, Double> metrics, Instant createdAt) {}
 
+  /**
+   * What the manifest records of a version's lineage: the version it continued from (null:
+   * none), the conversations trained since, how many erasure requests it accounts for, and the
+   * versions it revokes with why (empty and null but for the version an erasure rewound to).
+   */
+  public record ManifestLineage(Long parentVersion,
+      List<io.continualsft.avro.LineageEntry> lineage, long erasuresThrough, List<Long> revokes,
+      String revokeReason) {
+    public static final ManifestLineage NONE = new ManifestLineage(null, List.of(), 0, List.of(),
+        null);
+  }
+
   /** A version's records, and the bytes of the files they carry. */
   public record Encoded(List<CheckpointRecord> records, long bytes) {}
 
@@ -65,6 +77,12 @@ public final class CheckpointFiles {
    */
   public static Encoded records(String adapter, long version, Content content,
       ManifestFacts facts, int chunkBytes) {
+    return records(adapter, version, content, facts, ManifestLineage.NONE, chunkBytes);
+  }
+
+  /** As above, with the version's lineage. */
+  public static Encoded records(String adapter, long version, Content content,
+      ManifestFacts facts, ManifestLineage lineage, int chunkBytes) {
     Map<String, byte[]> files = encode(content);
     LoraSettings lora = facts.lora();
     CheckpointManifest.Builder manifest = CheckpointManifest.newBuilder()
@@ -81,7 +99,12 @@ public final class CheckpointFiles {
             .setDropout(lora.dropout()).setTargetModules(lora.targetModules())
             .setUseRslora(lora.useRslora()).build())
         .setMetrics(facts.metrics())
-        .setCreatedAt(facts.createdAt());
+        .setCreatedAt(facts.createdAt())
+        .setParentVersion(lineage.parentVersion())
+        .setLineage(lineage.lineage())
+        .setErasuresThrough(lineage.erasuresThrough())
+        .setRevokes(lineage.revokes())
+        .setRevokeReason(lineage.revokeReason());
     return new Encoded(CheckpointCodec.encode(adapter, version, files, manifest, chunkBytes),
         files.values().stream().mapToLong(b -> b.length).sum());
   }

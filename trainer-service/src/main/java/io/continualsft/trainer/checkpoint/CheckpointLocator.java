@@ -167,4 +167,40 @@ public final class CheckpointLocator {
     return newestIn(records, adapter, true, c -> c.version() == version && usable.test(c))
         .orElse(Optional.empty());
   }
+
+  /**
+   * The manifests of {@code adapter}'s checkpoints on the topic by version (the last one written
+   * for a version), oldest first, at most {@code max} (the newest). Chunks are read past, not
+   * kept; a record that does not decode or names another adapter is skipped.
+   *
+   * @throws CheckpointLookupException when the topic could not be read to its end in time
+   */
+  public static java.util.SortedMap<Long, CheckpointManifest> manifests(
+      Consumer<String, CheckpointRecord> consumer, String topic, String adapter, int max,
+      Duration patience) {
+    TopicPartition tp = AdapterPartition.of(consumer, topic, adapter);
+    List<TopicPartition> tps = List.of(tp);
+    consumer.assign(tps);
+    consumer.seekToBeginning(tps);
+    long end = consumer.endOffsets(tps).get(tp); // read_committed: the last stable offset
+    java.util.TreeMap<Long, CheckpointManifest> byVersion = new java.util.TreeMap<>();
+    java.time.Instant deadline = java.time.Instant.now().plus(patience);
+    while (consumer.position(tp) < end) {
+      if (java.time.Instant.now().isAfter(deadline)) {
+        throw new CheckpointLookupException("reading " + tp + " to offset " + end
+            + " took more than " + patience + " (at " + consumer.position(tp) + ")");
+      }
+      for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(500))) {
+        CheckpointRecord v = r.value();
+        if (v != null && adapter.equals(r.key()) && adapter.equals(v.getAdapter())
+            && v.getVersion() >= 1 && v.getPayload() instanceof CheckpointManifest m) {
+          byVersion.put(v.getVersion(), m);
+          if (byVersion.size() > max) {
+            byVersion.pollFirstEntry();
+          }
+        }
+      }
+    }
+    return java.util.Collections.unmodifiableSortedMap(byVersion);
+  }
 }

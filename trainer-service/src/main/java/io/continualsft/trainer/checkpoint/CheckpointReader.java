@@ -87,32 +87,7 @@ public final class CheckpointReader implements AutoCloseable {
    */
   public java.util.SortedMap<Long, io.continualsft.avro.CheckpointManifest> manifests(
       String adapter, int max) {
-    org.apache.kafka.common.TopicPartition tp = AdapterPartition.of(consumer, topic, adapter);
-    java.util.List<org.apache.kafka.common.TopicPartition> tps = java.util.List.of(tp);
-    consumer.assign(tps);
-    consumer.seekToBeginning(tps);
-    long end = consumer.endOffsets(tps).get(tp); // read_committed: the last stable offset
-    java.util.TreeMap<Long, io.continualsft.avro.CheckpointManifest> byVersion =
-        new java.util.TreeMap<>();
-    java.time.Instant deadline = java.time.Instant.now().plusSeconds(60);
-    while (consumer.position(tp) < end) {
-      if (java.time.Instant.now().isAfter(deadline)) {
-        throw new CheckpointLookupException("reading " + tp + " to offset " + end
-            + " took more than 60 s (at " + consumer.position(tp) + ")");
-      }
-      for (var r : consumer.poll(Duration.ofMillis(500))) {
-        CheckpointRecord v = r.value();
-        if (v != null && adapter.equals(r.key()) && adapter.equals(v.getAdapter())
-            && v.getVersion() >= 1
-            && v.getPayload() instanceof io.continualsft.avro.CheckpointManifest m) {
-          byVersion.put(v.getVersion(), m);
-          if (byVersion.size() > max) {
-            byVersion.pollFirstEntry();
-          }
-        }
-      }
-    }
-    return java.util.Collections.unmodifiableSortedMap(byVersion);
+    return CheckpointLocator.manifests(consumer, topic, adapter, max, Duration.ofSeconds(60));
   }
 
   @Override

@@ -28,6 +28,15 @@ public interface CheckpointSource {
     return version(adapter, version);
   }
 
+  /**
+   * Every manifest of {@code adapter} on the topic by version, oldest first (chunks read past):
+   * the lineage an erasure examines.
+   */
+  default java.util.SortedMap<Long, io.continualsft.avro.CheckpointManifest> manifests(
+      String adapter) {
+    throw new UnsupportedOperationException("this checkpoint source keeps no lineage");
+  }
+
   /** Where a checkpoint's records were written: offsets {@code first} to {@code last} of {@code partition}. */
   record Written(org.apache.kafka.common.TopicPartition partition, long first, long last) {}
 }

@@ -225,6 +225,14 @@ public final class TrainerConfig {
       "replay.retention-share", "Share of replayed examples drawn from the retention set"
           + " instead (the retention loss then no longer measures unseen examples).", 0.0,
       s -> s.replay().retentionShare());
+  public static final Setting<String> ERASURE_TOPIC = text("erasure.topic",
+      "Erasure requests (Avro ErasureRequest), read from the start at startup and followed;"
+          + " create it with cleanup.policy=compact. Empty: none (nothing is ever erased).",
+      SftTopics.ERASURE_REQUESTS, s -> s.erasure().topic());
+  public static final Setting<Integer> ERASURE_BATCH_WINDOW = integer("erasure.batch-window",
+      "Seconds an erasure request waits for others before the trainer rewinds for all of them"
+          + " at once (each rewind retrains from the oldest version a request touches).", 30,
+      s -> s.erasure().batchWindowSeconds());
   public static final Setting<List<Long>> NON_FINITE_STEPS = list("debug.nonfinite-steps",
       "Fault injection for tests: steps whose gradients are made NaN (comma-separated).",
       List.of(), v -> (long) Setting.parseInt(v), String::valueOf,
@@ -243,7 +251,7 @@ public final class TrainerConfig {
       CHUNK_BYTES, METRICS_PORT, METRICS_HOST, PROGRESS_EVERY_STEPS, RELEASE_POLICY,
       GATE_MAX_EVAL_INCREASE, GATE_MAX_RETENTION_INCREASE, GATE_ABSOLUTE_TOLERANCE,
       RETENTION_FILE, RETENTION_TOPIC, RETENTION_MAX_EXAMPLES, REPLAY_FRACTION,
-      REPLAY_RETENTION_SHARE, NON_FINITE_STEPS);
+      REPLAY_RETENTION_SHARE, ERASURE_TOPIC, ERASURE_BATCH_WINDOW, NON_FINITE_STEPS);
 
   private static final Set<String> LABELING_KEYS = LabelingKeys.KEYS.stream()
       .map(LabelingKeys.Key::name).collect(Collectors.toUnmodifiableSet());

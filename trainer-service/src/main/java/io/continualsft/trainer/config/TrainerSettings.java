@@ -28,6 +28,7 @@ import org.apache.kafka.common.config.ConfigException;
  *     #EVERY_ADAPTER}: every adapter whose examples are in the partitions the group assigns it
  * @param seed seeds the adapter's initialisation and each step's dropout
  * @param labels how the retention set is labelled: the streams app's rules and template
+ * @param erasure where erasure requests come from, and how long requests are batched
  * @param nonFiniteSteps fault injection for tests: steps whose gradients are made NaN
  */
 public record TrainerSettings(
@@ -46,6 +47,7 @@ public record TrainerSettings(
     Replay replay,
     Adapters adapters,
     Labels labels,
+    Erasure erasure,
     List<Long> nonFiniteSteps) {
 
   /** {@code adapter.id=*}: train every adapter of the partitions this trainer is assigned. */
@@ -69,7 +71,7 @@ public record TrainerSettings(
     return new TrainerSettings(Kafka.from(v, adapter), adapter, Model.from(v), lora,
         v.get(SEED), Steps.from(v), Optimizer.from(v), Eval.from(v), Checkpoints.from(v),
         Observability.from(v), Gate.from(v), Retention.from(v), Replay.from(v),
-        Adapters.from(v, lora), Labels.from(v), v.get(NON_FINITE_STEPS));
+        Adapters.from(v, lora), Labels.from(v), Erasure.from(v), v.get(NON_FINITE_STEPS));
   }
 
   private static LoraSettings lora(TrainerConfig.Values v) {
@@ -374,6 +376,21 @@ public record TrainerSettings(
     /** Replayed examples to add to a step of {@code fresh} new ones: ρ/(1-ρ) of them, rounded. */
     public int count(int fresh) {
       return fraction == 0 ? 0 : (int) Math.round(fresh * fraction / (1 - fraction));
+    }
+  }
+
+  /**
+   * Erasure requests: read from {@code topic} (empty: none, nothing is ever erased); requests
+   * that arrive within {@code batchWindowSeconds} of the first are handled in one rewind.
+   */
+  public record Erasure(String topic, int batchWindowSeconds) {
+    public Erasure {
+      ERASURE_BATCH_WINDOW.check(batchWindowSeconds >= 0 && batchWindowSeconds <= 86_400,
+          batchWindowSeconds, "must be in [0, 86400] seconds");
+    }
+
+    static Erasure from(TrainerConfig.Values v) {
+      return new Erasure(v.get(ERASURE_TOPIC), v.get(ERASURE_BATCH_WINDOW));
     }
   }
 

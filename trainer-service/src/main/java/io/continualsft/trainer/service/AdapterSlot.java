@@ -27,6 +27,11 @@ final class AdapterSlot {
   ReleaseJudge.Baseline baseline;
   /** Where this trainer wrote the adapter's last checkpoint (null: not known). */
   CheckpointSource.Written written;
+  /**
+   * How many erasure requests this adapter's state is known to be clean of: its checkpoint's
+   * count when restored, every request when it starts fresh; raised when an erasure examined it.
+   */
+  long erasuresChecked;
   /** The eval loss at its last checkpoint, for its meter. */
   double evalLoss = Double.NaN;
 

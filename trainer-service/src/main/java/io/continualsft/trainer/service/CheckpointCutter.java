@@ -93,6 +93,8 @@ final class CheckpointCutter {
         new CheckpointFiles.ManifestFacts(training.step(), books.examplesTrained(),
             books.tokensTrained(), boundary, identity, slot.lora, manifestMetrics,
             Instant.ofEpochMilli(clock.millis())),
+        new CheckpointFiles.ManifestLineage(books.parentVersion(), books.lineage().entries(),
+            slot.erasuresChecked, List.of(), null),
         settings.checkpoints().chunkBytes());
     List<CheckpointRecord> records = encoded.records();
     int deadLettersSent = committer.pendingDeadLetters();

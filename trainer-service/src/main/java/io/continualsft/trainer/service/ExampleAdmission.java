@@ -24,8 +24,22 @@ public final class ExampleAdmission {
   /** The decision. */
   public sealed interface Decision {}
 
-  /** Train on it; {@code trainedTokens} counts toward the step's token budget. */
-  public record Train(Batch.Example example, int trainedTokens) implements Decision {}
+  /**
+   * Train on it; {@code trainedTokens} counts toward the step's token budget; its conversation
+   * and subject go into the lineage of the version it trains.
+   */
+  public record Train(Batch.Example example, int trainedTokens, String conversationId,
+      String subject) implements Decision {
+    public Train(Batch.Example example, int trainedTokens) {
+      this(example, trainedTokens, "", null);
+    }
+  }
+
+  /**
+   * Erased on request: as if it had never been in the log. Not trained, held out, drawn or
+   * dead-lettered.
+   */
+  public record Erased() implements Decision {}
 
   /** Keep it for the eval loss, never train on it. */
   public record HeldOut(Batch.Example example) implements Decision {}
@@ -42,6 +56,7 @@ public final class ExampleAdmission {
   private final int vocabSize;
   private final int maxLength;
   private final double evalFraction;
+  private final io.continualsft.trainer.erasure.Erasures erasures;
 
   public ExampleAdmission(String adapter, String tokenizerFingerprint, int vocabSize,
       int maxLength, double evalFraction) {
@@ -55,6 +70,15 @@ public final class ExampleAdmission {
    */
   public ExampleAdmission(java.util.function.Predicate<String> trains, AllowedAdapters allowed,
       String tokenizerFingerprint, int vocabSize, int maxLength, double evalFraction) {
+    this(trains, allowed, tokenizerFingerprint, vocabSize, maxLength, evalFraction,
+        io.continualsft.trainer.erasure.Erasures.none());
+  }
+
+  /** {@code erasures}: what has been erased (read as it grows). */
+  public ExampleAdmission(java.util.function.Predicate<String> trains, AllowedAdapters allowed,
+      String tokenizerFingerprint, int vocabSize, int maxLength, double evalFraction,
+      io.continualsft.trainer.erasure.Erasures erasures) {
+    this.erasures = erasures;
     this.trains = trains;
     this.allowed = allowed;
     this.tokenizerFingerprint = tokenizerFingerprint;
@@ -67,8 +91,11 @@ public final class ExampleAdmission {
     if (!trains.test(e.getAdapter())) {
       return new OtherAdapter();
     }
+    if (erasures.erases(e.getConversationId(), e.getSubject())) {
+      return new Erased();
+    }
     try {
-      allowed.check(e.getConversationId(), e.getAdapter());
+      allowed.check(e.getConversationId(), e.getAdapter(), e.getSubject());
     } catch (RejectedException r) {
       return new Rejected(r.reason(), r.detail());
     }
@@ -110,7 +137,7 @@ public final class ExampleAdmission {
     if (heldOut(e.getConversationId(), evalFraction)) {
       return new HeldOut(example);
     }
-    return new Train(example, e.getTrainedTokens());
+    return new Train(example, e.getTrainedTokens(), e.getConversationId(), e.getSubject());
   }
 
   /** Whether a conversation is in the held-out eval slice: by a hash of its id, so stable. */

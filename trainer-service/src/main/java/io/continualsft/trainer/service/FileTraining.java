@@ -93,6 +93,7 @@ public final class FileTraining {
               refused.add(new Refused(i, r.reason() + ": " + r.detail()));
             }
           }
+          case ExampleAdmission.Erased erased -> { } // a file has no erasure requests
         }
         if (books.stepFull()) {
           step(training, books, progress);

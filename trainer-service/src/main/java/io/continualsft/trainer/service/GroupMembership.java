@@ -131,10 +131,19 @@ final class GroupMembership implements ConsumerRebalanceListener {
    * was dropped was never part of a published history.
    */
   void startOver(TransactionalCommitter.GroupMovedOn moved) {
-    startOver = null;
     log.warn("the consumer group moved on while this trainer was busy ({}); dropping what it"
         + " had not committed ({} adapters) and reading again from the committed offsets",
         moved.getMessage(), adapters.all().size());
+    startOver((String) null);
+  }
+
+  /** As after {@link TransactionalCommitter.GroupMovedOn}, for {@code why} (logged). */
+  void startOver(String why) {
+    if (why != null) {
+      log.info("{}: reading again from the committed offsets ({} adapters restored)", why,
+          adapters.all().size());
+    }
+    startOver = null;
     committer.startOver();
     drop(List.copyOf(ownership.positions().keySet()), List.copyOf(adapters.all()));
     Collection<TopicPartition> assigned = consumer.assignment();

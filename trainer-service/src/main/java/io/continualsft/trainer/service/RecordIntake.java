@@ -60,6 +60,12 @@ final class RecordIntake {
         metrics.skipped(TrainerMetrics.Skip.OTHER_ADAPTER);
         return;
       }
+      case ExampleAdmission.Erased erased -> {
+        // As if it were not in the log: no slot, no boundary moved, no dead letter (which would
+        // copy it); the offsets move past it with the adapters' next boundaries.
+        metrics.skipped(TrainerMetrics.Skip.ERASED);
+        return;
+      }
       case ExampleAdmission.Rejected rejected -> {
         deadLetter(tp, r, rejected.reason(), rejected.detail());
         return;
@@ -79,7 +85,8 @@ final class RecordIntake {
     slot.firstRead.putIfAbsent(tp, r.offset());
     slot.books.read(tp, r.offset());
     switch (decision) {
-      case ExampleAdmission.Train t -> slot.books.admit(t.example(), t.trainedTokens());
+      case ExampleAdmission.Train t -> slot.books.admit(t.example(), t.trainedTokens(),
+          t.conversationId(), t.subject());
       case ExampleAdmission.HeldOut h -> {
         metrics.skipped(TrainerMetrics.Skip.HELD_OUT);
         slot.books.holdOut(h.example());

@@ -17,7 +17,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  * are drawn back, uniformly over the offsets before {@code trainedThrough}, read from the
  * examples topic by offset and admitted again by the same rules (so held-out, dead-lettered and
  * other adapters' records are never drawn: a draw that lands on one tries another offset, up to
- * {@link #ATTEMPTS} times). A share of the draws may come from the retention set instead.
+ * {@link #ATTEMPTS} times). An erased record (or a tombstone) is as absent: the draw takes the
+ * record after it, as it would once compaction removed it. A share of the draws may come from
+ * the retention set instead.
  *
  * <p>The draws are a function of the seed, the step number and {@code trainedThrough} (which a
  * checkpoint records) and of the log's contents, which Kafka never changes: a restarted trainer
@@ -29,8 +31,8 @@ final class ReplayDraw {
   static final int ATTEMPTS = 8;
 
   /** What a step drew back. */
-  record Drawn(List<Batch.Example> examples, long trainedTokens) {
-    static final Drawn NONE = new Drawn(List.of(), 0);
+  record Drawn(List<Batch.Example> examples, long trainedTokens, List<String[]> ids) {
+    static final Drawn NONE = new Drawn(List.of(), 0, List.of());
   }
 
   private final TrainerSettings.Replay settings;
@@ -71,6 +73,7 @@ final class ReplayDraw {
       total += to[i] - from[i];
     }
     List<Batch.Example> drawn = new ArrayList<>();
+    List<String[]> ids = new ArrayList<>();
     long tokens = 0;
     for (int slot = 0; slot < slots; slot++) {
       if (settings.retentionShare() > 0 && random.nextDouble() < settings.retentionShare()) {
@@ -88,23 +91,36 @@ final class ReplayDraw {
           pick -= to[p] - from[p];
           p++;
         }
+        ExampleAdmission.Decision decision = null;
         ConsumerRecord<byte[], byte[]> r = log.firstAtOrAfter(partitions.get(p), from[p] + pick,
             to[p]);
-        ExampleAdmission.Train train = r == null ? null : trainable(r);
-        if (train != null) {
+        // An erased record is as absent, as it is once compaction has removed it: the draw
+        // moves on to the record after it, so the draws are the same before and after.
+        while (r != null && (decision = admit(r)) instanceof ExampleAdmission.Erased) {
+          r = log.firstAtOrAfter(partitions.get(p), r.offset() + 1, to[p]);
+        }
+        if (r != null && decision instanceof ExampleAdmission.Train train) {
           drawn.add(train.example());
+          ids.add(new String[] {train.conversationId(), train.subject()});
           tokens += train.example().targets();
           break;
         }
       }
     }
-    return new Drawn(drawn, tokens);
+    return new Drawn(drawn, tokens, ids);
   }
 
-  private ExampleAdmission.Train trainable(ConsumerRecord<byte[], byte[]> r) {
+  /**
+   * What admission says of {@code r}: a tombstone counts as erased (compaction removes it in
+   * time, as it does the record it deletes); null when it is not an example (a dead letter).
+   */
+  private ExampleAdmission.Decision admit(ConsumerRecord<byte[], byte[]> r) {
+    if (r.value() == null) {
+      return new ExampleAdmission.Erased();
+    }
     try {
       SftExample e = deserializer.deserialize(r.topic(), r.value());
-      return e != null && admission.admit(e) instanceof ExampleAdmission.Train t ? t : null;
+      return e == null ? new ExampleAdmission.Erased() : admission.admit(e);
     } catch (RuntimeException notAnExample) { // a dead letter when first read: not drawn
       return null;
     }

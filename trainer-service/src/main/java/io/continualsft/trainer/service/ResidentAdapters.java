@@ -41,6 +41,7 @@ final class ResidentAdapters {
   private final Function<String, ReplayDraw> replay;
   private final Consumer<AdapterSlot> checkpointBeforeEviction;
   private final ProgressReport progress;
+  private final io.continualsft.trainer.erasure.Erasures erasures;
   private final Map<String, AdapterSlot> slots = new TreeMap<>();
   private AdapterSlot inModel; // whose weights the model holds now
   private long useCounter;
@@ -52,7 +53,8 @@ final class ResidentAdapters {
   ResidentAdapters(TrainerSettings settings, AdapterTraining training,
       CheckpointSource checkpoints, ModelIdentity identity, TrainerMetrics metrics, Clock clock,
       Function<String, ReplayDraw> replay, Consumer<AdapterSlot> checkpointBeforeEviction,
-      ProgressReport progress) {
+      ProgressReport progress, io.continualsft.trainer.erasure.Erasures erasures) {
+    this.erasures = erasures;
     this.settings = settings;
     this.training = training;
     this.checkpoints = checkpoints;
@@ -102,12 +104,14 @@ final class ResidentAdapters {
       c.manifest().getSourceOffsets().forEach(po ->
           start.put(new TopicPartition(po.getTopic(), po.getPartition()), po.getOffset()));
       bringIn(slot, content.adapterState());
+      slot.erasuresChecked = c.manifest().getErasuresThrough();
       progress.resumed(prefix(slot), c.version(), content.state().step(),
           slot.books.examplesTrained());
     } else {
       // A new adapter (or one whose partition came back before its first checkpoint): worth a
       // line and a count, since an example naming it is all it takes.
       metrics.adapterCreated();
+      slot.erasuresChecked = erasures.count(); // it will never see an erased example
       log.info("adapter {} has no checkpoint on {}: it starts fresh ({} adapters known)", adapter,
           settings.kafka().checkpointTopic(), slots.size());
     }

@@ -29,6 +29,8 @@ final class StepBookkeeping {
 
   // The step being formed.
   private final List<Batch.Example> window = new ArrayList<>();
+  // The window's conversation ids and subjects, in the same order: for the lineage.
+  private final List<String[]> windowIds = new ArrayList<>();
   private long windowTokens;
   private final Map<TopicPartition, Long> positions = new LinkedHashMap<>();
   private Map<TopicPartition, Long> boundary = new LinkedHashMap<>();
@@ -56,6 +58,8 @@ final class StepBookkeeping {
   private final List<Batch.Example> pendingHeldOut = new ArrayList<>();
 
   // Since the last checkpoint.
+  private final io.continualsft.trainer.erasure.Lineage lineage =
+      new io.continualsft.trainer.erasure.Lineage();
   private boolean dirty;
   private long stepsSinceCheckpoint;
   private Instant lastCheckpoint;
@@ -92,9 +96,30 @@ final class StepBookkeeping {
 
   /** The example of the record read last joins the step being formed. */
   void admit(Batch.Example example, int trainedTokens) {
+    admit(example, trainedTokens, "", null);
+  }
+
+  /** As {@link #admit(Batch.Example, int)}, from conversation {@code id} of {@code subject}. */
+  void admit(Batch.Example example, int trainedTokens, String id, String subject) {
     windowThrough.put(lastRead, positions.get(lastRead));
     window.add(example);
+    windowIds.add(new String[] {id, subject});
     windowTokens += trainedTokens;
+  }
+
+  /** Whether an example of the step being formed is erased by {@code erasures}. */
+  boolean windowTouchedBy(io.continualsft.trainer.erasure.Erasures erasures) {
+    return windowIds.stream().anyMatch(ids -> erasures.erases(ids[0], ids[1]));
+  }
+
+  /** The conversations trained since the last checkpoint (the next one's lineage). */
+  io.continualsft.trainer.erasure.Lineage lineage() {
+    return lineage;
+  }
+
+  /** The version the next checkpoint continues from: null when there is none yet. */
+  Long parentVersion() {
+    return version == 0 ? null : version;
   }
 
   void holdOut(Batch.Example example) {
@@ -150,9 +175,17 @@ final class StepBookkeeping {
    * replayed} examples with {@code replayedTokens} trained tokens were drawn back into it.
    */
   void stepped(LoraTrainer.StepResult result, int replayed, long replayedTokens) {
+    stepped(result, replayed, replayedTokens, List.of());
+  }
+
+  /** As above, with the conversation ids and subjects of the examples replay drew. */
+  void stepped(LoraTrainer.StepResult result, int replayed, long replayedTokens,
+      List<String[]> replayedIds) {
     trainedThrough.putAll(windowThrough);
     windowThrough.clear();
     if (result.applied()) {
+      windowIds.forEach(ids -> lineage.trained(ids[0], ids[1]));
+      replayedIds.forEach(ids -> lineage.replayed(ids[0], ids[1]));
       examplesTrained += window.size();
       tokensTrained += result.trainedTokens() - replayedTokens;
       examplesReplayed += replayed;
@@ -165,6 +198,7 @@ final class StepBookkeeping {
     }
     lastLearningRate = result.learningRate();
     window.clear();
+    windowIds.clear();
     windowTokens = 0;
     pendingHeldOut.forEach(this::addToEvalSet);
     pendingHeldOut.clear();
@@ -205,6 +239,7 @@ final class StepBookkeeping {
   /** Books the checkpoint of version {@link #nextVersion()} as published. */
   void checkpointed(Instant now) {
     version++;
+    lineage.clear();
     dirty = false;
     stepsSinceCheckpoint = 0;
     lastCheckpoint = now;
@@ -245,6 +280,7 @@ final class StepBookkeeping {
   /** Continues from checkpoint {@code version}'s state (its offsets go to {@link #start}). */
   void restore(long version, TrainingState state) {
     this.version = version;
+    lineage.clear();
     examplesTrained = state.examplesTrained();
     tokensTrained = state.tokensTrained();
     skippedSteps = state.skippedSteps();

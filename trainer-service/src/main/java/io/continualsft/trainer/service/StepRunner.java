@@ -17,6 +17,8 @@ import org.slf4j.LoggerFactory;
  */
 final class StepRunner {
   private static final Logger log = LoggerFactory.getLogger(StepRunner.class);
+  /** The most conversations one manifest's lineage lists (about 100 bytes each). */
+  static final int MAX_LINEAGE = 4096;
 
   private final TrainerSettings settings;
   private final AdapterTraining training;
@@ -59,7 +61,7 @@ final class StepRunner {
     }
     LoraTrainer.StepResult result = training.step(examples);
     long nanos = System.nanoTime() - started;
-    books.stepped(result, replayed.examples().size(), replayed.trainedTokens());
+    books.stepped(result, replayed.examples().size(), replayed.trainedTokens(), replayed.ids());
     onStep.accept(slot.name, result);
     examplesTrained += result.applied() ? window.size() : 0;
     metrics.stepped(result, window.size(), replayed.examples().size(),
@@ -80,8 +82,11 @@ final class StepRunner {
       log.debug("step {}: loss {} grad norm {} (full precision)", result.step(), result.loss(),
           result.gradNorm());
     }
+    // A manifest's lineage is bounded: past MAX_LINEAGE conversations a checkpoint is cut (a
+    // function of the stream, so a fresh run cuts at the same steps).
     if (books.checkpointDue(settings.checkpoints().everySteps(),
-        settings.checkpoints().everySeconds(), clock.instant())) {
+        settings.checkpoints().everySeconds(), clock.instant())
+        || books.lineage().size() >= MAX_LINEAGE) {
       cutter.cut(slot);
     }
   }

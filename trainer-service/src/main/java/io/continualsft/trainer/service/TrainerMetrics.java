@@ -34,7 +34,9 @@ public final class TrainerMetrics implements AutoCloseable {
     OTHER_ADAPTER,
     HELD_OUT,
     /** Read again after a restart or a rebalance: already in its adapter's published history. */
-    IN_HISTORY
+    IN_HISTORY,
+    /** Its conversation or subject was erased on request. */
+    ERASED
   }
 
   private final MeterRegistry registry;
@@ -74,6 +76,10 @@ public final class TrainerMetrics implements AutoCloseable {
   private final Counter evictions;
   private final Counter created;
   private final Timer restores;
+  private final Counter erasureRewinds;
+  private final Counter versionsRevoked;
+  private final java.util.concurrent.atomic.AtomicLong erasuresPending =
+      new java.util.concurrent.atomic.AtomicLong();
 
   public TrainerMetrics(MeterRegistry registry) {
     this.registry = registry;
@@ -98,6 +104,16 @@ public final class TrainerMetrics implements AutoCloseable {
     evictions = Counter.builder("sft.trainer.adapter.evictions")
         .description("Adapters checkpointed and evicted to stay within adapters.max-resident")
         .register(registry);
+    erasureRewinds = Counter.builder("sft.trainer.erasure.rewinds")
+        .description("Adapters an erasure touched, rewound to their newest clean version and"
+            + " retrained without the erased conversations").register(registry);
+    versionsRevoked = Counter.builder("sft.trainer.erasure.versions.revoked")
+        .description("Checkpoint versions revoked because they trained on erased conversations")
+        .register(registry);
+    io.micrometer.core.instrument.Gauge.builder("sft.trainer.erasure.requests.pending",
+        erasuresPending, java.util.concurrent.atomic.AtomicLong::get)
+        .description("Erasure requests read but not yet applied (waiting for"
+            + " erasure.batch-window)").register(registry);
     created = Counter.builder("sft.trainer.adapters.new")
         .description("Adapters first seen without a checkpoint, so started fresh (a new adapter;"
             + " one whose partition moves before its first checkpoint counts again). Not"
@@ -184,6 +200,16 @@ public final class TrainerMetrics implements AutoCloseable {
 
   void restored(long nanos) {
     restores.record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /** An adapter rewound by an erasure, revoking {@code revoked} versions. */
+  void erasureRewind(int revoked) {
+    erasureRewinds.increment();
+    versionsRevoked.increment(revoked);
+  }
+
+  void erasuresPending(long pending) {
+    erasuresPending.set(pending);
   }
 
   void adapterCreated() {

@@ -13,6 +13,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BooleanSupplier;
@@ -70,11 +71,20 @@ public final class TrainerService implements AutoCloseable {
    */
   public record Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
       Deserializer<SftExample> examples, CheckpointSource checkpoints, ReleaseSource releases,
-      ExampleLog replay) {
+      ExampleLog replay, io.continualsft.trainer.erasure.ErasureFeed erasureRequests) {
+    /** Without erasure requests. */
+    public Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
+        Deserializer<SftExample> examples, CheckpointSource checkpoints, ReleaseSource releases,
+        ExampleLog replay) {
+      this(consumer, producer, examples, checkpoints, releases, replay,
+          io.continualsft.trainer.erasure.ErasureFeed.none());
+    }
+
     /** Without releases to read (none yet) and without replay. */
     public Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
         Deserializer<SftExample> examples, CheckpointSource checkpoints) {
-      this(consumer, producer, examples, checkpoints, ReleaseSource.none(), null);
+      this(consumer, producer, examples, checkpoints, ReleaseSource.none(), null,
+          io.continualsft.trainer.erasure.ErasureFeed.none());
     }
   }
 
@@ -90,6 +100,11 @@ public final class TrainerService implements AutoCloseable {
   private final StepRunner steps;
   private final RecordIntake intake;
   private final GroupMembership membership;
+  private final io.continualsft.trainer.erasure.Erasures erasures =
+      io.continualsft.trainer.erasure.Erasures.none();
+  private final ErasureRewind rewind;
+  private final Clock clock;
+  private Instant erasuresPendingSince; // the first request not yet applied
   private final List<AutoCloseable> alsoClose = new ArrayList<>();
   private MetricsServer metricsServer;
   private volatile java.util.function.Consumer<Published> onPublished = published -> { };
@@ -119,12 +134,12 @@ public final class TrainerService implements AutoCloseable {
     java.util.function.Function<Predicate<String>, ExampleAdmission> admission = trains ->
         new ExampleAdmission(trains, settings.adapters().allowed(),
             identity.tokenizerFingerprint(), training.vocabSize(),
-            settings.steps().maxLength(), settings.eval().fraction());
+            settings.steps().maxLength(), settings.eval().fraction(), erasures);
     this.ownership = new PartitionOwnership(clients.consumer());
     this.adapters = new ResidentAdapters(settings, training, clients.checkpoints(), identity,
         metrics, clock, adapter -> new ReplayDraw(settings.replay(), settings.seed(),
             clients.replay(), clients.examples(), admission.apply(adapter::equals), retained),
-        this::checkpointBeforeEviction, progress);
+        this::checkpointBeforeEviction, progress, erasures);
     this.committer = new TransactionalCommitter(clients.producer(), clients.consumer(),
         settings.kafka().checkpointTopic(), settings.kafka().releasesTopic(),
         settings.kafka().deadLetterTopic(), settings.kafka().transactionalId(), ownership,
@@ -141,6 +156,9 @@ public final class TrainerService implements AutoCloseable {
     this.membership = new GroupMembership(settings, clients.consumer(), ownership, adapters,
         committer, cutter, progress, () -> state.equals("FAILED"));
     this.steps = steps;
+    this.clock = clock;
+    this.rewind = new ErasureRewind(settings, erasures, adapters, clients.checkpoints(),
+        training, identity, cutter, committer, clients.consumer(), metrics, clock);
   }
 
   /** An adapter evicted from memory after training is checkpointed first. */
@@ -180,6 +198,13 @@ public final class TrainerService implements AutoCloseable {
         metrics.releaseHeld(settings.adapter(),
             current.map(r -> r.getHold() != null).orElse(false));
       }
+      // Every request so far is known before the first record: nothing erased is trained.
+      clients.erasureRequests().readToEnd().forEach(erasures::add);
+      if (erasures.count() > 0) {
+        log.info("{} erasure requests read from {}", erasures.count(),
+            settings.erasure().topic());
+        erasuresPendingSince = Instant.ofEpochMilli(0); // examined at the first poll
+      }
       membership.join();
       state = "RUNNING";
       while (!stop.getAsBoolean()) {
@@ -201,7 +226,50 @@ public final class TrainerService implements AutoCloseable {
     }
   }
 
+  /**
+   * New erasure requests join the erased set at once (nothing erased is trained from now on);
+   * once {@code erasure.batch-window} has passed since the first of them, every adapter is
+   * examined and those touched are rewound, and the trainer starts over from the offsets the
+   * rewind committed. Also examines adapters restored from a checkpoint older than a request.
+   */
+  private boolean eraseWhenDue() {
+    List<io.continualsft.avro.ErasureRequest> arrived = clients.erasureRequests().poll();
+    if (!arrived.isEmpty()) {
+      arrived.forEach(erasures::add);
+      log.info("{} erasure requests arrived ({} in all)", arrived.size(), erasures.count());
+      if (erasuresPendingSince == null) {
+        erasuresPendingSince = clock.instant();
+      }
+      metrics.erasuresPending(arrived.size());
+    }
+    if (!rewind.due()) {
+      return false;
+    }
+    if (erasuresPendingSince == null) {
+      erasuresPendingSince = clock.instant(); // an adapter restored from before a request
+    }
+    if (clock.instant().isBefore(erasuresPendingSince.plusSeconds(
+        settings.erasure().batchWindowSeconds()))) {
+      return false;
+    }
+    erasuresPendingSince = null;
+    metrics.erasuresPending(0);
+    if (!rewind.apply()) {
+      return false;
+    }
+    membership.startOver("an erasure rewound adapters");
+    return true;
+  }
+
   private void pollOnce() {
+    try {
+      if (eraseWhenDue()) {
+        return;
+      }
+    } catch (TransactionalCommitter.GroupMovedOn moved) {
+      membership.startOver(moved);
+      return;
+    }
     Consumer<byte[], byte[]> consumer = clients.consumer();
     ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(200));
     long polled = System.nanoTime();

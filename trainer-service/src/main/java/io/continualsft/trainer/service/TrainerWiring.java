@@ -109,6 +109,18 @@ final class TrainerWiring {
               where, Duration.ofSeconds(180), usable);
           return c.isPresent() ? c : version(adapter, version);
         }
+
+        /** An erasure's lineage: every manifest of the adapter, read past the chunks. */
+        @Override
+        public java.util.SortedMap<Long, io.continualsft.avro.CheckpointManifest> manifests(
+            String adapter) {
+          StableRead.await(committedEnds, allEnds, AdapterPartition.of(committedEnds,
+              kafka.checkpointTopic(), adapter), Duration.ofSeconds(180));
+          try (KafkaConsumer<String, CheckpointRecord> c = checkpointReaders.get()) {
+            return CheckpointLocator.manifests(c, kafka.checkpointTopic(), adapter,
+                Integer.MAX_VALUE, Duration.ofSeconds(600));
+          }
+        }
       };
       metrics.bind(consumer, producer);
       List<Batch.Example> retention = retentionSet(settings, registry);
@@ -118,12 +130,19 @@ final class TrainerWiring {
       ExampleLog replay = settings.replay().fraction() == 0 ? null : new ExampleLog(
           new KafkaConsumer<>(replayConsumer(kafka), new ByteArrayDeserializer(),
               new ByteArrayDeserializer()), Duration.ofSeconds(60));
+      io.continualsft.trainer.erasure.ErasureFeed erasureRequests =
+          settings.erasure().topic().isBlank() ? io.continualsft.trainer.erasure.ErasureFeed.none()
+          : io.continualsft.trainer.erasure.ErasureFeed.of(new KafkaConsumer<>(
+              replayConsumer(kafka), new StringDeserializer(), new SkippingDeserializer<>(
+                  AvroDeserializer.specific(io.continualsft.avro.ErasureRequest.class,
+                      registry))), settings.erasure().topic(), Duration.ofSeconds(60));
       TrainerService service = new TrainerService(settings,
           new TrainerService.Clients(consumer, producer,
               AvroDeserializer.specific(SftExample.class, registry), checkpoints, releases,
-              replay),
+              replay, erasureRequests),
           training, identity, metrics, Clock.systemUTC(), retention);
       service.closeWith(releases);
+      service.closeWith(erasureRequests);
       if (replay != null) {
         service.closeWith(replay);
       }

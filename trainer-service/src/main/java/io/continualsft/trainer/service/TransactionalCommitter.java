@@ -125,6 +125,21 @@ final class TransactionalCommitter {
     return sent.written();
   }
 
+  /**
+   * An erasure's rewind: the dead letters, each rewound adapter's new version, and the offsets,
+   * no higher than {@code floor} where it names a partition, in one transaction.
+   */
+  void rewind(Map<String, List<CheckpointRecord>> records, Map<TopicPartition, Long> floor) {
+    producer.beginTransaction();
+    sendDeadLetters();
+    records.forEach(publisher::send);
+    Map<TopicPartition, OffsetAndMetadata> offsets = new java.util.LinkedHashMap<>();
+    ownership.lowWaterMarks(adapters.all()).forEach((tp, o) -> offsets.put(tp,
+        floor.containsKey(tp) && floor.get(tp) < o.offset()
+            ? new OffsetAndMetadata(floor.get(tp), o.metadata()) : o));
+    commit(offsets);
+  }
+
   /** The dead letters and the offsets alone, in a transaction of their own. */
   void commitOffsets() {
     producer.beginTransaction();
@@ -156,7 +171,10 @@ final class TransactionalCommitter {
   }
 
   private void commit() {
-    Map<TopicPartition, OffsetAndMetadata> offsets = ownership.lowWaterMarks(adapters.all());
+    commit(ownership.lowWaterMarks(adapters.all()));
+  }
+
+  private void commit(Map<TopicPartition, OffsetAndMetadata> offsets) {
     try {
       producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
       producer.commitTransaction();

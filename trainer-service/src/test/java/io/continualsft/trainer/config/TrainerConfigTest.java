@@ -263,7 +263,8 @@ class TrainerConfigTest {
     TrainerSettings ok = TrainerConfig.fromMap(required());
     assertThatThrownBy(() -> new TrainerSettings(ok.kafka(), "bad name", ok.model(), ok.lora(),
         ok.seed(), ok.steps(), ok.optimizer(), ok.eval(), ok.checkpoints(), ok.observability(),
-        ok.gate(), ok.retention(), ok.replay(), ok.adapters(), ok.labels(), ok.nonFiniteSteps()))
+        ok.gate(), ok.retention(), ok.replay(), ok.adapters(), ok.labels(), ok.erasure(),
+        ok.nonFiniteSteps()))
         .isInstanceOf(ConfigException.class).hasMessageContaining("adapter.id");
   }
 
