@@ -44,11 +44,80 @@ class ReplayDrawTest {
   }
 
   private ReplayDraw draw(LogConsumer<byte[], byte[]> log, double rho) {
+    return draw(log, rho, io.continualsft.trainer.erasure.Erasures.none());
+  }
+
+  private ReplayDraw draw(LogConsumer<byte[], byte[]> log, double rho,
+      io.continualsft.trainer.erasure.Erasures erasures) {
     return new ReplayDraw(new TrainerSettings.Replay(rho, 0), 3,
         new ExampleLog(log, Duration.ofSeconds(5)),
         AvroDeserializer.specific(SftExample.class, registry),
-        new ExampleAdmission("default", TrainerServiceTest.IDENTITY.tokenizerFingerprint(), 96,
-            32, 0.25), List.of());
+        new ExampleAdmission(name -> name.equals("default"),
+            io.continualsft.chat.labels.AllowedAdapters.ANY,
+            TrainerServiceTest.IDENTITY.tokenizerFingerprint(), 96, 32, 0.25, erasures),
+        List.of());
+  }
+
+  /**
+   * An erased record is as absent: the draws over a log holding it, with the erasure known, are
+   * those over the same log once compaction has removed it (every other record at its offset),
+   * and never the erased example.
+   */
+  @Test
+  void aDrawOnAnErasedRecordTakesTheRecordAfterItAsIfCompactedAway() {
+    List<String> erasedIds = List.of("c-1", "c-2", "c-8", "c-20");
+    io.continualsft.trainer.erasure.Erasures erasures =
+        io.continualsft.trainer.erasure.Erasures.none();
+    for (String id : erasedIds) {
+      erasures.add(io.continualsft.avro.ErasureRequest.newBuilder().setId("r-" + id)
+          .setConversationId(id).setRequestedBy("test").setRequestedAt(java.time.Instant.EPOCH)
+          .build());
+    }
+    LogConsumer<byte[], byte[]> withErased = log(new HashSet<>());
+    // The same log compacted: the erased records' offsets are gaps, every other record at its
+    // offset.
+    LogConsumer<byte[], byte[]> compactedLog = new LogConsumer<>(7);
+    compactedLog.createTopic(TrainerServiceTest.EXAMPLES, 1);
+    Set<String> erasedExamples = new HashSet<>();
+    List<Object[]> kept = new ArrayList<>(); // key, value, gap after it
+    for (int i = 0; i < 40; i++) {
+      SftExample e = TrainerServiceTest.example("c-" + i, i);
+      if (i % 9 == 4) {
+        e = SftExample.newBuilder(e).setAdapter("other").build();
+      }
+      byte[] value = i % 11 == 6 ? new byte[] {9, 9} : serializer.serialize("x", e);
+      if (erasedIds.contains("c-" + i)) {
+        erasedExamples.add(Arrays.toString(Batch.Example.of(e.getInputIds(), e.getLabels())
+            .ids()));
+        Object[] before = kept.getLast();
+        before[2] = (int) before[2] + 1 + i % 3;
+        continue;
+      }
+      kept.add(new Object[] {e.getConversationId().getBytes(StandardCharsets.UTF_8), value,
+          i % 3});
+    }
+    for (Object[] r : kept) {
+      compactedLog.append(IN, (byte[]) r[0], (byte[]) r[1], (int) r[2]);
+    }
+    assertThat(compactedLog.endOffsets(List.of(IN)).get(IN))
+        .isEqualTo(withErased.endOffsets(List.of(IN)).get(IN));
+    long end = withErased.endOffsets(List.of(IN)).get(IN);
+    ReplayDraw erasing = draw(withErased, 0.5, erasures);
+    ReplayDraw compacted = draw(compactedLog, 0.5);
+    ReplayDraw unaware = draw(log(new HashSet<>()), 0.5);
+    boolean differs = false;
+    for (long step = 1; step <= 60; step++) {
+      ReplayDraw.Drawn d = erasing.draw(step, 6, Map.of(IN, end));
+      List<String> ids = d.examples().stream().map(e -> Arrays.toString(e.ids())).toList();
+      assertThat(ids).doesNotContainAnyElementsOf(erasedExamples);
+      assertThat(d.ids().stream().map(x -> x[0]).toList())
+          .doesNotContainAnyElementsOf(erasedIds);
+      assertThat(compacted.draw(step, 6, Map.of(IN, end)).examples().stream()
+          .map(e -> Arrays.toString(e.ids())).toList()).isEqualTo(ids);
+      differs |= !unaware.draw(step, 6, Map.of(IN, end)).examples().stream()
+          .map(e -> Arrays.toString(e.ids())).toList().equals(ids);
+    }
+    assertThat(differs).as("the erasure changed some draw").isTrue();
   }
 
   @Test
