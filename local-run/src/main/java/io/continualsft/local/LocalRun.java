@@ -210,6 +210,7 @@ final class LocalRun {
         .set(TrainerConfig.TOPIC_DEAD_LETTERS, topics.examplesDlq())
         .set(TrainerConfig.TOPIC_CHECKPOINTS, topics.checkpoints())
         .set(TrainerConfig.TOPIC_RELEASES, topics.releases())
+        .set(TrainerConfig.ERASURE_TOPIC, topics.erasureRequests())
         .set(TrainerConfig.RETENTION_FILE, Optional.ofNullable(retention))
         .set(TrainerConfig.MODEL_DIR, modelDir)
         .set(TrainerConfig.LORA_R, options.loraR())

@@ -38,6 +38,10 @@ record RunTopics(String suffix) {
     return SftTopics.ADAPTER_RELEASES + suffix;
   }
 
+  String erasureRequests() {
+    return SftTopics.ERASURE_REQUESTS + suffix;
+  }
+
   List<SftTopics.Topic> all() {
     return SftTopics.all().stream().map(t -> t.withSuffix(suffix)).toList();
   }

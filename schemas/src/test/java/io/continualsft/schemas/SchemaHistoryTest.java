@@ -39,6 +39,7 @@ class SchemaHistoryTest {
   @ParameterizedTest(name = "{0}")
   @CsvSource({"Conversation-v1.avsc, Conversation", "Rejection-v1.avsc, Rejection",
       "Rejection-v2.avsc, Rejection", "AdapterRelease-v1.avsc, AdapterRelease",
+      "AdapterRelease-v2.avsc, AdapterRelease",
       "Conversation-v2.avsc, Conversation", "SftExample-v1.avsc, SftExample",
       "CheckpointRecord-v1.avsc, CheckpointRecord"})
   void theCurrentSchemaReadsEveryEarlierVersion(String file, String name) throws IOException {

@@ -398,7 +398,23 @@ public final class DatasetRecords {
         metadata.putIfAbsent(e.getKey(), e.getValue());
       }
     }
-    return new ImportedConversation(id, messages, tools, adapter, metadata);
+    return new ImportedConversation(id, messages, tools, adapter, metadata,
+        subject(node, "subject"));
+  }
+
+  /**
+   * The data subject a record names in its top-level {@code field} (a string, or a whole number
+   * as its text), or null when it has none; any other value is refused by name.
+   */
+  public static String subject(JsonNode node, String field) throws InvalidRecordException {
+    JsonNode v = node.get(field);
+    if (v == null || v.isNull()) {
+      return null;
+    }
+    if (!v.isTextual() && !v.isIntegralNumber()) {
+      throw new InvalidRecordException("\"" + field + "\" (the data subject) must be a string");
+    }
+    return v.asText();
   }
 
   /** A stable id for a record without one: sha256 of its conversation, 32 hex digits. */

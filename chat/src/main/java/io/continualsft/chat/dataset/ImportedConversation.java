@@ -8,10 +8,22 @@ import java.util.Map;
 
 /**
  * One conversation read from a dataset file, whatever its shape, before it becomes an Avro
- * {@code Conversation}. {@code adapter} and {@code metadata} are null when the record has none.
+ * {@code Conversation}. {@code adapter}, {@code metadata} and {@code subject} (the data subject,
+ * a top-level {@code "subject"} string, or the field a producer maps to it) are null when the
+ * record has none.
  */
 public record ImportedConversation(String id, List<Message> messages, String tools,
-    String adapter, Map<String, String> metadata) {
+    String adapter, Map<String, String> metadata, String subject) {
+
+  public ImportedConversation(String id, List<Message> messages, String tools, String adapter,
+      Map<String, String> metadata) {
+    this(id, messages, tools, adapter, metadata, null);
+  }
+
+  /** The same conversation of data subject {@code subject}. */
+  public ImportedConversation withSubject(String subject) {
+    return new ImportedConversation(id, messages, tools, adapter, metadata, subject);
+  }
 
   /** Reads one record, in {@code format} or (AUTO) the shape its fields say. */
   public static ImportedConversation parse(String json, DatasetFormat format)
@@ -26,6 +38,7 @@ public record ImportedConversation(String id, List<Message> messages, String too
         .setMessages(messages)
         .setTools(tools)
         .setMetadata(metadata)
+        .setSubject(subject)
         .setCreatedAt(createdAt)
         .build();
   }

@@ -37,6 +37,22 @@ class DatasetRecordsTest {
   }
 
   @Test
+  void aRecordsDataSubjectIsReadAndOneThatIsNotTextIsRefused() throws InvalidRecordException {
+    String messages = "\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"},"
+        + " {\"role\": \"assistant\", \"content\": \"Hello\"}]";
+    assertThat(read("{\"subject\": \"u-91\", " + messages + "}").subject()).isEqualTo("u-91");
+    assertThat(read("{" + messages + "}").subject()).isNull();
+    assertThat(read("{" + messages + "}").toAvro("default", java.time.Instant.EPOCH)
+        .getSubject()).isNull();
+    assertThat(read("{\"subject\": 4411, " + messages + "}").toAvro("default",
+        java.time.Instant.EPOCH).getSubject()).isEqualTo("4411");
+    assertThat(reason("{\"subject\": {\"id\": 1}, " + messages + "}", DatasetFormat.AUTO))
+        .isEqualTo("\"subject\" (the data subject) must be a string");
+    assertThat(DatasetRecords.subject(DatasetFile.parseRecord("{\"user_id\": \"p-7\"}"),
+        "user_id")).isEqualTo("p-7");
+  }
+
+  @Test
   void huggingFaceMessagesCarryToolCallsResultsAndReasoning() throws InvalidRecordException {
     ImportedConversation c = read("{\"messages\": ["
         + "{\"role\": \"user\", \"content\": \"Weather?\"},"

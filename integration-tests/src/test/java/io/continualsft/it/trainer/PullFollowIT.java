@@ -224,6 +224,10 @@ class PullFollowIT {
               kafka.bootstrapServers(), "--registry", registry.url(), "--topic",
               t.checkpoints(), "--releases-topic", releases, "--adapter", "default",
               "--resume")).isZero();
+          // commitTransaction returns before every reader sees the record (the markers are
+          // written after): wait for it, as the trainer's StableRead does.
+          await(() -> log.current("default").orElseThrow().getHold() == null,
+              "the resume readable");
           var resumed = log.current("default").orElseThrow();
           assertThat(resumed.getVersion()).isEqualTo(2);
           assertThat(resumed.getHold()).isNull();

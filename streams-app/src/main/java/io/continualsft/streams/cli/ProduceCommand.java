@@ -45,6 +45,15 @@ final class ProduceCommand implements Callable<Integer> {
   @Option(names = "--adapter", defaultValue = "default", description = "Adapter for lines without one (default: ${DEFAULT-VALUE}).")
   String adapter;
 
+  @Option(names = "--subject-field", defaultValue = "subject", description = "The top-level"
+      + " field of each record that holds its data subject, e.g. user_id (default:"
+      + " ${DEFAULT-VALUE}); records without it have none. See docs/erasure.md.")
+  String subjectField;
+
+  @Option(names = "--subject", description = "One data subject for every record (a person's"
+      + " export); overrides --subject-field.")
+  String subject;
+
   @Option(names = "--no-auto-register", negatable = true, defaultValue = "true", fallbackValue = "true",
       description = "Register the Conversation schema if the subject lacks it (default: on).")
   boolean autoRegister;
@@ -68,7 +77,9 @@ final class ProduceCommand implements Callable<Integer> {
     client.put(SchemaRegistryConfig.AUTO_REGISTER_SCHEMAS, Boolean.toString(autoRegister));
     try (ConversationFileProducer producer = ConversationFileProducer.open(bootstrap,
         SchemaRegistryConfig.fromMap(client), new java.util.LinkedHashMap<>(client))) {
-      result = producer.send(input, datasetFormat, topic, adapter,
+      result = producer.send(input, datasetFormat, topic, adapter, subject != null
+          ? ConversationFileProducer.SubjectMapping.fixed(subject)
+          : ConversationFileProducer.SubjectMapping.field(subjectField),
           (done, read, size) -> progress(err, done, read, size, started));
     }
     err.println();

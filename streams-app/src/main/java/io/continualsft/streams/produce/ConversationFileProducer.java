@@ -76,6 +76,29 @@ public final class ConversationFileProducer implements AutoCloseable {
   /** Sends every conversation of {@code input} to {@code topic} and waits for the acks. */
   public Result send(Path input, DatasetFormat format, String topic, String defaultAdapter,
       Progress progress) throws IOException {
+    return send(input, format, topic, defaultAdapter, SubjectMapping.RECORD, progress);
+  }
+
+  /**
+   * Where each conversation's data subject comes from: the record's {@code "subject"} ({@link
+   * #RECORD}), another top-level field of it ({@link #field}), or one subject for every record
+   * ({@link #fixed}).
+   */
+  public record SubjectMapping(String field, String fixed) {
+    public static final SubjectMapping RECORD = new SubjectMapping("subject", null);
+
+    public static SubjectMapping field(String name) {
+      return new SubjectMapping(name, null);
+    }
+
+    public static SubjectMapping fixed(String subject) {
+      return new SubjectMapping(null, subject);
+    }
+  }
+
+  /** As above, each conversation's data subject taken as {@code subjects} says. */
+  public Result send(Path input, DatasetFormat format, String topic, String defaultAdapter,
+      SubjectMapping subjects, Progress progress) throws IOException {
     AtomicLong acked = new AtomicLong();
     AtomicReference<Exception> failure = new AtomicReference<>();
     List<SkippedLine> skipped = new ArrayList<>();
@@ -86,6 +109,8 @@ public final class ConversationFileProducer implements AutoCloseable {
         ImportedConversation c;
         try {
           c = DatasetRecords.convert(entry.record(), format);
+          c = c.withSubject(subjects.fixed() != null ? subjects.fixed()
+              : DatasetRecords.subject(entry.record(), subjects.field()));
         } catch (InvalidRecordException e) {
           skipped.add(new SkippedLine(entry.line(), e.getMessage()));
           continue;

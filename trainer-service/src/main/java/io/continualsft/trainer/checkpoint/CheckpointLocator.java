@@ -203,4 +203,38 @@ public final class CheckpointLocator {
     }
     return java.util.Collections.unmodifiableSortedMap(byVersion);
   }
+
+  /**
+   * Every manifest on the topic, by adapter (in name order) and version (the last one written
+   * for a version): what {@code lineage --subject} searches. Chunks are read past.
+   *
+   * @throws CheckpointLookupException when the topic could not be read to its end in time
+   */
+  public static java.util.SortedMap<String, java.util.SortedMap<Long, CheckpointManifest>>
+      allManifests(Consumer<String, CheckpointRecord> consumer, String topic,
+          Duration patience) {
+    List<TopicPartition> tps = consumer.partitionsFor(topic, patience).stream()
+        .map(p -> new TopicPartition(topic, p.partition())).toList();
+    consumer.assign(tps);
+    consumer.seekToBeginning(tps);
+    Map<TopicPartition, Long> end = consumer.endOffsets(tps);
+    java.util.TreeMap<String, java.util.SortedMap<Long, CheckpointManifest>> out =
+        new java.util.TreeMap<>();
+    java.time.Instant deadline = java.time.Instant.now().plus(patience);
+    while (tps.stream().anyMatch(tp -> consumer.position(tp) < end.get(tp))) {
+      if (java.time.Instant.now().isAfter(deadline)) {
+        throw new CheckpointLookupException("reading " + topic + " to its end took more than "
+            + patience);
+      }
+      for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(500))) {
+        CheckpointRecord v = r.value();
+        if (v != null && v.getAdapter().equals(r.key()) && v.getVersion() >= 1
+            && v.getPayload() instanceof CheckpointManifest m) {
+          out.computeIfAbsent(v.getAdapter(), a -> new java.util.TreeMap<>())
+              .put(v.getVersion(), m);
+        }
+      }
+    }
+    return out;
+  }
 }

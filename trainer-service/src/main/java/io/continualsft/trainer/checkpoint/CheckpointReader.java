@@ -90,6 +90,12 @@ public final class CheckpointReader implements AutoCloseable {
     return CheckpointLocator.manifests(consumer, topic, adapter, max, Duration.ofSeconds(60));
   }
 
+  /** Every manifest on the topic, by adapter and version (chunks read past). */
+  public java.util.SortedMap<String, java.util.SortedMap<Long,
+      io.continualsft.avro.CheckpointManifest>> allManifests() {
+    return CheckpointLocator.allManifests(consumer, topic, Duration.ofSeconds(600));
+  }
+
   @Override
   public void close() {
     consumer.close();

@@ -6,6 +6,7 @@ import io.continualsft.trainer.checkpoint.CheckpointReader;
 import io.continualsft.trainer.checkpoint.PeftDirectory;
 import io.continualsft.trainer.release.ReleaseLog;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -86,6 +87,17 @@ final class PullCommand implements Callable<Integer> {
                 adapter, c.version(), c.manifest().getStep(), c.manifest().getExamplesTrained(),
                 c.manifest().getMetrics().getOrDefault("eval_loss", Double.NaN), dir);
           }
+          if (follow && servingNone && written != 0) {
+            // Every release was revoked by an erasure: nothing may serve this adapter.
+            Files.deleteIfExists(out.resolve("latest"));
+            if (vllm != null) {
+              vllm.unloadAll(adapter);
+            }
+            System.out.printf("the release of %s was revoked and no earlier release is clean:"
+                + " v%d is no longer served, and nothing is until a new release%n", adapter,
+                written);
+            written = 0;
+          }
           if (follow && vllm != null && written > 0) {
             // Each round, so a vLLM that restarted (and forgot its adapters) is loaded again.
             vllm.serveOnly(adapter, written, out.resolve("v" + written).toAbsolutePath());
@@ -110,14 +122,25 @@ final class PullCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** The released checkpoint, or empty when the adapter has no release yet. */
+  /** Set by {@link #released}: the release is version 0, every earlier one revoked. */
+  private boolean servingNone;
+
+  /**
+   * The released checkpoint, or empty when the adapter has no release yet, or none that is not
+   * revoked (version 0, {@link #servingNone}).
+   */
   private Optional<Checkpoint> released(CheckpointReader reader, ReleaseLog releases)
       throws IOException {
     Optional<AdapterRelease> current = releases.current(adapter);
-    if (current.isEmpty()) {
+    servingNone = current.isPresent() && current.get().getVersion() == 0;
+    if (current.isEmpty() || servingNone) {
       return Optional.empty();
     }
     long version = current.get().getVersion();
+    if (current.get().getRevoked().contains(version)) {
+      throw new IOException("the release of " + adapter + " is v" + version + ", which an"
+          + " erasure revoked; waiting for the trainer's next release");
+    }
     Optional<Checkpoint> c = reader.version(adapter, version);
     if (c.isEmpty()) {
       throw new IOException("the release of " + adapter + " is v" + version + ", which is not"

@@ -71,6 +71,12 @@ final class ReleaseCommand implements Callable<Integer> {
           current.get().getHold().getSince(), current.get().getHold().getReason());
       return 0;
     }
+    if (version != null && Releases.isRevoked(current, version)) {
+      System.err.printf("error: v%d of %s is revoked: it trained on erased conversations"
+          + " (docs/erasure.md); release a version that is not (revoked: %s)%n", version,
+          adapter, current.get().getRevoked());
+      return 1;
+    }
     String holdReason = reason != null ? reason : "held by hand (trainer-service release --hold)";
     if (version == null || (current.isPresent() && current.get().getVersion() == version)) {
       if (current.isEmpty()) {

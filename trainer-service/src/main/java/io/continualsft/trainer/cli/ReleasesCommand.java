@@ -37,6 +37,10 @@ final class ReleasesCommand implements Callable<Integer> {
           + " --resume` lifts it)%n%n", current.get().getVersion(), current.get().getHold()
           .getSince(), current.get().getHold().getReason());
     }
+    if (!current.get().getRevoked().isEmpty()) {
+      System.out.printf("revoked by erasure (never released or pulled again): %s%n%n",
+          current.get().getRevoked().stream().map(v -> "v" + v).toList());
+    }
     System.out.printf("%-8s %-9s %-11s %-24s %s%n", "version", "replaces", "decision",
         "released at", "reason");
     for (PastRelease r : Releases.history(current.get())) {

@@ -54,6 +54,17 @@ final class VllmAdapters {
     }
   }
 
+  /** Unloads every version of {@code adapter} the server lists. */
+  void unloadAll(String adapter) throws IOException, InterruptedException {
+    Pattern versions = Pattern.compile(Pattern.quote(adapter) + "-v\\d+");
+    for (String id : models()) {
+      if (versions.matcher(id).matches()) {
+        unload(id);
+        System.out.printf("vLLM: unloaded %s (its release was revoked)%n", id);
+      }
+    }
+  }
+
   /** The ids of the models and adapters the server serves. */
   List<String> models() throws IOException, InterruptedException {
     Reply r = send(HttpRequest.newBuilder(URI.create(base + "/v1/models"))

@@ -89,8 +89,10 @@ public final class ReleaseLog implements ReleaseSource, AutoCloseable {
           continue;
         }
         AdapterRelease v = r.value();
-        if (v == null || !adapter.equals(v.getAdapter()) || v.getVersion() < 1
-            || v.getHistory().size() > Releases.MAX_HISTORY) {
+        // Version 0 is a release only as an erasure's "serve none" (decision REVOKED).
+        if (v == null || !adapter.equals(v.getAdapter()) || v.getVersion() < 0
+            || (v.getVersion() == 0 && v.getDecision() != io.continualsft.avro.ReleaseDecision
+                .REVOKED) || v.getHistory().size() > Releases.MAX_HISTORY) {
           log.warn("skipping record {} of {}: not a valid release of adapter {}", r.offset(), tp,
               adapter);
           continue;

@@ -41,8 +41,42 @@ public final class Releases {
         .setReason(reason)
         .setMetrics(new LinkedHashMap<>(metrics))
         .setReleasedAt(at.truncatedTo(java.time.temporal.ChronoUnit.MILLIS))
+        .setRevoked(current.map(AdapterRelease::getRevoked).orElse(List.of()))
         .setHistory(history)
         .build();
+  }
+
+  /**
+   * The release record after {@code revoked} versions of {@code adapter} were revoked by an
+   * erasure: the current release with the revoked list grown, when it is not revoked itself;
+   * else a REVOKED release of the newest earlier release that is not revoked (version 0 when
+   * none is: serving loads nothing), keeping an operator's hold. Empty when nothing changes.
+   */
+  public static Optional<AdapterRelease> revoke(Optional<AdapterRelease> current, String adapter,
+      java.util.Collection<Long> revoked, String reason, Instant at) {
+    java.util.TreeSet<Long> all = new java.util.TreeSet<>(revoked);
+    current.ifPresent(c -> all.addAll(c.getRevoked()));
+    if (current.isPresent() && all.equals(new java.util.TreeSet<>(current.get().getRevoked()))) {
+      return Optional.empty();
+    }
+    if (current.isPresent() && !all.contains(current.get().getVersion())) {
+      return Optional.of(AdapterRelease.newBuilder(current.get())
+          .setRevoked(List.copyOf(all)).build());
+    }
+    long fallback = current.map(c -> history(c).stream().map(PastRelease::getVersion)
+        .filter(v -> v > 0 && !all.contains(v)).findFirst().orElse(0L)).orElse(0L);
+    AdapterRelease next = AdapterRelease.newBuilder(next(current, adapter, fallback,
+        ReleaseDecision.REVOKED, (fallback == 0 ? "no release is left that is not revoked;"
+            + " serving none" : "back to v" + fallback) + " (" + reason + ")", Map.of(), at))
+        .setRevoked(List.copyOf(all))
+        .setHold(current.map(AdapterRelease::getHold).orElse(null))
+        .build();
+    return Optional.of(next);
+  }
+
+  /** Whether {@code version} was revoked, as the current release records. */
+  public static boolean isRevoked(Optional<AdapterRelease> current, long version) {
+    return current.isPresent() && current.get().getRevoked().contains(version);
   }
 
   /**

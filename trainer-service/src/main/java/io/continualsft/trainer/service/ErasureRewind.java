@@ -49,11 +49,14 @@ final class ErasureRewind {
   private final Consumer<byte[], byte[]> consumer;
   private final TrainerMetrics metrics;
   private final Clock clock;
+  private final io.continualsft.trainer.release.ReleaseSource releases;
 
   ErasureRewind(TrainerSettings settings, Erasures erasures, ResidentAdapters adapters,
       CheckpointSource checkpoints, AdapterTraining training, ModelIdentity identity,
       CheckpointCutter cutter, TransactionalCommitter committer,
-      Consumer<byte[], byte[]> consumer, TrainerMetrics metrics, Clock clock) {
+      Consumer<byte[], byte[]> consumer, TrainerMetrics metrics, Clock clock,
+      io.continualsft.trainer.release.ReleaseSource releases) {
+    this.releases = releases;
     this.settings = settings;
     this.erasures = erasures;
     this.adapters = adapters;
@@ -69,7 +72,7 @@ final class ErasureRewind {
 
   /** An adapter an erasure touches: the versions it revokes and the clean one it goes back to. */
   record Touched(AdapterSlot slot, List<Long> revoked, Long restore,
-      Map<TopicPartition, Long> offsets) {}
+      Map<TopicPartition, Long> offsets, long stepsToRetrain) {}
 
   /** Whether some adapter has not been examined against every request read. */
   boolean due() {
@@ -114,20 +117,35 @@ final class ErasureRewind {
     String reason = "erasure requests " + String.join(", ", reasons.size() > 20
         ? reasons.subList(reasons.size() - 20, reasons.size()) : reasons)
         + (reasons.size() > 20 ? " (and " + (reasons.size() - 20) + " before)" : "");
+    List<io.continualsft.avro.AdapterRelease> moved = new ArrayList<>();
     for (Touched t : touched) {
       t.offsets().forEach((tp, o) -> floor.merge(tp, o, Math::min));
       if (!t.revoked().isEmpty()) {
         records.put(t.slot().name, rewindPoint(t, through, reason));
+        io.continualsft.trainer.release.Releases.revoke(releases.current(t.slot().name),
+            t.slot().name, t.revoked(), reason, Instant.ofEpochMilli(clock.millis()))
+            .ifPresent(r -> {
+              moved.add(r);
+              if (r.getDecision() == io.continualsft.avro.ReleaseDecision.REVOKED) {
+                log.warn("erasure: the release of {} was revoked; serving moves to {}",
+                    t.slot().name, r.getVersion() == 0 ? "no adapter (no earlier release is"
+                        + " clean)" : "v" + r.getVersion());
+                metrics.releasedVersion(t.slot().name, r.getVersion());
+              }
+            });
       }
     }
-    committer.rewind(records, floor);
+    committer.rewind(records, moved, floor);
     for (Touched t : touched) {
       metrics.erasureRewind(t.revoked().size());
-      log.warn("erasure: adapter {} goes back to {} ({}); revoked {}; retraining from offsets {}",
-          t.slot().name, t.restore() == null ? "a fresh adapter" : "v" + t.restore(),
-          t.revoked().isEmpty() ? "only steps not yet checkpointed were touched"
+      metrics.stepsRetrained(t.stepsToRetrain());
+      log.warn("erasure: adapter {} goes back to {} ({}); revoked {}; retraining {} steps from"
+          + " offsets {}", t.slot().name, t.restore() == null ? "a fresh adapter"
+              : "v" + t.restore(), t.revoked().isEmpty()
+              ? "only steps not yet checkpointed were touched"
               : "published as v" + t.slot().books.nextVersion(),
-          t.revoked().isEmpty() ? "nothing" : "v" + t.revoked(), t.offsets());
+          t.revoked().isEmpty() ? "nothing" : "v" + t.revoked(), t.stepsToRetrain(),
+          t.offsets());
     }
     return true;
   }
@@ -139,7 +157,8 @@ final class ErasureRewind {
     long current = slot.books.version();
     Map<TopicPartition, Long> sinceCheckpoint = new LinkedHashMap<>(slot.committedBoundary);
     if (current == 0) {
-      return pending ? new Touched(slot, List.of(), null, sinceCheckpoint) : null;
+      return pending ? new Touched(slot, List.of(), null, sinceCheckpoint,
+          slot.books.stepsSinceCheckpoint()) : null;
     }
     SortedMap<Long, CheckpointManifest> manifests = checkpoints.manifests(slot.name);
     List<Long> chain = new ArrayList<>(); // newest first
@@ -154,7 +173,8 @@ final class ErasureRewind {
       }
     }
     if (oldest < 0) {
-      return pending ? new Touched(slot, List.of(), current, sinceCheckpoint) : null;
+      return pending ? new Touched(slot, List.of(), current, sinceCheckpoint,
+          slot.books.stepsSinceCheckpoint()) : null;
     }
     List<Long> revoked = new ArrayList<>(chain.subList(0, oldest + 1));
     java.util.Collections.reverse(revoked);
@@ -174,7 +194,9 @@ final class ErasureRewind {
       }
       offsets.putAll(consumer.beginningOffsets(partitions));
     }
-    return new Touched(slot, revoked, restore, offsets);
+    long steps = manifests.get(current).getStep() + slot.books.stepsSinceCheckpoint()
+        - (restore == null ? 0 : manifests.get(restore).getStep());
+    return new Touched(slot, revoked, restore, offsets, steps);
   }
 
   /**

@@ -78,6 +78,10 @@ public final class TrainerMetrics implements AutoCloseable {
   private final Timer restores;
   private final Counter erasureRewinds;
   private final Counter versionsRevoked;
+  private final Counter stepsRetrained;
+  private final Timer erasureLatency;
+  private final java.util.concurrent.atomic.AtomicLong oldestPendingMillis =
+      new java.util.concurrent.atomic.AtomicLong(Long.MAX_VALUE);
   private final java.util.concurrent.atomic.AtomicLong erasuresPending =
       new java.util.concurrent.atomic.AtomicLong();
 
@@ -110,6 +114,18 @@ public final class TrainerMetrics implements AutoCloseable {
     versionsRevoked = Counter.builder("sft.trainer.erasure.versions.revoked")
         .description("Checkpoint versions revoked because they trained on erased conversations")
         .register(registry);
+    stepsRetrained = Counter.builder("sft.trainer.erasure.steps.retrained")
+        .description("Steps an erasure's rewind trained again: from the version it went back to"
+            + " up to where the adapter was").register(registry);
+    erasureLatency = Timer.builder("sft.trainer.erasure.latency")
+        .description("From an erasure request's requestedAt to the trainer's rewind committed"
+            + " (or to finding that it touched nothing here)").register(registry);
+    io.micrometer.core.instrument.Gauge.builder("sft.trainer.erasure.oldest.pending.age",
+        oldestPendingMillis, m -> m.get() == Long.MAX_VALUE ? 0
+            : Math.max(0, System.currentTimeMillis() - m.get()) / 1000.0)
+        .baseUnit("seconds")
+        .description("Age of the oldest erasure request not yet applied (0: none): the deletion"
+            + " SLO's alert watches it").register(registry);
     io.micrometer.core.instrument.Gauge.builder("sft.trainer.erasure.requests.pending",
         erasuresPending, java.util.concurrent.atomic.AtomicLong::get)
         .description("Erasure requests read but not yet applied (waiting for"
@@ -208,8 +224,20 @@ public final class TrainerMetrics implements AutoCloseable {
     versionsRevoked.increment(revoked);
   }
 
-  void erasuresPending(long pending) {
+  /** {@code pending} requests not yet applied, the oldest requested at {@code oldestMillis}. */
+  void erasuresPending(long pending, long oldestMillis) {
     erasuresPending.set(pending);
+    oldestPendingMillis.set(pending == 0 ? Long.MAX_VALUE : oldestMillis);
+  }
+
+  /** A request requested at {@code requestedAtMillis} was applied now. */
+  void erasureApplied(long requestedAtMillis, long nowMillis) {
+    erasureLatency.record(java.time.Duration.ofMillis(Math.max(0,
+        nowMillis - requestedAtMillis)));
+  }
+
+  void stepsRetrained(long steps) {
+    stepsRetrained.increment(steps);
   }
 
   void adapterCreated() {

@@ -105,6 +105,7 @@ public final class TrainerService implements AutoCloseable {
   private final ErasureRewind rewind;
   private final Clock clock;
   private Instant erasuresPendingSince; // the first request not yet applied
+  private final List<io.continualsft.avro.ErasureRequest> erasuresPending = new ArrayList<>();
   private final List<AutoCloseable> alsoClose = new ArrayList<>();
   private MetricsServer metricsServer;
   private volatile java.util.function.Consumer<Published> onPublished = published -> { };
@@ -158,7 +159,8 @@ public final class TrainerService implements AutoCloseable {
     this.steps = steps;
     this.clock = clock;
     this.rewind = new ErasureRewind(settings, erasures, adapters, clients.checkpoints(),
-        training, identity, cutter, committer, clients.consumer(), metrics, clock);
+        training, identity, cutter, committer, clients.consumer(), metrics, clock,
+        clients.releases());
   }
 
   /** An adapter evicted from memory after training is checkpointed first. */
@@ -236,13 +238,16 @@ public final class TrainerService implements AutoCloseable {
     List<io.continualsft.avro.ErasureRequest> arrived = clients.erasureRequests().poll();
     if (!arrived.isEmpty()) {
       arrived.forEach(erasures::add);
+      erasuresPending.addAll(arrived);
       log.info("{} erasure requests arrived ({} in all)", arrived.size(), erasures.count());
       if (erasuresPendingSince == null) {
         erasuresPendingSince = clock.instant();
       }
-      metrics.erasuresPending(arrived.size());
+      metrics.erasuresPending(erasuresPending.size(), erasuresPending.stream()
+          .mapToLong(r -> r.getRequestedAt().toEpochMilli()).min().orElse(0));
     }
     if (!rewind.due()) {
+      erasuresApplied(); // it touched no adapter here
       return false;
     }
     if (erasuresPendingSince == null) {
@@ -253,12 +258,19 @@ public final class TrainerService implements AutoCloseable {
       return false;
     }
     erasuresPendingSince = null;
-    metrics.erasuresPending(0);
-    if (!rewind.apply()) {
-      return false;
+    boolean rewound = rewind.apply();
+    erasuresApplied();
+    if (rewound) {
+      membership.startOver("an erasure rewound adapters");
     }
-    membership.startOver("an erasure rewound adapters");
-    return true;
+    return rewound;
+  }
+
+  private void erasuresApplied() {
+    long now = clock.millis();
+    erasuresPending.forEach(r -> metrics.erasureApplied(r.getRequestedAt().toEpochMilli(), now));
+    erasuresPending.clear();
+    metrics.erasuresPending(0, 0);
   }
 
   private void pollOnce() {

@@ -126,13 +126,16 @@ final class TransactionalCommitter {
   }
 
   /**
-   * An erasure's rewind: the dead letters, each rewound adapter's new version, and the offsets,
+   * An erasure's rewind: the dead letters, each rewound adapter's new version, the releases that
+   * move serving off revoked versions, and the offsets,
    * no higher than {@code floor} where it names a partition, in one transaction.
    */
-  void rewind(Map<String, List<CheckpointRecord>> records, Map<TopicPartition, Long> floor) {
+  void rewind(Map<String, List<CheckpointRecord>> records, List<AdapterRelease> releases,
+      Map<TopicPartition, Long> floor) {
     producer.beginTransaction();
     sendDeadLetters();
     records.forEach(publisher::send);
+    releases.forEach(publisher::send);
     Map<TopicPartition, OffsetAndMetadata> offsets = new java.util.LinkedHashMap<>();
     ownership.lowWaterMarks(adapters.all()).forEach((tp, o) -> offsets.put(tp,
         floor.containsKey(tp) && floor.get(tp) < o.offset()
