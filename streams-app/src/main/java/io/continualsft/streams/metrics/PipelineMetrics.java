@@ -16,6 +16,7 @@ import java.util.Map;
  */
 public final class PipelineMetrics {
   private final Counter accepted;
+  private final Counter tombstones;
   private final Counter duplicates;
   private final Counter truncated;
   private final Map<RejectionReason, Counter> rejected = new EnumMap<>(RejectionReason.class);
@@ -27,6 +28,9 @@ public final class PipelineMetrics {
   public PipelineMetrics(MeterRegistry registry) {
     accepted = Counter.builder("sft.conversations.accepted")
         .description("Conversations turned into training examples").register(registry);
+    tombstones = Counter.builder("sft.conversations.tombstones")
+        .description("Tombstones read (an erasure's purge deleting a conversation by key):"
+            + " skipped").register(registry);
     duplicates = Counter.builder("sft.conversations.duplicates")
         .description("Conversations dropped as repeats of an id seen within the dedup window")
         .register(registry);
@@ -63,6 +67,10 @@ public final class PipelineMetrics {
 
   public void rejected(RejectionReason reason) {
     rejected.get(reason).increment();
+  }
+
+  public void tombstone() {
+    tombstones.increment();
   }
 
   public void duplicate() {

@@ -54,8 +54,9 @@ final class ConversationProcessor implements FixedKeyProcessor<byte[], byte[], O
     try {
       conversation = deserializer.deserialize(source.topic(), record.value());
       if (conversation == null) {
-        reject(record, source, RejectionReason.CORRUPT_AVRO,
-            "the record has no value (a tombstone); a conversation was expected");
+        // A tombstone: an erasure's purge deleting a conversation by its key (docs/erasure.md).
+        // Nothing to train and nothing to keep: a dead letter would only repeat the key.
+        metrics.tombstone();
         return;
       }
     } catch (BadRecordException e) {

@@ -11,12 +11,13 @@ import picocli.CommandLine.Command;
     version = "continual SFT trainer-service 0.1.0",
     description = "LoRA fine-tuning of a Llama-family model on DJL + PyTorch.",
     subcommands = {RunCommand.class, TrainCommand.class, PullCommand.class, ReleaseCommand.class,
-        ReleasesCommand.class, ReportCommand.class, ForgetCommand.class, LineageCommand.class, InitModelCommand.class,
-        EvalLossCommand.class, GenerateCommand.class})
+        ReleasesCommand.class, ReportCommand.class, ForgetCommand.class, LineageCommand.class,
+        PurgeCommand.class, InitModelCommand.class, EvalLossCommand.class,
+        GenerateCommand.class})
 public final class TrainerCli {
   /** Commands whose output is for a person: the Kafka clients' INFO config dumps would bury it. */
-  private static final java.util.Set<String> QUIET = java.util.Set.of("pull", "release", "forget", "lineage",
-      "releases", "report");
+  private static final java.util.Set<String> QUIET = java.util.Set.of("pull", "release",
+      "releases", "report", "forget", "lineage", "purge");
 
   public static void main(String[] args) {
     if (args.length > 0 && QUIET.contains(args[0])) {

@@ -51,7 +51,9 @@ final class RecordIntake {
       return;
     }
     if (example == null) {
-      deadLetter(tp, r, RejectionReason.CORRUPT_AVRO, "the record has no value (a tombstone)");
+      // A tombstone: an erasure's purge deleting an example by its key. As absent as the
+      // record it deletes will be once compaction has run.
+      metrics.skipped(TrainerMetrics.Skip.ERASED);
       return;
     }
     ExampleAdmission.Decision decision = admission.admit(example);
