@@ -54,6 +54,13 @@ public final class RetentionSet {
    */
   public static List<Batch.Example> fromFile(Path file, ExampleLabeler labeler, int maxLength,
       int maxExamples, String key, String maxKey) {
+    return fromFile(file, labeler, maxLength, maxExamples, key, maxKey, c -> false);
+  }
+
+  /** As above, leaving out (with a log line) the conversations {@code erased} names. */
+  public static List<Batch.Example> fromFile(Path file, ExampleLabeler labeler, int maxLength,
+      int maxExamples, String key, String maxKey,
+      java.util.function.Predicate<Conversation> erased) {
     List<Conversation> conversations = new ArrayList<>();
     List<Long> lines = new ArrayList<>();
     try (DatasetFile in = DatasetFile.open(file)) {
@@ -67,8 +74,14 @@ public final class RetentionSet {
               + " that; raise " + maxKey + " or shorten the file");
         }
         try {
-          conversations.add(DatasetRecords.convert(entry.record(), DatasetFormat.AUTO)
-              .toAvro("default", java.time.Instant.EPOCH));
+          Conversation c = DatasetRecords.convert(entry.record(), DatasetFormat.AUTO)
+              .toAvro("default", java.time.Instant.EPOCH);
+          if (erased.test(c)) {
+            log.info("retention set: {} line {} (conversation {}) is erased on request; left"
+                + " out", file.getFileName(), entry.line(), c.getId());
+            continue;
+          }
+          conversations.add(c);
           lines.add(entry.line());
         } catch (InvalidRecordException e) {
           throw new ConfigException(key, file.toString(), "line " + entry.line() + ": "
@@ -125,6 +138,14 @@ public final class RetentionSet {
   public static Labelled fromTopic(Consumer<byte[], byte[]> consumer, String topic,
       Deserializer<Conversation> values, ExampleLabeler labeler, int maxLength, int maxExamples,
       Duration patience) {
+    return fromTopic(consumer, topic, values, labeler, maxLength, maxExamples, patience,
+        c -> false);
+  }
+
+  /** As above, leaving out (with a log line) the conversations {@code erased} names. */
+  public static Labelled fromTopic(Consumer<byte[], byte[]> consumer, String topic,
+      Deserializer<Conversation> values, ExampleLabeler labeler, int maxLength, int maxExamples,
+      Duration patience, java.util.function.Predicate<Conversation> erased) {
     List<TopicPartition> partitions = consumer.partitionsFor(topic).stream()
         .map(p -> new TopicPartition(topic, p.partition())).toList();
     if (partitions.isEmpty()) {
@@ -149,7 +170,10 @@ public final class RetentionSet {
         }
         try {
           Conversation v = values.deserialize(topic, r.value());
-          if (v != null) {
+          if (v != null && erased.test(v)) {
+            log.info("retention topic {}-{}@{} (conversation {}) is erased on request; left out",
+                topic, r.partition(), r.offset(), v.getId());
+          } else if (v != null) {
             conversations.add(v);
             where.add(topic + "-" + r.partition() + "@" + r.offset());
           }

@@ -175,12 +175,27 @@ final class TrainerWiring {
       return List.of();
     }
     int maxLength = settings.steps().maxLength();
+    // What is erased already is left out (a request that arrives later: at the next start).
+    io.continualsft.trainer.erasure.Erasures erasures =
+        io.continualsft.trainer.erasure.Erasures.none();
+    if (!settings.erasure().topic().isBlank()) {
+      try (io.continualsft.trainer.erasure.ErasureFeed feed =
+          io.continualsft.trainer.erasure.ErasureFeed.of(new KafkaConsumer<>(
+              replayConsumer(settings.kafka()), new StringDeserializer(),
+              new SkippingDeserializer<>(AvroDeserializer.specific(
+                  io.continualsft.avro.ErasureRequest.class, registry))),
+              settings.erasure().topic(), Duration.ofSeconds(60))) {
+        feed.readToEnd().forEach(erasures::add);
+      }
+    }
+    java.util.function.Predicate<Conversation> erased =
+        c -> erasures.erases(c.getId(), c.getSubject());
     try (ExampleLabeler labeler = ExampleLabeler.open(settings.model().dir(),
         settings.labels().templateName(), settings.labels().rules(), Clock.systemUTC())) {
       if (r.file().isPresent()) {
         List<Batch.Example> examples = RetentionSet.fromFile(r.file().get(), labeler, maxLength,
             r.maxExamples(), TrainerConfig.RETENTION_FILE.key(),
-            TrainerConfig.RETENTION_MAX_EXAMPLES.key());
+            TrainerConfig.RETENTION_MAX_EXAMPLES.key(), erased);
         System.out.printf("retention set: %d conversations from %s%n", examples.size(),
             r.file().get());
         return examples;
@@ -190,7 +205,7 @@ final class TrainerWiring {
           new ByteArrayDeserializer())) {
         RetentionSet.Labelled labelled = RetentionSet.fromTopic(c, r.topic(),
             AvroDeserializer.specific(Conversation.class, registry), labeler, maxLength,
-            r.maxExamples(), Duration.ofSeconds(120));
+            r.maxExamples(), Duration.ofSeconds(120), erased);
         System.out.printf("retention set: %d conversations from topic %s (%d refused)%n",
             labelled.examples().size(), r.topic(), labelled.refused().size());
         return labelled.examples();

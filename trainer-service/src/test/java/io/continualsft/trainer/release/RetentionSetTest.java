@@ -66,6 +66,20 @@ class RetentionSetTest {
   }
 
   @Test
+  void anErasedConversationIsLeftOutOfTheSet() throws Exception {
+    Path file = Files.write(dir.resolve("keep.jsonl"), List.of(String.format(OK, 1, 1),
+        String.format(OK, 2, 2), String.format(OK, 3, 3)));
+    List<Batch.Example> all = RetentionSet.fromFile(file, defaults, 256, 10, "retention.file",
+        "retention.max-examples");
+    List<Batch.Example> kept = RetentionSet.fromFile(file, defaults, 256, 10, "retention.file",
+        "retention.max-examples", c -> c.getId().equals("k-2"));
+    assertThat(all).hasSize(3);
+    assertThat(kept).hasSize(2);
+    assertThat(kept.get(0).ids()).containsExactly(all.get(0).ids());
+    assertThat(kept.get(1).ids()).containsExactly(all.get(2).ids());
+  }
+
+  @Test
   void conversationsAreLabelledAssistantOnlyWithTheModelsTemplate() throws Exception {
     List<Batch.Example> set = read(List.of(String.format(OK, 1, 1), "", String.format(OK, 2, 2)),
         10);
