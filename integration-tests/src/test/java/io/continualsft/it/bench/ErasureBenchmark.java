@@ -131,7 +131,7 @@ public final class ErasureBenchmark {
           requests.initTransactions();
           long started = System.nanoTime();
           long expected = trainable.size();
-          CheckpointManifest scratch = await(reader, expected, 0, trainer);
+          CheckpointManifest scratch = await(reader, expected, -1, trainer);
           double scratchSeconds = (System.nanoTime() - started) / 1e9;
           long steps = scratch.getStep();
           String head = String.format("cadence %d steps: from scratch %d steps in %.1f s"
@@ -139,6 +139,7 @@ public final class ErasureBenchmark {
           System.out.println(head);
           lines.add(head);
           int erased = 0;
+          long through = 0;
           record Case(String name, List<Double> at) {}
           List<Case> cases = List.of(new Case("late (95 %)", List.of(0.95)),
               new Case("middle (50 %)", List.of(0.5)), new Case("early (5 %)", List.of(0.05)),
@@ -158,7 +159,8 @@ public final class ErasureBenchmark {
               erased++;
             }
             requests.commitTransaction();
-            CheckpointManifest done = await(reader, expected - erased, erased, trainer);
+            CheckpointManifest done = await(reader, expected - erased, through, trainer);
+            through = done.getErasuresThrough();
             double seconds = (System.nanoTime() - before) / 1e9;
             SortedMap<Long, CheckpointManifest> manifests = reader.manifests("default",
                 Integer.MAX_VALUE);
@@ -181,8 +183,11 @@ public final class ErasureBenchmark {
     lines.forEach(System.out::println);
   }
 
-  /** The newest manifest once the adapter has trained {@code examples} knowing {@code erased}. */
-  private static CheckpointManifest await(CheckpointReader reader, long examples, long erased,
+  /**
+   * The newest manifest once the adapter has trained {@code examples}, with requests read past
+   * position {@code through} (-1: none).
+   */
+  private static CheckpointManifest await(CheckpointReader reader, long examples, long through,
       ChildProcess trainer) throws Exception {
     Instant deadline = Instant.now().plusSeconds(3600);
     while (Instant.now().isBefore(deadline)) {
@@ -194,7 +199,8 @@ public final class ErasureBenchmark {
         CheckpointManifest m = newest.get().manifest();
         long trained = m.getExamplesTrained() + m.getMetrics()
             .getOrDefault("examples_in_skipped_steps", 0.0).longValue();
-        if (trained == examples && m.getErasuresThrough() == erased) {
+        if (trained == examples && (through < 0 ? m.getErasuresThrough() == 0
+            : m.getErasuresThrough() > through)) {
           return m;
         }
       }

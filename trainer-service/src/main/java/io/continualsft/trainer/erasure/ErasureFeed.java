@@ -22,6 +22,14 @@ public interface ErasureFeed extends AutoCloseable {
   /** The requests that arrived since the last call; does not wait. */
   List<ErasureRequest> poll();
 
+  /**
+   * How far the topic is read: the sum over its partitions of the next offset, which only grows
+   * (compaction removes records, never offsets); -1 when the feed has no offsets (a test's).
+   */
+  default long position() {
+    return -1;
+  }
+
   @Override
   default void close() {}
 
@@ -107,6 +115,18 @@ public interface ErasureFeed extends AutoCloseable {
           }
         }
         return out;
+      }
+
+      @Override
+      public long position() {
+        if (!assigned) {
+          return 0;
+        }
+        long sum = 0;
+        for (TopicPartition tp : consumer.assignment()) {
+          sum += consumer.position(tp);
+        }
+        return sum;
       }
 
       @Override

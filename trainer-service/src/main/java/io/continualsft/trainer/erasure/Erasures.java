@@ -22,7 +22,9 @@ public final class Erasures {
   private final Set<String> conversations = new HashSet<>();
   private final Set<String> subjects = new HashSet<>();
   private final List<String> requestIds = new ArrayList<>();
+  private final List<Long> requestPositions = new ArrayList<>();
   private long requests;
+  private long position = -1;
 
   /** Nothing erased. */
   public static Erasures none() {
@@ -35,6 +37,7 @@ public final class Erasures {
    * log line: {@code forget} never writes one.
    */
   public void add(ErasureRequest request) {
+    requestPositions.add(count()); // read at or after this position
     requests++;
     requestIds.add(request.getId());
     String conversation = request.getConversationId();
@@ -63,15 +66,31 @@ public final class Erasures {
         || (subject != null && subjects.contains(subject));
   }
 
-  /** How many requests were read (applied or ignored): a position in the requests topic. */
+  /**
+   * How far the requests topic is read ({@link ErasureFeed#position()}), which only grows, also
+   * when compaction removes a repeated request; without one, how many requests were read.
+   * A manifest records it: a restarted trainer examines its lineage only when it has grown.
+   */
   public long count() {
-    return requests;
+    return position >= 0 ? position : requests;
   }
 
-  /** The ids of the requests after the first {@code from}, for a manifest's reason. */
+  /** The requests topic is read up to {@code position} ({@link ErasureFeed#position()}). */
+  public void readTo(long position) {
+    if (position >= 0) {
+      this.position = Math.max(this.position, position);
+    }
+  }
+
+  /** The ids of the requests read after position {@code from}, for a manifest's reason. */
   public List<String> requestIdsSince(long from) {
-    int start = (int) Math.min(Math.max(0, from), requestIds.size());
-    return List.copyOf(requestIds.subList(start, requestIds.size()));
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < requestIds.size(); i++) {
+      if (requestPositions.get(i) >= from) {
+        out.add(requestIds.get(i));
+      }
+    }
+    return out;
   }
 
   public boolean isEmpty() {

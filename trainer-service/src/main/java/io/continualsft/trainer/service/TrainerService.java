@@ -201,7 +201,9 @@ public final class TrainerService implements AutoCloseable {
             current.map(r -> r.getHold() != null).orElse(false));
       }
       // Every request so far is known before the first record: nothing erased is trained.
+      erasures.readTo(clients.erasureRequests().position()); // counted by position from here
       clients.erasureRequests().readToEnd().forEach(erasures::add);
+      erasures.readTo(clients.erasureRequests().position());
       if (erasures.count() > 0) {
         log.info("{} erasure requests read from {}", erasures.count(),
             settings.erasure().topic());
@@ -238,6 +240,7 @@ public final class TrainerService implements AutoCloseable {
     List<io.continualsft.avro.ErasureRequest> arrived = clients.erasureRequests().poll();
     if (!arrived.isEmpty()) {
       arrived.forEach(erasures::add);
+      erasures.readTo(clients.erasureRequests().position());
       erasuresPending.addAll(arrived);
       log.info("{} erasure requests arrived ({} in all)", arrived.size(), erasures.count());
       if (erasuresPendingSince == null) {

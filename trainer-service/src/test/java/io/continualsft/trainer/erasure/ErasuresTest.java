@@ -29,6 +29,28 @@ class ErasuresTest {
     assertThat(erasures.requestIdsSince(3)).containsExactly("r4", "r5");
   }
 
+  /**
+   * The count a manifest records is the topic's position, not the number of requests: compaction
+   * of a repeated request lowers the number, never the position, so a request after it is
+   * never taken for one already examined.
+   */
+  @Test
+  void theCountIsTheTopicsPositionWhichCompactionDoesNotLower() {
+    Erasures before = Erasures.none();
+    before.add(request("r1", null, "person-1"));
+    before.add(request("r1-again", null, "person-1"));
+    before.readTo(4); // two requests, each with its commit marker
+    assertThat(before.count()).isEqualTo(4);
+
+    Erasures afterCompaction = Erasures.none(); // the first request compacted away
+    afterCompaction.add(request("r1-again", null, "person-1"));
+    afterCompaction.readTo(4);
+    afterCompaction.add(request("r2", "conv-9", null));
+    afterCompaction.readTo(6);
+    assertThat(afterCompaction.count()).isEqualTo(6).isGreaterThan(before.count());
+    assertThat(afterCompaction.requestIdsSince(before.count())).containsExactly("r2");
+  }
+
   @Test
   void lineageCountsEachConversationOnceAndSaysWhetherAnErasureTouchesIt() {
     Lineage lineage = new Lineage();
