@@ -37,6 +37,15 @@ public interface CheckpointSource {
     throw new UnsupportedOperationException("this checkpoint source keeps no lineage");
   }
 
+  /**
+   * Every adapter's manifests on the topic, by adapter and version: what an erasure examines for
+   * the adapters a trainer has not read an example of since it took their partition.
+   */
+  default java.util.SortedMap<String, java.util.SortedMap<Long,
+      io.continualsft.avro.CheckpointManifest>> allManifests() {
+    return new java.util.TreeMap<>();
+  }
+
   /** Where a checkpoint's records were written: offsets {@code first} to {@code last} of {@code partition}. */
   record Written(org.apache.kafka.common.TopicPartition partition, long first, long last) {}
 }

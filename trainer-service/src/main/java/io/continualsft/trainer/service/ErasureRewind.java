@@ -50,13 +50,15 @@ final class ErasureRewind {
   private final TrainerMetrics metrics;
   private final Clock clock;
   private final io.continualsft.trainer.release.ReleaseSource releases;
+  private final PartitionOwnership ownership;
 
   ErasureRewind(TrainerSettings settings, Erasures erasures, ResidentAdapters adapters,
       CheckpointSource checkpoints, AdapterTraining training, ModelIdentity identity,
       CheckpointCutter cutter, TransactionalCommitter committer,
       Consumer<byte[], byte[]> consumer, TrainerMetrics metrics, Clock clock,
-      io.continualsft.trainer.release.ReleaseSource releases) {
+      io.continualsft.trainer.release.ReleaseSource releases, PartitionOwnership ownership) {
     this.releases = releases;
+    this.ownership = ownership;
     this.settings = settings;
     this.erasures = erasures;
     this.adapters = adapters;
@@ -74,10 +76,29 @@ final class ErasureRewind {
   record Touched(AdapterSlot slot, List<Long> revoked, Long restore,
       Map<TopicPartition, Long> offsets, long stepsToRetrain) {}
 
+  /**
+   * Per owned partition, how far its adapters that this trainer has not read an example of were
+   * looked for: not at all when it takes a partition, so a trainer that starts, or takes a
+   * partition, with requests on the topic reads the checkpoint topic's manifests once (a request
+   * may have arrived while no trainer held the partition).
+   */
+  private final Map<TopicPartition, Long> idleExaminedThrough = new LinkedHashMap<>();
+
   /** Whether some adapter has not been examined against every request read. */
   boolean due() {
     long through = erasures.count();
-    return adapters.all().stream().anyMatch(s -> s.erasuresChecked < through);
+    return idleDue(through)
+        || adapters.all().stream().anyMatch(s -> s.erasuresChecked < through);
+  }
+
+  /** Whether an owned partition's idle adapters were not looked for through {@code through}. */
+  private boolean idleDue(long through) {
+    if (!settings.everyAdapter()) {
+      return false;
+    }
+    idleExaminedThrough.keySet().retainAll(ownership.positions().keySet());
+    return ownership.positions().keySet().stream()
+        .anyMatch(tp -> idleExaminedThrough.getOrDefault(tp, 0L) < through);
   }
 
   /**
@@ -86,6 +107,10 @@ final class ErasureRewind {
    */
   boolean apply() {
     long through = erasures.count();
+    if (idleDue(through)) {
+      bringInIdleAdaptersTouched();
+      ownership.positions().keySet().forEach(tp -> idleExaminedThrough.put(tp, through));
+    }
     List<Touched> touched = new ArrayList<>();
     for (AdapterSlot slot : adapters.all()) {
       if (slot.erasuresChecked >= through) {
@@ -148,6 +173,34 @@ final class ErasureRewind {
           t.offsets());
     }
     return true;
+  }
+
+  /**
+   * With {@code adapter.id=*} a trainer knows the adapters it has read an example of since it
+   * took their partitions; an erasure also reaches the others of those partitions: each whose
+   * newest version's lineage holds an erased conversation is restored now, so it is examined
+   * (and rewound) with the rest.
+   */
+  private void bringInIdleAdaptersTouched() {
+    String topic = settings.kafka().examplesTopic();
+    int partitions = consumer.partitionsFor(topic).size();
+    for (var e : checkpoints.allManifests().entrySet()) {
+      String adapter = e.getKey();
+      TopicPartition tp = new TopicPartition(topic,
+          io.continualsft.schemas.AdapterPartitions.partitionFor(adapter, partitions));
+      if (adapters.knows(adapter) || !ownership.owns(tp) || !settings.trains(adapter)
+          || e.getValue().isEmpty()) {
+        continue;
+      }
+      long newest = e.getValue().lastKey();
+      if (io.continualsft.trainer.erasure.Lineages.of(e.getValue(), newest).stream()
+          .anyMatch(t -> erasures.erases(t.entry().getConversationId(),
+              t.entry().getSubject()))) {
+        log.info("erasure: adapter {} (no example read since this trainer took {}) is touched;"
+            + " restoring it to rewind it", adapter, tp);
+        adapters.slot(adapter, ownership.positions());
+      }
+    }
   }
 
   /** Null when nothing {@code slot} holds or published is erased. */

@@ -160,7 +160,7 @@ public final class TrainerService implements AutoCloseable {
     this.clock = clock;
     this.rewind = new ErasureRewind(settings, erasures, adapters, clients.checkpoints(),
         training, identity, cutter, committer, clients.consumer(), metrics, clock,
-        clients.releases());
+        clients.releases(), ownership);
   }
 
   /** An adapter evicted from memory after training is checkpointed first. */

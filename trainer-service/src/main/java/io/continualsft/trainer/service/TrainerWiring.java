@@ -110,6 +110,16 @@ final class TrainerWiring {
           return c.isPresent() ? c : version(adapter, version);
         }
 
+        /** An erasure's lineage of the adapters not in memory: the whole topic's manifests. */
+        @Override
+        public java.util.SortedMap<String, java.util.SortedMap<Long,
+            io.continualsft.avro.CheckpointManifest>> allManifests() {
+          try (KafkaConsumer<String, CheckpointRecord> c = checkpointReaders.get()) {
+            return CheckpointLocator.allManifests(c, kafka.checkpointTopic(),
+                Duration.ofSeconds(600));
+          }
+        }
+
         /** An erasure's lineage: every manifest of the adapter, read past the chunks. */
         @Override
         public java.util.SortedMap<Long, io.continualsft.avro.CheckpointManifest> manifests(
