@@ -258,6 +258,47 @@ class PullFollowIT {
             .isEqualTo("MANUAL: after the forgery");
         assertThat(xpath.evaluate("//table[@id='checkpoints']//tr[td[1]='v2']/td[6]", doc))
             .isEqualTo("MANUAL: checking the data");
+
+        // An erasure revoked v3 and later: the record the trainer writes moves serving back to
+        // v2, which the follower serves; then every version: serving none, vLLM unloads.
+        try (var log = io.continualsft.trainer.release.ReleaseLog.open(kafka.bootstrapServers(),
+            io.continualsft.schemas.registry.SchemaRegistryConfig.fromMap(Map.of(
+                "schema.registry.url", registry.url())), releases, Map.of());
+            var trainerSide = new org.apache.kafka.clients.producer.KafkaProducer<>(
+                Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()),
+                new org.apache.kafka.common.serialization.StringSerializer(),
+                new io.continualsft.schemas.serde.AvroSerializer<
+                    io.continualsft.avro.AdapterRelease>(client, false))) {
+          assertThat(TrainerCli.commandLine().execute("release", "--bootstrap",
+              kafka.bootstrapServers(), "--registry", registry.url(), "--topic",
+              t.checkpoints(), "--releases-topic", releases, "--adapter", "default", "--to",
+              "3", "--reason", "before the erasure")).isZero();
+          await(() -> vllm.served().equals(Set.of("default-v3")), "v3 served again");
+          var revokedFromV3 = io.continualsft.trainer.release.Releases.revoke(
+              log.current("default"), "default",
+              java.util.stream.LongStream.rangeClosed(3, last).boxed().toList(),
+              "erasure requests req-9", Instant.now(), v -> v <= last).orElseThrow();
+          assertThat(revokedFromV3.getVersion()).isEqualTo(2);
+          trainerSide.send(new org.apache.kafka.clients.producer.ProducerRecord<>(releases,
+              "default", revokedFromV3)).get();
+          await(() -> vllm.served().equals(Set.of("default-v2")), "back to v2, not revoked");
+          assertThat(TrainerCli.commandLine().execute("release", "--bootstrap",
+              kafka.bootstrapServers(), "--registry", registry.url(), "--topic",
+              t.checkpoints(), "--releases-topic", releases, "--adapter", "default", "--to",
+              "3")).as("release --to a revoked version").isNotZero();
+          await(() -> log.current("default").orElseThrow().getVersion() == 2,
+              "the revocation readable");
+          var none = io.continualsft.trainer.release.Releases.revoke(log.current("default"),
+              "default", List.of(1L, 2L), "erasure requests req-10", Instant.now(),
+              v -> v <= last).orElseThrow();
+          assertThat(none.getVersion()).isZero();
+          trainerSide.send(new org.apache.kafka.clients.producer.ProducerRecord<>(releases,
+              "default", none)).get();
+          await(() -> vllm.served().isEmpty(), "no version served");
+          await(() -> !Files.exists(out.resolve("latest"), java.nio.file.LinkOption.NOFOLLOW_LINKS),
+              "the latest link gone");
+          assertThat(vllm.calls.getLast()).isEqualTo("unload default-v2");
+        }
       } finally {
         follower.interrupt();
         follower.join(10_000);

@@ -54,6 +54,16 @@ public final class Releases {
    */
   public static Optional<AdapterRelease> revoke(Optional<AdapterRelease> current, String adapter,
       java.util.Collection<Long> revoked, String reason, Instant at) {
+    return revoke(current, adapter, revoked, reason, at, v -> true);
+  }
+
+  /**
+   * As above, falling back only to a release whose checkpoint {@code exists} (a forged release
+   * in the history, of a version that was never a checkpoint, is passed over).
+   */
+  public static Optional<AdapterRelease> revoke(Optional<AdapterRelease> current, String adapter,
+      java.util.Collection<Long> revoked, String reason, Instant at,
+      java.util.function.LongPredicate exists) {
     java.util.TreeSet<Long> all = new java.util.TreeSet<>(revoked);
     current.ifPresent(c -> all.addAll(c.getRevoked()));
     if (current.isPresent() && all.equals(new java.util.TreeSet<>(current.get().getRevoked()))) {
@@ -64,7 +74,8 @@ public final class Releases {
           .setRevoked(List.copyOf(all)).build());
     }
     long fallback = current.map(c -> history(c).stream().map(PastRelease::getVersion)
-        .filter(v -> v > 0 && !all.contains(v)).findFirst().orElse(0L)).orElse(0L);
+        .filter(v -> v > 0 && !all.contains(v) && exists.test(v)).findFirst().orElse(0L))
+        .orElse(0L);
     AdapterRelease next = AdapterRelease.newBuilder(next(current, adapter, fallback,
         ReleaseDecision.REVOKED, (fallback == 0 ? "no release is left that is not revoked;"
             + " serving none" : "back to v" + fallback) + " (" + reason + ")", Map.of(), at))

@@ -74,7 +74,7 @@ final class ErasureRewind {
 
   /** An adapter an erasure touches: the versions it revokes and the clean one it goes back to. */
   record Touched(AdapterSlot slot, List<Long> revoked, Long restore,
-      Map<TopicPartition, Long> offsets, long stepsToRetrain) {}
+      Map<TopicPartition, Long> offsets, long stepsToRetrain, java.util.Set<Long> versions) {}
 
   /**
    * Per owned partition, how far its adapters that this trainer has not read an example of were
@@ -148,7 +148,8 @@ final class ErasureRewind {
       if (!t.revoked().isEmpty()) {
         records.put(t.slot().name, rewindPoint(t, through, reason));
         io.continualsft.trainer.release.Releases.revoke(releases.current(t.slot().name),
-            t.slot().name, t.revoked(), reason, Instant.ofEpochMilli(clock.millis()))
+            t.slot().name, t.revoked(), reason, Instant.ofEpochMilli(clock.millis()),
+            t.versions()::contains)
             .ifPresent(r -> {
               moved.add(r);
               if (r.getDecision() == io.continualsft.avro.ReleaseDecision.REVOKED) {
@@ -211,7 +212,7 @@ final class ErasureRewind {
     Map<TopicPartition, Long> sinceCheckpoint = new LinkedHashMap<>(slot.committedBoundary);
     if (current == 0) {
       return pending ? new Touched(slot, List.of(), null, sinceCheckpoint,
-          slot.books.stepsSinceCheckpoint()) : null;
+          slot.books.stepsSinceCheckpoint(), java.util.Set.of()) : null;
     }
     SortedMap<Long, CheckpointManifest> manifests = checkpoints.manifests(slot.name);
     List<Long> chain = new ArrayList<>(); // newest first
@@ -227,7 +228,7 @@ final class ErasureRewind {
     }
     if (oldest < 0) {
       return pending ? new Touched(slot, List.of(), current, sinceCheckpoint,
-          slot.books.stepsSinceCheckpoint()) : null;
+          slot.books.stepsSinceCheckpoint(), manifests.keySet()) : null;
     }
     List<Long> revoked = new ArrayList<>(chain.subList(0, oldest + 1));
     java.util.Collections.reverse(revoked);
@@ -249,7 +250,7 @@ final class ErasureRewind {
     }
     long steps = manifests.get(current).getStep() + slot.books.stepsSinceCheckpoint()
         - (restore == null ? 0 : manifests.get(restore).getStep());
-    return new Touched(slot, revoked, restore, offsets, steps);
+    return new Touched(slot, revoked, restore, offsets, steps, manifests.keySet());
   }
 
   /**

@@ -74,6 +74,13 @@ class ReleasesTest {
     assertThat(Releases.revoke(Optional.empty(), "a", java.util.List.of(1L), "r", T)
         .orElseThrow().getVersion()).as("no release yet: a record of the revoked list")
         .isZero();
+    // A forged release in the history (a version that was never a checkpoint) is passed over.
+    AdapterRelease forged = Releases.next(Optional.of(v3), "a", 999, ReleaseDecision.MANUAL,
+        "forged", Map.of(), T);
+    AdapterRelease afterForgery = Releases.next(Optional.of(forged), "a", 7,
+        ReleaseDecision.GATE_PASSED, "passed", Map.of(), T);
+    assertThat(Releases.revoke(Optional.of(afterForgery), "a", java.util.List.of(7L), "r", T,
+        v -> v <= 7).orElseThrow().getVersion()).isEqualTo(3);
   }
 
   @Test
