@@ -223,13 +223,9 @@ class ErasureIT {
   /** The lineage of {@code version}: its entries and its ancestors'. */
   private static List<LineageEntry> lineageOf(KafkaCluster kafka, SchemaRegistry registry,
       String topic, String adapter, long version) {
-    SortedMap<Long, CheckpointManifest> manifests = manifests(kafka, registry, topic, adapter);
-    List<LineageEntry> out = new ArrayList<>();
-    for (Long v = version; v != null && manifests.containsKey(v);
-        v = manifests.get(v).getParentVersion()) {
-      out.addAll(manifests.get(v).getLineage());
-    }
-    return out;
+    return io.continualsft.trainer.erasure.Lineages.of(manifests(kafka, registry, topic,
+        adapter), version).stream().map(io.continualsft.trainer.erasure.Lineages.Trained::entry)
+        .toList();
   }
 
   private static SortedMap<Long, CheckpointManifest> manifests(KafkaCluster kafka,

@@ -178,29 +178,16 @@ public final class CheckpointLocator {
   public static java.util.SortedMap<Long, CheckpointManifest> manifests(
       Consumer<String, CheckpointRecord> consumer, String topic, String adapter, int max,
       Duration patience) {
-    TopicPartition tp = AdapterPartition.of(consumer, topic, adapter);
-    List<TopicPartition> tps = List.of(tp);
-    consumer.assign(tps);
-    consumer.seekToBeginning(tps);
-    long end = consumer.endOffsets(tps).get(tp); // read_committed: the last stable offset
     java.util.TreeMap<Long, CheckpointManifest> byVersion = new java.util.TreeMap<>();
-    java.time.Instant deadline = java.time.Instant.now().plus(patience);
-    while (consumer.position(tp) < end) {
-      if (java.time.Instant.now().isAfter(deadline)) {
-        throw new CheckpointLookupException("reading " + tp + " to offset " + end
-            + " took more than " + patience + " (at " + consumer.position(tp) + ")");
-      }
-      for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(500))) {
-        CheckpointRecord v = r.value();
-        if (v != null && adapter.equals(r.key()) && adapter.equals(v.getAdapter())
-            && v.getVersion() >= 1 && v.getPayload() instanceof CheckpointManifest m) {
-          byVersion.put(v.getVersion(), m);
-          if (byVersion.size() > max) {
-            byVersion.pollFirstEntry();
+    eachManifest(consumer, List.of(AdapterPartition.of(consumer, topic, adapter)), patience,
+        (record, m) -> {
+          if (adapter.equals(record.getAdapter())) {
+            byVersion.put(record.getVersion(), m);
+            if (byVersion.size() > max) {
+              byVersion.pollFirstEntry();
+            }
           }
-        }
-      }
-    }
+        });
     return java.util.Collections.unmodifiableSortedMap(byVersion);
   }
 
@@ -213,28 +200,39 @@ public final class CheckpointLocator {
   public static java.util.SortedMap<String, java.util.SortedMap<Long, CheckpointManifest>>
       allManifests(Consumer<String, CheckpointRecord> consumer, String topic,
           Duration patience) {
-    List<TopicPartition> tps = consumer.partitionsFor(topic, patience).stream()
-        .map(p -> new TopicPartition(topic, p.partition())).toList();
+    java.util.TreeMap<String, java.util.SortedMap<Long, CheckpointManifest>> out =
+        new java.util.TreeMap<>();
+    eachManifest(consumer, consumer.partitionsFor(topic, patience).stream()
+        .map(p -> new TopicPartition(topic, p.partition())).toList(), patience,
+        (record, m) -> out.computeIfAbsent(record.getAdapter(), a -> new java.util.TreeMap<>())
+            .put(record.getVersion(), m));
+    return out;
+  }
+
+  /**
+   * Reads {@code tps} from their beginning to their end (read_committed: the last stable
+   * offset) and hands each manifest record, in offset order, to {@code each}: a decoded record
+   * keyed by its own adapter, of a version from 1. Chunks are read past, not kept.
+   */
+  private static void eachManifest(Consumer<String, CheckpointRecord> consumer,
+      List<TopicPartition> tps, Duration patience,
+      java.util.function.BiConsumer<CheckpointRecord, CheckpointManifest> each) {
     consumer.assign(tps);
     consumer.seekToBeginning(tps);
     Map<TopicPartition, Long> end = consumer.endOffsets(tps);
-    java.util.TreeMap<String, java.util.SortedMap<Long, CheckpointManifest>> out =
-        new java.util.TreeMap<>();
     java.time.Instant deadline = java.time.Instant.now().plus(patience);
     while (tps.stream().anyMatch(tp -> consumer.position(tp) < end.get(tp))) {
       if (java.time.Instant.now().isAfter(deadline)) {
-        throw new CheckpointLookupException("reading " + topic + " to its end took more than "
-            + patience);
+        throw new CheckpointLookupException("reading " + tps + " to offsets " + end
+            + " took more than " + patience);
       }
       for (ConsumerRecord<String, CheckpointRecord> r : consumer.poll(Duration.ofMillis(500))) {
         CheckpointRecord v = r.value();
         if (v != null && v.getAdapter().equals(r.key()) && v.getVersion() >= 1
             && v.getPayload() instanceof CheckpointManifest m) {
-          out.computeIfAbsent(v.getAdapter(), a -> new java.util.TreeMap<>())
-              .put(v.getVersion(), m);
+          each.accept(v, m);
         }
       }
     }
-    return out;
   }
 }

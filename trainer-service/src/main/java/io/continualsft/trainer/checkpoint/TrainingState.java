@@ -35,6 +35,13 @@ public record TrainingState(String adapter, long version, long step, long optimi
     evalSet = List.copyOf(evalSet);
   }
 
+  /** The same state, as checkpoint {@code version} records it (an erasure's rewind point). */
+  public TrainingState withVersion(long version) {
+    return new TrainingState(adapter, version, step, optimizerSteps, examplesTrained,
+        tokensTrained, skippedSteps, examplesInSkippedSteps, examplesReplayed, tokensReplayed,
+        seed, offsets, trainedThrough, evalSet);
+  }
+
   /** trainer_state.json, pretty-printed, fields in a fixed order. */
   public byte[] toJson() {
     ObjectNode s = JSON.createObjectNode();

@@ -94,13 +94,18 @@ public interface ErasureFeed extends AutoCloseable {
             throw new IllegalStateException("could not read the erasure requests topic " + topic
                 + " to its end within " + patience + "; is the broker reachable?");
           }
-          for (ConsumerRecord<String, ErasureRequest> r : consumer.poll(Duration.ofMillis(200))) {
-            if (r.value() != null) {
-              out.add(r.value());
-            }
-          }
+          collect(Duration.ofMillis(200), out);
         }
         return out;
+      }
+
+      /** The decoded requests of one poll into {@code out} (what does not decode is null). */
+      private void collect(Duration timeout, List<ErasureRequest> out) {
+        for (ConsumerRecord<String, ErasureRequest> r : consumer.poll(timeout)) {
+          if (r.value() != null) {
+            out.add(r.value());
+          }
+        }
       }
 
       @Override
@@ -109,11 +114,7 @@ public interface ErasureFeed extends AutoCloseable {
         if (!assign()) {
           return out;
         }
-        for (ConsumerRecord<String, ErasureRequest> r : consumer.poll(Duration.ZERO)) {
-          if (r.value() != null) {
-            out.add(r.value());
-          }
-        }
+        collect(Duration.ZERO, out);
         return out;
       }
 

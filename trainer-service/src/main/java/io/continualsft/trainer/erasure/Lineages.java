@@ -26,15 +26,25 @@ public final class Lineages {
    */
   public static List<Trained> of(SortedMap<Long, CheckpointManifest> manifests, long version) {
     List<Trained> out = new ArrayList<>();
-    List<Long> seen = new ArrayList<>();
-    for (Long v = version; v != null && manifests.containsKey(v) && !seen.contains(v);
-        v = manifests.get(v).getParentVersion()) {
-      seen.add(v);
+    for (long v : chain(manifests, version)) {
       for (LineageEntry e : manifests.get(v).getLineage()) {
         out.add(new Trained(v, e));
       }
     }
     return out;
+  }
+
+  /**
+   * {@code version} and the versions it continued from, newest first, as far as {@code
+   * manifests} hold them (a version written before lineage was kept ends the chain).
+   */
+  public static List<Long> chain(SortedMap<Long, CheckpointManifest> manifests, long version) {
+    List<Long> chain = new ArrayList<>();
+    for (Long v = version; v != null && manifests.containsKey(v) && !chain.contains(v);
+        v = manifests.get(v).getParentVersion()) {
+      chain.add(v);
+    }
+    return chain;
   }
 
   /** Per revoked version, the version that revoked it. */

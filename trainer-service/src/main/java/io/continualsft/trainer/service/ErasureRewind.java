@@ -193,10 +193,9 @@ final class ErasureRewind {
           || e.getValue().isEmpty()) {
         continue;
       }
-      long newest = e.getValue().lastKey();
-      if (io.continualsft.trainer.erasure.Lineages.of(e.getValue(), newest).stream()
-          .anyMatch(t -> erasures.erases(t.entry().getConversationId(),
-              t.entry().getSubject()))) {
+      if (io.continualsft.trainer.erasure.Lineages.chain(e.getValue(), e.getValue().lastKey())
+          .stream().anyMatch(v -> Lineage.touchedBy(e.getValue().get(v).getLineage(),
+              erasures))) {
         log.info("erasure: adapter {} (no example read since this trainer took {}) is touched;"
             + " restoring it to rewind it", adapter, tp);
         adapters.slot(adapter, ownership.positions());
@@ -215,11 +214,7 @@ final class ErasureRewind {
           slot.books.stepsSinceCheckpoint(), java.util.Set.of()) : null;
     }
     SortedMap<Long, CheckpointManifest> manifests = checkpoints.manifests(slot.name);
-    List<Long> chain = new ArrayList<>(); // newest first
-    for (Long v = current; v != null && manifests.containsKey(v) && !chain.contains(v);
-        v = manifests.get(v).getParentVersion()) {
-      chain.add(v);
-    }
+    List<Long> chain = io.continualsft.trainer.erasure.Lineages.chain(manifests, current);
     int oldest = -1;
     for (int i = 0; i < chain.size(); i++) {
       if (Lineage.touchedBy(manifests.get(chain.get(i)).getLineage(), erasures)) {
@@ -269,11 +264,8 @@ final class ErasureRewind {
               + slot.name + ", the newest without the erased conversations, is not on "
               + settings.kafka().checkpointTopic() + " (deleted by its retention?)"));
       CheckpointFiles.Content c = CheckpointFiles.decode(r, identity, slot.lora);
-      TrainingState s = c.state();
-      content = new CheckpointFiles.Content(c.adapter(), c.moments(), new TrainingState(
-          s.adapter(), version, s.step(), s.optimizerSteps(), s.examplesTrained(),
-          s.tokensTrained(), s.skippedSteps(), s.examplesInSkippedSteps(), s.examplesReplayed(),
-          s.tokensReplayed(), s.seed(), s.offsets(), s.trainedThrough(), s.evalSet()));
+      content = new CheckpointFiles.Content(c.adapter(), c.moments(),
+          c.state().withVersion(version));
       manifestMetrics.putAll(r.manifest().getMetrics().entrySet().stream().collect(
           java.util.stream.Collectors.toMap(e -> e.getKey().toString(), Map.Entry::getValue)));
     } else {
