@@ -10,7 +10,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 
 /**
- * The pipeline's six topics for one run: their default names, with a per-run suffix on a
+ * The pipeline's topics for one run: their default names, with a per-run suffix on a
  * cluster of the user's own so runs do not mix.
  */
 record RunTopics(String suffix) {

@@ -15,6 +15,11 @@ import org.apache.avro.Schema;
 public final class SftTopics {
   /** Conversations in (Avro {@code Conversation}, key = conversation id). */
   public static final String CONVERSATIONS = "sft.conversations";
+  /**
+   * Feedback on assistant turns (Avro {@code Feedback}, key = conversation id): as many partitions
+   * as {@link #CONVERSATIONS}, since the streams app joins the two by key.
+   */
+  public static final String FEEDBACK = "sft.feedback";
   /** Labelled examples (Avro {@code SftExample}, key = conversation id). */
   public static final String EXAMPLES = "sft.examples";
   /** The streams app's dead letters (Avro {@code Rejection}). */
@@ -56,6 +61,7 @@ public final class SftTopics {
   public static List<Topic> all() {
     return List.of(
         new Topic(CONVERSATIONS, Conversation.getClassSchema()),
+        new Topic(FEEDBACK, io.continualsft.avro.Feedback.getClassSchema()),
         new Topic(EXAMPLES, SftExample.getClassSchema()),
         new Topic(CONVERSATIONS_DLQ, Rejection.getClassSchema()),
         new Topic(EXAMPLES_DLQ, Rejection.getClassSchema()),

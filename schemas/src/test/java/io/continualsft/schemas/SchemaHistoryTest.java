@@ -41,7 +41,8 @@ class SchemaHistoryTest {
       "Rejection-v2.avsc, Rejection", "AdapterRelease-v1.avsc, AdapterRelease",
       "AdapterRelease-v2.avsc, AdapterRelease",
       "Conversation-v2.avsc, Conversation", "SftExample-v1.avsc, SftExample",
-      "CheckpointRecord-v1.avsc, CheckpointRecord"})
+      "CheckpointRecord-v1.avsc, CheckpointRecord", "Rejection-v3.avsc, Rejection",
+      "Conversation-v3.avsc, Conversation"})
   void theCurrentSchemaReadsEveryEarlierVersion(String file, String name) throws IOException {
     Schema current = switch (name) {
       case "Conversation" -> Conversation.getClassSchema();

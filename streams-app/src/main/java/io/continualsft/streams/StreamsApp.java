@@ -1,6 +1,7 @@
 package io.continualsft.streams;
 
 import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Feedback;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.format.ChatModel;
@@ -73,7 +74,8 @@ public final class StreamsApp implements AutoCloseable {
     SftTopology.SftSerdes serdes = new SftTopology.SftSerdes(
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
-        AvroSerde.forValues(Rejection.class, registry));
+        AvroSerde.forValues(Rejection.class, registry),
+        AvroDeserializer.specific(Feedback.class, registry));
     ExampleLabeler examples = new ExampleLabeler(model, config.labelingSettings(), Clock.systemUTC());
     log.info("model {}: template {}, end-of-turn token {}, tool-call arguments as {},"
         + " tokenizer sha256 {}", model.directory(), model.templateFingerprint().substring(0, 12),
@@ -81,6 +83,12 @@ public final class StreamsApp implements AutoCloseable {
         model.toolArguments().name().toLowerCase(java.util.Locale.ROOT),
         model.tokenizerFingerprint().substring(0, 12));
 
+    if (config.feedbackSettings().joins()) {
+      checkCopartitioned(config);
+      log.info("feedback: train.when={}, topic {}, window {}",
+          config.feedbackSettings().policy().configName(), config.feedbackSettings().topic(),
+          config.feedbackSettings().window());
+    }
     KafkaStreams streams = new KafkaStreams(
         SftTopology.buildTopology(config.topologySettings(), serdes, examples, metrics),
         config.streamsProperties());
@@ -115,6 +123,40 @@ public final class StreamsApp implements AutoCloseable {
     streams.start();
     return new StreamsApp(model, registry, streams, server, streamsMetrics, meters, metrics,
         stopped);
+  }
+
+  /**
+   * The feedback join needs a conversation and its feedback on the same partition number: both
+   * keyed by conversation id, with equal partition counts. Kafka Streams checks this only for its
+   * own DSL joins, so it is checked here, once, with a message that says what to fix.
+   */
+  private static void checkCopartitioned(StreamsAppConfig config) {
+    String conversations = config.get(StreamsAppConfig.TOPIC_CONVERSATIONS);
+    String feedback = config.feedbackSettings().topic();
+    try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+        config.adminProperties())) {
+      java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> topics = admin
+          .describeTopics(java.util.List.of(conversations, feedback)).allTopicNames()
+          .get(60, java.util.concurrent.TimeUnit.SECONDS);
+      int c = topics.get(conversations).partitions().size();
+      int f = topics.get(feedback).partitions().size();
+      if (c != f) {
+        throw new IllegalStateException("topic " + feedback + " has " + f + " partitions and "
+            + conversations + " has " + c + ": the feedback join needs equal counts (both are"
+            + " keyed by conversation id); give " + feedback + " " + c + " partitions");
+      }
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new IllegalStateException("cannot describe " + conversations + " and " + feedback
+          + " (train.when=" + config.feedbackSettings().policy().configName() + " reads both;"
+          + " create the feedback topic with as many partitions as the conversations topic): "
+          + e.getCause().getMessage(), e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while describing the input topics", e);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new IllegalStateException("describing " + conversations + " and " + feedback
+          + " took over 60 s; is bootstrap.servers reachable?", e);
+    }
   }
 
   private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {

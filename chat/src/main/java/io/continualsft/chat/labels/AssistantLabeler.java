@@ -47,6 +47,17 @@ public final class AssistantLabeler {
     return endOfTurn;
   }
 
+  /**
+   * Whether the assistant turn at {@code index} is trained: its own {@code train} flag when set,
+   * else the policy (every assistant turn, or only the last, at {@code lastAssistant}). The one
+   * statement of the rule; the streams app's feedback join asks it before labelling.
+   */
+  public static boolean trains(Boolean flag, int index, int lastAssistant,
+      LabelingSettings.TrainPolicy policy) {
+    return flag != null ? flag
+        : policy == LabelingSettings.TrainPolicy.ALL || index == lastAssistant;
+  }
+
   /** Labels an Avro {@code Conversation}: its messages (with their train flags) and tools. */
   public Labeled label(io.continualsft.avro.Conversation conversation) throws RejectedException {
     List<ChatMessage> messages = new ArrayList<>(conversation.getMessages().size());
@@ -76,9 +87,7 @@ public final class AssistantLabeler {
       if (!m.role().equals("assistant")) {
         continue;
       }
-      boolean trained = m.train() != null ? m.train()
-          : settings.policy() == LabelingSettings.TrainPolicy.ALL || i == lastAssistant;
-      if (trained) {
+      if (trains(m.train(), i, lastAssistant, settings.policy())) {
         // A turn that calls tools is checked by its span alone: templates print the calls in
         // their own syntax, and some drop the content beside them (Llama 3.1) or the calls
         // beside content (DeepSeek-V3), as transformers' render does too.

@@ -27,6 +27,11 @@ public final class Identifiers {
     }
   }
 
+  /** A conversation id alone (feedback names one without an adapter). */
+  public static void checkConversationId(String conversationId) throws RejectedException {
+    checkOpaque("conversation id", conversationId);
+  }
+
   /**
    * A data subject (null: none). It keys erasure requests and lineage entries, so it is bounded
    * as a conversation id is.

@@ -7,6 +7,8 @@ import io.continualsft.runtime.config.LayeredConfig;
 import io.continualsft.runtime.config.Secrets;
 import io.continualsft.schemas.SftTopics;
 import io.continualsft.schemas.registry.SchemaRegistryConfig;
+import io.continualsft.streams.feedback.FeedbackPolicy;
+import io.continualsft.streams.feedback.FeedbackSettings;
 import io.continualsft.streams.state.BoundedRocksDbConfig;
 import io.continualsft.streams.topology.TopologySettings;
 import java.nio.file.Path;
@@ -35,6 +37,10 @@ public final class StreamsAppConfig {
   public static final String TOPIC_CONVERSATIONS = "topic.conversations";
   public static final String TOPIC_EXAMPLES = "topic.examples";
   public static final String TOPIC_DEAD_LETTERS = "topic.dead-letters";
+  public static final String TOPIC_FEEDBACK = "topic.feedback";
+  public static final String TRAIN_WHEN = "train.when";
+  public static final String FEEDBACK_WINDOW = "feedback.window";
+  public static final String FEEDBACK_MAX_PER_CONVERSATION = "feedback.max-per-conversation";
   public static final String MODEL_DIR = "model.dir";
   public static final String DEDUP_WINDOW = "dedup.window";
   public static final String DEAD_LETTER_MAX_ORIGINAL_BYTES = "dead-letters.max-original-bytes";
@@ -64,6 +70,23 @@ public final class StreamsAppConfig {
           + " glob patterns (* any run of characters, ? one), comma-separated; * allows every valid"
           + " name. Another adapter's conversation is a dead letter (ADAPTER_NOT_ALLOWED), so no"
           + " producer creates an adapter by naming it."),
+      new LayeredConfig.Key(TRAIN_WHEN, "always", "What feedback decides (docs/feedback.md):"
+          + " always trains every turn the labelling rules select and reads no feedback;"
+          + " not-rated-bad leaves a turn rated down untrained; rated-good trains only turns rated"
+          + " up. With either of the last two a conversation waits for its feedback (until every"
+          + " assistant turn is judged, or feedback.window closes) and a correction is trained as"
+          + " the reply."),
+      new LayeredConfig.Key(TOPIC_FEEDBACK, SftTopics.FEEDBACK, "Feedback topic (Avro Feedback,"
+          + " key = conversation id), read when train.when is not always; it must have as many"
+          + " partitions as topic.conversations."),
+      new LayeredConfig.Key(FEEDBACK_WINDOW, "PT10M", "How long a conversation waits for its"
+          + " feedback, and feedback for its conversation, from arrival (ISO-8601 duration, wall"
+          + " clock). Feedback after it is late, feedback with no conversation within it an"
+          + " orphan: both dead letters. It must be shorter than dedup.window."),
+      new LayeredConfig.Key(FEEDBACK_MAX_PER_CONVERSATION,
+          Integer.toString(FeedbackSettings.DEFAULT_MAX_PER_CONVERSATION), "The most feedback"
+          + " events one conversation collects while it waits; more are dead letters"
+          + " (FEEDBACK_INVALID)."),
       new LayeredConfig.Key(DEDUP_WINDOW, "PT24H",
           "How long a conversation id is remembered to drop repeats (ISO-8601 duration)."),
       new LayeredConfig.Key(DEAD_LETTER_MAX_ORIGINAL_BYTES, "524288", "The largest original value"
@@ -162,13 +185,46 @@ public final class StreamsAppConfig {
     } catch (IllegalArgumentException e) {
       throw new ConfigException(ADAPTERS_ALLOWED, get(ADAPTERS_ALLOWED), e.getMessage());
     }
+    FeedbackSettings feedback = feedbackSettings();
+    if (feedback.joins() && feedback.window().compareTo(window) >= 0) {
+      throw new ConfigException(FEEDBACK_WINDOW, get(FEEDBACK_WINDOW), "must be shorter than "
+          + DEDUP_WINDOW + " (" + get(DEDUP_WINDOW) + "), which tells late feedback from an"
+          + " orphan by remembering released conversations");
+    }
     try {
       return new TopologySettings(get(TOPIC_CONVERSATIONS), get(TOPIC_EXAMPLES),
           get(TOPIC_DEAD_LETTERS), window, get(APPLICATION_ID),
-          intValue(DEAD_LETTER_MAX_ORIGINAL_BYTES, 0), maxRequestSize(), allowed);
+          intValue(DEAD_LETTER_MAX_ORIGINAL_BYTES, 0), maxRequestSize(), allowed, feedback);
     } catch (IllegalArgumentException e) {
       throw new ConfigException(DEAD_LETTER_MAX_ORIGINAL_BYTES + ": " + e.getMessage());
     }
+  }
+
+  /** The feedback join's settings ({@code train.when} and {@code feedback.*}). */
+  public FeedbackSettings feedbackSettings() {
+    FeedbackPolicy policy;
+    try {
+      policy = FeedbackPolicy.parse(get(TRAIN_WHEN));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(TRAIN_WHEN, get(TRAIN_WHEN), e.getMessage());
+    }
+    Duration window;
+    try {
+      window = Duration.parse(get(FEEDBACK_WINDOW));
+    } catch (RuntimeException e) {
+      throw new ConfigException(FEEDBACK_WINDOW, get(FEEDBACK_WINDOW),
+          "must be an ISO-8601 duration such as PT10M");
+    }
+    if (window.isNegative() || window.isZero()) {
+      throw new ConfigException(FEEDBACK_WINDOW, get(FEEDBACK_WINDOW), "must be positive");
+    }
+    String topic = get(TOPIC_FEEDBACK);
+    if (policy != FeedbackPolicy.ALWAYS && topic.equals(get(TOPIC_CONVERSATIONS))) {
+      throw new ConfigException(TOPIC_FEEDBACK, topic, "must differ from "
+          + TOPIC_CONVERSATIONS);
+    }
+    return new FeedbackSettings(topic, policy, window,
+        intValue(FEEDBACK_MAX_PER_CONVERSATION, 1));
   }
 
   /**
@@ -222,6 +278,11 @@ public final class StreamsAppConfig {
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, get(APPLICATION_ID));
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, get(BOOTSTRAP_SERVERS));
     return p;
+  }
+
+  /** Admin client settings as Kafka Streams derives its own (security settings included). */
+  public Map<String, Object> adminProperties() {
+    return new StreamsConfig(streamsProperties()).getAdminConfigs(get(APPLICATION_ID) + "-check");
   }
 
   @Override

@@ -24,6 +24,7 @@ public final class PipelineMetrics {
   private final DistributionSummary tokens;
   private final DistributionSummary trainedFraction;
   private final Timer processing;
+  private final FeedbackMetrics feedback;
 
   public PipelineMetrics(MeterRegistry registry) {
     accepted = Counter.builder("sft.conversations.accepted")
@@ -53,6 +54,12 @@ public final class PipelineMetrics {
     processing = Timer.builder("sft.conversation.processing")
         .description("Time to validate, render, tokenize and label one conversation")
         .publishPercentiles(0.5, 0.95, 0.99).register(registry);
+    feedback = new FeedbackMetrics(registry);
+  }
+
+  /** The feedback join's meters (registered whether or not the join runs, at zero). */
+  public FeedbackMetrics feedback() {
+    return feedback;
   }
 
   public void accepted(int renderedChars, int tokenCount, int trainedTokens, boolean wasTruncated) {

@@ -7,6 +7,10 @@ import io.continualsft.schemas.AdapterPartitions;
 import io.continualsft.schemas.DeadLetters;
 import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.streams.metrics.PipelineMetrics;
+import io.continualsft.avro.Feedback;
+import io.continualsft.streams.feedback.FeedbackSettings;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
@@ -22,9 +26,12 @@ import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.state.Stores;
 
 /**
- * conversations ─► [deserialize ─► check ids ─► dedup ─► validate, render, tokenize, label,
- *                    check size] ─┬─► examples
- *                                 └─► dead letters
+ * conversations ─► [deserialize ─► check ids ─► dedup ─► (wait for feedback) ─► validate,
+ * feedback ──────►   render, tokenize, label, check size] ─┬─► examples
+ *                                                          └─► dead letters
+ *
+ * <p>Feedback is read only with a feedback policy ({@code train.when} not always); see
+ * {@link FeedbackJoin}.
  *
  * <p>Input values are read as raw bytes and deserialized inside the processor, so that a record
  * that is not valid Avro becomes a {@link Rejection} carrying its original bytes, written in the
@@ -36,9 +43,18 @@ import org.apache.kafka.streams.state.Stores;
 public final class SftTopology {
   public static final String DEDUP_STORE = "conversation-ids";
 
-  /** The serdes, each bound to its topic here and only here. */
+  /**
+   * The serdes, each bound to its topic here and only here.
+   *
+   * @param feedback reads the feedback topic; may be null when no feedback is joined
+   */
   public record SftSerdes(Deserializer<Conversation> conversations, Serde<SftExample> examples,
-      Serde<Rejection> rejections) {}
+      Serde<Rejection> rejections, Deserializer<Feedback> feedback) {
+    public SftSerdes(Deserializer<Conversation> conversations, Serde<SftExample> examples,
+        Serde<Rejection> rejections) {
+      this(conversations, examples, rejections, null);
+    }
+  }
 
   private SftTopology() {}
 
@@ -57,12 +73,34 @@ public final class SftTopology {
             false),
         Serdes.String(), Serdes.Long()));
 
-    KStream<byte[], byte[]> raw = builder.stream(settings.conversationsTopic(),
+    FeedbackSettings feedback = settings.feedback();
+    List<String> inputs = new ArrayList<>(List.of(settings.conversationsTopic()));
+    List<String> stores = new ArrayList<>(List.of(DEDUP_STORE));
+    if (feedback.joins()) {
+      // One source for both topics: a task reads partition p of each, so a conversation and its
+      // feedback (both keyed by conversation id, equal partition counts) meet in one task.
+      inputs.add(feedback.topic());
+      builder.addStateStore(Stores.keyValueStoreBuilder(
+          Stores.persistentKeyValueStore(FeedbackJoin.STATE_STORE), Serdes.String(),
+          Serdes.ByteArray()));
+      builder.addStateStore(Stores.keyValueStoreBuilder(
+          Stores.persistentKeyValueStore(FeedbackJoin.DEADLINE_STORE), Serdes.Bytes(),
+          Serdes.ByteArray()));
+      stores.add(FeedbackJoin.STATE_STORE);
+      stores.add(FeedbackJoin.DEADLINE_STORE);
+      java.util.Objects.requireNonNull(serdes.feedback(), "a feedback deserializer");
+    }
+    KStream<byte[], byte[]> raw = builder.stream(inputs,
         Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("read-conversations"));
 
-    KStream<byte[], Outcome> outcomes = raw.processValues(
-        () -> new ConversationProcessor(settings, serdes.conversations(), examples, metrics),
-        Named.as("prepare-examples"), DEDUP_STORE);
+    // The dead letters and examples a waiting conversation or orphan makes are forwarded from a
+    // punctuator, which needs the key-changing Processor API (processValues cannot forward there).
+    KStream<byte[], Outcome> outcomes = raw.process(
+        () -> new ConversationProcessor(settings, serdes.conversations(), examples, metrics,
+            feedback.joins() ? new FeedbackJoin(feedback, serdes.conversations(),
+                serdes.feedback(), examples.rules(), metrics.feedback(),
+                settings.maxRecordBytes() - 4096L) : null),
+        Named.as("prepare-examples"), stores.toArray(String[]::new));
 
     Map<String, KStream<byte[], Outcome>> branches = outcomes
         .split(Named.as("outcome-"))

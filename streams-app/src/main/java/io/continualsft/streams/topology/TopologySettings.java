@@ -1,6 +1,7 @@
 package io.continualsft.streams.topology;
 
 import io.continualsft.chat.labels.AllowedAdapters;
+import io.continualsft.streams.feedback.FeedbackSettings;
 import java.time.Duration;
 
 /**
@@ -17,6 +18,7 @@ import java.time.Duration;
  *     becomes a RECORD_TOO_LARGE dead letter instead of failing the stream thread
  * @param allowedAdapters which adapters may exist: a conversation of another is dead-lettered
  *     (ADAPTER_NOT_ALLOWED) before it reaches the examples topic
+ * @param feedback whether and how feedback is joined to conversations ({@code train.when})
  */
 public record TopologySettings(
     String conversationsTopic,
@@ -26,7 +28,8 @@ public record TopologySettings(
     String applicationId,
     int maxOriginalBytes,
     int maxRecordBytes,
-    AllowedAdapters allowedAdapters) {
+    AllowedAdapters allowedAdapters,
+    FeedbackSettings feedback) {
 
   public TopologySettings {
     if (io.continualsft.schemas.DeadLetters.maxSize(maxOriginalBytes) > maxRecordBytes) {
@@ -37,6 +40,20 @@ public record TopologySettings(
           + " producer.max.request.size");
     }
     java.util.Objects.requireNonNull(allowedAdapters, "allowedAdapters");
+    java.util.Objects.requireNonNull(feedback, "feedback");
+  }
+
+  /** Settings without feedback ({@code train.when=always}). */
+  public TopologySettings(String conversationsTopic, String examplesTopic, String deadLetterTopic,
+      Duration dedupWindow, String applicationId, int maxOriginalBytes, int maxRecordBytes,
+      AllowedAdapters allowedAdapters) {
+    this(conversationsTopic, examplesTopic, deadLetterTopic, dedupWindow, applicationId,
+        maxOriginalBytes, maxRecordBytes, allowedAdapters, FeedbackSettings.OFF);
+  }
+
+  public TopologySettings withFeedback(FeedbackSettings settings) {
+    return new TopologySettings(conversationsTopic, examplesTopic, deadLetterTopic, dedupWindow,
+        applicationId, maxOriginalBytes, maxRecordBytes, allowedAdapters, settings);
   }
 
   /** Settings that allow every adapter. */

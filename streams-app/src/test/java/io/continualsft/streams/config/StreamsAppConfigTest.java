@@ -105,4 +105,31 @@ class StreamsAppConfigTest {
     m.put(key, value);
     return StreamsAppConfig.of(m);
   }
+
+  @Test
+  void feedbackIsOffByDefaultAndItsSettingsAreCheckedByName() {
+    StreamsAppConfig off = StreamsAppConfig.of(REQUIRED);
+    assertThat(off.feedbackSettings().joins()).isFalse();
+    assertThat(off.topologySettings().feedback().topic()).isEqualTo("sft.feedback");
+
+    Map<String, String> on = new java.util.HashMap<>(REQUIRED);
+    on.put("train.when", "rated-good");
+    on.put("feedback.window", "PT30S");
+    StreamsAppConfig c = StreamsAppConfig.of(on);
+    assertThat(c.topologySettings().feedback().policy())
+        .isEqualTo(io.continualsft.streams.feedback.FeedbackPolicy.RATED_GOOD);
+    assertThat(c.topologySettings().feedback().window()).isEqualTo(Duration.ofSeconds(30));
+
+    on.put("train.when", "sometimes");
+    assertThatThrownBy(() -> StreamsAppConfig.of(on)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("train.when").hasMessageContaining("always, not-rated-bad");
+    on.put("train.when", "not-rated-bad");
+    on.put("feedback.window", "PT48H");
+    assertThatThrownBy(() -> StreamsAppConfig.of(on)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("feedback.window").hasMessageContaining("shorter than dedup.window");
+    on.put("feedback.window", "PT1M");
+    on.put("topic.feedback", "sft.conversations");
+    assertThatThrownBy(() -> StreamsAppConfig.of(on)).isInstanceOf(ConfigException.class)
+        .hasMessageContaining("topic.feedback");
+  }
 }
