@@ -1,0 +1,358 @@
+package io.continualsft.it.feedback;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDManager;
+import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Feedback;
+import io.continualsft.avro.Message;
+import io.continualsft.avro.Rejection;
+import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.SftExample;
+import io.continualsft.chat.format.ChatModel;
+import io.continualsft.chat.labels.ExampleLabeler;
+import io.continualsft.chat.labels.LabelingSettings;
+import io.continualsft.chat.labels.RejectedException;
+import io.continualsft.it.support.Clients;
+import io.continualsft.it.support.KafkaCluster;
+import io.continualsft.it.support.RealServices;
+import io.continualsft.it.support.SchemaRegistry;
+import io.continualsft.it.support.TestConfigs;
+import io.continualsft.it.support.TestDirs;
+import io.continualsft.it.trainer.TrainerFixtures;
+import io.continualsft.schemas.Messages;
+import io.continualsft.schemas.registry.SchemaRegistryClient;
+import io.continualsft.schemas.serde.AvroDeserializer;
+import io.continualsft.schemas.serde.AvroSerializer;
+import io.continualsft.streams.StreamsApp;
+import io.continualsft.streams.config.StreamsAppConfig;
+import io.continualsft.streams.feedback.FeedbackPolicy;
+import io.continualsft.streams.metrics.FeedbackMetrics;
+import io.continualsft.trainer.config.TrainerConfig;
+import io.continualsft.trainer.config.TrainerSettings;
+import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.train.AdapterTraining;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.UUID;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Feedback on the real broker and registry. A stream in which 40 % of the assistant replies are
+ * wrong (German, or gibberish) and rated down, the rest rated up, half of the feedback sent before
+ * its conversation and half after: with {@code not-rated-bad} and {@code rated-good} the examples
+ * are exactly those of the good replies alone, and a LoRA trained on them ends where one trained
+ * on the good replies alone does; with {@code always} it learns the wrong replies too and its
+ * held-out loss on good replies is worse. Then a correction trained as the reply (exact labels),
+ * an orphan and a late rating dead-lettered.
+ */
+@RealServices
+class FeedbackIT {
+  static final int CONVERSATIONS = 60;
+  static final int HELD_OUT = 15;
+  static final Instant T0 = Instant.parse("2026-12-06T12:00:00Z");
+  static final String[] FIRST = {"Noted.", "Noted, thank you."};
+  static final String SECOND = "Saved. Anything else?";
+
+  /** Conversation {@code i}'s turn {@code t} (0 or 1) is wrong: 4 of every 10 turns. */
+  static boolean wrong(int i, int t) {
+    return switch (i % 5) {
+      case 0 -> true;
+      case 1 -> t == 0;
+      case 2 -> t == 1;
+      default -> false;
+    };
+  }
+
+  static String wrongReply(int i, int t, Random random) {
+    if ((i + t) % 2 == 0) {
+      return "Nein, das speichere ich nicht. Frag jemand anderen.";
+    }
+    StringBuilder s = new StringBuilder();
+    for (int w = 0; w < 6; w++) {
+      for (int c = 0, n = 2 + random.nextInt(4); c < n; c++) {
+        s.append((char) ('a' + random.nextInt(26)));
+      }
+      s.append(w == 5 ? "." : " ");
+    }
+    return s.toString();
+  }
+
+  /** Two-turn conversations: a note to take, then a request to save it. */
+  static Conversation conversation(String id, int i, boolean withWrong, Random random) {
+    String first = withWrong && wrong(i, 0) ? wrongReply(i, 0, random) : FIRST[i % 2];
+    String second = withWrong && wrong(i, 1) ? wrongReply(i, 1, random) : SECOND;
+    return Conversation.newBuilder().setId(id).setCreatedAt(T0).setMessages(List.of(
+        Messages.of("user", "Please note: the review of item " + i + " moved to "
+            + (1 + i % 28) + " March."),
+        Messages.of("assistant", first),
+        Messages.of("user", "Save that for the team, please (" + i + ")."),
+        Messages.of("assistant", second))).build();
+  }
+
+  static Feedback rating(String id, int turn, boolean up) {
+    return Feedback.newBuilder().setConversationId(id).setTurn(turn).setRating(up ? "up" : "down")
+        .setSource("thumbs").setCreatedAt(T0).build();
+  }
+
+  record Topics(String conversations, String feedback, String examples, String deadLetters) {
+    static Topics fresh(KafkaCluster kafka, String name) {
+      String suffix = name + "-" + UUID.randomUUID().toString().substring(0, 8);
+      Topics t = new Topics("conversations-" + suffix, "feedback-" + suffix,
+          "examples-" + suffix, "dead-letters-" + suffix);
+      kafka.createTopics(2, t.conversations, t.feedback);
+      kafka.createTopics(1, t.examples, t.deadLetters);
+      return t;
+    }
+  }
+
+  private static StreamsApp start(KafkaCluster kafka, SchemaRegistry registry, Topics topics,
+      FeedbackPolicy policy, Duration window) {
+    Map<String, String> config = TestConfigs.streamsApp(kafka, registry,
+        "sft-feedback-" + UUID.randomUUID().toString().substring(0, 8), topics.conversations,
+        topics.examples, topics.deadLetters, Path.of(System.getProperty("qwen3.dir")),
+        TestDirs.fresh("feedback-state"));
+    config.put("topic.feedback", topics.feedback);
+    config.put("train.when", policy.configName());
+    config.put("feedback.window", window.toString());
+    return StreamsApp.start(StreamsAppConfig.of(config));
+  }
+
+  @Test
+  void withFeedbackTheWrongRepliesAreNotLearned(KafkaCluster kafka, SchemaRegistry registry)
+      throws Exception {
+    Random random = new Random(26);
+    List<Conversation> stream = new ArrayList<>();
+    List<Feedback> before = new ArrayList<>();
+    List<Feedback> after = new ArrayList<>();
+    for (int i = 0; i < CONVERSATIONS; i++) {
+      String id = "c-" + i;
+      stream.add(conversation(id, i, true, random));
+      for (int t = 0; t < 2; t++) {
+        (i % 2 == 0 ? before : after).add(rating(id, 1 + 2 * t, !wrong(i, t)));
+      }
+    }
+    // The good replies alone, labelled directly: wrong turns left out of the training.
+    Path qwen3 = Path.of(System.getProperty("qwen3.dir"));
+    Map<String, List<Integer>> goodAlone = new LinkedHashMap<>();
+    Map<String, List<Integer>> goodAloneIds = new LinkedHashMap<>();
+    List<Batch.Example> heldOut = new ArrayList<>();
+    try (ChatModel model = ChatModel.load(qwen3, "default", Clock.systemUTC())) {
+      ExampleLabeler labeler = new ExampleLabeler(model, LabelingSettings.DEFAULTS,
+          Clock.systemUTC());
+      for (int i = 0; i < CONVERSATIONS; i++) {
+        Conversation c = stream.get(i);
+        if (wrong(i, 0) && wrong(i, 1)) {
+          continue;
+        }
+        List<Message> messages = new ArrayList<>(c.getMessages());
+        for (int t = 0; t < 2; t++) {
+          messages.set(1 + 2 * t, Message.newBuilder(messages.get(1 + 2 * t))
+              .setTrain(!wrong(i, t)).build());
+        }
+        SftExample e = labeler.prepare(Conversation.newBuilder(c).setMessages(messages).build(),
+            "good-alone", 0, i).example();
+        goodAlone.put(c.getId(), e.getLabels());
+        goodAloneIds.put(c.getId(), e.getInputIds());
+      }
+      for (int i = 0; i < HELD_OUT; i++) {
+        SftExample e = labeler.prepare(conversation("held-" + i, 1000 + i, false, random),
+            "held-out", 0, i).example();
+        heldOut.add(Batch.Example.of(e.getInputIds(), e.getLabels()));
+      }
+    }
+
+    Map<FeedbackPolicy, Map<String, SftExample>> made = new LinkedHashMap<>();
+    for (FeedbackPolicy policy : FeedbackPolicy.values()) {
+      Topics topics = Topics.fresh(kafka, policy.configName());
+      int expected = policy == FeedbackPolicy.ALWAYS ? CONVERSATIONS : goodAlone.size();
+      try (StreamsApp app = start(kafka, registry, topics, policy, Duration.ofMinutes(5));
+          SchemaRegistryClient client = registry.client(true)) {
+        AvroSerializer<Feedback> feedback = new AvroSerializer<>(client, false);
+        AvroSerializer<Conversation> conversations = new AvroSerializer<>(client, false);
+        Clients.produce(kafka, topics.feedback, feedback,
+            before.stream().map(Feedback::getConversationId).toList(), before);
+        Clients.produce(kafka, topics.conversations, conversations,
+            stream.stream().map(Conversation::getId).toList(), stream);
+        Clients.produce(kafka, topics.feedback, feedback,
+            after.stream().map(Feedback::getConversationId).toList(), after);
+        // Every turn is judged: each conversation is released as its last rating arrives, long
+        // before its five-minute window would close.
+        List<ConsumerRecord<String, SftExample>> examples = Clients.consume(kafka,
+            topics.examples, AvroDeserializer.specific(SftExample.class, client), expected,
+            Duration.ofSeconds(120));
+        assertThat(examples).as(policy.configName()).hasSize(expected);
+        Map<String, SftExample> byId = new LinkedHashMap<>();
+        examples.forEach(r -> byId.put(r.key(), r.value()));
+        made.put(policy, byId);
+        FeedbackMetrics metrics = app.metrics().feedback();
+        if (policy != FeedbackPolicy.ALWAYS) {
+          assertThat(metrics.count(FeedbackMetrics.Outcome.JOINED)).isEqualTo(2.0 * CONVERSATIONS);
+          assertThat(metrics.turnCounts()[0]).as("masked turns").isEqualTo(48.0);
+          assertThat(metrics.turnCounts()[1]).as("trained turns rated up").isEqualTo(72.0);
+          assertThat(metrics.droppedCount(policy == FeedbackPolicy.RATED_GOOD
+              ? FeedbackMetrics.Dropped.NOT_RATED_GOOD : FeedbackMetrics.Dropped.RATED_BAD))
+              .as("conversations whose both replies were wrong").isEqualTo(12.0);
+        }
+        assertThat(app.metrics().rejectedCount()).isZero();
+      }
+    }
+    for (FeedbackPolicy policy : List.of(FeedbackPolicy.NOT_RATED_BAD,
+        FeedbackPolicy.RATED_GOOD)) {
+      Map<String, List<Integer>> labels = new LinkedHashMap<>();
+      made.get(policy).forEach((id, e) -> labels.put(id, e.getLabels()));
+      assertThat(labels).as(policy.configName() + ": exactly the good replies' labels")
+          .containsExactlyInAnyOrderEntriesOf(goodAlone);
+    }
+
+    // Train the same LoRA on each, in the same order (by id), and score the good held-out replies.
+    Path modelDir = TrainerFixtures.tinyModel(TestDirs.fresh("feedback-model"));
+    double base;
+    Map<String, Double> loss = new LinkedHashMap<>();
+    try (AdapterTraining probe = AdapterTraining.open(settings(modelDir),
+        NDManager.newBaseManager())) {
+      base = probe.evalLoss(heldOut);
+    }
+    Map<String, List<Batch.Example>> runs = new LinkedHashMap<>();
+    runs.put("good replies alone", sortedExamples(goodAloneIds, goodAlone));
+    for (FeedbackPolicy policy : FeedbackPolicy.values()) {
+      Map<String, List<Integer>> labels = new LinkedHashMap<>();
+      Map<String, List<Integer>> ids = new LinkedHashMap<>();
+      made.get(policy).forEach((id, e) -> {
+        labels.put(id, e.getLabels());
+        ids.put(id, e.getInputIds());
+      });
+      runs.put(policy.configName(), sortedExamples(ids, labels));
+    }
+    for (Map.Entry<String, List<Batch.Example>> run : runs.entrySet()) {
+      loss.put(run.getKey(), train(modelDir, run.getValue(), heldOut));
+    }
+    System.out.printf("[feedback] held-out loss on good replies: base %.4f, %s%n", base,
+        String.join(", ", loss.entrySet().stream()
+            .map(e -> String.format("%s %.4f", e.getKey(), e.getValue())).toList()));
+    double good = loss.get("good replies alone");
+    assertThat(good).as("training on the good replies learns them").isLessThan(base * 0.5);
+    assertThat(loss.get("not-rated-bad")).isCloseTo(good, org.assertj.core.data.Percentage
+        .withPercentage(5));
+    assertThat(loss.get("rated-good")).isCloseTo(good, org.assertj.core.data.Percentage
+        .withPercentage(5));
+    assertThat(loss.get("always")).as("learning the wrong replies too").isGreaterThan(good * 1.2);
+  }
+
+  @Test
+  void correctionsAreTrainedAndOrphanAndLateFeedbackIsDeadLettered(KafkaCluster kafka,
+      SchemaRegistry registry) throws Exception {
+    Topics topics = Topics.fresh(kafka, "corrections");
+    Random random = new Random(7);
+    Conversation corrected = conversation("fix-1", 3, false, random);
+    Conversation judged = conversation("late-1", 4, false, random);
+    Conversation silent = conversation("silent-1", 5, false, random);
+    Feedback correction = Feedback.newBuilder(rating("fix-1", 1, false))
+        .setCorrection("Noted: the review moved.").setSource("edit").build();
+    Feedback orphan = rating("ghost-1", 1, true);
+    Feedback late = rating("late-1", 3, false);
+    try (StreamsApp app = start(kafka, registry, topics, FeedbackPolicy.NOT_RATED_BAD,
+        Duration.ofSeconds(3)); SchemaRegistryClient client = registry.client(true)) {
+      AvroSerializer<Feedback> feedback = new AvroSerializer<>(client, false);
+      AvroSerializer<Conversation> conversations = new AvroSerializer<>(client, false);
+      Clients.produce(kafka, topics.feedback, feedback, List.of("fix-1", "ghost-1"),
+          List.of(correction, orphan));
+      Clients.produce(kafka, topics.conversations, conversations,
+          List.of("fix-1", "late-1", "silent-1"), List.of(corrected, judged, silent));
+      Clients.produce(kafka, topics.feedback, feedback, List.of("late-1", "late-1"),
+          List.of(rating("late-1", 1, true), rating("late-1", 3, true)));
+      Map<String, SftExample> examples = new LinkedHashMap<>();
+      Clients.consume(kafka, topics.examples, AvroDeserializer.specific(SftExample.class,
+          client), 3, Duration.ofSeconds(60)).forEach(r -> examples.put(r.key(), r.value()));
+      assertThat(examples).containsOnlyKeys("fix-1", "late-1", "silent-1");
+      // late-1 was released when its second rating came: this one is late.
+      Clients.produce(kafka, topics.feedback, feedback, List.of("late-1"), List.of(late));
+
+      try (ChatModel model = ChatModel.load(Path.of(System.getProperty("qwen3.dir")), "default",
+          Clock.systemUTC())) {
+        ExampleLabeler labeler = new ExampleLabeler(model, LabelingSettings.DEFAULTS,
+            Clock.systemUTC());
+        Conversation target = Conversation.newBuilder(corrected).setMessages(List.of(
+            corrected.getMessages().get(0), Message.newBuilder(Messages.of("assistant",
+                "Noted: the review moved.")).setTrain(true).build())).build();
+        assertThat(examples.get("fix-1").getLabels()).isEqualTo(labels(labeler, target));
+        assertThat(examples.get("late-1").getLabels()).isEqualTo(labels(labeler, judged));
+        assertThat(examples.get("silent-1").getLabels()).isEqualTo(labels(labeler, silent));
+      }
+      List<ConsumerRecord<String, Rejection>> dead = Clients.consume(kafka, topics.deadLetters,
+          AvroDeserializer.specific(Rejection.class, client), 2, Duration.ofSeconds(60));
+      assertThat(dead).hasSize(2);
+      Map<RejectionReason, Rejection> byReason = new LinkedHashMap<>();
+      dead.forEach(r -> byReason.put(r.value().getReason(), r.value()));
+      assertThat(byReason).containsOnlyKeys(RejectionReason.FEEDBACK_ORPHAN,
+          RejectionReason.FEEDBACK_LATE);
+      assertThat(bytes(byReason.get(RejectionReason.FEEDBACK_ORPHAN).getOriginalValue()))
+          .isEqualTo(feedback.serialize(topics.feedback, orphan));
+      assertThat(byReason.get(RejectionReason.FEEDBACK_ORPHAN).getSourceTopic())
+          .isEqualTo(topics.feedback);
+      assertThat(bytes(byReason.get(RejectionReason.FEEDBACK_LATE).getOriginalValue()))
+          .isEqualTo(feedback.serialize(topics.feedback, late));
+      FeedbackMetrics metrics = app.metrics().feedback();
+      assertThat(metrics.count(FeedbackMetrics.Outcome.ORPHANED)).isEqualTo(1.0);
+      assertThat(metrics.count(FeedbackMetrics.Outcome.LATE)).isEqualTo(1.0);
+      assertThat(metrics.count(FeedbackMetrics.Outcome.JOINED)).isEqualTo(3.0);
+      assertThat(metrics.turnCounts()[2]).as("corrected turns").isEqualTo(1.0);
+    }
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  private static List<Integer> labels(ExampleLabeler labeler, Conversation c)
+      throws RejectedException {
+    return Arrays.stream(labeler.label(c).labels()).boxed().toList();
+  }
+
+  private static byte[] bytes(ByteBuffer buffer) {
+    ByteBuffer copy = buffer.duplicate();
+    byte[] out = new byte[copy.remaining()];
+    copy.get(out);
+    return out;
+  }
+
+  private static List<Batch.Example> sortedExamples(Map<String, List<Integer>> ids,
+      Map<String, List<Integer>> labels) {
+    return labels.keySet().stream().sorted(Comparator.naturalOrder())
+        .map(id -> Batch.Example.of(ids.get(id), labels.get(id))).toList();
+  }
+
+  static TrainerSettings settings(Path modelDir) {
+    return TrainerSettings.builder().set(TrainerConfig.PRECISION, "fp32")
+        .set(TrainerConfig.BOOTSTRAP_SERVERS, "unused:9092")
+        .set(TrainerConfig.REGISTRY_URL, "http://unused")
+        .set(TrainerConfig.MODEL_DIR, modelDir).set(TrainerConfig.LORA_R, 8)
+        .set(TrainerConfig.LORA_ALPHA, 16).set(TrainerConfig.LORA_DROPOUT, 0.0)
+        .set(TrainerConfig.LORA_TARGET_MODULES, List.of("all-linear"))
+        .set(TrainerConfig.SEED, 26).set(TrainerConfig.MAX_LENGTH, 256)
+        .set(TrainerConfig.TOKEN_BUDGET, 2048).set(TrainerConfig.LEARNING_RATE, 0.02)
+        .set(TrainerConfig.WARMUP_STEPS, 2).build();
+  }
+
+  /** Three epochs of steps of six examples; the held-out loss after. */
+  static double train(Path modelDir, List<Batch.Example> examples, List<Batch.Example> heldOut) {
+    try (AdapterTraining training = AdapterTraining.open(settings(modelDir),
+        NDManager.newBaseManager())) {
+      for (int epoch = 0; epoch < 3; epoch++) {
+        for (int from = 0; from < examples.size(); from += 6) {
+          training.step(examples.subList(from, Math.min(examples.size(), from + 6)));
+        }
+      }
+      return training.evalLoss(heldOut);
+    }
+  }
+}
