@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Feedback;
 import io.continualsft.avro.SftExample;
 import io.continualsft.it.support.Clients;
 import io.continualsft.it.support.KafkaCluster;
@@ -236,9 +237,14 @@ class DeployFilesIT {
     String s = UUID.randomUUID().toString().substring(0, 8);
     String in = "conversations-" + s;
     String examples = "examples-" + s;
-    kafka.createTopics(1, in, examples, "dlq-" + s, "examples-dlq-" + s, "checkpoints-" + s);
+    kafka.createTopics(1, in, examples, "dlq-" + s, "examples-dlq-" + s, "checkpoints-" + s,
+        "feedback-" + s);
     Map<String, String> streams = TestConfigs.streamsApp(kafka, registry, "deploy-" + s, in,
         examples, "dlq-" + s, model, work.resolve("state"));
+    // With the feedback join, so its metrics are exported too: each conversation is rated up,
+    // which releases it at once and trains it as without feedback.
+    streams.put("train.when", "not-rated-bad");
+    streams.put("topic.feedback", "feedback-" + s);
     TrainerSettings trainer = TrainerFixtures.settings(kafka, registry.url(), model, examples,
         "examples-dlq-" + s, "checkpoints-" + s, "default", "deploy-" + s)
         .set(TrainerConfig.METRICS_PORT, FreePorts.pick()).set(TrainerConfig.METRICS_HOST, "127.0.0.1").build();
@@ -249,6 +255,10 @@ class DeployFilesIT {
         TrainerService service = TrainerService.create(trainer)) {
       Clients.produce(kafka, in, new AvroSerializer<Conversation>(client, false),
           conversations.stream().map(Conversation::getId).toList(), conversations);
+      Clients.produce(kafka, "feedback-" + s, new AvroSerializer<Feedback>(client, false),
+          conversations.stream().map(Conversation::getId).toList(), conversations.stream()
+              .map(c -> Feedback.newBuilder().setConversationId(c.getId()).setRating("up")
+                  .setCreatedAt(c.getCreatedAt()).build()).toList());
       Clients.consume(kafka, examples, AvroDeserializer.specific(SftExample.class, client), 20,
           Duration.ofSeconds(60));
       List<Published> published = new java.util.concurrent.CopyOnWriteArrayList<>();

@@ -3,6 +3,7 @@ package io.continualsft.it.trainer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Feedback;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
@@ -36,8 +37,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Physical deletion on the real broker: one subject's conversations (one sent twice) are in the
- * conversations topic, their examples in the examples topic, a dead letter of one in the dead
- * letters with its original bytes. After {@code forget --subject} and {@code purge}, and the
+ * conversations topic, their examples in the examples topic, a correction of theirs in the
+ * feedback topic (which names the conversation by id alone), a dead letter of one conversation
+ * and one of a feedback event in the dead letters with their original bytes. After {@code forget --subject} and {@code purge}, and the
  * broker's compaction of topics created {@code cleanup.policy=compact,delete}, a scan of every
  * topic finds no byte of the subject's text, no example of theirs, and everything else still
  * there, each record at its offset.
@@ -56,6 +58,7 @@ class ErasurePurgeIT {
     String conversationsDlq = "conversations-dlq-" + s;
     String examplesDlq = "examples-dlq-" + s;
     String requests = "erasure-" + s;
+    String feedback = "feedback-" + s;
     // Compaction as soon as a segment rolls: what a production topic does within its
     // max.compaction.lag.ms (docs/erasure.md), here within the broker's cleaner backoff.
     Map<String, String> compacted = Map.of("cleanup.policy", "compact,delete",
@@ -63,6 +66,7 @@ class ErasurePurgeIT {
         "delete.retention.ms", "1000", "retention.ms", "-1");
     kafka.admin().createTopics(List.of(
         new NewTopic(conversations, 2, (short) 1).configs(compacted),
+        new NewTopic(feedback, 2, (short) 1).configs(compacted),
         new NewTopic(examples, 1, (short) 1).configs(compacted),
         new NewTopic(conversationsDlq, 1, (short) 1).configs(compacted),
         new NewTopic(examplesDlq, 1, (short) 1).configs(compacted),
@@ -102,41 +106,62 @@ class ErasurePurgeIT {
             .setSourcePartition(0).setSourceOffset(0).setCreatedAt(Instant.EPOCH).build()))
             .get();
       }
+      // Feedback names its conversation by id alone: a correction of theirs holding the text, a
+      // rating of someone else's; and a late correction of theirs, dead-lettered with its bytes.
+      AvroSerializer<Feedback> feedbackBytes = new AvroSerializer<>(client, false);
+      Feedback correction = feedback("p-23", "Remember: " + SECRET);
+      producer.send(new ProducerRecord<>(feedback, "p-23", correction)).get();
+      producer.send(new ProducerRecord<>(feedback, "p-24", feedback("p-24", null))).get();
+      producer.send(new ProducerRecord<>(conversationsDlq, 0, "p-3", Rejection.newBuilder()
+          .setReason(RejectionReason.FEEDBACK_LATE).setDetail("late")
+          .setOriginalKey(ByteBuffer.wrap("p-3".getBytes(StandardCharsets.UTF_8)))
+          .setOriginalValue(ByteBuffer.wrap(feedbackBytes.serialize(feedback,
+              feedback("p-3", "Remember: " + SECRET)))).setSourceTopic(feedback)
+          .setSourcePartition(0).setSourceOffset(0).setCreatedAt(Instant.EPOCH).build())).get();
       producer.send(new ProducerRecord<>(examplesDlq, 0, "other", Rejection.newBuilder()
           .setReason(RejectionReason.TOKENIZER_MISMATCH).setDetail("x")
           .setSourceTopic(examples).setSourcePartition(0).setSourceOffset(1)
           .setCreatedAt(Instant.EPOCH).build())).get();
     }
     assertThat(textIn(kafka, conversations)).isEqualTo(4);
-    assertThat(textIn(kafka, conversationsDlq)).isEqualTo(1);
+    assertThat(textIn(kafka, conversationsDlq)).isEqualTo(2);
+    assertThat(textIn(kafka, feedback)).isEqualTo(1);
 
     String[] cluster = {"--bootstrap", kafka.bootstrapServers(), "--registry", registry.url()};
     assertThat(TrainerCli.commandLine().execute(concat(cluster, "forget", "--subject", SUBJECT,
         "--erasure-topic", requests))).isZero();
     String[] purge = concat(cluster, "purge", "--erasure-topic", requests,
         "--conversations-topic", conversations, "--examples-topic", examples,
-        "--dead-letter-topics", conversationsDlq + "," + examplesDlq);
+        "--feedback-topic", feedback, "--dead-letter-topics", conversationsDlq + "," + examplesDlq);
     assertThat(TrainerCli.commandLine().execute(purge)).isZero();
     assertThat(TrainerCli.commandLine().execute(purge)).as("again: nothing new").isZero();
     assertThat(tombstones(kafka, conversations)).as("one per key, not again").isEqualTo(3);
     assertThat(tombstones(kafka, examples)).isEqualTo(3);
-    assertThat(tombstones(kafka, conversationsDlq)).isEqualTo(1);
+    assertThat(tombstones(kafka, conversationsDlq)).isEqualTo(2);
+    assertThat(tombstones(kafka, feedback)).isEqualTo(1);
     assertThat(tombstones(kafka, examplesDlq)).isZero();
 
     // Compaction: a record after segment.ms rolls each segment; the cleaner then runs.
     Instant deadline = Instant.now().plusSeconds(150);
-    while (textIn(kafka, conversations) + textIn(kafka, conversationsDlq) > 0
-        || keyed(kafka, examples, theirIds) > 0) {
+    while (textIn(kafka, conversations) + textIn(kafka, conversationsDlq)
+        + textIn(kafka, feedback) > 0 || keyed(kafka, examples, theirIds) > 0) {
       assertThat(Instant.now()).as("compaction within 150 s").isBefore(deadline);
       Thread.sleep(1000);
       roll(kafka, conversations, 2);
       roll(kafka, examples, 1);
       roll(kafka, conversationsDlq, 1);
+      roll(kafka, feedback, 2);
     }
     // Everything else is there, at its offset.
     assertThat(keyed(kafka, examples, all.stream().map(Conversation::getId)
         .filter(id -> !theirIds.contains(id)).toList())).isEqualTo(27);
     assertThat(keyed(kafka, conversationsDlq, List.of("p-14"))).isEqualTo(1);
+    assertThat(keyed(kafka, feedback, List.of("p-24"))).isEqualTo(1);
+  }
+
+  private static Feedback feedback(String id, String correction) {
+    return Feedback.newBuilder().setConversationId(id).setRating("down").setTurn(1)
+        .setCorrection(correction).setCreatedAt(Instant.EPOCH).build();
   }
 
   private static SftExample example(Conversation c) {

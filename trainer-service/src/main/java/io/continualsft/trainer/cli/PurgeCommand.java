@@ -48,6 +48,10 @@ final class PurgeCommand implements Callable<Integer> {
   @Option(names = "--examples-topic", defaultValue = SftTopics.EXAMPLES,
       description = "Default: ${DEFAULT-VALUE}.") String examplesTopic;
 
+  @Option(names = "--feedback-topic", defaultValue = SftTopics.FEEDBACK,
+      description = "Feedback (purged when it exists). Default: ${DEFAULT-VALUE}.")
+  String feedbackTopic;
+
   @Option(names = "--dead-letter-topics", split = ",",
       defaultValue = SftTopics.CONVERSATIONS_DLQ + "," + SftTopics.EXAMPLES_DLQ,
       description = "Default: ${DEFAULT-VALUE}.") List<String> deadLetterTopics;
@@ -83,10 +87,17 @@ final class PurgeCommand implements Callable<Integer> {
       List<Purge.Target> targets = new ArrayList<>();
       targets.add(new Purge.Target(conversationsTopic, Purge.Kind.CONVERSATIONS));
       targets.add(new Purge.Target(examplesTopic, Purge.Kind.EXAMPLES));
+      if (consumer.listTopics(Duration.ofSeconds(60)).containsKey(feedbackTopic)) {
+        targets.add(new Purge.Target(feedbackTopic, Purge.Kind.FEEDBACK));
+      } else {
+        System.out.printf("%s: no such topic (no feedback is joined here)%n", feedbackTopic);
+      }
       deadLetterTopics.forEach(t -> targets.add(new Purge.Target(t, Purge.Kind.DEAD_LETTERS)));
       Purge purge = new Purge(AvroDeserializer.specific(Conversation.class, registry),
           AvroDeserializer.specific(SftExample.class, registry),
-          AvroDeserializer.specific(Rejection.class, registry), Duration.ofSeconds(600));
+          AvroDeserializer.specific(Rejection.class, registry),
+          AvroDeserializer.specific(io.continualsft.avro.Feedback.class, registry),
+          Duration.ofSeconds(600));
       producer.initTransactions();
       producer.beginTransaction();
       List<Purge.Result> results = new ArrayList<>();

@@ -1,6 +1,7 @@
 package io.continualsft.trainer.erasure;
 
 import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Feedback;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.SftExample;
 import java.nio.ByteBuffer;
@@ -9,7 +10,9 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -20,18 +23,22 @@ import org.apache.kafka.common.serialization.Deserializer;
 
 /**
  * Physical deletion: finds every record of the erased conversations in the pipeline's topics
- * (conversations, examples, dead letters, whose copies carry the original bytes) and writes a
+ * (conversations, examples, feedback, dead letters, whose copies carry the original bytes) and
+ * writes a
  * tombstone for its key to the partition it is in, so that compaction removes it
  * ({@code cleanup.policy=compact,delete} on those topics) and every reader skips it until then.
  * A record matches by its conversation id or its subject; a dead letter by its key (the
- * conversation id) or by the conversation or example its original bytes decode to. A record
+ * conversation id) or by the conversation, example or feedback its original bytes decode to.
+ * Feedback names its conversation only by id: feedback on a subject's conversations is found
+ * through the ids the conversations and examples topics matched, so those targets run first. A
+ * record
  * already followed by a tombstone of its key is not purged again. A matching record without a
  * key cannot be deleted by compaction: it is counted, and goes with the topic's retention.
  */
 public final class Purge {
   /** What a topic holds, so how its records are matched. */
   public enum Kind {
-    CONVERSATIONS, EXAMPLES, DEAD_LETTERS
+    CONVERSATIONS, EXAMPLES, FEEDBACK, DEAD_LETTERS
   }
 
   /** A topic to purge. */
@@ -43,13 +50,17 @@ public final class Purge {
   private final Deserializer<Conversation> conversations;
   private final Deserializer<SftExample> examples;
   private final Deserializer<Rejection> rejections;
+  private final Deserializer<Feedback> feedback;
   private final Duration patience;
+  /** Conversation ids matched so far (by id or subject), for feedback and its dead letters. */
+  private final Set<String> matchedIds = new HashSet<>();
 
   public Purge(Deserializer<Conversation> conversations, Deserializer<SftExample> examples,
-      Deserializer<Rejection> rejections, Duration patience) {
+      Deserializer<Rejection> rejections, Deserializer<Feedback> feedback, Duration patience) {
     this.conversations = conversations;
     this.examples = examples;
     this.rejections = rejections;
+    this.feedback = feedback;
     this.patience = patience;
   }
 
@@ -112,12 +123,16 @@ public final class Purge {
   private boolean matches(Kind kind, ConsumerRecord<byte[], byte[]> r, Erasures erasures) {
     return switch (kind) {
       case CONVERSATIONS -> decoded(conversations, r.topic(), r.value(),
-          c -> erasures.erases(c.getId(), c.getSubject()));
+          c -> matched(c.getId(), erasures.erases(c.getId(), c.getSubject())));
       case EXAMPLES -> decoded(examples, r.topic(), r.value(),
-          e -> erasures.erases(e.getConversationId(), e.getSubject()));
+          e -> matched(e.getConversationId(),
+              erasures.erases(e.getConversationId(), e.getSubject())));
+      case FEEDBACK -> (r.key() != null && erasedId(new String(r.key(), StandardCharsets.UTF_8),
+          erasures)) || decoded(feedback, r.topic(), r.value(),
+              f -> erasedId(f.getConversationId(), erasures));
       case DEAD_LETTERS -> {
-        if (r.key() != null && erasures.erases(new String(r.key(), StandardCharsets.UTF_8),
-            null)) {
+        if (r.key() != null && erasedId(new String(r.key(), StandardCharsets.UTF_8),
+            erasures)) {
           yield true;
         }
         Rejection rejection = decodedOrNull(rejections, r.topic(), r.value());
@@ -130,9 +145,22 @@ public final class Purge {
         yield decoded(conversations, rejection.getSourceTopic(), original,
             c -> erasures.erases(c.getId(), c.getSubject()))
             || decoded(examples, rejection.getSourceTopic(), original,
-                e -> erasures.erases(e.getConversationId(), e.getSubject()));
+                e -> erasures.erases(e.getConversationId(), e.getSubject()))
+            || decoded(feedback, rejection.getSourceTopic(), original,
+                f -> erasedId(f.getConversationId(), erasures));
       }
     };
+  }
+
+  private boolean matched(String conversationId, boolean erased) {
+    if (erased) {
+      matchedIds.add(conversationId);
+    }
+    return erased;
+  }
+
+  private boolean erasedId(String conversationId, Erasures erasures) {
+    return erasures.erases(conversationId, null) || matchedIds.contains(conversationId);
   }
 
   private static <T> boolean decoded(Deserializer<T> deserializer, String topic, byte[] bytes,
