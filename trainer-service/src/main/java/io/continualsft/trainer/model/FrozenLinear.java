@@ -26,6 +26,7 @@ public final class FrozenLinear {
   private final long in;
   private final long out;
   private Adapter adapter;
+  private boolean adapterEnabled = true;
 
   FrozenLinear(NDArray weight, NDArray bias, FrozenOps ops, long out, long in) {
     this.weight = weight;
@@ -53,9 +54,14 @@ public final class FrozenLinear {
     this.adapter = adapter;
   }
 
+  /** Whether the attached adapter's term is added (PEFT's disable_adapter switches it off). */
+  void enableAdapter(boolean enabled) {
+    this.adapterEnabled = enabled;
+  }
+
   NDArray forward(NDArray x, boolean training) { // [..., in] -> [..., out]
     NDArray y = ops.linear(x, weight, bias);
-    if (adapter == null) {
+    if (adapter == null || !adapterEnabled) {
       return y;
     }
     NDArray delta = adapter.delta(x, training);

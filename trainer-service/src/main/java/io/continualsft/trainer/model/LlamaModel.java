@@ -141,6 +141,20 @@ public final class LlamaModel implements AutoCloseable {
     return blocks.get(layer).linears.get(module);
   }
 
+  /**
+   * Runs {@code work} on the base model alone, every attached adapter switched off (PEFT's
+   * {@code disable_adapter()}): the reference model of a preference objective, with no second
+   * copy of the weights. The adapters are switched back on however {@code work} ends.
+   */
+  public <T> T withoutAdapters(java.util.function.Supplier<T> work) {
+    blocks.forEach(b -> b.linears.values().forEach(l -> l.enableAdapter(false)));
+    try {
+      return work.get();
+    } finally {
+      blocks.forEach(b -> b.linears.values().forEach(l -> l.enableAdapter(true)));
+    }
+  }
+
   /** A manager for parameters that live as long as they are attached (an adapter's). */
   public NDManager newParameterManager() {
     return params.newSubManager();

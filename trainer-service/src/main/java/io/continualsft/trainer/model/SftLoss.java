@@ -42,6 +42,17 @@ public final class SftLoss {
   private SftLoss() {}
 
   /**
+   * Weights of each example's summed loss in the objective, from the per-example sums and counts
+   * of this micro-batch's forward (in (row, segment) order): the gradient handed to autograd is
+   * then that of {@code Σ weight[e] · loss[e]}. A preference objective (KTO) is such a sum once
+   * its per-example coefficients are known, which needs the forward's own losses first.
+   */
+  @FunctionalInterface
+  public interface ExampleWeights {
+    float[] of(double[] exampleLoss, int[] exampleTokens);
+  }
+
+  /**
    * The summed loss, the number of trained tokens it sums over, per-example sums and counts in
    * the order (row, segment), and, from {@link #withGradient}, the scalar to backpropagate: its
    * gradient is the summed loss's (its value is not the loss).
@@ -89,7 +100,7 @@ public final class SftLoss {
     Targets targets = Targets.of(batch);
     NDArray hidden = model.hidden(batch.ids(step), model.pass(batch.positions(step),
         batch.segments(), forward.attentionBlock(), null));
-    return headLoss(model, hidden, targets, step, false, chunkRows(model));
+    return headLoss(model, hidden, targets, step, false, chunkRows(model), null);
   }
 
   /** Losses and the objective to backpropagate; call inside a GradientCollector. */
@@ -103,10 +114,16 @@ public final class SftLoss {
    */
   public static Result withGradient(LlamaModel model, Batch batch, NDManager step,
       Forward forward, IntToLongFunction layerSeeds) {
+    return withGradient(model, batch, step, forward, layerSeeds, null);
+  }
+
+  /** As above, each example's loss weighted by {@code weights} (null: every weight 1). */
+  public static Result withGradient(LlamaModel model, Batch batch, NDManager step,
+      Forward forward, IntToLongFunction layerSeeds, ExampleWeights weights) {
     Targets targets = Targets.of(batch);
     NDArray hidden = model.hidden(batch.ids(step), model.pass(batch.positions(step),
         batch.segments(), forward.attentionBlock(), layerSeeds));
-    return headLoss(model, hidden, targets, step, true, chunkRows(model));
+    return headLoss(model, hidden, targets, step, true, chunkRows(model), weights);
   }
 
   /**
@@ -125,7 +142,7 @@ public final class SftLoss {
       int chunkRows) {
     Targets targets = Targets.of(batch);
     NDArray hidden = model.hidden(batch.ids(step), batch.positions(step), batch.segments(step));
-    return headLoss(model, hidden, targets, step, gradient, chunkRows);
+    return headLoss(model, hidden, targets, step, gradient, chunkRows, null);
   }
 
   /**
@@ -141,6 +158,13 @@ public final class SftLoss {
   public static Result backwardRecomputed(LlamaModel model, Batch batch, NDManager step,
       Forward forward, IntToLongFunction layerSeeds,
       GradientCollector collector, float divisor) {
+    return backwardRecomputed(model, batch, step, forward, layerSeeds, collector, divisor, null);
+  }
+
+  /** As above, each example's loss weighted by {@code weights} (null: every weight 1). */
+  public static Result backwardRecomputed(LlamaModel model, Batch batch, NDManager step,
+      Forward forward, IntToLongFunction layerSeeds,
+      GradientCollector collector, float divisor, ExampleWeights weights) {
     Targets targets = Targets.of(batch);
     LlamaModel.Pass pass = model.pass(batch.positions(step), batch.segments(),
         forward.attentionBlock(), layerSeeds);
@@ -158,7 +182,7 @@ public final class SftLoss {
     NDArray top = inputs[layers];
     top.setRequiresGradient(true);
     Result result = headLoss(model, model.norm(top), targets, step, true,
-        chunkRows(model));
+        chunkRows(model), weights);
     collector.backward(result.objective().div(step.create(divisor)));
     NDArray g = top.getGradient(); // d(loss / divisor) / d(x_L)
     for (int l = layers - 1; l >= 0; l--) {
@@ -212,7 +236,7 @@ public final class SftLoss {
    * head in chunks; with {@code gradient}, the objective whose gradient is the summed loss's.
    */
   private static Result headLoss(LlamaModel model, NDArray hidden, Targets t, NDManager step,
-      boolean gradient, int chunkRows) {
+      boolean gradient, int chunkRows, ExampleWeights weights) {
     int n = t.count();
     long[] shape = hidden.getShape().getShape();
     NDArray flat = hidden.reshape(shape[0] * shape[1], model.config().hiddenSize());
@@ -246,12 +270,6 @@ public final class SftLoss {
         }
       }
     }
-    NDArray objective = null;
-    if (gradient) {
-      NDArray g = gradients.size() == 1 ? gradients.get(0)
-          : NDArrays.concat(new NDList(gradients), 0); // [N, H], detached
-      objective = selected.mul(g).sum();
-    }
     double sum = 0;
     double[] exampleLoss = new double[t.examples()];
     int[] exampleTokens = new int[t.examples()];
@@ -259,6 +277,20 @@ public final class SftLoss {
       sum += perToken[i];
       exampleLoss[t.exampleOf()[i]] += perToken[i];
       exampleTokens[t.exampleOf()[i]]++;
+    }
+    NDArray objective = null;
+    if (gradient) {
+      NDArray g = gradients.size() == 1 ? gradients.get(0)
+          : NDArrays.concat(new NDList(gradients), 0); // [N, H], detached
+      if (weights != null) {
+        float[] perExample = weights.of(exampleLoss, exampleTokens);
+        float[] perTarget = new float[n];
+        for (int i = 0; i < n; i++) {
+          perTarget[i] = perExample[t.exampleOf()[i]];
+        }
+        g = g.mul(step.create(perTarget, new Shape(n, 1))); // [N, H]
+      }
+      objective = selected.mul(g).sum();
     }
     return new Result(objective, sum, n, exampleLoss, exampleTokens);
   }

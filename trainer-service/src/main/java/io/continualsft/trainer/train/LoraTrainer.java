@@ -122,50 +122,180 @@ public final class LoraTrainer {
           microBatch++;
         }
       }
-      Map<String, NDArray> grads = new LinkedHashMap<>();
-      lora.forEach((name, p) -> grads.put(name, p.getGradient()));
-      try {
-        if (hook != null) {
-          hook.apply(next, grads);
+      return applyGradients(next, lora, lossSum / stepTokens, stepTokens, plan.utilisation());
+    }
+  }
+
+  /**
+   * Clips and applies the gradients the step's backward passes left on {@code lora}, or skips the
+   * step when the loss or the gradient norm is not finite; the gradients are zeroed either way.
+   */
+  private StepResult applyGradients(long next, Map<String, NDArray> lora, double loss,
+      long stepTokens, double utilisation) {
+    Map<String, NDArray> grads = new LinkedHashMap<>();
+    lora.forEach((name, p) -> grads.put(name, p.getGradient()));
+    try {
+      if (hook != null) {
+        hook.apply(next, grads);
+      }
+      double sumSquares = 0;
+      List<String> nonFinite = new ArrayList<>();
+      for (Map.Entry<String, NDArray> g : grads.entrySet()) {
+        try (NDArray squares = g.getValue().pow(2); NDArray sum = squares.sum()) { // not left in g's manager
+          float part = sum.getFloat();
+          sumSquares += part;
+          if (!Float.isFinite(part)) {
+            nonFinite.add(g.getKey());
+          }
         }
-        double sumSquares = 0;
-        List<String> nonFinite = new ArrayList<>();
-        for (Map.Entry<String, NDArray> g : grads.entrySet()) {
-          try (NDArray squares = g.getValue().pow(2); NDArray sum = squares.sum()) { // not left in g's manager
-            float part = sum.getFloat();
-            sumSquares += part;
-            if (!Float.isFinite(part)) {
-              nonFinite.add(g.getKey());
+      }
+      double norm = Math.sqrt(sumSquares);
+      double lr = schedule.at(next);
+      step = next;
+      if (!Double.isFinite(norm) || !Double.isFinite(loss)) {
+        return new StepResult(next, false, loss, norm, lr, stepTokens, utilisation, nonFinite);
+      }
+      if (clipNorm > 0 && norm > clipNorm) {
+        float coefficient = (float) (clipNorm / (norm + 1e-6));
+        grads.values().forEach(g -> g.muli(coefficient));
+      }
+      optimizer.step(lora, grads, lr);
+      return new StepResult(next, true, loss, norm, lr, stepTokens, utilisation, List.of());
+    } finally {
+      grads.values().forEach(g -> {
+        // Zero in place, NaN included (NaN * 0 would stay NaN). The zero is a tensor closed
+        // here: set(index, 0f) would leave its own scalar in the parameter's manager.
+        try (NDArray zero = g.getManager().create(0f)) {
+          g.set(new NDIndex(":"), zero);
+        }
+        g.close();
+      });
+      model.setTraining(false);
+    }
+  }
+
+  /** One KTO step's result and what it measured before the update. */
+  public record KtoStep(StepResult result, Kto.Scores scores) {}
+
+  /**
+   * One optimizer step of the KTO objective ({@link Kto}) over {@code examples}, the whole batch
+   * (the KL estimate pairs each prompt with another example's completion, so at least two):
+   * the reference and the mismatched pairs are scored without gradient and without dropout, the
+   * reference with the adapter switched off; then the policy's forward and backward run per
+   * micro-batch, each example's gradient weighted by its KTO coefficient, known once that
+   * micro-batch's forward has its log-probabilities ({@link SftLoss.ExampleWeights}).
+   */
+  public KtoStep trainKto(List<Kto.Example> examples, Kto.Settings kto,
+      TokenBudgetBatcher batcher, Map<String, NDArray> lora) {
+    synchronized (COLLECTOR) {
+      return trainKtoLocked(examples, kto, batcher, lora);
+    }
+  }
+
+  private KtoStep trainKtoLocked(List<Kto.Example> examples, Kto.Settings kto,
+      TokenBudgetBatcher batcher, Map<String, NDArray> lora) {
+    int n = examples.size();
+    if (n < 2) {
+      throw new IllegalArgumentException("a KTO step needs at least two examples (its KL"
+          + " estimate pairs each prompt with another example's completion), got " + n);
+    }
+    long next = step + 1;
+    List<Batch.Example> matched = examples.stream().map(Kto.Example::sequence).toList();
+    List<Batch.Example> mismatched = Kto.mismatched(examples);
+    model.setTraining(false);
+    double[] reference = model.withoutAdapters(() -> logps(matched, batcher));
+    double[] referenceMismatched = model.withoutAdapters(() -> logps(mismatched, batcher));
+    double kl = Kto.kl(logps(mismatched, batcher), referenceMismatched);
+
+    java.util.IdentityHashMap<Batch.Example, Integer> index = new java.util.IdentityHashMap<>();
+    for (int i = 0; i < n; i++) {
+      index.put(matched.get(i), i);
+    }
+    double[] policy = new double[n];
+    TokenBudgetBatcher.Plan plan = batcher.plan(matched);
+    long tokens = 0;
+    for (Batch b : plan.microBatches()) {
+      tokens += SftLoss.trainedTargets(b);
+    }
+    model.setTraining(true);
+    Engine.getInstance().setRandomSeed((int) (seed * 1_000_003L + next)); // dropout per step
+    try (NDManager scope = params.newSubManager()) {
+      try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+        for (int m = 0; m < plan.microBatches().size(); m++) {
+          Batch b = plan.microBatches().get(m);
+          List<Batch.Example> inBatch = plan.examples().get(m);
+          SftLoss.ExampleWeights weights = (exampleLoss, exampleTokens) -> {
+            float[] w = new float[exampleLoss.length];
+            for (int j = 0; j < w.length; j++) {
+              int i = index.get(inBatch.get(j));
+              policy[i] = -exampleLoss[j];
+              // d loss / d nll_i = −d loss / d log π_i, averaged over the batch.
+              w[j] = (float) (-Kto.gradient(kto, examples.get(i).desirable(),
+                  policy[i] - reference[i], kl) / n);
+            }
+            return w;
+          };
+          try (NDManager microStep = scope.newSubManager()) {
+            if (forward.recomputes(b)) {
+              SftLoss.backwardRecomputed(model, b, microStep, forward, layerSeeds(next, m), gc,
+                  1f, weights);
+            } else {
+              gc.backward(SftLoss.withGradient(model, b, microStep, forward, null, weights)
+                  .objective());
             }
           }
         }
-        double norm = Math.sqrt(sumSquares);
-        double loss = lossSum / stepTokens;
-        double lr = schedule.at(next);
-        step = next;
-        if (!Double.isFinite(norm) || !Double.isFinite(loss)) {
-          return new StepResult(next, false, loss, norm, lr, stepTokens, plan.utilisation(),
-              nonFinite);
+      }
+      Kto.Scores scores = scores(examples, kto, policy, reference, kl);
+      return new KtoStep(applyGradients(next, lora, scores.loss(), tokens, plan.utilisation()),
+          scores);
+    }
+  }
+
+  /** The KTO loss and rewards of {@code examples} (no gradient), in eval mode. */
+  public Kto.Scores scoreKto(List<Kto.Example> examples, Kto.Settings kto,
+      TokenBudgetBatcher batcher) {
+    List<Batch.Example> matched = examples.stream().map(Kto.Example::sequence).toList();
+    model.setTraining(false);
+    double[] reference = model.withoutAdapters(() -> logps(matched, batcher));
+    double kl = 0;
+    if (examples.size() > 1) {
+      List<Batch.Example> mismatched = Kto.mismatched(examples);
+      double[] referenceMismatched = model.withoutAdapters(() -> logps(mismatched, batcher));
+      kl = Kto.kl(logps(mismatched, batcher), referenceMismatched);
+    }
+    return scores(examples, kto, logps(matched, batcher), reference, kl);
+  }
+
+  private static Kto.Scores scores(List<Kto.Example> examples, Kto.Settings kto,
+      double[] policy, double[] reference, double kl) {
+    double loss = 0;
+    boolean[] desirable = new boolean[examples.size()];
+    for (int i = 0; i < desirable.length; i++) {
+      desirable[i] = examples.get(i).desirable();
+      loss += Kto.loss(kto, desirable[i], policy[i] - reference[i], kl);
+    }
+    return new Kto.Scores(loss / desirable.length, kl, policy, reference, desirable, kto.beta());
+  }
+
+  /** log π of each example's scored tokens (summed), with the model as it is now, no gradient. */
+  private double[] logps(List<Batch.Example> examples, TokenBudgetBatcher batcher) {
+    java.util.IdentityHashMap<Batch.Example, Integer> index = new java.util.IdentityHashMap<>();
+    for (int i = 0; i < examples.size(); i++) {
+      index.put(examples.get(i), i);
+    }
+    double[] out = new double[examples.size()];
+    TokenBudgetBatcher.Plan plan = batcher.plan(examples);
+    for (int m = 0; m < plan.microBatches().size(); m++) {
+      try (NDManager scope = params.newSubManager()) {
+        SftLoss.Result r = SftLoss.compute(model, plan.microBatches().get(m), scope, forward);
+        List<Batch.Example> inBatch = plan.examples().get(m);
+        for (int j = 0; j < inBatch.size(); j++) {
+          out[index.get(inBatch.get(j))] = -r.exampleLoss()[j];
         }
-        if (clipNorm > 0 && norm > clipNorm) {
-          float coefficient = (float) (clipNorm / (norm + 1e-6));
-          grads.values().forEach(g -> g.muli(coefficient));
-        }
-        optimizer.step(lora, grads, lr);
-        return new StepResult(next, true, loss, norm, lr, stepTokens, plan.utilisation(),
-            List.of());
-      } finally {
-        grads.values().forEach(g -> {
-          // Zero in place, NaN included (NaN * 0 would stay NaN). The zero is a tensor closed
-          // here: set(index, 0f) would leave its own scalar in the parameter's manager.
-          try (NDArray zero = g.getManager().create(0f)) {
-            g.set(new NDIndex(":"), zero);
-          }
-          g.close();
-        });
-        model.setTraining(false);
       }
     }
+    return out;
   }
 
   /**

@@ -40,8 +40,13 @@ public final class TokenBudgetBatcher {
     this.padId = padId;
   }
 
-  /** The micro-batches and how many of the tokens they compute are real. */
-  public record Plan(List<Batch> microBatches, long realTokens, long computedTokens) {
+  /**
+   * The micro-batches and how many of the tokens they compute are real; {@code examples} holds
+   * each micro-batch's examples in (row, segment) order, the order of {@link
+   * io.continualsft.trainer.model.SftLoss.Result#exampleLoss()}.
+   */
+  public record Plan(List<Batch> microBatches, long realTokens, long computedTokens,
+      List<List<Batch.Example>> examples) {
     public double utilisation() {
       return computedTokens == 0 ? 1.0 : (double) realTokens / computedTokens;
     }
@@ -52,6 +57,7 @@ public final class TokenBudgetBatcher {
     // Rows longest first; consecutive rows fill a micro-batch while rows × longest ≤ budget.
     rows.sort(Comparator.comparingInt(TokenBudgetBatcher::rowLength).reversed());
     List<Batch> batches = new ArrayList<>();
+    List<List<Batch.Example>> order = new ArrayList<>();
     long real = 0;
     long computed = 0;
     List<List<Batch.Example>> current = new ArrayList<>();
@@ -61,6 +67,7 @@ public final class TokenBudgetBatcher {
       int newLongest = Math.max(longest, length);
       if (!current.isEmpty() && (long) newLongest * (current.size() + 1) > tokenBudget) {
         batches.add(Batch.packed(current, padId));
+        order.add(current.stream().flatMap(List::stream).toList());
         computed += (long) longest * current.size();
         current = new ArrayList<>();
         newLongest = length;
@@ -71,9 +78,10 @@ public final class TokenBudgetBatcher {
     }
     if (!current.isEmpty()) {
       batches.add(Batch.packed(current, padId));
+      order.add(current.stream().flatMap(List::stream).toList());
       computed += (long) longest * current.size();
     }
-    return new Plan(batches, real, computed);
+    return new Plan(batches, real, computed, order);
   }
 
   private static List<List<Batch.Example>> singleRows(List<Batch.Example> examples) {
