@@ -22,6 +22,11 @@ public final class SftTopics {
   public static final String FEEDBACK = "sft.feedback";
   /** Labelled examples (Avro {@code SftExample}, key = conversation id). */
   public static final String EXAMPLES = "sft.examples";
+  /**
+   * Rated assistant turns for a preference objective (Avro {@code PreferenceExample}, key =
+   * conversation id, partitioned by adapter as examples are).
+   */
+  public static final String PREFERENCE_EXAMPLES = "sft.preference-examples";
   /** The streams app's dead letters (Avro {@code Rejection}). */
   public static final String CONVERSATIONS_DLQ = "sft.conversations.dlq";
   /** The trainer's dead letters (Avro {@code Rejection}). */
@@ -63,6 +68,7 @@ public final class SftTopics {
         new Topic(CONVERSATIONS, Conversation.getClassSchema()),
         new Topic(FEEDBACK, io.continualsft.avro.Feedback.getClassSchema()),
         new Topic(EXAMPLES, SftExample.getClassSchema()),
+        new Topic(PREFERENCE_EXAMPLES, io.continualsft.avro.PreferenceExample.getClassSchema()),
         new Topic(CONVERSATIONS_DLQ, Rejection.getClassSchema()),
         new Topic(EXAMPLES_DLQ, Rejection.getClassSchema()),
         new Topic(ADAPTER_CHECKPOINTS, CheckpointRecord.getClassSchema()),

@@ -75,7 +75,8 @@ public final class StreamsApp implements AutoCloseable {
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
         AvroSerde.forValues(Rejection.class, registry),
-        AvroDeserializer.specific(Feedback.class, registry));
+        AvroDeserializer.specific(Feedback.class, registry),
+        AvroSerde.forValues(io.continualsft.avro.PreferenceExample.class, registry));
     ExampleLabeler examples = new ExampleLabeler(model, config.labelingSettings(), Clock.systemUTC());
     log.info("model {}: template {}, end-of-turn token {}, tool-call arguments as {},"
         + " tokenizer sha256 {}", model.directory(), model.templateFingerprint().substring(0, 12),
@@ -128,13 +129,26 @@ public final class StreamsApp implements AutoCloseable {
   /**
    * The feedback join needs a conversation and its feedback on the same partition number: both
    * keyed by conversation id, with equal partition counts. Kafka Streams checks this only for its
-   * own DSL joins, so it is checked here, once, with a message that says what to fix.
+   * own DSL joins, so it is checked here, once, with a message that says what to fix; and the
+   * topics it reads and writes must exist.
    */
   private static void checkCopartitioned(StreamsAppConfig config) {
     String conversations = config.get(StreamsAppConfig.TOPIC_CONVERSATIONS);
     String feedback = config.feedbackSettings().topic();
+    String preferences = config.feedbackSettings().preferenceTopic();
     try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
         config.adminProperties())) {
+      java.util.Set<String> existing = admin.listTopics().names()
+          .get(60, java.util.concurrent.TimeUnit.SECONDS);
+      for (String topic : java.util.List.of(conversations, feedback, preferences)) {
+        if (!existing.contains(topic)) {
+          // Kafka Streams would fail the stream thread at the first record it writes there.
+          throw new IllegalStateException("topic " + topic + " does not exist; train.when="
+              + config.feedbackSettings().policy().configName() + " reads " + feedback
+              + " (as many partitions as " + conversations + ") and writes preference examples"
+              + " to " + preferences + ": create them (docs/feedback.md)");
+        }
+      }
       java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> topics = admin
           .describeTopics(java.util.List.of(conversations, feedback)).allTopicNames()
           .get(60, java.util.concurrent.TimeUnit.SECONDS);

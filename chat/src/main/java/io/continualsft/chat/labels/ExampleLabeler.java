@@ -1,12 +1,16 @@
 package io.continualsft.chat.labels;
 
 import io.continualsft.avro.Conversation;
+import io.continualsft.avro.Message;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.format.ChatModel;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The one way a conversation becomes a training example: the base model's chat template and the
@@ -77,6 +81,55 @@ public final class ExampleLabeler implements AutoCloseable {
         .setCreatedAt(clock.instant().truncatedTo(ChronoUnit.MILLIS))
         .build();
     return new Prepared(example, labeled.renderedChars(), labeled.truncated());
+  }
+
+  /**
+   * The preference example of assistant turn {@code turn} of {@code conversation}: the
+   * conversation cut after that turn (what follows it is not part of its prompt) and labelled
+   * with that turn alone trained, so its completion is exactly the tokens SFT trains for it
+   * (the reply and its end-of-turn token; an excluded reasoning stays inside the span). The
+   * caller sets the rating fields ({@code desirable}, {@code corrected}, {@code rating},
+   * {@code score}, {@code feedbackSource}).
+   */
+  public PreferenceExample.Builder preference(Conversation conversation, int turn,
+      String sourceTopic, int partition, long offset) throws RejectedException {
+    List<Message> messages = new ArrayList<>(turn + 1);
+    for (int i = 0; i <= turn; i++) {
+      Message m = conversation.getMessages().get(i);
+      boolean judged = i == turn;
+      if ("assistant".equals(m.getRole()) || judged) {
+        m = Message.newBuilder(m).setTrain(judged).build();
+      }
+      messages.add(m);
+    }
+    AssistantLabeler.Labeled labeled = labeler.label(Conversation.newBuilder(conversation)
+        .setMessages(messages).build());
+    int[] labels = labeled.labels();
+    int first = -1;
+    int last = -1;
+    for (int t = 0; t < labels.length; t++) {
+      if (LabelContract.isTrained(labels[t])) {
+        first = first < 0 ? t : first;
+        last = t;
+      }
+    }
+    // Whatever a template prints after the turn's last trained token (a newline after its end of
+    // turn) is neither prompt nor completion: the pair ends with the completion.
+    int end = last + 1;
+    return PreferenceExample.newBuilder()
+        .setConversationId(conversation.getId())
+        .setTurn(turn)
+        .setAdapter(conversation.getAdapter())
+        .setSubject(conversation.getSubject())
+        .setInputIds(Arrays.stream(labeled.inputIds(), 0, end).boxed().toList())
+        .setCompletionStart(first)
+        .setCompletionEnd(end)
+        .setTokenizerFingerprint(model.tokenizerFingerprint())
+        .setTemplateFingerprint(model.templateFingerprint())
+        .setSourceTopic(sourceTopic)
+        .setSourcePartition(partition)
+        .setSourceOffset(offset)
+        .setCreatedAt(clock.instant().truncatedTo(ChronoUnit.MILLIS));
   }
 
   public LabelingSettings rules() {

@@ -238,13 +238,14 @@ class DeployFilesIT {
     String in = "conversations-" + s;
     String examples = "examples-" + s;
     kafka.createTopics(1, in, examples, "dlq-" + s, "examples-dlq-" + s, "checkpoints-" + s,
-        "feedback-" + s);
+        "feedback-" + s, "preference-examples-" + s);
     Map<String, String> streams = TestConfigs.streamsApp(kafka, registry, "deploy-" + s, in,
         examples, "dlq-" + s, model, work.resolve("state"));
     // With the feedback join, so its metrics are exported too: each conversation is rated up,
     // which releases it at once and trains it as without feedback.
     streams.put("train.when", "not-rated-bad");
     streams.put("topic.feedback", "feedback-" + s);
+    streams.put("topic.preference-examples", "preference-examples-" + s);
     TrainerSettings trainer = TrainerFixtures.settings(kafka, registry.url(), model, examples,
         "examples-dlq-" + s, "checkpoints-" + s, "default", "deploy-" + s)
         .set(TrainerConfig.METRICS_PORT, FreePorts.pick()).set(TrainerConfig.METRICS_HOST, "127.0.0.1").build();

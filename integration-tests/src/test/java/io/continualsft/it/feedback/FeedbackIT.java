@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Feedback;
 import io.continualsft.avro.Message;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
@@ -32,6 +33,7 @@ import io.continualsft.trainer.config.TrainerConfig;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.train.AdapterTraining;
+import io.continualsft.trainer.train.Kto;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -54,13 +56,16 @@ import org.junit.jupiter.api.Test;
  * its conversation and half after: with {@code not-rated-bad} and {@code rated-good} the examples
  * are exactly those of the good replies alone, and a LoRA trained on them ends where one trained
  * on the good replies alone does; with {@code always} it learns the wrong replies too and its
- * held-out loss on good replies is worse. Then a correction trained as the reply (exact labels),
- * an orphan and a late rating dead-lettered.
+ * held-out loss on good replies is worse. KTO on the stream's preference examples (the base model
+ * with the adapter off as its reference) raises the reward accuracy on held-out rated turns over
+ * the base's. Then a correction trained as the reply (exact labels), an orphan and a late rating
+ * dead-lettered.
  */
 @RealServices
 class FeedbackIT {
   static final int CONVERSATIONS = 60;
   static final int HELD_OUT = 15;
+  static final int KTO_EPOCHS = 6;
   static final Instant T0 = Instant.parse("2026-12-06T12:00:00Z");
   static final String[] FIRST = {"Noted.", "Noted, thank you."};
   static final String SECOND = "Saved. Anything else?";
@@ -106,13 +111,14 @@ class FeedbackIT {
         .setSource("thumbs").setCreatedAt(T0).build();
   }
 
-  record Topics(String conversations, String feedback, String examples, String deadLetters) {
+  record Topics(String conversations, String feedback, String examples, String deadLetters,
+      String preferences) {
     static Topics fresh(KafkaCluster kafka, String name) {
       String suffix = name + "-" + UUID.randomUUID().toString().substring(0, 8);
       Topics t = new Topics("conversations-" + suffix, "feedback-" + suffix,
-          "examples-" + suffix, "dead-letters-" + suffix);
+          "examples-" + suffix, "dead-letters-" + suffix, "preference-examples-" + suffix);
       kafka.createTopics(2, t.conversations, t.feedback);
-      kafka.createTopics(1, t.examples, t.deadLetters);
+      kafka.createTopics(1, t.examples, t.deadLetters, t.preferences);
       return t;
     }
   }
@@ -124,6 +130,7 @@ class FeedbackIT {
         topics.examples, topics.deadLetters, Path.of(System.getProperty("qwen3.dir")),
         TestDirs.fresh("feedback-state"));
     config.put("topic.feedback", topics.feedback);
+    config.put("topic.preference-examples", topics.preferences);
     config.put("train.when", policy.configName());
     config.put("feedback.window", window.toString());
     return StreamsApp.start(StreamsAppConfig.of(config));
@@ -148,6 +155,7 @@ class FeedbackIT {
     Map<String, List<Integer>> goodAlone = new LinkedHashMap<>();
     Map<String, List<Integer>> goodAloneIds = new LinkedHashMap<>();
     List<Batch.Example> heldOut = new ArrayList<>();
+    List<Kto.Example> heldOutRated = new ArrayList<>();
     try (ChatModel model = ChatModel.load(qwen3, "default", Clock.systemUTC())) {
       ExampleLabeler labeler = new ExampleLabeler(model, LabelingSettings.DEFAULTS,
           Clock.systemUTC());
@@ -170,10 +178,20 @@ class FeedbackIT {
         SftExample e = labeler.prepare(conversation("held-" + i, 1000 + i, false, random),
             "held-out", 0, i).example();
         heldOut.add(Batch.Example.of(e.getInputIds(), e.getLabels()));
+        // Rated turns never trained on, wrong ones as often as in the stream.
+        Conversation judged = conversation("held-rated-" + i, 2000 + i, true, random);
+        for (int t = 0; t < 2; t++) {
+          PreferenceExample p = labeler.preference(judged, 1 + 2 * t, "held-out", 0, i)
+              .setDesirable(!wrong(2000 + i, t)).setRating(wrong(2000 + i, t) ? "down" : "up")
+              .build();
+          heldOutRated.add(Kto.Example.of(p.getInputIds(), p.getCompletionStart(),
+              p.getCompletionEnd(), p.getDesirable()));
+        }
       }
     }
 
     Map<FeedbackPolicy, Map<String, SftExample>> made = new LinkedHashMap<>();
+    List<PreferenceExample> rated = new ArrayList<>();
     for (FeedbackPolicy policy : FeedbackPolicy.values()) {
       Topics topics = Topics.fresh(kafka, policy.configName());
       int expected = policy == FeedbackPolicy.ALWAYS ? CONVERSATIONS : goodAlone.size();
@@ -206,6 +224,13 @@ class FeedbackIT {
               .as("conversations whose both replies were wrong").isEqualTo(12.0);
         }
         assertThat(app.metrics().rejectedCount()).isZero();
+        if (policy == FeedbackPolicy.RATED_GOOD) {
+          rated.addAll(Clients.consume(kafka, topics.preferences,
+              AvroDeserializer.specific(PreferenceExample.class, client), 2 * CONVERSATIONS,
+              Duration.ofSeconds(60)).stream().map(ConsumerRecord::value).toList());
+          assertThat(rated).as("one per judged turn").hasSize(2 * CONVERSATIONS);
+          assertThat(rated.stream().filter(p -> !p.getDesirable())).hasSize(48);
+        }
       }
     }
     for (FeedbackPolicy policy : List.of(FeedbackPolicy.NOT_RATED_BAD,
@@ -248,6 +273,32 @@ class FeedbackIT {
     assertThat(loss.get("rated-good")).isCloseTo(good, org.assertj.core.data.Percentage
         .withPercentage(5));
     assertThat(loss.get("always")).as("learning the wrong replies too").isGreaterThan(good * 1.2);
+
+    // KTO on the stream's preference examples: the held-out rated turns' implied rewards move
+    // the way their ratings point.
+    List<Kto.Example> train = rated.stream().sorted(Comparator.comparing(
+        PreferenceExample::getConversationId).thenComparing(PreferenceExample::getTurn))
+        .map(p -> Kto.Example.of(p.getInputIds(), p.getCompletionStart(), p.getCompletionEnd(),
+            p.getDesirable())).toList();
+    Kto.Settings kto = Kto.Settings.DEFAULTS;
+    try (AdapterTraining training = AdapterTraining.open(settings(modelDir),
+        NDManager.newBaseManager())) {
+      Kto.Scores untrained = training.scoreKto(heldOutRated, kto);
+      for (int epoch = 0; epoch < KTO_EPOCHS; epoch++) {
+        for (int from = 0; from < train.size(); from += 8) {
+          training.stepKto(train.subList(from, Math.min(train.size(), from + 8)), kto);
+        }
+      }
+      Kto.Scores trained = training.scoreKto(heldOutRated, kto);
+      System.out.printf("[feedback] KTO on %d preference examples (%d undesirable): held-out"
+          + " reward accuracy %.3f -> %.3f, KTO loss %.4f -> %.4f (%d rated turns)%n",
+          train.size(), train.stream().filter(e -> !e.desirable()).count(),
+          untrained.rewardAccuracy(), trained.rewardAccuracy(), untrained.loss(), trained.loss(),
+          heldOutRated.size());
+      assertThat(untrained.rewardAccuracy()).as("the base: every reward 0").isEqualTo(0.5);
+      assertThat(trained.rewardAccuracy()).isGreaterThan(0.8);
+      assertThat(trained.loss()).isLessThan(untrained.loss());
+    }
   }
 
   @Test

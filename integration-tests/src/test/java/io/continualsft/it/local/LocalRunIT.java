@@ -120,7 +120,7 @@ class LocalRunIT {
     Set<String> created = new java.util.TreeSet<>(kafka.admin().listTopics().names().get());
     created.removeAll(topicsBefore);
     assertThat(created.stream().filter(t -> t.startsWith("sft.")))
-        .hasSize(8).allMatch(t -> t.contains(".local-"));
+        .hasSize(9).allMatch(t -> t.contains(".local-"));
     assertThat(created.stream().filter(t -> !t.startsWith("sft.")))
         .as("the streams app's own internal topic").hasSize(1)
         .allMatch(t -> t.startsWith("sft-streams-local-") && t.endsWith("-changelog"));

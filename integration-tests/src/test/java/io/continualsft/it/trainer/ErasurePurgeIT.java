@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Feedback;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
@@ -59,6 +60,7 @@ class ErasurePurgeIT {
     String examplesDlq = "examples-dlq-" + s;
     String requests = "erasure-" + s;
     String feedback = "feedback-" + s;
+    String preferences = "preference-examples-" + s;
     // Compaction as soon as a segment rolls: what a production topic does within its
     // max.compaction.lag.ms (docs/erasure.md), here within the broker's cleaner backoff.
     Map<String, String> compacted = Map.of("cleanup.policy", "compact,delete",
@@ -67,6 +69,7 @@ class ErasurePurgeIT {
     kafka.admin().createTopics(List.of(
         new NewTopic(conversations, 2, (short) 1).configs(compacted),
         new NewTopic(feedback, 2, (short) 1).configs(compacted),
+        new NewTopic(preferences, 1, (short) 1).configs(compacted),
         new NewTopic(examples, 1, (short) 1).configs(compacted),
         new NewTopic(conversationsDlq, 1, (short) 1).configs(compacted),
         new NewTopic(examplesDlq, 1, (short) 1).configs(compacted),
@@ -112,6 +115,10 @@ class ErasurePurgeIT {
       Feedback correction = feedback("p-23", "Remember: " + SECRET);
       producer.send(new ProducerRecord<>(feedback, "p-23", correction)).get();
       producer.send(new ProducerRecord<>(feedback, "p-24", feedback("p-24", null))).get();
+      // Preference examples carry the subject, as examples do: theirs and someone else's.
+      for (Conversation c : List.of(all.get(3), all.get(4))) {
+        producer.send(new ProducerRecord<>(preferences, 0, c.getId(), preference(c))).get();
+      }
       producer.send(new ProducerRecord<>(conversationsDlq, 0, "p-3", Rejection.newBuilder()
           .setReason(RejectionReason.FEEDBACK_LATE).setDetail("late")
           .setOriginalKey(ByteBuffer.wrap("p-3".getBytes(StandardCharsets.UTF_8)))
@@ -132,31 +139,45 @@ class ErasurePurgeIT {
         "--erasure-topic", requests))).isZero();
     String[] purge = concat(cluster, "purge", "--erasure-topic", requests,
         "--conversations-topic", conversations, "--examples-topic", examples,
-        "--feedback-topic", feedback, "--dead-letter-topics", conversationsDlq + "," + examplesDlq);
+        "--feedback-topic", feedback, "--preference-examples-topic", preferences,
+        "--dead-letter-topics", conversationsDlq + "," + examplesDlq);
     assertThat(TrainerCli.commandLine().execute(purge)).isZero();
     assertThat(TrainerCli.commandLine().execute(purge)).as("again: nothing new").isZero();
     assertThat(tombstones(kafka, conversations)).as("one per key, not again").isEqualTo(3);
     assertThat(tombstones(kafka, examples)).isEqualTo(3);
     assertThat(tombstones(kafka, conversationsDlq)).isEqualTo(2);
     assertThat(tombstones(kafka, feedback)).isEqualTo(1);
+    assertThat(tombstones(kafka, preferences)).isEqualTo(1);
     assertThat(tombstones(kafka, examplesDlq)).isZero();
 
     // Compaction: a record after segment.ms rolls each segment; the cleaner then runs.
     Instant deadline = Instant.now().plusSeconds(150);
     while (textIn(kafka, conversations) + textIn(kafka, conversationsDlq)
-        + textIn(kafka, feedback) > 0 || keyed(kafka, examples, theirIds) > 0) {
+        + textIn(kafka, feedback) > 0 || keyed(kafka, examples, theirIds) > 0
+        || keyed(kafka, preferences, theirIds) > 0) {
       assertThat(Instant.now()).as("compaction within 150 s").isBefore(deadline);
       Thread.sleep(1000);
       roll(kafka, conversations, 2);
       roll(kafka, examples, 1);
       roll(kafka, conversationsDlq, 1);
       roll(kafka, feedback, 2);
+      roll(kafka, preferences, 1);
     }
     // Everything else is there, at its offset.
     assertThat(keyed(kafka, examples, all.stream().map(Conversation::getId)
         .filter(id -> !theirIds.contains(id)).toList())).isEqualTo(27);
     assertThat(keyed(kafka, conversationsDlq, List.of("p-14"))).isEqualTo(1);
     assertThat(keyed(kafka, feedback, List.of("p-24"))).isEqualTo(1);
+    assertThat(keyed(kafka, preferences, List.of("p-4"))).isEqualTo(1);
+  }
+
+  private static PreferenceExample preference(Conversation c) {
+    return PreferenceExample.newBuilder().setConversationId(c.getId()).setTurn(1)
+        .setAdapter("default").setSubject(c.getSubject()).setDesirable(true)
+        .setInputIds(List.of(1, 2, 3)).setCompletionStart(1).setCompletionEnd(3)
+        .setRating("up").setTokenizerFingerprint("t").setTemplateFingerprint("x")
+        .setSourceTopic("c").setSourcePartition(0).setSourceOffset(0)
+        .setCreatedAt(Instant.EPOCH).build();
   }
 
   private static Feedback feedback(String id, String correction) {

@@ -38,6 +38,7 @@ public final class StreamsAppConfig {
   public static final String TOPIC_EXAMPLES = "topic.examples";
   public static final String TOPIC_DEAD_LETTERS = "topic.dead-letters";
   public static final String TOPIC_FEEDBACK = "topic.feedback";
+  public static final String TOPIC_PREFERENCE_EXAMPLES = "topic.preference-examples";
   public static final String TRAIN_WHEN = "train.when";
   public static final String FEEDBACK_WINDOW = "feedback.window";
   public static final String FEEDBACK_MAX_PER_CONVERSATION = "feedback.max-per-conversation";
@@ -79,6 +80,9 @@ public final class StreamsAppConfig {
       new LayeredConfig.Key(TOPIC_FEEDBACK, SftTopics.FEEDBACK, "Feedback topic (Avro Feedback,"
           + " key = conversation id), read when train.when is not always; it must have as many"
           + " partitions as topic.conversations."),
+      new LayeredConfig.Key(TOPIC_PREFERENCE_EXAMPLES, SftTopics.PREFERENCE_EXAMPLES, "Output"
+          + " topic of preference examples (Avro PreferenceExample: one per judged turn, one more"
+          + " per correction), written when train.when is not always."),
       new LayeredConfig.Key(FEEDBACK_WINDOW, "PT10M", "How long a conversation waits for its"
           + " feedback, and feedback for its conversation, from arrival (ISO-8601 duration, wall"
           + " clock). Feedback after it is late, feedback with no conversation within it an"
@@ -224,7 +228,7 @@ public final class StreamsAppConfig {
           + TOPIC_CONVERSATIONS);
     }
     return new FeedbackSettings(topic, policy, window,
-        intValue(FEEDBACK_MAX_PER_CONVERSATION, 1));
+        intValue(FEEDBACK_MAX_PER_CONVERSATION, 1), get(TOPIC_PREFERENCE_EXAMPLES));
   }
 
   /**

@@ -102,9 +102,11 @@ public final class FeedbackRules {
    * @param trained turns rated up that are trained
    * @param corrected turns replaced by a correction (0 or 1)
    * @param trains whether any turn is left to train
+   * @param judged the event that decides each judged turn (the latest for it), by turn, in
+   *     turn order: what preference examples are made from
    */
   public record Applied(Conversation conversation, List<Misfit> misfits, List<Rating> ratings,
-      int masked, int trained, int corrected, boolean trains) {}
+      int masked, int trained, int corrected, boolean trains, Map<Integer, Feedback> judged) {}
 
   /**
    * Whether every assistant turn up to the first corrected one has feedback: nothing more can
@@ -176,7 +178,7 @@ public final class FeedbackRules {
     Conversation applied = end == messages.size() && out.equals(messages) ? conversation
         : Conversation.newBuilder(conversation).setMessages(out).build();
     return new Applied(applied, List.copyOf(misfits), List.copyOf(ratings), masked, trained,
-        corrected, trains);
+        corrected, trains, java.util.Collections.unmodifiableMap(byTurn));
   }
 
   /** The events that fit, by the turn they name; the latest wins. Misfits are added to. */

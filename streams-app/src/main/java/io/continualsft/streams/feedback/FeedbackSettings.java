@@ -14,19 +14,22 @@ import java.util.Objects;
  *     conversation, counted from arrival (wall-clock time, so a quiet stream still moves on)
  * @param maxPerConversation the most feedback events one conversation collects while it waits;
  *     more are dead-lettered, so no producer grows the join state without bound
+ * @param preferenceTopic output: Avro PreferenceExample, one per judged turn (and one more per
+ *     correction), key = conversation id, partitioned by adapter
  */
 public record FeedbackSettings(String topic, FeedbackPolicy policy, Duration window,
-    int maxPerConversation) {
+    int maxPerConversation, String preferenceTopic) {
   public static final int DEFAULT_MAX_PER_CONVERSATION = 64;
 
   /** No feedback: today's pipeline. */
   public static final FeedbackSettings OFF = new FeedbackSettings(
       io.continualsft.schemas.SftTopics.FEEDBACK, FeedbackPolicy.ALWAYS, Duration.ofMinutes(10),
-      DEFAULT_MAX_PER_CONVERSATION);
+      DEFAULT_MAX_PER_CONVERSATION, io.continualsft.schemas.SftTopics.PREFERENCE_EXAMPLES);
 
   public FeedbackSettings {
     Objects.requireNonNull(topic, "topic");
     Objects.requireNonNull(policy, "policy");
+    Objects.requireNonNull(preferenceTopic, "preferenceTopic");
     if (window == null || window.isNegative() || window.isZero()) {
       throw new IllegalArgumentException("feedback.window must be positive, got " + window);
     }

@@ -11,6 +11,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * The feedback join's meters. Prometheus names: {@code sft_feedback_total{outcome}} (joined,
  * orphaned, late, invalid), {@code sft_feedback_ratings_total{adapter,rating}},
  * {@code sft_feedback_turns_total{effect}} (masked, trained, corrected),
+ * {@code sft_feedback_preference_examples_total{label}},
  * {@code sft_feedback_examples_dropped_total{reason}} and {@code sft_feedback_waiting} (ids
  * whose conversation or feedback waits in the join).
  */
@@ -34,6 +35,8 @@ public final class FeedbackMetrics {
   private final Counter corrected;
   private final java.util.Map<String, Counter> ratings = new ConcurrentHashMap<>();
   private final AtomicLong waiting = new AtomicLong();
+  private final Counter desirable;
+  private final Counter undesirable;
 
   public FeedbackMetrics(MeterRegistry registry) {
     this.registry = registry;
@@ -52,6 +55,8 @@ public final class FeedbackMetrics {
     masked = turns("masked");
     trained = turns("trained");
     corrected = turns("corrected");
+    desirable = preference("desirable");
+    undesirable = preference("undesirable");
     Gauge.builder("sft.feedback.waiting", waiting, AtomicLong::get)
         .description("Conversation ids with a conversation or feedback waiting in the join"
             + " (RocksDB's estimate)").register(registry);
@@ -63,6 +68,21 @@ public final class FeedbackMetrics {
             + " trained, is not), trained (rated up and trained), corrected (replaced by the"
             + " user's correction and trained)")
         .tag("effect", effect).register(registry);
+  }
+
+  private Counter preference(String label) {
+    return Counter.builder("sft.feedback.preference.examples")
+        .description("Preference examples written (one per judged turn, one more per"
+            + " correction), by label").tag("label", label).register(registry);
+  }
+
+  public void preference(boolean isDesirable) {
+    (isDesirable ? desirable : undesirable).increment();
+  }
+
+  /** Preference examples written: desirable, undesirable. */
+  public double[] preferenceCounts() {
+    return new double[] {desirable.count(), undesirable.count()};
   }
 
   private static String name(Enum<?> e) {

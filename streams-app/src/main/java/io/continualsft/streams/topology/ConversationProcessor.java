@@ -132,6 +132,21 @@ final class ConversationProcessor implements Processor<byte[], byte[], byte[], O
   }
 
   @Override
+  public boolean preference(io.continualsft.avro.PreferenceExample example, Parked source)
+      throws RejectedException {
+    long bytes = RecordSizes.wireBytes(example)
+        + example.getConversationId().getBytes(StandardCharsets.UTF_8).length + 1024;
+    if (bytes > settings.maxRecordBytes()) {
+      throw new RejectedException(RejectionReason.RECORD_TOO_LARGE, "the preference example"
+          + " would be a " + bytes + "-byte record (" + example.getInputIds().size()
+          + " tokens), over the producer's max.request.size of " + settings.maxRecordBytes());
+    }
+    context.forward(new Record<>(source.key(), new Outcome.Preference(example),
+        source.timestamp()));
+    return true;
+  }
+
+  @Override
   public boolean accepted(String conversationId, long timestamp) {
     long window = settings.dedupWindow().toMillis();
     try (WindowStoreIterator<Long> hits = seen.fetch(conversationId, timestamp - window,

@@ -2,7 +2,10 @@ package io.continualsft.streams.topology;
 
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Feedback;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.RejectionReason;
+import io.continualsft.chat.labels.ExampleLabeler;
+import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.chat.labels.LabelingSettings;
 import io.continualsft.schemas.serde.BadRecordException;
 import io.continualsft.streams.feedback.FeedbackPolicy;
@@ -58,6 +61,9 @@ final class FeedbackJoin {
     /** Write a dead letter for {@code source}. */
     void reject(Parked source, RejectionReason reason, String detail);
 
+    /** Write {@code example}, made from {@code conversation}'s record; false if too large. */
+    boolean preference(PreferenceExample example, Parked conversation) throws RejectedException;
+
     /** Whether a conversation with this id was accepted within the dedup window of the time. */
     boolean accepted(String conversationId, long timestamp);
   }
@@ -66,6 +72,7 @@ final class FeedbackJoin {
   private final Deserializer<Conversation> conversations;
   private final Deserializer<Feedback> feedbackReader;
   private final LabelingSettings labels;
+  private final ExampleLabeler labeler;
   private final FeedbackMetrics metrics;
   private final long maxStateBytes;
   private ProcessorContext<?, ?> context;
@@ -78,12 +85,13 @@ final class FeedbackJoin {
    *     producer's max.request.size
    */
   FeedbackJoin(FeedbackSettings settings, Deserializer<Conversation> conversations,
-      Deserializer<Feedback> feedbackReader, LabelingSettings labels, FeedbackMetrics metrics,
+      Deserializer<Feedback> feedbackReader, ExampleLabeler labeler, FeedbackMetrics metrics,
       long maxStateBytes) {
     this.settings = settings;
     this.conversations = conversations;
     this.feedbackReader = feedbackReader;
-    this.labels = labels;
+    this.labeler = labeler;
+    this.labels = labeler.rules();
     this.metrics = metrics;
     this.maxStateBytes = maxStateBytes;
   }
@@ -230,6 +238,7 @@ final class FeedbackJoin {
       metrics.rating(conversation.getAdapter(), rating.name().toLowerCase(java.util.Locale.ROOT));
     }
     metrics.turns(applied.masked(), applied.trained(), applied.corrected());
+    preferences(conversation, applied, state, feedback);
     if (!applied.trains() && (applied.masked() > 0 || settings.policy() == FeedbackPolicy.RATED_GOOD)) {
       // Not a bad record: its users said not to learn from it. Counted, not dead-lettered.
       metrics.dropped(settings.policy() == FeedbackPolicy.RATED_GOOD
@@ -238,6 +247,57 @@ final class FeedbackJoin {
       return;
     }
     emitter.example(applied.conversation(), state.conversation());
+  }
+
+  /**
+   * One preference example per judged turn, from the conversation as it was written (its
+   * context is what the rating judged); a corrected turn gives two: the replaced reply,
+   * undesirable, and the correction, desirable. A turn whose example cannot be made (labelled or
+   * sent) dead-letters the feedback event that judged it, with the reason.
+   */
+  private void preferences(Conversation conversation, FeedbackRules.Applied applied,
+      JoinState state, List<Feedback> feedback) {
+    Parked source = state.conversation();
+    for (java.util.Map.Entry<Integer, Feedback> e : applied.judged().entrySet()) {
+      int turn = e.getKey();
+      Feedback f = e.getValue();
+      Parked judgedBy = state.feedback().get(indexOf(feedback, f));
+      try {
+        boolean corrected = f.getCorrection() != null;
+        emit(labeler.preference(conversation, turn, source.topic(), source.partition(),
+            source.offset()), f, !corrected && "up".equals(f.getRating()), false, source,
+            judgedBy);
+        if (corrected) {
+          Conversation withCorrection = Conversation.newBuilder(conversation).setMessages(
+              applied.conversation().getMessages().subList(0, turn + 1)).build();
+          emit(labeler.preference(withCorrection, turn, source.topic(), source.partition(),
+              source.offset()), f, true, true, source, judgedBy);
+        }
+      } catch (RejectedException ex) {
+        invalid(judgedBy, ex.reason(), "the preference example of turn " + turn
+            + " of conversation " + conversation.getId() + " could not be made: " + ex.detail());
+      }
+    }
+  }
+
+  private void emit(PreferenceExample.Builder example, Feedback f, boolean desirable,
+      boolean corrected, Parked conversation, Parked judgedBy) throws RejectedException {
+    PreferenceExample built = example.setDesirable(desirable).setCorrected(corrected)
+        .setRating(f.getRating()).setScore(f.getScore()).setFeedbackSource(f.getSource())
+        .build();
+    if (emitter.preference(built, conversation)) {
+      metrics.preference(desirable);
+    }
+  }
+
+  /** Which parked record {@code f} was decoded from: the same instance, in the same order. */
+  private static int indexOf(List<Feedback> decoded, Feedback f) {
+    for (int i = 0; i < decoded.size(); i++) {
+      if (decoded.get(i) == f) {
+        return i;
+      }
+    }
+    throw new IllegalStateException("feedback not found among the parked records");
   }
 
   private void invalid(Parked source, RejectionReason reason, String detail) {

@@ -8,4 +8,6 @@ sealed interface Outcome {
   record Example(SftExample example) implements Outcome {}
 
   record Rejected(Rejection rejection) implements Outcome {}
+
+  record Preference(io.continualsft.avro.PreferenceExample example) implements Outcome {}
 }

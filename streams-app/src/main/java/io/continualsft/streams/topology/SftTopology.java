@@ -8,6 +8,7 @@ import io.continualsft.schemas.DeadLetters;
 import io.continualsft.chat.labels.ExampleLabeler;
 import io.continualsft.streams.metrics.PipelineMetrics;
 import io.continualsft.avro.Feedback;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.streams.feedback.FeedbackSettings;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,6 +29,7 @@ import org.apache.kafka.streams.state.Stores;
 /**
  * conversations ─► [deserialize ─► check ids ─► dedup ─► (wait for feedback) ─► validate,
  * feedback ──────►   render, tokenize, label, check size] ─┬─► examples
+ *                                                          ├─► preference examples (feedback)
  *                                                          └─► dead letters
  *
  * <p>Feedback is read only with a feedback policy ({@code train.when} not always); see
@@ -47,12 +49,14 @@ public final class SftTopology {
    * The serdes, each bound to its topic here and only here.
    *
    * @param feedback reads the feedback topic; may be null when no feedback is joined
+   * @param preferences writes preference examples; may be null when no feedback is joined
    */
   public record SftSerdes(Deserializer<Conversation> conversations, Serde<SftExample> examples,
-      Serde<Rejection> rejections, Deserializer<Feedback> feedback) {
+      Serde<Rejection> rejections, Deserializer<Feedback> feedback,
+      Serde<PreferenceExample> preferences) {
     public SftSerdes(Deserializer<Conversation> conversations, Serde<SftExample> examples,
         Serde<Rejection> rejections) {
-      this(conversations, examples, rejections, null);
+      this(conversations, examples, rejections, null, null);
     }
   }
 
@@ -61,6 +65,13 @@ public final class SftTopology {
   /** The partition of an example: its adapter's ({@link AdapterPartitions}). */
   static java.util.Optional<java.util.Set<Integer>> partitionByAdapter(String topic, String key,
       SftExample example, int partitions) {
+    return java.util.Optional.of(java.util.Set.of(
+        AdapterPartitions.partitionFor(example.getAdapter(), partitions)));
+  }
+
+  /** The partition of a preference example: its adapter's, as for examples. */
+  static java.util.Optional<java.util.Set<Integer>> partitionPreferenceByAdapter(String topic,
+      String key, PreferenceExample example, int partitions) {
     return java.util.Optional.of(java.util.Set.of(
         AdapterPartitions.partitionFor(example.getAdapter(), partitions)));
   }
@@ -89,6 +100,7 @@ public final class SftTopology {
       stores.add(FeedbackJoin.STATE_STORE);
       stores.add(FeedbackJoin.DEADLINE_STORE);
       java.util.Objects.requireNonNull(serdes.feedback(), "a feedback deserializer");
+      java.util.Objects.requireNonNull(serdes.preferences(), "a preference example serde");
     }
     KStream<byte[], byte[]> raw = builder.stream(inputs,
         Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("read-conversations"));
@@ -98,7 +110,7 @@ public final class SftTopology {
     KStream<byte[], Outcome> outcomes = raw.process(
         () -> new ConversationProcessor(settings, serdes.conversations(), examples, metrics,
             feedback.joins() ? new FeedbackJoin(feedback, serdes.conversations(),
-                serdes.feedback(), examples.rules(), metrics.feedback(),
+                serdes.feedback(), examples, metrics.feedback(),
                 settings.maxRecordBytes() - 4096L) : null),
         Named.as("prepare-examples"), stores.toArray(String[]::new));
 
@@ -106,6 +118,8 @@ public final class SftTopology {
         .split(Named.as("outcome-"))
         .branch((key, outcome) -> outcome instanceof Outcome.Example, Branched.as("example"))
         .branch((key, outcome) -> outcome instanceof Outcome.Rejected, Branched.as("rejected"))
+        .branch((key, outcome) -> outcome instanceof Outcome.Preference,
+            Branched.as("preference"))
         .noDefaultBranch();
 
     branches.get("outcome-example")
@@ -126,6 +140,16 @@ public final class SftTopology {
         .to(settings.deadLetterTopic(),
             Produced.with(Serdes.ByteArray(), serdes.rejections()).withName("write-dead-letters"));
 
+    if (feedback.joins()) {
+      branches.get("outcome-preference")
+          .map((key, outcome) -> {
+            PreferenceExample example = ((Outcome.Preference) outcome).example();
+            return KeyValue.pair(example.getConversationId(), example);
+          }, Named.as("key-preference-by-conversation-id"))
+          .to(feedback.preferenceTopic(), Produced.with(Serdes.String(), serdes.preferences())
+              .withName("write-preference-examples")
+              .withStreamPartitioner(SftTopology::partitionPreferenceByAdapter));
+    }
     return builder.build();
   }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Feedback;
 import io.continualsft.avro.Message;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.RejectionReason;
 import io.continualsft.avro.SftExample;
@@ -56,6 +57,7 @@ class FeedbackJoinTest {
   static final String FEEDBACK = "sft.feedback";
   static final String OUT = "sft.examples";
   static final String DLQ = "sft.conversations.dlq";
+  static final String PREFERENCES = "sft.preference-examples";
   static final Duration WINDOW = Duration.ofMinutes(10);
   static final Instant T0 = Instant.parse("2026-12-06T10:00:00Z");
 
@@ -69,6 +71,7 @@ class FeedbackJoinTest {
   private TestInputTopic<byte[], byte[]> feedback;
   private TestOutputTopic<String, SftExample> examples;
   private TestOutputTopic<byte[], Rejection> deadLetters;
+  private TestOutputTopic<String, PreferenceExample> preferences;
   private AvroSerializer<Conversation> conversationSerializer;
   private AvroSerializer<Feedback> feedbackSerializer;
 
@@ -79,12 +82,13 @@ class FeedbackJoinTest {
     TopologySettings topology = new TopologySettings(IN, OUT, DLQ, Duration.ofHours(1),
         "sft-test", TopologySettings.DEFAULT_MAX_ORIGINAL_BYTES,
         TopologySettings.DEFAULT_MAX_RECORD_BYTES, AllowedAdapters.ANY,
-        new FeedbackSettings(FEEDBACK, policy, WINDOW, maxPerConversation));
+        new FeedbackSettings(FEEDBACK, policy, WINDOW, maxPerConversation, PREFERENCES));
     SftTopology.SftSerdes serdes = new SftTopology.SftSerdes(
         AvroDeserializer.specific(Conversation.class, registry),
         AvroSerde.forValues(SftExample.class, registry),
         AvroSerde.forValues(Rejection.class, registry),
-        AvroDeserializer.specific(Feedback.class, registry));
+        AvroDeserializer.specific(Feedback.class, registry),
+        AvroSerde.forValues(PreferenceExample.class, registry));
     labeler = new ExampleLabeler(model, LabelingSettings.DEFAULTS, TestModels.FIXED);
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "sft-test");
@@ -100,6 +104,8 @@ class FeedbackJoinTest {
         AvroDeserializer.specific(SftExample.class, registry));
     deadLetters = driver.createOutputTopic(DLQ, new ByteArrayDeserializer(),
         AvroDeserializer.specific(Rejection.class, registry));
+    preferences = driver.createOutputTopic(PREFERENCES, new StringDeserializer(),
+        AvroDeserializer.specific(PreferenceExample.class, registry));
     conversationSerializer = new AvroSerializer<>(registry, false);
     feedbackSerializer = new AvroSerializer<>(registry, false);
   }
@@ -159,6 +165,13 @@ class FeedbackJoinTest {
     return Arrays.stream(labeled.labels()).boxed().toList();
   }
 
+  /** The preference examples written since the last read: (turn, desirable, corrected). */
+  private List<String> preferenceLabels() {
+    return preferences.readValuesToList().stream().map(p -> p.getConversationId() + "/"
+        + p.getTurn() + (p.getDesirable() ? " desirable" : " undesirable")
+        + (p.getCorrected() ? " corrected" : "")).toList();
+  }
+
   private void closeWindows() {
     driver.advanceWallClockTime(WINDOW.plusSeconds(2));
   }
@@ -179,6 +192,7 @@ class FeedbackJoinTest {
   private void assertNothingLeft() {
     assertThat(examples.isEmpty()).as("no unexpected example").isTrue();
     assertThat(deadLetters.isEmpty()).as("no unexpected dead letter").isTrue();
+    assertThat(preferences.isEmpty()).as("no unexpected preference example").isTrue();
     KeyValueStore<String, byte[]> states = driver.getKeyValueStore(FeedbackJoin.STATE_STORE);
     KeyValueStore<Object, byte[]> deadlines = driver.getKeyValueStore(
         FeedbackJoin.DEADLINE_STORE);
@@ -206,6 +220,7 @@ class FeedbackJoinTest {
     assertThat(example.getSourceOffset()).isZero();
     assertThat(metrics.feedback().count(FeedbackMetrics.Outcome.JOINED)).isEqualTo(1.0);
     assertThat(metrics.feedback().turnCounts()).containsExactly(1.0, 0.0, 0.0);
+    assertThat(preferenceLabels()).containsExactly("c1/3 undesirable");
     assertNothingLeft();
   }
 
@@ -220,6 +235,7 @@ class FeedbackJoinTest {
     assertThat(examples.readValue().getLabels())
         .isEqualTo(labelsOf(twoTurns("c1"), null, false, null, null));
     assertThat(metrics.feedback().turnCounts()).containsExactly(1.0, 1.0, 0.0);
+    assertThat(preferenceLabels()).containsExactly("c1/1 undesirable", "c1/3 desirable");
     assertNothingLeft();
   }
 
@@ -234,6 +250,7 @@ class FeedbackJoinTest {
 
     assertThat(examples.readValue().getLabels())
         .isEqualTo(labelsOf(twoTurns("c1"), null, true, null, false));
+    assertThat(preferenceLabels()).containsExactly("c1/1 desirable", "c1/3 undesirable");
     assertNothingLeft();
   }
 
@@ -248,6 +265,8 @@ class FeedbackJoinTest {
     assertThat(metrics.feedback().droppedCount(FeedbackMetrics.Dropped.NOT_RATED_GOOD))
         .isEqualTo(2.0);
     assertThat(metrics.acceptedCount()).isZero();
+    assertThat(preferenceLabels()).as("a thumbs down teaches KTO even where SFT drops it")
+        .containsExactly("c2/3 undesirable");
     assertNothingLeft();
   }
 
@@ -260,6 +279,7 @@ class FeedbackJoinTest {
 
     assertThat(metrics.feedback().droppedCount(FeedbackMetrics.Dropped.RATED_BAD)).isEqualTo(1.0);
     assertThat(metrics.rejectedCount()).as("not a bad record: no dead letter").isZero();
+    assertThat(preferenceLabels()).containsExactly("c1/1 undesirable", "c1/3 undesirable");
     assertNothingLeft();
   }
 
@@ -297,7 +317,69 @@ class FeedbackJoinTest {
     assertThat(trained).contains("Two plus two is four.<|im_end|>").doesNotContain("It is 4.")
         .doesNotContain("Vier");
     assertThat(metrics.feedback().turnCounts()).containsExactly(0.0, 0.0, 1.0);
+    List<PreferenceExample> pair = preferences.readValuesToList();
+    assertThat(pair).extracting(PreferenceExample::getDesirable).containsExactly(false, true);
+    assertThat(pair).extracting(PreferenceExample::getCorrected).containsExactly(false, true);
+    assertThat(completion(pair.get(0))).contains("It is 4.");
+    assertThat(completion(pair.get(1))).contains("Two plus two is four.");
+    assertThat(pair.get(1).getInputIds()).as("the trained example, to the end of its reply")
+        .isEqualTo(example.getInputIds().subList(0, pair.get(1).getCompletionEnd()));
     assertNothingLeft();
+  }
+
+  // --- preference examples -------------------------------------------------------------------
+
+  @Test
+  void eachJudgedTurnIsAPreferenceExampleOfItsPromptAndItsCompletion() throws Exception {
+    start(FeedbackPolicy.NOT_RATED_BAD);
+    send(twoTurns("c1"));
+    send(Feedback.newBuilder(rating("c1", 1, "down")).setScore(0.2).build());
+    send(rating("c1", 3, "up"));
+    examples.readValue();
+
+    List<PreferenceExample> judged = preferences.readValuesToList();
+    assertThat(judged).hasSize(2);
+    PreferenceExample first = judged.get(0);
+    assertThat(first.getTurn()).isEqualTo(1);
+    assertThat(first.getDesirable()).isFalse();
+    assertThat(first.getRating()).isEqualTo("down");
+    assertThat(first.getScore()).isEqualTo(0.2);
+    assertThat(first.getFeedbackSource()).isEqualTo("thumbs");
+    assertThat(first.getSourceTopic()).isEqualTo(IN);
+    // Exactly the first exchange as SFT labels its reply: the prompt is everything before the
+    // reply's trained tokens, the completion those tokens.
+    Conversation firstExchange = Conversation.newBuilder(twoTurns("c1"))
+        .setMessages(twoTurns("c1").getMessages().subList(0, 2)).build();
+    AssistantLabeler.Labeled labeled = labeler.label(firstExchange);
+    int start = 0;
+    while (labeled.labels()[start] == -100) {
+      start++;
+    }
+    assertThat(first.getCompletionStart()).isEqualTo(start);
+    assertThat(first.getCompletionEnd()).isEqualTo(first.getInputIds().size());
+    assertThat(first.getInputIds()).isEqualTo(Arrays.stream(labeled.inputIds())
+        .limit(first.getCompletionEnd()).boxed().toList());
+    assertThat(prompt(first)).endsWith("<|im_start|>assistant\n");
+    assertThat(completion(first)).endsWith("It is 4.<|im_end|>");
+
+    PreferenceExample second = judged.get(1);
+    assertThat(second.getTurn()).isEqualTo(3);
+    assertThat(second.getDesirable()).isTrue();
+    assertThat(prompt(second)).contains("What is 2+2?").contains("It is 4.")
+        .contains("And 3+3?");
+    assertThat(completion(second)).endsWith("Vier und zwei.<|im_end|>");
+    assertThat(metrics.feedback().preferenceCounts()).containsExactly(1.0, 1.0);
+    assertNothingLeft();
+  }
+
+  private String prompt(PreferenceExample p) {
+    return model.tokenizer().decode(p.getInputIds().subList(0, p.getCompletionStart()).stream()
+        .mapToInt(Integer::intValue).toArray());
+  }
+
+  private String completion(PreferenceExample p) {
+    return model.tokenizer().decode(p.getInputIds().subList(p.getCompletionStart(),
+        p.getCompletionEnd()).stream().mapToInt(Integer::intValue).toArray());
   }
 
   // --- dead letters ----------------------------------------------------------------------------
@@ -345,6 +427,7 @@ class FeedbackJoinTest {
     assertThat(singleDeadLetter(RejectionReason.FEEDBACK_INVALID, userTurn).getDetail())
         .isEqualTo("feedback on conversation c1: turn 0 is a user message; feedback judges"
             + " assistant turns");
+    assertThat(preferenceLabels()).isEmpty();
     assertThat(examples.readValue().getLabels())
         .isEqualTo(labelsOf(twoTurns("c1"), null, null, null, null));
     assertThat(metrics.feedback().count(FeedbackMetrics.Outcome.INVALID)).isEqualTo(3.0);
@@ -366,6 +449,7 @@ class FeedbackJoinTest {
     assertThat(examples.readValue().getLabels())
         .as("the third event, thumbs down, was not applied")
         .isEqualTo(labelsOf(twoTurns("c1"), null, null, null, null));
+    assertThat(preferenceLabels()).containsExactly("c1/1 desirable");
     assertNothingLeft();
   }
 

@@ -52,6 +52,10 @@ final class PurgeCommand implements Callable<Integer> {
       description = "Feedback (purged when it exists). Default: ${DEFAULT-VALUE}.")
   String feedbackTopic;
 
+  @Option(names = "--preference-examples-topic", defaultValue = SftTopics.PREFERENCE_EXAMPLES,
+      description = "Preference examples (purged when it exists). Default: ${DEFAULT-VALUE}.")
+  String preferenceTopic;
+
   @Option(names = "--dead-letter-topics", split = ",",
       defaultValue = SftTopics.CONVERSATIONS_DLQ + "," + SftTopics.EXAMPLES_DLQ,
       description = "Default: ${DEFAULT-VALUE}.") List<String> deadLetterTopics;
@@ -87,7 +91,13 @@ final class PurgeCommand implements Callable<Integer> {
       List<Purge.Target> targets = new ArrayList<>();
       targets.add(new Purge.Target(conversationsTopic, Purge.Kind.CONVERSATIONS));
       targets.add(new Purge.Target(examplesTopic, Purge.Kind.EXAMPLES));
-      if (consumer.listTopics(Duration.ofSeconds(60)).containsKey(feedbackTopic)) {
+      Map<String, ?> existing = consumer.listTopics(Duration.ofSeconds(60));
+      if (existing.containsKey(preferenceTopic)) {
+        targets.add(new Purge.Target(preferenceTopic, Purge.Kind.PREFERENCE_EXAMPLES));
+      } else {
+        System.out.printf("%s: no such topic (no feedback is joined here)%n", preferenceTopic);
+      }
+      if (existing.containsKey(feedbackTopic)) {
         targets.add(new Purge.Target(feedbackTopic, Purge.Kind.FEEDBACK));
       } else {
         System.out.printf("%s: no such topic (no feedback is joined here)%n", feedbackTopic);
@@ -97,6 +107,7 @@ final class PurgeCommand implements Callable<Integer> {
           AvroDeserializer.specific(SftExample.class, registry),
           AvroDeserializer.specific(Rejection.class, registry),
           AvroDeserializer.specific(io.continualsft.avro.Feedback.class, registry),
+          AvroDeserializer.specific(io.continualsft.avro.PreferenceExample.class, registry),
           Duration.ofSeconds(600));
       producer.initTransactions();
       producer.beginTransaction();

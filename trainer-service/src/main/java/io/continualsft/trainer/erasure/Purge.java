@@ -2,6 +2,7 @@ package io.continualsft.trainer.erasure;
 
 import io.continualsft.avro.Conversation;
 import io.continualsft.avro.Feedback;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.Rejection;
 import io.continualsft.avro.SftExample;
 import java.nio.ByteBuffer;
@@ -23,7 +24,8 @@ import org.apache.kafka.common.serialization.Deserializer;
 
 /**
  * Physical deletion: finds every record of the erased conversations in the pipeline's topics
- * (conversations, examples, feedback, dead letters, whose copies carry the original bytes) and
+ * (conversations, examples, preference examples, feedback, dead letters, whose copies carry the
+ * original bytes) and
  * writes a
  * tombstone for its key to the partition it is in, so that compaction removes it
  * ({@code cleanup.policy=compact,delete} on those topics) and every reader skips it until then.
@@ -38,7 +40,7 @@ import org.apache.kafka.common.serialization.Deserializer;
 public final class Purge {
   /** What a topic holds, so how its records are matched. */
   public enum Kind {
-    CONVERSATIONS, EXAMPLES, FEEDBACK, DEAD_LETTERS
+    CONVERSATIONS, EXAMPLES, PREFERENCE_EXAMPLES, FEEDBACK, DEAD_LETTERS
   }
 
   /** A topic to purge. */
@@ -51,16 +53,19 @@ public final class Purge {
   private final Deserializer<SftExample> examples;
   private final Deserializer<Rejection> rejections;
   private final Deserializer<Feedback> feedback;
+  private final Deserializer<PreferenceExample> preferences;
   private final Duration patience;
   /** Conversation ids matched so far (by id or subject), for feedback and its dead letters. */
   private final Set<String> matchedIds = new HashSet<>();
 
   public Purge(Deserializer<Conversation> conversations, Deserializer<SftExample> examples,
-      Deserializer<Rejection> rejections, Deserializer<Feedback> feedback, Duration patience) {
+      Deserializer<Rejection> rejections, Deserializer<Feedback> feedback,
+      Deserializer<PreferenceExample> preferences, Duration patience) {
     this.conversations = conversations;
     this.examples = examples;
     this.rejections = rejections;
     this.feedback = feedback;
+    this.preferences = preferences;
     this.patience = patience;
   }
 
@@ -127,6 +132,9 @@ public final class Purge {
       case EXAMPLES -> decoded(examples, r.topic(), r.value(),
           e -> matched(e.getConversationId(),
               erasures.erases(e.getConversationId(), e.getSubject())));
+      case PREFERENCE_EXAMPLES -> decoded(preferences, r.topic(), r.value(),
+          p -> matched(p.getConversationId(),
+              erasures.erases(p.getConversationId(), p.getSubject())));
       case FEEDBACK -> (r.key() != null && erasedId(new String(r.key(), StandardCharsets.UTF_8),
           erasures)) || decoded(feedback, r.topic(), r.value(),
               f -> erasedId(f.getConversationId(), erasures));

@@ -78,6 +78,16 @@ public final class AdapterTraining implements AutoCloseable {
     return trainer.train(batcher.plan(examples), lora.parameters());
   }
 
+  /** One optimizer step of the KTO objective over {@code examples} (at least two). */
+  public LoraTrainer.KtoStep stepKto(List<Kto.Example> examples, Kto.Settings kto) {
+    return trainer.trainKto(examples, kto, batcher, lora.parameters());
+  }
+
+  /** The KTO loss and implied rewards of {@code examples} with the adapter as it is now. */
+  public Kto.Scores scoreKto(List<Kto.Example> examples, Kto.Settings kto) {
+    return trainer.scoreKto(examples, kto, batcher);
+  }
+
   /** Mean loss over the trained tokens of {@code examples}; NaN when there are none. */
   public double evalLoss(List<Batch.Example> examples) {
     return trainer.evalLoss(examples, batcher);

@@ -57,6 +57,22 @@ public final class Kto {
       }
     }
 
+    /**
+     * From a preference example's fields: {@code ids} up to {@code completionEnd}, the
+     * completion starting at {@code completionStart}.
+     */
+    public static Example of(List<Integer> ids, int completionStart, int completionEnd,
+        boolean desirable) {
+      if (completionStart < 1 || completionEnd <= completionStart || completionEnd > ids.size()) {
+        throw new IllegalArgumentException("completion [" + completionStart + ", "
+            + completionEnd + ") is not a non-empty span after a prompt in " + ids.size()
+            + " tokens");
+      }
+      int[] all = ids.stream().mapToInt(Integer::intValue).toArray();
+      return new Example(Arrays.copyOfRange(all, 0, completionStart),
+          Arrays.copyOfRange(all, completionStart, completionEnd), desirable);
+    }
+
     /** Prompt then completion, only the completion's tokens scored. */
     public Batch.Example sequence() {
       return sequence(promptIds, completionIds);
@@ -129,14 +145,17 @@ public final class Kto {
     }
 
     /**
-     * The share of examples whose implied reward has the rating's sign (positive for desirable,
-     * negative for undesirable), a tie counting one half: 0.5 for the base model itself.
+     * The share of examples that KTO's value function puts on their rating's side of its
+     * reference point: desirable ones with {@code β·(logratio − z_0) > 0}, undesirable ones below
+     * it, a tie counting one half (so 0.5 for the base model, where every log-ratio and z_0 are
+     * 0). Against 0 rather than z_0, a policy that makes every reply of the house format more
+     * likely, wrong ones too, would score its rejections as right.
      */
     public double rewardAccuracy() {
       double right = 0;
       for (int i = 0; i < desirable.length; i++) {
-        double r = reward(i);
-        right += r == 0 ? 0.5 : (r > 0) == desirable[i] ? 1 : 0;
+        double margin = reward(i) - beta * kl;
+        right += margin == 0 ? 0.5 : (margin > 0) == desirable[i] ? 1 : 0;
       }
       return right / desirable.length;
     }

@@ -50,7 +50,7 @@ class KtoTest {
   }
 
   @Test
-  void rewardAccuracyCountsTheRatingsSignAndATieAsHalf() {
+  void rewardAccuracyCountsWhichSideOfTheReferencePointEachRatingFallsAndATieAsHalf() {
     Kto.Scores base = new Kto.Scores(0.5, 0, new double[] {-5, -6}, new double[] {-5, -6},
         new boolean[] {true, false}, 0.1);
     assertThat(base.rewardAccuracy()).isEqualTo(0.5);
@@ -58,6 +58,11 @@ class KtoTest {
         -4}, new boolean[] {true, false, false}, 0.1);
     assertThat(learned.reward(0)).isCloseTo(0.1, org.assertj.core.data.Offset.offset(1e-12));
     assertThat(learned.rewardAccuracy()).isEqualTo(2.0 / 3);
+    Kto.Scores everythingUp = new Kto.Scores(0.4, 1.5, new double[] {-3, -5}, new double[] {-5,
+        -6}, new boolean[] {true, false}, 0.1);
+    assertThat(everythingUp.rewardAccuracy())
+        .as("the undesirable completion rose less than the reference point: right")
+        .isEqualTo(1.0);
   }
 
   @Test
