@@ -125,10 +125,16 @@ class FeedbackIT {
 
   private static StreamsApp start(KafkaCluster kafka, SchemaRegistry registry, Topics topics,
       FeedbackPolicy policy, Duration window) {
-    Map<String, String> config = TestConfigs.streamsApp(kafka, registry,
-        "sft-feedback-" + UUID.randomUUID().toString().substring(0, 8), topics.conversations,
-        topics.examples, topics.deadLetters, Path.of(System.getProperty("qwen3.dir")),
-        TestDirs.fresh("feedback-state"));
+    return start(kafka, registry, topics, policy, window,
+        "sft-feedback-" + UUID.randomUUID().toString().substring(0, 8));
+  }
+
+  /** A streams app of {@code applicationId} with a state directory of its own (nothing local). */
+  private static StreamsApp start(KafkaCluster kafka, SchemaRegistry registry, Topics topics,
+      FeedbackPolicy policy, Duration window, String applicationId) {
+    Map<String, String> config = TestConfigs.streamsApp(kafka, registry, applicationId,
+        topics.conversations, topics.examples, topics.deadLetters,
+        Path.of(System.getProperty("qwen3.dir")), TestDirs.fresh("feedback-state"));
     config.put("topic.feedback", topics.feedback);
     config.put("topic.preference-examples", topics.preferences);
     config.put("train.when", policy.configName());
@@ -359,6 +365,79 @@ class FeedbackIT {
       assertThat(metrics.count(FeedbackMetrics.Outcome.LATE)).isEqualTo(1.0);
       assertThat(metrics.count(FeedbackMetrics.Outcome.JOINED)).isEqualTo(3.0);
       assertThat(metrics.turnCounts()[2]).as("corrected turns").isEqualTo(1.0);
+    }
+  }
+
+  /**
+   * What waits in the join survives the app: conversations half-judged when one instance stops
+   * are released, exactly once, by a new instance with an empty state directory (the join's
+   * stores restored from their changelogs) when the rest of their feedback comes.
+   */
+  @Test
+  void whatWaitsInTheJoinIsRestoredFromItsChangelog(KafkaCluster kafka, SchemaRegistry registry)
+      throws Exception {
+    Topics topics = Topics.fresh(kafka, "restart");
+    String applicationId = "sft-feedback-restart-" + UUID.randomUUID().toString().substring(0, 8);
+    Random random = new Random(3);
+    List<Conversation> stream = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      stream.add(conversation("r-" + i, i, true, random));
+    }
+    try (SchemaRegistryClient client = registry.client(true)) {
+      AvroSerializer<Feedback> feedback = new AvroSerializer<>(client, false);
+      try (StreamsApp first = start(kafka, registry, topics, FeedbackPolicy.NOT_RATED_BAD,
+          Duration.ofMinutes(10), applicationId)) {
+        Clients.produce(kafka, topics.conversations, new AvroSerializer<>(client, false),
+            stream.stream().map(Conversation::getId).toList(), stream);
+        List<Feedback> firstTurns = stream.stream().map(c -> rating(c.getId(), 1,
+            !wrong(Integer.parseInt(c.getId().substring(2)), 0))).toList();
+        Clients.produce(kafka, topics.feedback, feedback,
+            firstTurns.stream().map(Feedback::getConversationId).toList(), firstTurns);
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60))
+            .until(() -> first.metrics().processing().count() >= 20);
+        assertThat(Clients.consume(kafka, topics.examples, AvroDeserializer.specific(
+            SftExample.class, client), 1, Duration.ofSeconds(3))).as("all still waiting")
+            .isEmpty();
+      }
+      try (StreamsApp second = start(kafka, registry, topics, FeedbackPolicy.NOT_RATED_BAD,
+          Duration.ofMinutes(10), applicationId)) {
+        List<Feedback> secondTurns = stream.stream().map(c -> rating(c.getId(), 3,
+            !wrong(Integer.parseInt(c.getId().substring(2)), 1))).toList();
+        Clients.produce(kafka, topics.feedback, feedback,
+            secondTurns.stream().map(Feedback::getConversationId).toList(), secondTurns);
+        List<ConsumerRecord<String, SftExample>> examples = Clients.consume(kafka,
+            topics.examples, AvroDeserializer.specific(SftExample.class, client), 8,
+            Duration.ofSeconds(90));
+        // r-0 and r-5 had both replies wrong: nothing left to train, dropped.
+        assertThat(examples).extracting(ConsumerRecord::key).containsExactlyInAnyOrder(
+            "r-1", "r-2", "r-3", "r-4", "r-6", "r-7", "r-8", "r-9");
+        try (ChatModel model = ChatModel.load(Path.of(System.getProperty("qwen3.dir")),
+            "default", Clock.systemUTC())) {
+          ExampleLabeler labeler = new ExampleLabeler(model, LabelingSettings.DEFAULTS,
+              Clock.systemUTC());
+          for (ConsumerRecord<String, SftExample> r : examples) {
+            int i = Integer.parseInt(r.key().substring(2));
+            Conversation c = stream.get(i);
+            List<Message> messages = new ArrayList<>(c.getMessages());
+            for (int t = 0; t < 2; t++) {
+              if (wrong(i, t)) {
+                messages.set(1 + 2 * t, Message.newBuilder(messages.get(1 + 2 * t))
+                    .setTrain(false).build());
+              }
+            }
+            assertThat(r.value().getLabels()).as(r.key()).isEqualTo(labels(labeler,
+                Conversation.newBuilder(c).setMessages(messages).build()));
+          }
+        }
+        assertThat(second.metrics().processing().count())
+            .as("only the new feedback was read: the rest came back with the state")
+            .isEqualTo(10);
+        assertThat(second.metrics().feedback().count(FeedbackMetrics.Outcome.JOINED))
+            .as("the first turns' ratings, restored, joined with the second ones").isEqualTo(20.0);
+        assertThat(second.metrics().feedback().droppedCount(FeedbackMetrics.Dropped.RATED_BAD))
+            .isEqualTo(2.0);
+        assertThat(second.metrics().rejectedCount()).isZero();
+      }
     }
   }
 
