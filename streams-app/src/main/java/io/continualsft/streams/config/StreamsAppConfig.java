@@ -172,17 +172,22 @@ public final class StreamsAppConfig {
     return LabelingKeys.templateName(values::get);
   }
 
-  public TopologySettings topologySettings() {
-    Duration window;
+  /** The positive ISO-8601 duration of {@code key}, or an error naming the key. */
+  private Duration positiveDuration(String key, String example) {
+    Duration d;
     try {
-      window = Duration.parse(get(DEDUP_WINDOW));
+      d = Duration.parse(get(key));
     } catch (RuntimeException e) {
-      throw new ConfigException(DEDUP_WINDOW, get(DEDUP_WINDOW),
-          "must be an ISO-8601 duration such as PT24H");
+      throw new ConfigException(key, get(key), "must be an ISO-8601 duration such as " + example);
     }
-    if (window.isNegative() || window.isZero()) {
-      throw new ConfigException(DEDUP_WINDOW, get(DEDUP_WINDOW), "must be positive");
+    if (d.isNegative() || d.isZero()) {
+      throw new ConfigException(key, get(key), "must be positive");
     }
+    return d;
+  }
+
+  public TopologySettings topologySettings() {
+    Duration window = positiveDuration(DEDUP_WINDOW, "PT24H");
     AllowedAdapters allowed;
     try {
       allowed = AllowedAdapters.parse(get(ADAPTERS_ALLOWED));
@@ -212,16 +217,7 @@ public final class StreamsAppConfig {
     } catch (IllegalArgumentException e) {
       throw new ConfigException(TRAIN_WHEN, get(TRAIN_WHEN), e.getMessage());
     }
-    Duration window;
-    try {
-      window = Duration.parse(get(FEEDBACK_WINDOW));
-    } catch (RuntimeException e) {
-      throw new ConfigException(FEEDBACK_WINDOW, get(FEEDBACK_WINDOW),
-          "must be an ISO-8601 duration such as PT10M");
-    }
-    if (window.isNegative() || window.isZero()) {
-      throw new ConfigException(FEEDBACK_WINDOW, get(FEEDBACK_WINDOW), "must be positive");
-    }
+    Duration window = positiveDuration(FEEDBACK_WINDOW, "PT10M");
     String topic = get(TOPIC_FEEDBACK);
     if (policy != FeedbackPolicy.ALWAYS && topic.equals(get(TOPIC_CONVERSATIONS))) {
       throw new ConfigException(TOPIC_FEEDBACK, topic, "must differ from "
