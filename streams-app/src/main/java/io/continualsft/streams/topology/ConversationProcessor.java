@@ -100,7 +100,7 @@ final class ConversationProcessor implements Processor<byte[], byte[], byte[], O
       reject(input, e.reason(), e.detail());
       return;
     }
-    if (alreadyAccepted(conversation.getId(), record.timestamp())) {
+    if (accepted(conversation.getId(), record.timestamp())) {
       metrics.duplicate();
       return;
     }
@@ -210,10 +210,5 @@ final class ConversationProcessor implements Processor<byte[], byte[], byte[], O
           + exact + "-byte record (" + example.getInputIds().size() + " tokens), over the"
           + " producer's max.request.size of " + settings.maxRecordBytes());
     }
-  }
-
-  /** Whether {@code id} was accepted within the dedup window around {@code timestamp}. */
-  private boolean alreadyAccepted(String id, long timestamp) {
-    return accepted(id, timestamp);
   }
 }

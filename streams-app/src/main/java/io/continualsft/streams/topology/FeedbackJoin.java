@@ -127,10 +127,10 @@ final class FeedbackJoin {
       // released at once with the feedback there is, rather than failing the stream thread.
       log.warn("conversation {} ({} bytes) is too large to wait for feedback; released with the"
           + " {} feedback event(s) already here", id, source.value().length, feedback.size());
-      release(id, conversation, next);
+      release(id, conversation, next, feedback);
       remove(id, state);
     } else if (FeedbackRules.complete(conversation, feedback)) {
-      release(id, conversation, next);
+      release(id, conversation, next, feedback);
       remove(id, state);
     } else {
       store(id, state, next);
@@ -184,8 +184,9 @@ final class FeedbackJoin {
     if (next.conversation() != null) {
       Conversation conversation = conversations.deserialize(next.conversation().topic(),
           next.conversation().value());
-      if (FeedbackRules.complete(conversation, decode(next.feedback()))) {
-        release(id, conversation, next);
+      List<Feedback> waiting = decode(next.feedback());
+      if (FeedbackRules.complete(conversation, waiting)) {
+        release(id, conversation, next, waiting);
         remove(id, state);
         return;
       }
@@ -213,7 +214,7 @@ final class FeedbackJoin {
       states.delete(id);
       if (state.conversation() != null) {
         release(id, conversations.deserialize(state.conversation().topic(),
-            state.conversation().value()), state);
+            state.conversation().value()), state, decode(state.feedback()));
       } else {
         for (Parked orphan : state.feedback()) {
           metrics.outcome(Outcome.ORPHANED);
@@ -225,8 +226,9 @@ final class FeedbackJoin {
     metrics.waiting(states.approximateNumEntries());
   }
 
-  private void release(String id, Conversation conversation, JoinState state) {
-    List<Feedback> feedback = decode(state.feedback());
+  /** {@code feedback}: the state's feedback records, decoded, in the same order. */
+  private void release(String id, Conversation conversation, JoinState state,
+      List<Feedback> feedback) {
     FeedbackRules.Applied applied = FeedbackRules.apply(conversation, feedback,
         settings.policy(), labels.policy());
     for (FeedbackRules.Misfit misfit : applied.misfits()) {

@@ -24,6 +24,7 @@ import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.processor.StreamPartitioner;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -65,15 +66,16 @@ public final class SftTopology {
   /** The partition of an example: its adapter's ({@link AdapterPartitions}). */
   static java.util.Optional<java.util.Set<Integer>> partitionByAdapter(String topic, String key,
       SftExample example, int partitions) {
-    return java.util.Optional.of(java.util.Set.of(
-        AdapterPartitions.partitionFor(example.getAdapter(), partitions)));
+    return byAdapter(SftExample::getAdapter).partitions(topic, key, example, partitions);
   }
 
-  /** The partition of a preference example: its adapter's, as for examples. */
-  static java.util.Optional<java.util.Set<Integer>> partitionPreferenceByAdapter(String topic,
-      String key, PreferenceExample example, int partitions) {
-    return java.util.Optional.of(java.util.Set.of(
-        AdapterPartitions.partitionFor(example.getAdapter(), partitions)));
+  /**
+   * Records of an adapter to that adapter's partition: examples and preference examples alike,
+   * so a trainer that owns an adapter's partition owns all of its records.
+   */
+  static <V> StreamPartitioner<String, V> byAdapter(java.util.function.Function<V, String> adapter) {
+    return (topic, key, value, partitions) -> java.util.Optional.of(java.util.Set.of(
+        AdapterPartitions.partitionFor(adapter.apply(value), partitions)));
   }
 
   public static Topology buildTopology(TopologySettings settings, SftSerdes serdes,
@@ -148,7 +150,7 @@ public final class SftTopology {
           }, Named.as("key-preference-by-conversation-id"))
           .to(feedback.preferenceTopic(), Produced.with(Serdes.String(), serdes.preferences())
               .withName("write-preference-examples")
-              .withStreamPartitioner(SftTopology::partitionPreferenceByAdapter));
+              .withStreamPartitioner(byAdapter(PreferenceExample::getAdapter)));
     }
     return builder.build();
   }

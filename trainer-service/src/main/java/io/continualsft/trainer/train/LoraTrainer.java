@@ -207,10 +207,7 @@ public final class LoraTrainer {
     double[] referenceMismatched = model.withoutAdapters(() -> logps(mismatched, batcher));
     double kl = Kto.kl(logps(mismatched, batcher), referenceMismatched);
 
-    java.util.IdentityHashMap<Batch.Example, Integer> index = new java.util.IdentityHashMap<>();
-    for (int i = 0; i < n; i++) {
-      index.put(matched.get(i), i);
-    }
+    Map<Batch.Example, Integer> index = positions(matched);
     double[] policy = new double[n];
     TokenBudgetBatcher.Plan plan = batcher.plan(matched);
     long tokens = 0;
@@ -278,12 +275,21 @@ public final class LoraTrainer {
     return new Kto.Scores(loss / desirable.length, kl, policy, reference, desirable, kto.beta());
   }
 
-  /** log π of each example's scored tokens (summed), with the model as it is now, no gradient. */
-  private double[] logps(List<Batch.Example> examples, TokenBudgetBatcher batcher) {
-    java.util.IdentityHashMap<Batch.Example, Integer> index = new java.util.IdentityHashMap<>();
+  /**
+   * Each example's position in {@code examples}, by identity: the batcher reorders examples, and
+   * {@link TokenBudgetBatcher.Plan#examples()} hands back the same instances.
+   */
+  private static Map<Batch.Example, Integer> positions(List<Batch.Example> examples) {
+    Map<Batch.Example, Integer> index = new java.util.IdentityHashMap<>();
     for (int i = 0; i < examples.size(); i++) {
       index.put(examples.get(i), i);
     }
+    return index;
+  }
+
+  /** log π of each example's scored tokens (summed), with the model as it is now, no gradient. */
+  private double[] logps(List<Batch.Example> examples, TokenBudgetBatcher batcher) {
+    Map<Batch.Example, Integer> index = positions(examples);
     double[] out = new double[examples.size()];
     TokenBudgetBatcher.Plan plan = batcher.plan(examples);
     for (int m = 0; m < plan.microBatches().size(); m++) {
