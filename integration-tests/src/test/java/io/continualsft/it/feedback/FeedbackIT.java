@@ -34,6 +34,12 @@ import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.Batch;
 import io.continualsft.trainer.train.AdapterTraining;
 import io.continualsft.trainer.train.Kto;
+import io.continualsft.trainer.config.AdapterObjectives;
+import io.continualsft.trainer.service.ExampleAdmission;
+import io.continualsft.trainer.service.Published;
+import io.continualsft.trainer.service.TrainerService;
+import io.continualsft.avro.CheckpointManifest;
+import io.continualsft.it.trainer.TrainerServiceIT;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -198,8 +204,12 @@ class FeedbackIT {
 
     Map<FeedbackPolicy, Map<String, SftExample>> made = new LinkedHashMap<>();
     List<PreferenceExample> rated = new ArrayList<>();
+    Topics ratedGood = null;
     for (FeedbackPolicy policy : FeedbackPolicy.values()) {
       Topics topics = Topics.fresh(kafka, policy.configName());
+      if (policy == FeedbackPolicy.RATED_GOOD) {
+        ratedGood = topics;
+      }
       int expected = policy == FeedbackPolicy.ALWAYS ? CONVERSATIONS : goodAlone.size();
       try (StreamsApp app = start(kafka, registry, topics, policy, Duration.ofMinutes(5));
           SchemaRegistryClient client = registry.client(true)) {
@@ -305,6 +315,85 @@ class FeedbackIT {
       assertThat(trained.rewardAccuracy()).isGreaterThan(0.8);
       assertThat(trained.loss()).isLessThan(untrained.loss());
     }
+
+    // The same through the streaming trainer: objective=kto reads the preference examples
+    // topic as it is, holds out a quarter of the conversations' rated turns, and gates each
+    // candidate on their KTO loss against the base's (0.5 exactly).
+    streamingKto(kafka, registry, modelDir, ratedGood.preferences());
+  }
+
+  private static void streamingKto(KafkaCluster kafka, SchemaRegistry registry, Path modelDir,
+      String preferences) throws Exception {
+    String suffix = UUID.randomUUID().toString().substring(0, 8);
+    String checkpoints = "kto-checkpoints-" + suffix;
+    String dlq = "kto-dead-letters-" + suffix;
+    String examples = "kto-examples-" + suffix; // an SFT adapter's topic: not read here
+    kafka.createTopics(1, checkpoints, dlq, examples);
+    TrainerSettings settings = TrainerFixtures.settings(kafka, registry.url(), modelDir,
+        examples, dlq, checkpoints, "default", "kto-" + suffix)
+        .set(TrainerConfig.OBJECTIVE, AdapterObjectives.parse("kto"))
+        .set(TrainerConfig.TOPIC_PREFERENCE_EXAMPLES, preferences)
+        .set(TrainerConfig.LORA_DROPOUT, 0.0).set(TrainerConfig.LEARNING_RATE, 0.005)
+        .set(TrainerConfig.STEP_EXAMPLES, 4).set(TrainerConfig.STEP_TOKENS, 1_000_000)
+        .set(TrainerConfig.REPLAY_FRACTION, 0.5).set(TrainerConfig.EVAL_FRACTION, 0.25)
+        .set(TrainerConfig.CHECKPOINT_EVERY_STEPS, 8).build();
+    long end;
+    try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(
+        Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()),
+        new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+        new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+      org.apache.kafka.common.TopicPartition tp =
+          new org.apache.kafka.common.TopicPartition(preferences, 0);
+      end = consumer.endOffsets(List.of(tp)).get(tp);
+    }
+    List<Published> published = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try (TrainerService service = TrainerService.create(settings)) {
+      service.onPublished(published::add);
+      java.util.concurrent.atomic.AtomicBoolean stop =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      java.util.concurrent.CompletableFuture<Void> running =
+          java.util.concurrent.CompletableFuture.runAsync(() -> service.run(stop::get));
+      try {
+        java.time.Instant deadline = java.time.Instant.now().plusSeconds(300);
+        while (published.stream().noneMatch(p -> p.offsets().values().iterator().next() == end)) {
+          if (running.isDone()) {
+            running.get(); // the trainer's failure, as it is
+            throw new AssertionError("the trainer stopped");
+          }
+          assertThat(java.time.Instant.now()).as("a checkpoint through offset " + end)
+              .isBefore(deadline);
+          Thread.sleep(200);
+        }
+      } finally {
+        stop.set(true);
+        running.get();
+      }
+    }
+    long heldOutConversations = java.util.stream.IntStream.range(0, CONVERSATIONS)
+        .filter(i -> ExampleAdmission.heldOut("c-" + i, 0.25)).count();
+    Published last = published.getLast();
+    assertThat(last.examplesTrained()).as("two rated turns of each conversation not held out")
+        .isEqualTo(2 * (CONVERSATIONS - heldOutConversations));
+    CheckpointManifest manifest;
+    try (SchemaRegistryClient client = registry.client(false)) {
+      manifest = TrainerServiceIT.newest(kafka, client, checkpoints, "default").orElseThrow()
+          .manifest();
+    }
+    double accuracy = manifest.getMetrics().get("eval_reward_accuracy");
+    System.out.printf("[feedback] streaming KTO (objective=kto, steps of 4 + 2 replayed): %d"
+        + " rated turns trained, %d held out; v%d eval KTO loss %.4f (base 0.5000), reward"
+        + " accuracy %.3f (base 0.500); %d of %d versions released%n", last.examplesTrained(),
+        2 * heldOutConversations, last.version(), last.evalLoss(), accuracy,
+        published.stream().filter(Published::released).count(), published.size());
+    published.forEach(p -> System.out.printf("[feedback]   v%d: eval KTO loss %.4f, %s %s: %s%n",
+        p.version(), p.evalLoss(), p.released() ? "released" : "not released", p.reason(),
+        p.gate()));
+    assertThat(manifest.getSourceOffsets()).extracting(o -> o.getTopic().toString())
+        .containsOnly(preferences);
+    assertThat(accuracy).as("held-out reward accuracy over the base's 0.5").isGreaterThan(0.8);
+    assertThat(last.evalLoss()).isLessThan(0.25);
+    assertThat(published).as("each candidate gated against the one before (the base: 0.5)")
+        .allSatisfy(p -> assertThat(p.released()).isTrue());
   }
 
   @Test

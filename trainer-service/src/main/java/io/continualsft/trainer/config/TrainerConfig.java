@@ -225,6 +225,25 @@ public final class TrainerConfig {
       "replay.retention-share", "Share of replayed examples drawn from the retention set"
           + " instead (the retention loss then no longer measures unseen examples).", 0.0,
       s -> s.replay().retentionShare());
+  public static final Setting<AdapterObjectives> OBJECTIVE = new Setting<>("objective",
+      "What adapters learn from: sft (the examples topic, cross-entropy on assistant tokens) or"
+          + " kto (the preference examples topic, KTO on rated turns); or per adapter,"
+          + " comma-separated PATTERN=sft|kto entries (patterns as in adapters.allowed, the first"
+          + " match deciding, no match: sft).", AdapterObjectives.SFT, AdapterObjectives::parse,
+      AdapterObjectives::toString, s -> s.objectives().spec());
+  public static final Setting<String> TOPIC_PREFERENCE_EXAMPLES = text(
+      "topic.preference-examples", "Input topic of the kto adapters (Avro PreferenceExample).",
+      SftTopics.PREFERENCE_EXAMPLES, s -> s.objectives().preferenceTopic());
+  public static final Setting<Double> KTO_BETA = decimal("kto.beta", "KTO's beta: how far the"
+      + " adapter may move from the base model (TRL's default).", 0.1,
+      s -> s.objectives().beta());
+  public static final Setting<Double> KTO_DESIRABLE_WEIGHT = decimal("kto.desirable-weight",
+      "KTO's weight of desirable (rated up or corrected) completions.", 1.0,
+      s -> s.objectives().desirableWeight());
+  public static final Setting<Double> KTO_UNDESIRABLE_WEIGHT = decimal("kto.undesirable-weight",
+      "KTO's weight of undesirable (rated down or replaced) completions; with unbalanced"
+          + " ratings the KTO paper keeps desirable-weight x desirable / (undesirable-weight x"
+          + " undesirable) in [1, 4/3].", 1.0, s -> s.objectives().undesirableWeight());
   public static final Setting<String> ERASURE_TOPIC = text("erasure.topic",
       "Erasure requests (Avro ErasureRequest), read from the start at startup and followed;"
           + " create it with cleanup.policy=compact. Empty: none (nothing is ever erased).",
@@ -251,7 +270,8 @@ public final class TrainerConfig {
       CHUNK_BYTES, METRICS_PORT, METRICS_HOST, PROGRESS_EVERY_STEPS, RELEASE_POLICY,
       GATE_MAX_EVAL_INCREASE, GATE_MAX_RETENTION_INCREASE, GATE_ABSOLUTE_TOLERANCE,
       RETENTION_FILE, RETENTION_TOPIC, RETENTION_MAX_EXAMPLES, REPLAY_FRACTION,
-      REPLAY_RETENTION_SHARE, ERASURE_TOPIC, ERASURE_BATCH_WINDOW, NON_FINITE_STEPS);
+      REPLAY_RETENTION_SHARE, OBJECTIVE, TOPIC_PREFERENCE_EXAMPLES, KTO_BETA, KTO_DESIRABLE_WEIGHT,
+      KTO_UNDESIRABLE_WEIGHT, ERASURE_TOPIC, ERASURE_BATCH_WINDOW, NON_FINITE_STEPS);
 
   private static final Set<String> LABELING_KEYS = LabelingKeys.KEYS.stream()
       .map(LabelingKeys.Key::name).collect(Collectors.toUnmodifiableSet());

@@ -28,6 +28,7 @@ import org.apache.kafka.common.config.ConfigException;
  *     #EVERY_ADAPTER}: every adapter whose examples are in the partitions the group assigns it
  * @param seed seeds the adapter's initialisation and each step's dropout
  * @param labels how the retention set is labelled: the streams app's rules and template
+ * @param objectives what each adapter learns from, and KTO's settings
  * @param erasure where erasure requests come from, and how long requests are batched
  * @param nonFiniteSteps fault injection for tests: steps whose gradients are made NaN
  */
@@ -45,6 +46,7 @@ public record TrainerSettings(
     Gate gate,
     Retention retention,
     Replay replay,
+    Objectives objectives,
     Adapters adapters,
     Labels labels,
     Erasure erasure,
@@ -62,6 +64,13 @@ public record TrainerSettings(
     REPLAY_RETENTION_SHARE.check(replay.retentionShare() == 0 || retention.configured(),
         replay.retentionShare(), "needs a retention set (" + RETENTION_FILE.key() + " or "
             + RETENTION_TOPIC.key() + ")");
+    if (objectives.spec().possible(adapter, adapter.equals(EVERY_ADAPTER))
+        .contains(AdapterObjectives.Kind.KTO)) {
+      TOPIC_PREFERENCE_EXAMPLES.check(!objectives.preferenceTopic().isBlank()
+          && !objectives.preferenceTopic().equals(kafka.examplesTopic()),
+          objectives.preferenceTopic(), "must name the preference examples topic (not "
+          + TOPIC_EXAMPLES.key() + ") when an adapter learns by kto");
+    }
     nonFiniteSteps = List.copyOf(nonFiniteSteps);
   }
 
@@ -71,7 +80,7 @@ public record TrainerSettings(
     return new TrainerSettings(Kafka.from(v, adapter), adapter, Model.from(v), lora,
         v.get(SEED), Steps.from(v), Optimizer.from(v), Eval.from(v), Checkpoints.from(v),
         Observability.from(v), Gate.from(v), Retention.from(v), Replay.from(v),
-        Adapters.from(v, lora), Labels.from(v), Erasure.from(v), v.get(NON_FINITE_STEPS));
+        Objectives.from(v), Adapters.from(v, lora), Labels.from(v), Erasure.from(v), v.get(NON_FINITE_STEPS));
   }
 
   private static LoraSettings lora(TrainerConfig.Values v) {
@@ -91,6 +100,28 @@ public record TrainerSettings(
   /** Whether {@code name}'s examples are this trainer's to train. */
   public boolean trains(String name) {
     return everyAdapter() || adapter.equals(name);
+  }
+
+  /** The objective of adapter {@code name}. */
+  public AdapterObjectives.Kind objectiveOf(String name) {
+    return objectives.spec().of(name);
+  }
+
+  /**
+   * The topics this trainer reads: the examples topic for SFT adapters and the preference
+   * examples topic for KTO adapters, those of the objectives its adapters may have.
+   */
+  public List<String> inputTopics() {
+    List<String> topics = new java.util.ArrayList<>();
+    java.util.Set<AdapterObjectives.Kind> kinds = objectives.spec().possible(adapter,
+        everyAdapter());
+    if (kinds.contains(AdapterObjectives.Kind.SFT)) {
+      topics.add(kafka.examplesTopic());
+    }
+    if (kinds.contains(AdapterObjectives.Kind.KTO)) {
+      topics.add(objectives.preferenceTopic());
+    }
+    return List.copyOf(topics);
   }
 
   /** The LoRA settings of adapter {@code name}: its override, else {@link #lora()}. */
@@ -376,6 +407,27 @@ public record TrainerSettings(
     /** Replayed examples to add to a step of {@code fresh} new ones: ρ/(1-ρ) of them, rounded. */
     public int count(int fresh) {
       return fraction == 0 ? 0 : (int) Math.round(fresh * fraction / (1 - fraction));
+    }
+  }
+
+  /**
+   * What each adapter learns from ({@code objective}): SFT adapters from the examples topic, KTO
+   * adapters from {@code preferenceTopic}, with KTO's β and weights.
+   */
+  public record Objectives(AdapterObjectives spec, String preferenceTopic, double beta,
+      double desirableWeight, double undesirableWeight) {
+    public Objectives {
+      java.util.Objects.requireNonNull(spec, OBJECTIVE.key());
+      KTO_BETA.check(beta > 0 && Double.isFinite(beta), beta, "must be a positive number");
+      KTO_DESIRABLE_WEIGHT.check(desirableWeight >= 0 && Double.isFinite(desirableWeight),
+          desirableWeight, "must be >= 0");
+      KTO_UNDESIRABLE_WEIGHT.check(undesirableWeight >= 0 && Double.isFinite(undesirableWeight),
+          undesirableWeight, "must be >= 0");
+    }
+
+    static Objectives from(TrainerConfig.Values v) {
+      return new Objectives(v.get(OBJECTIVE), v.get(TOPIC_PREFERENCE_EXAMPLES), v.get(KTO_BETA),
+          v.get(KTO_DESIRABLE_WEIGHT), v.get(KTO_UNDESIRABLE_WEIGHT));
     }
   }
 

@@ -12,8 +12,14 @@ import java.util.List;
  * its row, from 1; 0 for padding).
  */
 public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[][] segments) {
-  /** One example: ids and labels of equal length. */
-  public record Example(int[] ids, int[] labels) {
+  /**
+   * How a person rated an example's completion, for a preference objective (KTO); {@link #NONE}
+   * for a supervised example, whose labels are the whole signal.
+   */
+  public enum Rating { NONE, DESIRABLE, UNDESIRABLE }
+
+  /** One example: ids and labels of equal length, and its rating (NONE: an SFT example). */
+  public record Example(int[] ids, int[] labels, Rating rating) {
     public Example {
       try {
         LabelContract.checkLengths(ids.length, labels.length);
@@ -21,6 +27,12 @@ public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[]
         throw new IllegalArgumentException("ids and labels must have the same, non-zero length: "
             + e.getMessage(), e);
       }
+      java.util.Objects.requireNonNull(rating, "rating");
+    }
+
+    /** A supervised example. */
+    public Example(int[] ids, int[] labels) {
+      this(ids, labels, Rating.NONE);
     }
 
     /**

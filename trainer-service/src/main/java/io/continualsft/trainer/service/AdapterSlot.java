@@ -3,6 +3,7 @@ package io.continualsft.trainer.service;
 import io.continualsft.trainer.lora.LoraSettings;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
 import io.continualsft.trainer.lora.AdapterState;
+import io.continualsft.trainer.train.Objective;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.apache.kafka.common.TopicPartition;
@@ -18,6 +19,8 @@ final class AdapterSlot {
   final LoraSettings lora;
   final StepBookkeeping books;
   final ReplayDraw replay;
+  /** What it learns from, and its loss. */
+  final Objective objective;
   /** Where this adapter is in the resident order: higher is more recently trained. */
   long lastUsed;
   boolean resident;
@@ -46,6 +49,12 @@ final class AdapterSlot {
   final Map<TopicPartition, Long> firstRead = new LinkedHashMap<>();
 
   AdapterSlot(String name, LoraSettings lora, StepBookkeeping books, ReplayDraw replay) {
+    this(name, lora, books, replay, Objective.SFT);
+  }
+
+  AdapterSlot(String name, LoraSettings lora, StepBookkeeping books, ReplayDraw replay,
+      Objective objective) {
+    this.objective = objective;
     this.name = name;
     this.lora = lora;
     this.books = books;

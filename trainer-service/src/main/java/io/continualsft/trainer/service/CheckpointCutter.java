@@ -70,9 +70,14 @@ final class CheckpointCutter {
     long started = System.nanoTime();
     PeftAdapter adapter = training.adapter(identity.baseModelName());
     List<Batch.Example> evalSet = books.evalSet();
-    double evalLoss = training.evalLoss(evalSet);
+    // The objective's loss on the held-out examples (KTO's on rated turns, with its reward
+    // accuracy); the retention loss is cross-entropy on conversations whatever the objective:
+    // what the adapter has forgotten of them.
+    AdapterTraining.Evaluation eval = training.evaluate(evalSet, slot.objective);
+    double evalLoss = eval.loss();
     double retentionLoss = training.evalLoss(retention);
     metrics.evalLoss(evalLoss);
+    metrics.evalRewardAccuracy(eval.rewardAccuracy());
     slot.evalLoss = evalLoss;
     metrics.retentionLoss(retentionLoss);
     long version = books.nextVersion();
@@ -84,6 +89,9 @@ final class CheckpointCutter {
     TrainingState state = books.state(slot.name, training.step(), training.optimizerSteps(),
         settings.seed());
     Map<String, Double> manifestMetrics = books.metrics(evalLoss);
+    if (Double.isFinite(eval.rewardAccuracy())) {
+      manifestMetrics.put("eval_reward_accuracy", eval.rewardAccuracy());
+    }
     if (Double.isFinite(retentionLoss)) {
       manifestMetrics.put("retention_loss", retentionLoss);
     }

@@ -1,12 +1,15 @@
 package io.continualsft.trainer.service;
 
 import io.continualsft.avro.RejectionReason;
+import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.SftExample;
 import io.continualsft.chat.labels.AllowedAdapters;
 import io.continualsft.chat.labels.LabelContract;
 import io.continualsft.chat.labels.RejectedException;
 import io.continualsft.schemas.Fingerprints;
+import io.continualsft.trainer.config.AdapterObjectives;
 import io.continualsft.trainer.model.Batch;
+import io.continualsft.trainer.train.Kto;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -47,6 +50,13 @@ public final class ExampleAdmission {
   /** Another adapter's example: not this trainer's to use. */
   public record OtherAdapter() implements Decision {}
 
+  /**
+   * A record of the other objective's topic for its adapter: a preference example of an SFT
+   * adapter, or an SFT example of a KTO adapter. The streams app writes both for every judged
+   * turn; each adapter learns from one.
+   */
+  public record OtherObjective() implements Decision {}
+
   /** Unusable: a dead letter with this reason. */
   public record Rejected(RejectionReason reason, String detail) implements Decision {}
 
@@ -57,6 +67,7 @@ public final class ExampleAdmission {
   private final int maxLength;
   private final double evalFraction;
   private final io.continualsft.trainer.erasure.Erasures erasures;
+  private final java.util.function.Function<String, AdapterObjectives.Kind> objectives;
 
   public ExampleAdmission(String adapter, String tokenizerFingerprint, int vocabSize,
       int maxLength, double evalFraction) {
@@ -78,6 +89,16 @@ public final class ExampleAdmission {
   public ExampleAdmission(java.util.function.Predicate<String> trains, AllowedAdapters allowed,
       String tokenizerFingerprint, int vocabSize, int maxLength, double evalFraction,
       io.continualsft.trainer.erasure.Erasures erasures) {
+    this(trains, allowed, tokenizerFingerprint, vocabSize, maxLength, evalFraction, erasures,
+        adapter -> AdapterObjectives.Kind.SFT);
+  }
+
+  /** {@code objectives}: each adapter's objective, which decides the records it learns from. */
+  public ExampleAdmission(java.util.function.Predicate<String> trains, AllowedAdapters allowed,
+      String tokenizerFingerprint, int vocabSize, int maxLength, double evalFraction,
+      io.continualsft.trainer.erasure.Erasures erasures,
+      java.util.function.Function<String, AdapterObjectives.Kind> objectives) {
+    this.objectives = objectives;
     this.erasures = erasures;
     this.trains = trains;
     this.allowed = allowed;
@@ -87,9 +108,32 @@ public final class ExampleAdmission {
     this.evalFraction = evalFraction;
   }
 
+  /** A decoded record of either input topic. */
+  public Decision admit(Object record) {
+    return switch (record) {
+      case SftExample e -> admit(e);
+      case PreferenceExample p -> admit(p);
+      default -> new Rejected(RejectionReason.INCOMPATIBLE_WRITER_SCHEMA, "a "
+          + record.getClass().getSimpleName() + " is neither an SftExample nor a"
+          + " PreferenceExample");
+    };
+  }
+
+  /** The adapter a decoded record names (null for another kind of record). */
+  public static String adapterOf(Object record) {
+    return switch (record) {
+      case SftExample e -> e.getAdapter();
+      case PreferenceExample p -> p.getAdapter();
+      default -> null;
+    };
+  }
+
   public Decision admit(SftExample e) {
     if (!trains.test(e.getAdapter())) {
       return new OtherAdapter();
+    }
+    if (objectives.apply(e.getAdapter()) != AdapterObjectives.Kind.SFT) {
+      return new OtherObjective();
     }
     if (erasures.erases(e.getConversationId(), e.getSubject())) {
       return new Erased();
@@ -138,6 +182,55 @@ public final class ExampleAdmission {
       return new HeldOut(example);
     }
     return new Train(example, e.getTrainedTokens(), e.getConversationId(), e.getSubject());
+  }
+
+  /**
+   * A rated turn, for a KTO adapter, checked as an SFT example is (names, tokenizer, length,
+   * ids) and its completion a non-empty span after a prompt that ends the sequence.
+   */
+  public Decision admit(PreferenceExample p) {
+    if (!trains.test(p.getAdapter())) {
+      return new OtherAdapter();
+    }
+    if (objectives.apply(p.getAdapter()) != AdapterObjectives.Kind.KTO) {
+      return new OtherObjective();
+    }
+    if (erasures.erases(p.getConversationId(), p.getSubject())) {
+      return new Erased();
+    }
+    try {
+      allowed.check(p.getConversationId(), p.getAdapter(), p.getSubject());
+    } catch (RejectedException r) {
+      return new Rejected(r.reason(), r.detail());
+    }
+    if (!p.getTokenizerFingerprint().equals(tokenizerFingerprint)) {
+      return new Rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "
+          + p.getTokenizerFingerprint() + ", this trainer's is " + tokenizerFingerprint);
+    }
+    int length = p.getInputIds().size();
+    if (length > maxLength) {
+      return new Rejected(RejectionReason.TOO_MANY_TOKENS, length + " tokens; train.max-length is "
+          + maxLength);
+    }
+    int start = p.getCompletionStart();
+    int end = p.getCompletionEnd();
+    if (start < 1 || end <= start || end != length) {
+      return new Rejected(RejectionReason.LABELS_MISALIGNED, "completion [" + start + ", " + end
+          + ") is not a non-empty span after a prompt that ends the " + length + " tokens");
+    }
+    for (int i = 0; i < length; i++) {
+      int id = p.getInputIds().get(i);
+      if (id < 0 || id >= vocabSize) {
+        return new Rejected(RejectionReason.TOKEN_ID_OUT_OF_RANGE, "id " + id + " at " + i
+            + "; vocabulary " + vocabSize);
+      }
+    }
+    Batch.Example example = Kto.Example.of(p.getInputIds(), start, end, p.getDesirable())
+        .rated();
+    if (heldOut(p.getConversationId(), evalFraction)) {
+      return new HeldOut(example);
+    }
+    return new Train(example, end - start, p.getConversationId(), p.getSubject());
   }
 
   /** Whether a conversation is in the held-out eval slice: by a hash of its id, so stable. */

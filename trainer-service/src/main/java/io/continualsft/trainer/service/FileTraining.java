@@ -82,6 +82,8 @@ public final class FileTraining {
               eval.add(h.example());
             }
           }
+          case ExampleAdmission.OtherObjective o ->
+              throw new IllegalStateException("train reads SFT examples only");
           case ExampleAdmission.OtherAdapter o -> {
             if (epoch == 1) {
               refused.add(new Refused(i, "adapter " + examples.get(i).getAdapter() + ", not "

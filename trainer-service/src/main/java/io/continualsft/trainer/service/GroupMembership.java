@@ -54,12 +54,21 @@ final class GroupMembership implements ConsumerRebalanceListener {
    * shared transactional id.
    */
   void join() {
-    String topic = settings.kafka().examplesTopic();
+    // The examples topic, the preference examples topic, or both: what its adapters learn from.
+    List<String> topics = settings.inputTopics();
     if (settings.everyAdapter()) {
-      consumer.subscribe(List.of(topic), this);
+      consumer.subscribe(topics, this);
     } else {
-      List<TopicPartition> partitions = consumer.partitionsFor(topic).stream()
-          .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+      List<TopicPartition> partitions = new java.util.ArrayList<>();
+      for (String topic : topics) {
+        List<org.apache.kafka.common.PartitionInfo> found = consumer.partitionsFor(topic);
+        if (found == null || found.isEmpty()) {
+          throw new IllegalStateException("topic " + topic + " (adapter " + settings.adapter()
+              + " learns by " + settings.objectiveOf(settings.adapter()).word() + ") does not"
+              + " exist; create it, or check topic.examples and topic.preference-examples");
+        }
+        found.forEach(p -> partitions.add(new TopicPartition(p.topic(), p.partition())));
+      }
       consumer.assign(partitions);
       onPartitionsAssigned(partitions);
     }
@@ -177,6 +186,6 @@ final class GroupMembership implements ConsumerRebalanceListener {
         + " example before those offsets. Restore the checkpoint topic; or, to retrain from"
         + " the start, reset the group: kafka-consumer-groups.sh --reset-offsets"
         + " --to-earliest --execute --group " + settings.kafka().groupId() + " --topic "
-        + settings.kafka().examplesTopic() + "; or use a new group.id for a new adapter.");
+        + settings.inputTopics().getFirst() + "; or use a new group.id for a new adapter.");
   }
 }

@@ -1,7 +1,6 @@
 package io.continualsft.trainer.service;
 
 import io.continualsft.avro.RejectionReason;
-import io.continualsft.avro.SftExample;
 import io.continualsft.schemas.serde.BadRecordException;
 import java.time.Clock;
 import java.time.Instant;
@@ -18,7 +17,7 @@ import org.apache.kafka.common.serialization.Deserializer;
  * is refused (ADAPTER_NOT_ALLOWED), so a producer inventing names cannot grow its memory.
  */
 final class RecordIntake {
-  private final Deserializer<SftExample> examples;
+  private final Deserializer<?> examples;
   private final ExampleAdmission admission;
   private final PartitionOwnership ownership;
   private final ResidentAdapters adapters;
@@ -28,7 +27,7 @@ final class RecordIntake {
   private final Clock clock;
   private final int maxKnown;
 
-  RecordIntake(Deserializer<SftExample> examples, ExampleAdmission admission,
+  RecordIntake(Deserializer<?> examples, ExampleAdmission admission,
       PartitionOwnership ownership, ResidentAdapters adapters, TransactionalCommitter committer,
       StepRunner steps, TrainerMetrics metrics, Clock clock, int maxKnown) {
     this.examples = examples;
@@ -43,7 +42,7 @@ final class RecordIntake {
   }
 
   void accept(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
-    SftExample example;
+    Object example; // an SftExample, or a PreferenceExample for a KTO adapter
     try {
       example = examples.deserialize(r.topic(), r.value());
     } catch (BadRecordException e) {
@@ -62,6 +61,10 @@ final class RecordIntake {
         metrics.skipped(TrainerMetrics.Skip.OTHER_ADAPTER);
         return;
       }
+      case ExampleAdmission.OtherObjective other -> {
+        metrics.skipped(TrainerMetrics.Skip.OTHER_OBJECTIVE);
+        return;
+      }
       case ExampleAdmission.Erased erased -> {
         // As if it were not in the log: no slot, no boundary moved, no dead letter (which would
         // copy it); the offsets move past it with the adapters' next boundaries.
@@ -74,12 +77,13 @@ final class RecordIntake {
       }
       default -> { }
     }
-    if (!adapters.knows(example.getAdapter()) && adapters.known() >= maxKnown) {
-      deadLetter(tp, r, RejectionReason.ADAPTER_NOT_ALLOWED, "adapter \"" + example.getAdapter()
+    String adapter = ExampleAdmission.adapterOf(example);
+    if (!adapters.knows(adapter) && adapters.known() >= maxKnown) {
+      deadLetter(tp, r, RejectionReason.ADAPTER_NOT_ALLOWED, "adapter \"" + adapter
           + "\" would be one more than adapters.max-known (" + maxKnown + ") on this trainer");
       return;
     }
-    AdapterSlot slot = adapters.slot(example.getAdapter(), ownership.positions());
+    AdapterSlot slot = adapters.slot(adapter, ownership.positions());
     if (slot.inHistory(tp, r.offset())) {
       metrics.skipped(TrainerMetrics.Skip.IN_HISTORY);
       return;

@@ -95,7 +95,7 @@ final class ReleaseJudge {
         // The release is scored on the same held-out examples now; its retention loss is kept
         // from when it became the baseline.
         double baselineEval = b.weights() == null ? b.recordedEvalLoss()
-            : training.evalLossWith(b.weights(), evalSet);
+            : training.evaluateWith(b.weights(), evalSet, slot.objective).loss();
         ReleaseGate.Verdict verdict = gate.decide(candidate,
             new ReleaseGate.Scores(baselineEval, b.retentionLoss()),
             b.version() == 0 ? "base model" : "release v" + b.version());

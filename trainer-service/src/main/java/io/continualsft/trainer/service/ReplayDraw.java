@@ -1,6 +1,5 @@
 package io.continualsft.trainer.service;
 
-import io.continualsft.avro.SftExample;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.model.Batch;
 import java.util.ArrayList;
@@ -38,12 +37,12 @@ final class ReplayDraw {
   private final TrainerSettings.Replay settings;
   private final long seed;
   private final ExampleLog log;
-  private final Deserializer<SftExample> deserializer;
+  private final Deserializer<?> deserializer;
   private final ExampleAdmission admission;
   private final List<Batch.Example> retention;
 
   ReplayDraw(TrainerSettings.Replay settings, long seed, ExampleLog log,
-      Deserializer<SftExample> deserializer, ExampleAdmission admission,
+      Deserializer<?> deserializer, ExampleAdmission admission,
       List<Batch.Example> retention) {
     this.settings = settings;
     this.seed = seed;
@@ -119,7 +118,7 @@ final class ReplayDraw {
       return new ExampleAdmission.Erased();
     }
     try {
-      SftExample e = deserializer.deserialize(r.topic(), r.value());
+      Object e = deserializer.deserialize(r.topic(), r.value());
       return e == null ? new ExampleAdmission.Erased() : admission.admit(e);
     } catch (RuntimeException notAnExample) { // a dead letter when first read: not drawn
       return null;

@@ -7,6 +7,8 @@ import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.lora.AdapterState;
 import io.continualsft.trainer.model.ModelIdentity;
 import io.continualsft.trainer.train.AdapterTraining;
+import io.continualsft.trainer.train.Kto;
+import io.continualsft.trainer.train.Objective;
 import java.time.Clock;
 import java.util.Collection;
 import java.util.Comparator;
@@ -66,6 +68,16 @@ final class ResidentAdapters {
     this.progress = progress;
   }
 
+  /** The objective {@code settings} give adapter {@code name}. */
+  static Objective objectiveOf(TrainerSettings settings, String name) {
+    TrainerSettings.Objectives o = settings.objectives();
+    return switch (settings.objectiveOf(name)) {
+      case SFT -> Objective.SFT;
+      case KTO -> new Objective.Preference(new Kto.Settings(o.beta(), o.desirableWeight(),
+          o.undesirableWeight()));
+    };
+  }
+
   /** Every adapter known since its partition was assigned, in name order. */
   Collection<AdapterSlot> all() {
     return List.copyOf(slots.values());
@@ -91,9 +103,11 @@ final class ResidentAdapters {
     if (slot != null) {
       return slot;
     }
+    Objective objective = objectiveOf(settings, adapter);
     slot = new AdapterSlot(adapter, settings.loraFor(adapter), new StepBookkeeping(
         settings.steps().stepTokens(), settings.steps().stepExamples(),
-        settings.eval().maxExamples(), clock.instant()), replay.apply(adapter));
+        settings.eval().maxExamples(), objective.minStepExamples(), clock.instant()),
+        replay.apply(adapter), objective);
     slots.put(adapter, slot);
     Optional<Checkpoint> found = checkpoints.newest(adapter);
     Map<TopicPartition, Long> start = new LinkedHashMap<>();

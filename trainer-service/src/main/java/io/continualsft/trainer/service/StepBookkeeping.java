@@ -26,6 +26,7 @@ final class StepBookkeeping {
   private final int stepTokens;
   private final int stepExamples;
   private final int maxEvalExamples;
+  private final int minStepExamples;
 
   // The step being formed.
   private final List<Batch.Example> window = new ArrayList<>();
@@ -65,6 +66,13 @@ final class StepBookkeeping {
   private Instant lastCheckpoint;
 
   StepBookkeeping(int stepTokens, int stepExamples, int maxEvalExamples, Instant now) {
+    this(stepTokens, stepExamples, maxEvalExamples, 1, now);
+  }
+
+  /** {@code minStepExamples}: a step waits for that many examples (KTO's: two). */
+  StepBookkeeping(int stepTokens, int stepExamples, int maxEvalExamples, int minStepExamples,
+      Instant now) {
+    this.minStepExamples = minStepExamples;
     this.stepTokens = stepTokens;
     this.stepExamples = stepExamples;
     this.maxEvalExamples = maxEvalExamples;
@@ -159,11 +167,21 @@ final class StepBookkeeping {
   }
 
   boolean stepFull() {
-    return windowTokens >= stepTokens || (stepExamples > 0 && window.size() >= stepExamples);
+    return window.size() >= minStepExamples
+        && (windowTokens >= stepTokens || (stepExamples > 0 && window.size() >= stepExamples));
   }
 
   boolean hasPendingExamples() {
     return !window.isEmpty();
+  }
+
+  /**
+   * Whether the step being formed may be trained now, full or not (the trainer has caught up):
+   * it holds at least the objective's fewest examples. Otherwise it waits for more, and the
+   * boundary stays before it.
+   */
+  boolean readyToStep() {
+    return window.size() >= Math.max(1, minStepExamples);
   }
 
   List<Batch.Example> window() {

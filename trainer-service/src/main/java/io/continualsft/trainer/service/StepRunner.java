@@ -59,7 +59,7 @@ final class StepRunner {
       examples = new ArrayList<>(window);
       examples.addAll(replayed.examples());
     }
-    LoraTrainer.StepResult result = training.step(examples);
+    LoraTrainer.StepResult result = training.step(examples, slot.objective);
     long nanos = System.nanoTime() - started;
     books.stepped(result, replayed.examples().size(), replayed.trainedTokens(), replayed.ids());
     onStep.accept(slot.name, result);

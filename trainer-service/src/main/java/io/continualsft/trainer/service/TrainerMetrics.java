@@ -32,6 +32,8 @@ public final class TrainerMetrics implements AutoCloseable {
   /** Why an example was not trained without being a dead letter. */
   public enum Skip {
     OTHER_ADAPTER,
+    /** Its adapter learns by the other objective (SFT examples of a KTO adapter, or the reverse). */
+    OTHER_OBJECTIVE,
     HELD_OUT,
     /** Read again after a restart or a rebalance: already in its adapter's published history. */
     IN_HISTORY,
@@ -51,6 +53,8 @@ public final class TrainerMetrics implements AutoCloseable {
   private final Map<Skip, Counter> skipped = new EnumMap<>(Skip.class);
   private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
   private final AtomicReference<Double> evalLoss = new AtomicReference<>(Double.NaN);
+  private final AtomicReference<Double> evalRewardAccuracy =
+      new AtomicReference<>(Double.NaN);
   private final AtomicReference<Double> gradNorm = new AtomicReference<>(Double.NaN);
   private final AtomicReference<Double> learningRate = new AtomicReference<>(0.0);
   private final AtomicReference<Double> utilisation = new AtomicReference<>(Double.NaN);
@@ -150,6 +154,7 @@ public final class TrainerMetrics implements AutoCloseable {
         .register(registry);
     registry.gauge("sft.trainer.loss", loss, AtomicReference::get);
     registry.gauge("sft.trainer.eval.loss", evalLoss, AtomicReference::get);
+    registry.gauge("sft.trainer.eval.reward.accuracy", evalRewardAccuracy, AtomicReference::get);
     registry.gauge("sft.trainer.grad.norm", gradNorm, AtomicReference::get);
     registry.gauge("sft.trainer.learning.rate", learningRate, AtomicReference::get);
     registry.gauge("sft.trainer.token.utilisation", utilisation, AtomicReference::get);
@@ -290,6 +295,11 @@ public final class TrainerMetrics implements AutoCloseable {
 
   void evalLoss(double value) {
     evalLoss.set(value);
+  }
+
+  /** A KTO adapter's held-out reward accuracy at its last checkpoint (NaN: an SFT adapter). */
+  void evalRewardAccuracy(double value) {
+    evalRewardAccuracy.set(value);
   }
 
   void retentionLoss(double value) {

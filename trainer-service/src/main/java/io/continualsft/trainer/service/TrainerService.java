@@ -1,6 +1,5 @@
 package io.continualsft.trainer.service;
 
-import io.continualsft.avro.SftExample;
 import io.continualsft.runtime.metrics.MetricsServer;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
 import io.continualsft.trainer.config.TrainerSettings;
@@ -9,6 +8,7 @@ import io.continualsft.trainer.model.ModelIdentity;
 import io.continualsft.trainer.release.ReleaseSource;
 import io.continualsft.trainer.train.AdapterTraining;
 import io.continualsft.trainer.train.LoraTrainer;
+import io.continualsft.trainer.train.Objective;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
@@ -66,15 +66,16 @@ public final class TrainerService implements AutoCloseable {
 
   /**
    * What the service reads and writes through: the examples consumer (subscribed here), a
-   * transactional producer, the examples' deserializer, where checkpoints and the current
+   * transactional producer, the deserializer of its input records (SftExample, or
+   * PreferenceExample from the preference examples topic), where checkpoints and the current
    * release are found, and the examples topic read back by offset for replay (null without).
    */
   public record Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
-      Deserializer<SftExample> examples, CheckpointSource checkpoints, ReleaseSource releases,
+      Deserializer<?> examples, CheckpointSource checkpoints, ReleaseSource releases,
       ExampleLog replay, io.continualsft.trainer.erasure.ErasureFeed erasureRequests) {
     /** Without erasure requests. */
     public Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
-        Deserializer<SftExample> examples, CheckpointSource checkpoints, ReleaseSource releases,
+        Deserializer<?> examples, CheckpointSource checkpoints, ReleaseSource releases,
         ExampleLog replay) {
       this(consumer, producer, examples, checkpoints, releases, replay,
           io.continualsft.trainer.erasure.ErasureFeed.none());
@@ -82,7 +83,7 @@ public final class TrainerService implements AutoCloseable {
 
     /** Without releases to read (none yet) and without replay. */
     public Clients(Consumer<byte[], byte[]> consumer, Producer<String, Object> producer,
-        Deserializer<SftExample> examples, CheckpointSource checkpoints) {
+        Deserializer<?> examples, CheckpointSource checkpoints) {
       this(consumer, producer, examples, checkpoints, ReleaseSource.none(), null,
           io.continualsft.trainer.erasure.ErasureFeed.none());
     }
@@ -135,11 +136,16 @@ public final class TrainerService implements AutoCloseable {
     java.util.function.Function<Predicate<String>, ExampleAdmission> admission = trains ->
         new ExampleAdmission(trains, settings.adapters().allowed(),
             identity.tokenizerFingerprint(), training.vocabSize(),
-            settings.steps().maxLength(), settings.eval().fraction(), erasures);
+            settings.steps().maxLength(), settings.eval().fraction(), erasures,
+            settings::objectiveOf);
     this.ownership = new PartitionOwnership(clients.consumer());
     this.adapters = new ResidentAdapters(settings, training, clients.checkpoints(), identity,
         metrics, clock, adapter -> new ReplayDraw(settings.replay(), settings.seed(),
-            clients.replay(), clients.examples(), admission.apply(adapter::equals), retained),
+            clients.replay(), clients.examples(), admission.apply(adapter::equals),
+            // The retention set is conversations, not rated turns: a KTO adapter's retention
+            // share of replay is left empty.
+            ResidentAdapters.objectiveOf(settings, adapter) == Objective.SFT ? retained
+                : List.of()),
         this::checkpointBeforeEviction, progress, erasures);
     this.committer = new TransactionalCommitter(clients.producer(), clients.consumer(),
         settings.kafka().checkpointTopic(), settings.kafka().releasesTopic(),
@@ -324,7 +330,7 @@ public final class TrainerService implements AutoCloseable {
    */
   private void caughtUpWithEverything() {
     for (AdapterSlot slot : adapters.all()) {
-      if (slot.books.hasPendingExamples()) {
+      if (slot.books.readyToStep()) {
         steps.step(slot);
       }
     }

@@ -148,7 +148,7 @@ final class TrainerWiring {
                       registry))), settings.erasure().topic(), Duration.ofSeconds(60));
       TrainerService service = new TrainerService(settings,
           new TrainerService.Clients(consumer, producer,
-              AvroDeserializer.specific(SftExample.class, registry), checkpoints, releases,
+              inputRecords(settings, registry), checkpoints, releases,
               replay, erasureRequests),
           training, identity, metrics, Clock.systemUTC(), retention);
       service.closeWith(releases);
@@ -221,6 +221,20 @@ final class TrainerWiring {
         return labelled.examples();
       }
     }
+  }
+
+  /**
+   * Decodes a record of either input topic: a PreferenceExample from the preference examples
+   * topic (KTO adapters), an SftExample from any other.
+   */
+  private static org.apache.kafka.common.serialization.Deserializer<Object> inputRecords(
+      TrainerSettings settings, SchemaRegistryClient registry) {
+    AvroDeserializer<SftExample> examples = AvroDeserializer.specific(SftExample.class, registry);
+    AvroDeserializer<io.continualsft.avro.PreferenceExample> preferences =
+        AvroDeserializer.specific(io.continualsft.avro.PreferenceExample.class, registry);
+    String preferenceTopic = settings.objectives().preferenceTopic();
+    return (topic, bytes) -> topic.equals(preferenceTopic)
+        ? preferences.deserialize(topic, bytes) : examples.deserialize(topic, bytes);
   }
 
   /** A consumer of no group that reads committed records by offset. */

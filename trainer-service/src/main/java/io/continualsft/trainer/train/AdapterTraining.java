@@ -78,6 +78,65 @@ public final class AdapterTraining implements AutoCloseable {
     return trainer.train(batcher.plan(examples), lora.parameters());
   }
 
+  /**
+   * One optimizer step of {@code objective} over {@code examples}: rated ones ({@link
+   * Kto.Example#rated()}) for KTO.
+   */
+  public LoraTrainer.StepResult step(List<Batch.Example> examples, Objective objective) {
+    return switch (objective) {
+      case Objective.Sft sft -> step(examples);
+      case Objective.Preference p -> stepKto(examples.stream().map(Kto.Example::of).toList(),
+          p.kto()).result();
+    };
+  }
+
+  /**
+   * How an adapter scores on held-out examples: the objective's loss, and for KTO the reward
+   * accuracy ({@link Kto.Scores#rewardAccuracy()}; NaN for SFT). Both NaN with no examples.
+   */
+  public record Evaluation(double loss, double rewardAccuracy) {
+    public static final Evaluation NONE = new Evaluation(Double.NaN, Double.NaN);
+  }
+
+  /**
+   * {@code examples} scored by {@code objective} with the adapter as it is now: those of its
+   * kind only, rated ones for KTO and supervised ones for SFT (an adapter that changed objective
+   * keeps the other kind in its eval set until newer held-out examples displace them).
+   */
+  public Evaluation evaluate(List<Batch.Example> examples, Objective objective) {
+    boolean rated = objective instanceof Objective.Preference;
+    List<Batch.Example> scored = examples.stream()
+        .filter(e -> (e.rating() != Batch.Rating.NONE) == rated).toList();
+    if (scored.isEmpty()) {
+      return Evaluation.NONE;
+    }
+    return switch (objective) {
+      case Objective.Sft sft -> new Evaluation(evalLoss(scored), Double.NaN);
+      case Objective.Preference p -> {
+        Kto.Scores scores = scoreKto(scored.stream().map(Kto.Example::of).toList(), p.kto());
+        yield new Evaluation(scores.loss(), scores.rewardAccuracy());
+      }
+    };
+  }
+
+  /**
+   * As {@link #evaluate}, with {@code weights} in place of the adapter being trained, which is
+   * put back exactly afterwards (see {@link #evalLossWith}).
+   */
+  public Evaluation evaluateWith(Map<String, float[]> weights, List<Batch.Example> examples,
+      Objective objective) {
+    if (examples.isEmpty()) {
+      return Evaluation.NONE;
+    }
+    Map<String, float[]> trained = lora.weights();
+    lora.load(weights);
+    try {
+      return evaluate(examples, objective);
+    } finally {
+      lora.load(trained); // the same floats back, bit for bit
+    }
+  }
+
   /** One optimizer step of the KTO objective over {@code examples} (at least two). */
   public LoraTrainer.KtoStep stepKto(List<Kto.Example> examples, Kto.Settings kto) {
     return trainer.trainKto(examples, kto, batcher, lora.parameters());

@@ -78,6 +78,39 @@ public final class Kto {
       return sequence(promptIds, completionIds);
     }
 
+    /** As {@link #sequence()}, carrying the rating: how the trainer's service holds it. */
+    public Batch.Example rated() {
+      Batch.Example s = sequence();
+      return new Batch.Example(s.ids(), s.labels(),
+          desirable ? Batch.Rating.DESIRABLE : Batch.Rating.UNDESIRABLE);
+    }
+
+    /**
+     * Back from {@link #rated()}: the prompt is every token before the first scored label, the
+     * completion every token from there, each of which must be scored.
+     *
+     * @throws IllegalArgumentException for an unrated example, or one not of that shape
+     */
+    public static Example of(Batch.Example rated) {
+      if (rated.rating() == Batch.Rating.NONE) {
+        throw new IllegalArgumentException("a KTO example needs a rating; this one is a"
+            + " supervised example");
+      }
+      int[] labels = rated.labels();
+      int start = 0;
+      while (start < labels.length && !LabelContract.isTrained(labels[start])) {
+        start++;
+      }
+      for (int i = start; i < labels.length; i++) {
+        if (labels[i] != rated.ids()[i]) {
+          throw new IllegalArgumentException("a KTO example scores every token of its"
+              + " completion, which ends the sequence; label " + i + " is " + labels[i]);
+        }
+      }
+      return of(Arrays.stream(rated.ids()).boxed().toList(), start, labels.length,
+          rated.rating() == Batch.Rating.DESIRABLE);
+    }
+
     static Batch.Example sequence(int[] prompt, int[] completion) {
       int[] ids = Arrays.copyOf(prompt, prompt.length + completion.length);
       System.arraycopy(completion, 0, ids, prompt.length, completion.length);

@@ -263,9 +263,51 @@ class TrainerConfigTest {
     TrainerSettings ok = TrainerConfig.fromMap(required());
     assertThatThrownBy(() -> new TrainerSettings(ok.kafka(), "bad name", ok.model(), ok.lora(),
         ok.seed(), ok.steps(), ok.optimizer(), ok.eval(), ok.checkpoints(), ok.observability(),
-        ok.gate(), ok.retention(), ok.replay(), ok.adapters(), ok.labels(), ok.erasure(),
-        ok.nonFiniteSteps()))
+        ok.gate(), ok.retention(), ok.replay(), ok.objectives(), ok.adapters(), ok.labels(),
+        ok.erasure(), ok.nonFiniteSteps()))
         .isInstanceOf(ConfigException.class).hasMessageContaining("adapter.id");
+  }
+
+  /**
+   * {@code objective}: one word for every adapter, or PATTERN=WORD entries, the first match
+   * deciding; the topics read follow from it.
+   */
+  @Test
+  void theObjectiveIsChosenPerAdapterAndDecidesTheTopicsRead() {
+    TrainerSettings sft = TrainerConfig.fromMap(required());
+    assertThat(sft.objectiveOf("default")).isEqualTo(AdapterObjectives.Kind.SFT);
+    assertThat(sft.inputTopics()).containsExactly("sft.examples");
+
+    TrainerSettings kto = TrainerConfig.fromMap(with(required(), "objective", "kto"));
+    assertThat(kto.objectiveOf("default")).isEqualTo(AdapterObjectives.Kind.KTO);
+    assertThat(kto.inputTopics()).containsExactly("sft.preference-examples");
+    assertThat(kto.objectives().beta()).isEqualTo(0.1);
+
+    Map<String, String> mixed = with(required(), "adapter.id", "*");
+    mixed.put("objective", "support-*=kto, support-legacy=sft");
+    TrainerSettings every = TrainerConfig.fromMap(mixed);
+    assertThat(every.objectiveOf("support-bot")).isEqualTo(AdapterObjectives.Kind.KTO);
+    assertThat(every.objectiveOf("support-legacy")).isEqualTo(AdapterObjectives.Kind.KTO);
+    assertThat(every.objectiveOf("sales")).isEqualTo(AdapterObjectives.Kind.SFT);
+    assertThat(every.inputTopics()).containsExactly("sft.examples", "sft.preference-examples");
+    // Read back equal, through the same text.
+    assertThat(TrainerConfig.fromMap(TrainerConfig.toProperties(every)).objectives())
+        .isEqualTo(every.objectives());
+    mixed.put("objective", "*=kto");
+    assertThat(TrainerConfig.fromMap(mixed).inputTopics())
+        .containsExactly("sft.preference-examples");
+
+    assertThatThrownBy(() -> TrainerConfig.fromMap(with(required(), "objective", "dpo")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("objective")
+        .hasMessageContaining("\"dpo\" is not an objective");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(with(required(), "objective", "kto,sft")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("PATTERN=sft");
+    Map<String, String> sameTopic = with(required(), "objective", "kto");
+    sameTopic.put("topic.preference-examples", "sft.examples");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(sameTopic))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("topic.preference-examples");
+    assertThatThrownBy(() -> TrainerConfig.fromMap(with(required(), "kto.beta", "0")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("kto.beta");
   }
 
   /** The trainer reads the streams app's labelling keys, by the same names, for its retention set. */

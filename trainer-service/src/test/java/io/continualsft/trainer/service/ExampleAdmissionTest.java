@@ -138,4 +138,71 @@ class ExampleAdmissionTest {
         .isEqualTo(rejected(RejectionReason.ADAPTER_NOT_ALLOWED,
             "adapter \"mallory\" is not in adapters.allowed (team-*,default)"));
   }
+
+  /** A KTO adapter's admission: "default" learns by kto. */
+  final ExampleAdmission kto = new ExampleAdmission(name -> name.equals("default"),
+      AllowedAdapters.ANY, TOKENIZER, 96, 12, 0.25,
+      io.continualsft.trainer.erasure.Erasures.none(),
+      name -> io.continualsft.trainer.config.AdapterObjectives.Kind.KTO);
+
+  /** A rated turn of {@code n} tokens (ids 10..), the completion its last {@code completion}. */
+  static io.continualsft.avro.PreferenceExample.Builder preference(String id, int n,
+      int completion) {
+    List<Integer> ids = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      ids.add(10 + i);
+    }
+    return io.continualsft.avro.PreferenceExample.newBuilder(
+        KtoTrainerServiceTest.preference(id, 0, false)).setInputIds(ids)
+        .setCompletionStart(n - completion).setCompletionEnd(n);
+  }
+
+  @Test
+  void aRatedTurnBecomesARatedExampleScoringItsCompletionOnly() {
+    ExampleAdmission.Decision d = kto.admit((Object) preference(trainedId(), 8, 3).build());
+    assertThat(d).isInstanceOf(ExampleAdmission.Train.class);
+    ExampleAdmission.Train t = (ExampleAdmission.Train) d;
+    assertThat(t.trainedTokens()).isEqualTo(3);
+    assertThat(t.example().rating()).isEqualTo(io.continualsft.trainer.model.Batch.Rating.UNDESIRABLE);
+    assertThat(t.example().ids()).containsExactly(10, 11, 12, 13, 14, 15, 16, 17);
+    assertThat(t.example().labels()).containsExactly(-100, -100, -100, -100, -100, 15, 16, 17);
+    assertThat(kto.admit((Object) preference(heldOutId(), 8, 3).build()))
+        .isInstanceOf(ExampleAdmission.HeldOut.class);
+  }
+
+  /** Each adapter learns from one of the two topics; the other's records of it are skipped. */
+  @Test
+  void aRecordOfTheOtherObjectiveIsSkipped() {
+    assertThat(kto.admit((Object) example(trainedId(), 8, 3).build()))
+        .isInstanceOf(ExampleAdmission.OtherObjective.class);
+    assertThat(admission.admit((Object) preference(trainedId(), 8, 3).build()))
+        .isInstanceOf(ExampleAdmission.OtherObjective.class);
+    assertThat(kto.admit((Object) preference(trainedId(), 8, 3).setAdapter("other").build()))
+        .isInstanceOf(ExampleAdmission.OtherAdapter.class);
+  }
+
+  @Test
+  void everyBrokenRuleOfARatedTurnHasItsReason() {
+    String id = trainedId();
+    assertThat(kto.admit(preference(id, 8, 3).setTokenizerFingerprint("0".repeat(64)).build()))
+        .isEqualTo(rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "
+            + "0".repeat(64) + ", this trainer's is " + TOKENIZER));
+    assertThat(kto.admit(preference(id, 13, 3).build()))
+        .isEqualTo(rejected(RejectionReason.TOO_MANY_TOKENS, "13 tokens; train.max-length is 12"));
+    assertThat(kto.admit(preference(id, 8, 8).build()))
+        .as("no prompt").isEqualTo(rejected(RejectionReason.LABELS_MISALIGNED,
+            "completion [0, 8) is not a non-empty span after a prompt that ends the 8 tokens"));
+    assertThat(kto.admit(preference(id, 8, 3).setCompletionEnd(7).build()))
+        .as("not at the end").isEqualTo(rejected(RejectionReason.LABELS_MISALIGNED,
+            "completion [5, 7) is not a non-empty span after a prompt that ends the 8 tokens"));
+    assertThat(kto.admit(preference(id, 8, 3).setCompletionStart(9).build()))
+        .isInstanceOf(ExampleAdmission.Rejected.class);
+    List<Integer> outOfRange = new ArrayList<>(preference(id, 8, 3).getInputIds());
+    outOfRange.set(6, 96);
+    assertThat(kto.admit(preference(id, 8, 3).setInputIds(outOfRange).build()))
+        .isEqualTo(rejected(RejectionReason.TOKEN_ID_OUT_OF_RANGE, "id 96 at 6; vocabulary 96"));
+    assertThat(kto.admit(preference(id, 8, 3).setConversationId("c".repeat(300)).build()))
+        .isEqualTo(rejected(RejectionReason.INVALID_ID,
+            "the conversation id has 300 characters; at most 256 are allowed"));
+  }
 }

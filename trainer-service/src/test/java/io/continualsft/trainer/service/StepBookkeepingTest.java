@@ -45,6 +45,45 @@ class StepBookkeepingTest {
     assertThat(byExamples.stepFull()).isTrue();
   }
 
+  /** KTO's fewest: one example of any size waits for a second, full or caught up. */
+  @Test
+  void aStepOfAnObjectiveThatNeedsTwoExamplesWaitsForTheSecond() {
+    StepBookkeeping books = new StepBookkeeping(10, 0, 4, 2, T0);
+    books.start(Map.of(P0, 0L));
+    books.read(P0, 0);
+    books.admit(example(1), 50);
+    assertThat(books.stepFull()).isFalse();
+    assertThat(books.readyToStep()).isFalse();
+    assertThat(books.settle()).as("the boundary stays before it").isFalse();
+    assertThat(books.boundary()).containsEntry(P0, 0L);
+    books.read(P0, 1);
+    books.admit(example(2), 1);
+    assertThat(books.stepFull()).isTrue();
+    assertThat(books.readyToStep()).isTrue();
+  }
+
+  /** A KTO adapter's held-out turns keep their ratings through a checkpoint. */
+  @Test
+  void ratedHeldOutExamplesKeepTheirRatingsInTheTrainerState() {
+    StepBookkeeping books = new StepBookkeeping(10, 0, 4, 2, T0);
+    books.start(Map.of(P0, 0L));
+    books.holdOut(new Batch.Example(new int[] {5, 6, 7}, new int[] {-100, 6, 7},
+        Batch.Rating.DESIRABLE));
+    books.holdOut(new Batch.Example(new int[] {5, 8}, new int[] {-100, 8},
+        Batch.Rating.UNDESIRABLE));
+    TrainingState read = TrainingState.fromJson(books.state("a", 0, 0, 1).toJson(), "test");
+    assertThat(read.evalSet()).extracting(Batch.Example::rating)
+        .containsExactly(Batch.Rating.DESIRABLE, Batch.Rating.UNDESIRABLE);
+    assertThat(read.evalSet().get(0).labels()).containsExactly(-100, 6, 7);
+    String forged = new String(books.state("a", 0, 0, 1).toJson(),
+        java.nio.charset.StandardCharsets.UTF_8).replace("\"labels\" : [ -100, 6, 7 ]",
+        "\"labels\" : [ -100, 6, -100 ]");
+    assertThat(forged).contains("-100, 6, -100");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> TrainingState.fromJson(
+        forged.getBytes(java.nio.charset.StandardCharsets.UTF_8), "v3"))
+        .hasMessageContaining("v3: trainer_state.json eval_set: a rated example");
+  }
+
   @Test
   void anExampleHeldOutWhileAStepFormsJoinsTheEvalSetWhenTheStepEnds() {
     StepBookkeeping books = new StepBookkeeping(10, 0, 4, T0);
