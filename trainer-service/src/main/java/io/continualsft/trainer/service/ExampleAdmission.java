@@ -129,23 +129,10 @@ public final class ExampleAdmission {
   }
 
   public Decision admit(SftExample e) {
-    if (!trains.test(e.getAdapter())) {
-      return new OtherAdapter();
-    }
-    if (objectives.apply(e.getAdapter()) != AdapterObjectives.Kind.SFT) {
-      return new OtherObjective();
-    }
-    if (erasures.erases(e.getConversationId(), e.getSubject())) {
-      return new Erased();
-    }
-    try {
-      allowed.check(e.getConversationId(), e.getAdapter(), e.getSubject());
-    } catch (RejectedException r) {
-      return new Rejected(r.reason(), r.detail());
-    }
-    if (!e.getTokenizerFingerprint().equals(tokenizerFingerprint)) {
-      return new Rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "
-          + e.getTokenizerFingerprint() + ", this trainer's is " + tokenizerFingerprint);
+    Decision first = whose(AdapterObjectives.Kind.SFT, e.getAdapter(), e.getConversationId(),
+        e.getSubject(), e.getTokenizerFingerprint());
+    if (first != null) {
+      return first;
     }
     int length = e.getInputIds().size();
     try {
@@ -189,23 +176,10 @@ public final class ExampleAdmission {
    * ids) and its completion a non-empty span after a prompt that ends the sequence.
    */
   public Decision admit(PreferenceExample p) {
-    if (!trains.test(p.getAdapter())) {
-      return new OtherAdapter();
-    }
-    if (objectives.apply(p.getAdapter()) != AdapterObjectives.Kind.KTO) {
-      return new OtherObjective();
-    }
-    if (erasures.erases(p.getConversationId(), p.getSubject())) {
-      return new Erased();
-    }
-    try {
-      allowed.check(p.getConversationId(), p.getAdapter(), p.getSubject());
-    } catch (RejectedException r) {
-      return new Rejected(r.reason(), r.detail());
-    }
-    if (!p.getTokenizerFingerprint().equals(tokenizerFingerprint)) {
-      return new Rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "
-          + p.getTokenizerFingerprint() + ", this trainer's is " + tokenizerFingerprint);
+    Decision first = whose(AdapterObjectives.Kind.KTO, p.getAdapter(), p.getConversationId(),
+        p.getSubject(), p.getTokenizerFingerprint());
+    if (first != null) {
+      return first;
     }
     int length = p.getInputIds().size();
     if (length > maxLength) {
@@ -231,6 +205,34 @@ public final class ExampleAdmission {
       return new HeldOut(example);
     }
     return new Train(example, end - start, p.getConversationId(), p.getSubject());
+  }
+
+  /**
+   * What either kind of record is checked for first, in this order: whose it is (this trainer's
+   * adapter, learning by {@code kind}), whether it is erased, its names, its tokenizer. Null when
+   * it passes.
+   */
+  private Decision whose(AdapterObjectives.Kind kind, String adapter, String conversationId,
+      String subject, String tokenizer) {
+    if (!trains.test(adapter)) {
+      return new OtherAdapter();
+    }
+    if (objectives.apply(adapter) != kind) {
+      return new OtherObjective();
+    }
+    if (erasures.erases(conversationId, subject)) {
+      return new Erased();
+    }
+    try {
+      allowed.check(conversationId, adapter, subject);
+    } catch (RejectedException r) {
+      return new Rejected(r.reason(), r.detail());
+    }
+    if (!tokenizer.equals(tokenizerFingerprint)) {
+      return new Rejected(RejectionReason.TOKENIZER_MISMATCH, "made with tokenizer "
+          + tokenizer + ", this trainer's is " + tokenizerFingerprint);
+    }
+    return null;
   }
 
   /** Whether a conversation is in the held-out eval slice: by a hash of its id, so stable. */
