@@ -13,7 +13,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BooleanSupplier;
@@ -42,7 +41,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link CheckpointCutter} and {@link ReleaseJudge}: a checkpoint, and whether it is
  *       released;
  *   <li>{@link TransactionalCommitter}: dead letters, checkpoints, releases and offsets in one
- *       transaction.
+ *       transaction;
+ *   <li>{@link ErasureSchedule} and {@link ErasureRewind}: when erasure requests take effect,
+ *       and the rewind of the adapters they touch.
  * </ul>
  *
  * <p>Steps are formed per adapter: an adapter's examples, in offset order, until their trained
@@ -103,10 +104,7 @@ public final class TrainerService implements AutoCloseable {
   private final GroupMembership membership;
   private final io.continualsft.trainer.erasure.Erasures erasures =
       io.continualsft.trainer.erasure.Erasures.none();
-  private final ErasureRewind rewind;
-  private final Clock clock;
-  private Instant erasuresPendingSince; // the first request not yet applied
-  private final List<io.continualsft.avro.ErasureRequest> erasuresPending = new ArrayList<>();
+  private final ErasureSchedule erasureSchedule;
   private final List<AutoCloseable> alsoClose = new ArrayList<>();
   private MetricsServer metricsServer;
   private volatile java.util.function.Consumer<Published> onPublished = published -> { };
@@ -163,10 +161,11 @@ public final class TrainerService implements AutoCloseable {
     this.membership = new GroupMembership(settings, clients.consumer(), ownership, adapters,
         committer, cutter, progress, () -> state.equals("FAILED"));
     this.steps = steps;
-    this.clock = clock;
-    this.rewind = new ErasureRewind(settings, erasures, adapters, clients.checkpoints(),
-        training, identity, cutter, committer, clients.consumer(), metrics, clock,
-        clients.releases(), ownership);
+    this.erasureSchedule = new ErasureSchedule(clients.erasureRequests(), erasures,
+        new ErasureRewind(settings, erasures, adapters, clients.checkpoints(), training,
+            identity, cutter, committer, clients.consumer(), metrics, clock, clients.releases(),
+            ownership), metrics, clock, settings.erasure().batchWindowSeconds(),
+        settings.erasure().topic());
   }
 
   /** An adapter evicted from memory after training is checkpointed first. */
@@ -206,15 +205,7 @@ public final class TrainerService implements AutoCloseable {
         metrics.releaseHeld(settings.adapter(),
             current.map(r -> r.getHold() != null).orElse(false));
       }
-      // Every request so far is known before the first record: nothing erased is trained.
-      erasures.readTo(clients.erasureRequests().position()); // counted by position from here
-      clients.erasureRequests().readToEnd().forEach(erasures::add);
-      erasures.readTo(clients.erasureRequests().position());
-      if (erasures.count() > 0) {
-        log.info("{} erasure requests read from {}", erasures.count(),
-            settings.erasure().topic());
-        erasuresPendingSince = Instant.ofEpochMilli(0); // examined at the first poll
-      }
+      erasureSchedule.readAtStart();
       membership.join();
       state = "RUNNING";
       while (!stop.getAsBoolean()) {
@@ -236,55 +227,10 @@ public final class TrainerService implements AutoCloseable {
     }
   }
 
-  /**
-   * New erasure requests join the erased set at once (nothing erased is trained from now on);
-   * once {@code erasure.batch-window} has passed since the first of them, every adapter is
-   * examined and those touched are rewound, and the trainer starts over from the offsets the
-   * rewind committed. Also examines adapters restored from a checkpoint older than a request.
-   */
-  private boolean eraseWhenDue() {
-    List<io.continualsft.avro.ErasureRequest> arrived = clients.erasureRequests().poll();
-    if (!arrived.isEmpty()) {
-      arrived.forEach(erasures::add);
-      erasures.readTo(clients.erasureRequests().position());
-      erasuresPending.addAll(arrived);
-      log.info("{} erasure requests arrived ({} in all)", arrived.size(), erasures.count());
-      if (erasuresPendingSince == null) {
-        erasuresPendingSince = clock.instant();
-      }
-      metrics.erasuresPending(erasuresPending.size(), erasuresPending.stream()
-          .mapToLong(r -> r.getRequestedAt().toEpochMilli()).min().orElse(0));
-    }
-    if (!rewind.due()) {
-      erasuresApplied(); // it touched no adapter here
-      return false;
-    }
-    if (erasuresPendingSince == null) {
-      erasuresPendingSince = clock.instant(); // an adapter restored from before a request
-    }
-    if (clock.instant().isBefore(erasuresPendingSince.plusSeconds(
-        settings.erasure().batchWindowSeconds()))) {
-      return false;
-    }
-    erasuresPendingSince = null;
-    boolean rewound = rewind.apply();
-    erasuresApplied();
-    if (rewound) {
-      membership.startOver("an erasure rewound adapters");
-    }
-    return rewound;
-  }
-
-  private void erasuresApplied() {
-    long now = clock.millis();
-    erasuresPending.forEach(r -> metrics.erasureApplied(r.getRequestedAt().toEpochMilli(), now));
-    erasuresPending.clear();
-    metrics.erasuresPending(0, 0);
-  }
-
   private void pollOnce() {
     try {
-      if (eraseWhenDue()) {
+      if (erasureSchedule.rewindWhenDue()) {
+        membership.startOver("an erasure rewound adapters");
         return;
       }
     } catch (TransactionalCommitter.GroupMovedOn moved) {
@@ -372,12 +318,12 @@ public final class TrainerService implements AutoCloseable {
     return metricsServer == null ? -1 : metricsServer.port();
   }
 
-  /** Called on the training thread after each checkpoint's transaction commits; keep it short. */
   /** Called on the trainer's thread after each step, with its adapter (a run's report). */
   public void onStep(java.util.function.BiConsumer<String, LoraTrainer.StepResult> listener) {
     this.onStep = listener;
   }
 
+  /** Called on the training thread after each checkpoint's transaction commits; keep it short. */
   public void onPublished(java.util.function.Consumer<Published> listener) {
     this.onPublished = listener;
   }
