@@ -112,10 +112,6 @@ public record TrainingState(String adapter, long version, long step, long optimi
         default -> throw new IllegalArgumentException(where + ": trainer_state.json eval_set"
             + " rating " + e.path("rating") + " is not desirable or undesirable");
       };
-      if (rating != Batch.Rating.NONE && !scoresATail(ids, labels)) {
-        throw new IllegalArgumentException(where + ": trainer_state.json eval_set: a rated"
-            + " example must score every token from its first scored one to its end");
-      }
       try {
         eval.add(new Batch.Example(ids, labels, rating));
       } catch (IllegalArgumentException bad) {
@@ -129,26 +125,6 @@ public record TrainingState(String adapter, long version, long step, long optimi
         s.path("skipped_steps").asLong(), s.path("examples_in_skipped_steps").asLong(),
         s.path("examples_replayed").asLong(), s.path("tokens_replayed").asLong(),
         s.path("seed").asLong(), offsets, trainedThrough, eval);
-  }
-
-  /** A rated (KTO) example's shape: a prompt of ignored labels, then its completion, scored. */
-  private static boolean scoresATail(int[] ids, int[] labels) {
-    if (ids.length != labels.length) {
-      return false;
-    }
-    int start = 0;
-    while (start < labels.length && labels[start] < 0) {
-      start++;
-    }
-    if (start == 0 || start == labels.length) {
-      return false;
-    }
-    for (int i = start; i < labels.length; i++) {
-      if (labels[i] != ids[i]) {
-        return false;
-      }
-    }
-    return true;
   }
 
   private static int[] ints(JsonNode array) {

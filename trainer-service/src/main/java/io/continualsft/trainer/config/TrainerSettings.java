@@ -112,16 +112,16 @@ public record TrainerSettings(
    * examples topic for KTO adapters, those of the objectives its adapters may have.
    */
   public List<String> inputTopics() {
-    List<String> topics = new java.util.ArrayList<>();
-    java.util.Set<AdapterObjectives.Kind> kinds = objectives.spec().possible(adapter,
-        everyAdapter());
-    if (kinds.contains(AdapterObjectives.Kind.SFT)) {
-      topics.add(kafka.examplesTopic());
-    }
-    if (kinds.contains(AdapterObjectives.Kind.KTO)) {
-      topics.add(objectives.preferenceTopic());
-    }
-    return List.copyOf(topics);
+    return objectives.spec().possible(adapter, everyAdapter()).stream().sorted()
+        .map(this::inputTopic).toList();
+  }
+
+  /** The topic an adapter learning by {@code kind} reads: the examples or preference examples. */
+  public String inputTopic(AdapterObjectives.Kind kind) {
+    return switch (kind) {
+      case SFT -> kafka.examplesTopic();
+      case KTO -> objectives.preferenceTopic();
+    };
   }
 
   /** The LoRA settings of adapter {@code name}: its override, else {@link #lora()}. */

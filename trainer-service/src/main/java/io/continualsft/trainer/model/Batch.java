@@ -28,6 +28,37 @@ public record Batch(int[][] idsRows, int[][] labels, int[][] positionRows, int[]
             + e.getMessage(), e);
       }
       java.util.Objects.requireNonNull(rating, "rating");
+      if (rating != Rating.NONE && !scoresItsTail(ids, labels)) {
+        throw new IllegalArgumentException("a rated example must score every token from its"
+            + " first scored one to its end, after a prompt of at least one token");
+      }
+    }
+
+    /** A rated example's shape: a prompt of ignored labels, then its completion, all scored. */
+    private static boolean scoresItsTail(int[] ids, int[] labels) {
+      int start = firstScored(labels);
+      if (start == 0 || start == labels.length) {
+        return false;
+      }
+      for (int i = start; i < labels.length; i++) {
+        if (labels[i] != ids[i]) {
+          return false;
+        }
+      }
+      return true;
+    }
+
+    private static int firstScored(int[] labels) {
+      int i = 0;
+      while (i < labels.length && !LabelContract.isTrained(labels[i])) {
+        i++;
+      }
+      return i;
+    }
+
+    /** Where a rated example's completion starts: its first scored token. */
+    public int completionStart() {
+      return firstScored(labels);
     }
 
     /** A supervised example. */

@@ -7,7 +7,6 @@ import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
 import io.continualsft.trainer.checkpoint.TrainingState;
-import io.continualsft.trainer.config.AdapterObjectives;
 import io.continualsft.trainer.config.TrainerSettings;
 import io.continualsft.trainer.erasure.Erasures;
 import io.continualsft.trainer.erasure.Lineage;
@@ -187,9 +186,7 @@ final class ErasureRewind {
     Map<String, Integer> partitions = new java.util.HashMap<>();
     for (var e : checkpoints.allManifests().entrySet()) {
       String adapter = e.getKey();
-      // The topic it learns from: the examples topic, or the preference examples topic.
-      String topic = settings.objectiveOf(adapter) == AdapterObjectives.Kind.KTO
-          ? settings.objectives().preferenceTopic() : settings.kafka().examplesTopic();
+      String topic = settings.inputTopic(settings.objectiveOf(adapter));
       TopicPartition tp = new TopicPartition(topic,
           io.continualsft.schemas.AdapterPartitions.partitionFor(adapter,
               partitions.computeIfAbsent(topic, t -> consumer.partitionsFor(t).size())));

@@ -148,8 +148,8 @@ final class TrainerWiring {
                       registry))), settings.erasure().topic(), Duration.ofSeconds(60));
       TrainerService service = new TrainerService(settings,
           new TrainerService.Clients(consumer, producer,
-              inputRecords(settings, registry), checkpoints, releases,
-              replay, erasureRequests),
+              inputRecords(settings.objectives().preferenceTopic(), registry), checkpoints,
+              releases, replay, erasureRequests),
           training, identity, metrics, Clock.systemUTC(), retention);
       service.closeWith(releases);
       service.closeWith(erasureRequests);
@@ -227,12 +227,11 @@ final class TrainerWiring {
    * Decodes a record of either input topic: a PreferenceExample from the preference examples
    * topic (KTO adapters), an SftExample from any other.
    */
-  private static org.apache.kafka.common.serialization.Deserializer<Object> inputRecords(
-      TrainerSettings settings, SchemaRegistryClient registry) {
+  static org.apache.kafka.common.serialization.Deserializer<Object> inputRecords(
+      String preferenceTopic, io.continualsft.schemas.registry.SchemaResolver registry) {
     AvroDeserializer<SftExample> examples = AvroDeserializer.specific(SftExample.class, registry);
     AvroDeserializer<io.continualsft.avro.PreferenceExample> preferences =
         AvroDeserializer.specific(io.continualsft.avro.PreferenceExample.class, registry);
-    String preferenceTopic = settings.objectives().preferenceTopic();
     return (topic, bytes) -> topic.equals(preferenceTopic)
         ? preferences.deserialize(topic, bytes) : examples.deserialize(topic, bytes);
   }

@@ -86,29 +86,20 @@ public final class Kto {
     }
 
     /**
-     * Back from {@link #rated()}: the prompt is every token before the first scored label, the
-     * completion every token from there, each of which must be scored.
+     * Back from {@link #rated()}: the prompt is every token before the completion, which {@link
+     * Batch.Example} keeps scored to the end.
      *
-     * @throws IllegalArgumentException for an unrated example, or one not of that shape
+     * @throws IllegalArgumentException for an unrated example
      */
     public static Example of(Batch.Example rated) {
       if (rated.rating() == Batch.Rating.NONE) {
         throw new IllegalArgumentException("a KTO example needs a rating; this one is a"
             + " supervised example");
       }
-      int[] labels = rated.labels();
-      int start = 0;
-      while (start < labels.length && !LabelContract.isTrained(labels[start])) {
-        start++;
-      }
-      for (int i = start; i < labels.length; i++) {
-        if (labels[i] != rated.ids()[i]) {
-          throw new IllegalArgumentException("a KTO example scores every token of its"
-              + " completion, which ends the sequence; label " + i + " is " + labels[i]);
-        }
-      }
-      return of(Arrays.stream(rated.ids()).boxed().toList(), start, labels.length,
-          rated.rating() == Batch.Rating.DESIRABLE);
+      int[] ids = rated.ids();
+      int start = rated.completionStart();
+      return new Example(Arrays.copyOfRange(ids, 0, start),
+          Arrays.copyOfRange(ids, start, ids.length), rated.rating() == Batch.Rating.DESIRABLE);
     }
 
     static Batch.Example sequence(int[] prompt, int[] completion) {

@@ -9,9 +9,6 @@ public sealed interface Objective {
   /** Supervised fine-tuning, the default. */
   Objective SFT = new Sft();
 
-  /** The setting's word for it: {@code sft} or {@code kto}. */
-  String name();
-
   /**
    * The fewest examples one step may have: KTO's KL estimate pairs each prompt with another
    * example's completion, so a KTO step waits for a second example.
@@ -20,11 +17,6 @@ public sealed interface Objective {
 
   /** Cross-entropy on the labelled tokens. */
   record Sft() implements Objective {
-    @Override
-    public String name() {
-      return "sft";
-    }
-
     @Override
     public int minStepExamples() {
       return 1;
@@ -35,11 +27,6 @@ public sealed interface Objective {
   record Preference(Kto.Settings kto) implements Objective {
     public Preference {
       java.util.Objects.requireNonNull(kto, "kto");
-    }
-
-    @Override
-    public String name() {
-      return "kto";
     }
 
     @Override

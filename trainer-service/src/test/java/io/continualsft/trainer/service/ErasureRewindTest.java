@@ -11,7 +11,6 @@ import io.continualsft.avro.ErasureRequest;
 import io.continualsft.avro.ReleaseDecision;
 import io.continualsft.avro.SftExample;
 import io.continualsft.schemas.registry.InMemorySchemaRegistry;
-import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointSource;
@@ -132,18 +131,11 @@ class ErasureRewindTest {
         .set(TrainerConfig.ERASURE_BATCH_WINDOW, 0).build();
     AdapterTraining training = AdapterTraining.open(s, NDManager.newBaseManager());
     return new TrainerService(s, new TrainerService.Clients(consumer, producer,
-        records(), checkpointsOf(producer),
+        TrainerWiring.inputRecords(KtoTrainerServiceTest.PREFERENCES, registry),
+        checkpointsOf(producer),
         TrainerServiceTest.releasesOf(producer),
         new ExampleLog(replay, java.time.Duration.ofSeconds(5)), erasures), training, IDENTITY,
         new TrainerMetrics(new SimpleMeterRegistry()), TrainerServiceTest.CLOCK, List.of());
-  }
-
-  private org.apache.kafka.common.serialization.Deserializer<Object> records() {
-    var preferences = AvroDeserializer.specific(io.continualsft.avro.PreferenceExample.class,
-        registry);
-    var examples = AvroDeserializer.specific(SftExample.class, registry);
-    return (topic, bytes) -> topic.equals(KtoTrainerServiceTest.PREFERENCES)
-        ? preferences.deserialize(topic, bytes) : examples.deserialize(topic, bytes);
   }
 
   @ParameterizedTest(name = "kto={0}")

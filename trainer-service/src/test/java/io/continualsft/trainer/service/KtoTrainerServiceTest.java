@@ -17,7 +17,6 @@ import io.continualsft.avro.PartitionOffset;
 import io.continualsft.avro.PreferenceExample;
 import io.continualsft.avro.SftExample;
 import io.continualsft.schemas.registry.InMemorySchemaRegistry;
-import io.continualsft.schemas.serde.AvroDeserializer;
 import io.continualsft.schemas.serde.AvroSerializer;
 import io.continualsft.trainer.checkpoint.Checkpoint;
 import io.continualsft.trainer.checkpoint.CheckpointFiles;
@@ -116,11 +115,7 @@ class KtoTrainerServiceTest {
   }
 
   private Deserializer<Object> records() {
-    Deserializer<PreferenceExample> preferences =
-        AvroDeserializer.specific(PreferenceExample.class, registry);
-    Deserializer<SftExample> examples = AvroDeserializer.specific(SftExample.class, registry);
-    return (topic, bytes) -> topic.equals(PREFERENCES) ? preferences.deserialize(topic, bytes)
-        : examples.deserialize(topic, bytes);
+    return TrainerWiring.inputRecords(PREFERENCES, registry);
   }
 
   private TrainerService service(TrainerSettings s, LogConsumer<byte[], byte[]> consumer,
